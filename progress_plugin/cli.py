@@ -1,0 +1,119 @@
+"""The ``progress-plugin`` command line."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from progress_plugin import config as config_mod
+from progress_plugin.errors import ProgressPluginError, ValidationError
+from progress_plugin.store import Store
+
+
+class Context:
+    def __init__(self, store_flag: str | None, config_flag: str | None):
+        self.store_flag = store_flag
+        self.config_flag = config_flag
+        self._store = None
+
+    @property
+    def config(self) -> dict:
+        return config_mod.read_file(config_mod.config_path(self.config_flag))
+
+    @property
+    def store_url(self) -> str:
+        return config_mod.store_url(self.store_flag, self.config)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.store_url)
+        return self._store
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Group(click.Group):
+    """Turns the package's errors into a clear message and exit status 2 or 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            for path, msgs in exc.paths().items():
+                click.echo(f"error: {path}: {' '.join(msgs)}", err=True)
+            sys.exit(2)
+        except ProgressPluginError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "store_flag", metavar="URL",
+              help="SQLAlchemy URL of the store. Else $PROGRESS_PLUGIN_STORE, else [store] url in the config "
+                   "file, else sqlite:///progress.db in the current folder.")
+@click.option("--config", "config_flag", metavar="FILE", type=click.Path(dir_okay=False),
+              help="TOML config file. Else $PROGRESS_PLUGIN_CONFIG, else ./progress-plugin.toml if present.")
+@click.version_option(package_name="progress-plugin")
+@click.pass_context
+def main(ctx, store_flag, config_flag):
+    """Defining progress together, and per-note progress tags, for your notes platform."""
+    ctx.obj = Context(store_flag, config_flag)
+
+
+@main.command()
+@pass_ctx
+def demo(obj: Context):
+    """Walk one client through intake and seven tagged sessions on the store, and print their progress."""
+    from progress_plugin import demo as demo_mod
+    demo_mod.run(obj.store, click.echo, now())
+
+
+@main.command()
+@pass_ctx
+def migrate(obj: Context):
+    """Create or upgrade the store's tables (run once per deployment)."""
+    store = obj.store
+    click.echo(f"store ready: {store.dialect}")
+
+
+@main.command()
+@click.option("--clinic", required=True, help="Clinic id.")
+@click.option("--client", "client_id", required=True, help="Client id whose data is removed.")
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit row.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def purge(obj: Context, clinic, client_id, actor, yes):
+    """Remove every record of one client (intake, goals, ratings, note tags); leave one audit row."""
+    if not yes:
+        click.confirm(f"Remove all progress data of client {client_id} in clinic {clinic}?", abort=True)
+    counts = obj.store.purge(clinic, client_id, actor, now())
+    click.echo("purged: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@main.group()
+def schemas():
+    """JSON Schema and FHIR artifacts generated from the code."""
+
+
+@schemas.command("export")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"),
+              show_default=True, help="Folder to write into.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is out of date.")
+def schemas_export(out: Path, check: bool):
+    """Write the JSON Schema of every boundary payload and the FHIR artifacts into a folder."""
+    from progress_plugin import export
+    if check:
+        stale = export.stale(out)
+        for rel in stale:
+            click.echo(f"out of date: {out / rel}", err=True)
+        sys.exit(1 if stale else 0)
+    for path in export.write(out):
+        click.echo(str(path))

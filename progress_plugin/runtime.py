@@ -1,0 +1,57 @@
+"""Runs the core against the store: load state, ``handle()``, persist the effects, in one transaction."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+from progress_plugin import effects as fx
+from progress_plugin import events as ev
+from progress_plugin.core import ClientState, handle
+from progress_plugin.progress import Settings
+from progress_plugin.store import Store
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Runtime:
+    """The adapters' way into the core.
+
+    ``on_effects(conn, effects)``, when given, runs inside the same transaction after the
+    effects are persisted: the webhook worker uses it to write host-bound effects into
+    the outbox, so an event is never half-applied.
+    """
+
+    def __init__(self, store: Store, settings: Settings = Settings(), clock: Callable[[], datetime] = utcnow,
+                 on_effects: Callable | None = None):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.on_effects = on_effects
+
+    def state(self, clinic_id: str, client_id: str, conn=None) -> ClientState:
+        return self.store.load_state(clinic_id, client_id, self.settings, conn=conn)
+
+    def dispatch(self, event: ev.Event, actor: str | None = None, conn=None) -> list[fx.Effect]:
+        if conn is None:
+            with self.store.begin() as conn:
+                return self.dispatch(event, actor, conn)
+        now = self.clock()
+        self.store.ensure_clinic(event.clinic_id, now, conn=conn)
+        client_id = getattr(event, "client_id", "")
+        state = self.state(event.clinic_id, client_id, conn) if client_id else ClientState(
+            event.clinic_id, "", self.store.vocabulary(event.clinic_id, conn=conn), settings=self.settings)
+        effects = handle(event, state)
+        who = actor or getattr(event, "author", None) or "host"
+        for effect in effects:
+            self.store.apply(conn, effect, who, now)
+        if self.on_effects is not None:
+            self.on_effects(conn, effects)
+        return effects
+
+    def progress(self, clinic_id: str, client_id: str, audience: str = "therapist"):
+        """The client's :class:`~progress_plugin.progress.Progress`, computed now."""
+        (panel,) = handle(ev.PanelRequested(clinic_id, self.clock(), client_id, audience),
+                          self.state(clinic_id, client_id))
+        return panel.progress

@@ -1,0 +1,231 @@
+"""Verification of one incoming webhook request.
+
+One scheme per host configuration:
+
+* ``standard-webhooks``: the ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``
+  headers of Standard Webhooks, checked by the ``standardwebhooks`` library plus stricter
+  rules of our own (integer timestamp within 5 minutes, id of 1-255 visible ASCII
+  characters, secret of at least 24 bytes).
+* ``x-signature``: Medplum-style ``X-Signature``, the hex HMAC-SHA256 of the raw body keyed
+  with the raw bytes of the secret.
+* ``fhir-subscription``: a FHIR Subscription rest-hook that carries the header the
+  subscriber set through ``Subscription.channel.header``: ``Authorization: Bearer <secret>``.
+
+Each scheme takes one or two secrets, so a secret can be rotated: the new one first, the
+old one second, and a request passes if either verifies.
+
+Everything wrong with a request raises :class:`WebhookVerificationError` (401) with a
+``reason`` code in its ``context``. Messages never carry the body or a secret. Pure: no
+web framework, no store, no logging.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from standardwebhooks.webhooks import Webhook
+
+from .errors import ConfigError, WebhookVerificationError
+
+STANDARD_WEBHOOKS = "standard-webhooks"
+X_SIGNATURE = "x-signature"
+FHIR_SUBSCRIPTION = "fhir-subscription"
+SCHEMES = (STANDARD_WEBHOOKS, X_SIGNATURE, FHIR_SUBSCRIPTION)
+
+TOLERANCE = 300  #: seconds a ``webhook-timestamp`` may be away from now, either side
+MIN_SECRET_BYTES = 24
+MAX_SECRETS = 2  #: the current secret and, while rotating, the previous one
+
+_ID = re.compile(r"[\x21-\x7e]{1,255}")
+_TIMESTAMP = re.compile(r"[1-9][0-9]{0,11}")  # canonical digits only: no sign, fraction, 0s
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
+_BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.ASCII | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class VerifiedWebhook:
+    """A request that passed verification.
+
+    ``event_id`` is the ``webhook-id`` for Standard Webhooks. The other schemes sign no
+    id, so it is None there and the caller takes the event id from the parsed body: for
+    ``x-signature`` the resource's ``Type/id`` plus ``meta.versionId``; for
+    ``fhir-subscription`` the subscription id plus the notification's event number.
+    ``timestamp`` (epoch seconds) is only signed by Standard Webhooks. ``secret_index``
+    says which configured secret matched: 0 the current one, 1 the previous one.
+    """
+
+    scheme: str
+    event_id: str | None
+    timestamp: int | None
+    secret_index: int = 0
+
+
+class _Verifier(Webhook):
+    # The library checks the timestamp against the wall clock. verify() has already
+    # checked it against the caller's ``now``, so only the conversion is kept here.
+    def _Webhook__verify_timestamp(self, header: str) -> datetime:
+        return datetime.fromtimestamp(int(header), tz=timezone.utc)
+
+
+def check_secrets(scheme: str, secrets) -> None:
+    """Check a host configuration; raise :class:`ConfigError` naming what is wrong.
+
+    ``secrets`` is one secret or a sequence of one or two. Standard Webhooks secrets are
+    ``whsec_<base64>`` (the prefix is optional) decoding to 24 bytes or more. The other
+    schemes use the secret's UTF-8 bytes, 24 or more; a bearer secret must also be a
+    valid RFC 6750 token.
+    """
+    _keys(scheme, secrets)
+
+
+def verify(scheme: str, secrets, headers: Mapping, body: bytes,
+           now: float | None = None) -> VerifiedWebhook:
+    """Verify one request: ``headers`` (any case) and the raw ``body`` bytes.
+
+    Raises :class:`WebhookVerificationError` for anything wrong with the request, or with
+    the secrets (a secret that fails :func:`check_secrets` is never used). Raises
+    :class:`ConfigError` only for an unknown scheme name. ``now`` is epoch seconds,
+    ``time.time()`` by default. Parse JSON only after this returns.
+    """
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError("body must be the raw request bytes")
+    try:
+        keys = _keys(scheme, secrets)
+    except ConfigError:
+        raise _fail("bad-secret", "the configured webhook secret is not usable") from None
+    try:
+        return _SCHEMES[scheme](keys, headers, bytes(body), time.time() if now is None else now)
+    except WebhookVerificationError:
+        raise
+    except Exception:  # whatever a malformed request trips, it is a 401, never a 500
+        raise _fail("malformed", "malformed webhook request") from None
+
+
+def sign_standard(secret: str, msg_id: str, timestamp: int | datetime, body: bytes) -> dict:
+    """Standard Webhooks headers for ``body``, as a sender makes them (tests, examples)."""
+    key = _keys(STANDARD_WEBHOOKS, secret)[0]
+    if not isinstance(timestamp, datetime):
+        timestamp = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
+    elif timestamp.tzinfo is None:  # naive: taken as UTC, as the library does
+        timestamp = timestamp.replace(tzinfo=timezone.utc)
+    timestamp = timestamp.astimezone(timezone.utc)
+    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(math.floor(timestamp.timestamp())),
+        "webhook-signature": Webhook(key).sign(msg_id, timestamp, text),
+    }
+
+
+def sign_hex(secret: str, body: bytes) -> str:
+    """The ``X-Signature`` value for ``body``: hex HMAC-SHA256 keyed with ``secret``."""
+    return hmac.new(secret.encode("utf-8"), bytes(body), hashlib.sha256).hexdigest()
+
+
+def _standard(keys, headers, body, now) -> VerifiedWebhook:
+    msg_id = _header(headers, "webhook-id")
+    stamp = _header(headers, "webhook-timestamp")
+    signature = _header(headers, "webhook-signature")
+    if msg_id is None or stamp is None or signature is None:
+        raise _fail("missing-header", "webhook-id, webhook-timestamp and webhook-signature are required")
+    if not _ID.fullmatch(msg_id):
+        raise _fail("bad-id", "webhook-id must be 1-255 visible ASCII characters")
+    if not _TIMESTAMP.fullmatch(stamp):
+        raise _fail("bad-timestamp", "webhook-timestamp must be whole epoch seconds")
+    if abs(now - int(stamp)) > TOLERANCE:
+        raise _fail("stale-timestamp", "webhook-timestamp is more than 5 minutes away from now")
+    plain = {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}
+    for index, key in enumerate(keys):
+        try:
+            _Verifier(key).verify(body, plain, json_parse=False)
+        except Exception:  # the library raises plain ValueError, binascii.Error, ...
+            continue
+        return VerifiedWebhook(STANDARD_WEBHOOKS, msg_id, int(stamp), index)
+    raise _fail("bad-signature", "no webhook-signature matched")
+
+
+def _x_signature(keys, headers, body, now) -> VerifiedWebhook:
+    signature = _header(headers, "x-signature")
+    if signature is None:
+        raise _fail("missing-header", "X-Signature is required")
+    if not _HEX.fullmatch(signature):
+        raise _fail("bad-signature", "X-Signature must be 64 hex digits")
+    given = bytes.fromhex(signature)
+    matched = [hmac.compare_digest(given, hmac.new(k, body, hashlib.sha256).digest()) for k in keys]
+    return _matched(X_SIGNATURE, matched, "X-Signature did not match")
+
+
+def _fhir_subscription(keys, headers, body, now) -> VerifiedWebhook:
+    value = _header(headers, "authorization")
+    if value is None:
+        raise _fail("missing-header", "Authorization is required")
+    bearer = _BEARER.fullmatch(value)
+    if bearer is None:
+        raise _fail("bad-signature", "Authorization must be 'Bearer <token>'")
+    given = bearer.group(1).encode("ascii")
+    return _matched(FHIR_SUBSCRIPTION, [hmac.compare_digest(given, k) for k in keys],
+                    "Authorization did not match")
+
+
+_SCHEMES = {STANDARD_WEBHOOKS: _standard, X_SIGNATURE: _x_signature,
+            FHIR_SUBSCRIPTION: _fhir_subscription}
+
+
+def _matched(scheme: str, matched: list[bool], message: str) -> VerifiedWebhook:
+    if True not in matched:
+        raise _fail("bad-signature", message)
+    return VerifiedWebhook(scheme, None, None, matched.index(True))
+
+
+def _header(headers: Mapping, name: str) -> str | None:
+    """The one value of header ``name`` (any case); None when absent; 401 when repeated."""
+    values = [v for k, v in headers.items() if isinstance(k, str) and k.lower() == name]
+    if len(values) > 1:
+        raise _fail("duplicate-header", f"{name} is repeated")
+    if values and not isinstance(values[0], str):
+        raise _fail("malformed", f"{name} is not text")
+    return values[0] if values else None
+
+
+def _keys(scheme: str, secrets) -> list[bytes]:
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    if isinstance(secrets, str):
+        secrets = [secrets]
+    if not isinstance(secrets, (list, tuple)) or not 1 <= len(secrets) <= MAX_SECRETS:
+        raise ConfigError(f"{scheme}: give one secret, or two while rotating")
+    keys = []
+    for n, secret in enumerate(secrets, 1):
+        if not isinstance(secret, str):
+            raise ConfigError(f"{scheme}: secret {n} is not text")
+        if scheme == STANDARD_WEBHOOKS:
+            text = secret.removeprefix("whsec_")
+            try:
+                key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError(f"{scheme}: secret {n} is not whsec_<base64>") from None
+        else:
+            if scheme == FHIR_SUBSCRIPTION and not _TOKEN.fullmatch(secret):
+                raise ConfigError(f"{scheme}: secret {n} is not a bearer token "
+                                  "(letters, digits and -._~+/ only)")
+            key = secret.encode("utf-8", "surrogatepass")
+        if len(key) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{scheme}: secret {n} is {len(key)} bytes; "
+                              f"{MIN_SECRET_BYTES} or more are required")
+        keys.append(key)
+    return keys
+
+
+def _fail(reason: str, message: str) -> WebhookVerificationError:
+    return WebhookVerificationError(message, reason=reason)

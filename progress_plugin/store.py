@@ -1,0 +1,347 @@
+"""The store: SQLAlchemy Core over a SQLite file by default, PostgreSQL when scaled out.
+
+It keeps ids, codes, ratings and the client's goal words; never note text. The SQLite
+file is created with mode 0600 because goals in the client's words are PHI.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from progress_plugin import effects as fx
+from progress_plugin import tables as t
+from progress_plugin.core import ClientState
+from progress_plugin.errors import NotFound, PreconditionFailed
+from progress_plugin.intake import Goal, Intake
+from progress_plugin.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.vocabulary import Tag, Vocabulary, default
+
+DEFAULT_URL = "sqlite:///progress.db"
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def as_dt(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return utc(value)
+    return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+
+
+def as_date(value) -> date | None:
+    return None if value is None else utc(value).date()
+
+
+def sqlite_path(url: sa.URL) -> str | None:
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return db
+
+
+def create_private_file(path: str) -> None:
+    """Create ``path`` with mode 0600 if it does not exist yet (before SQLite touches it)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def make_engine(url: str) -> Engine:
+    parsed = sa.make_url(url)
+    path = sqlite_path(parsed)
+    if path is not None:
+        if not os.path.exists(path):
+            create_private_file(path)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+class Store:
+    """One clinic-scoped data store. Open with :meth:`open`; it migrates to the latest schema."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, migrate: bool = True) -> "Store":
+        store = cls(make_engine(url))
+        if migrate:
+            from progress_plugin.migrate import upgrade
+            upgrade(store.engine)
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self):
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- clinics and vocabularies -----------------------------------------------------------
+    def ensure_clinic(self, clinic_id: str, now: datetime, name: str | None = None, conn: Connection | None = None) -> bool:
+        """Create the clinic with the default vocabulary as version 1. True when it was new."""
+        with self._conn(conn) as c:
+            if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first():
+                return False
+            c.execute(t.clinics.insert().values(clinic_id=clinic_id, name=name or clinic_id, created_at=utc(now)))
+            self._insert_vocabulary(c, clinic_id, default(), "system", "default vocabulary", now)
+            self.audit(c, clinic_id, "system", "clinic.create", f"clinic:{clinic_id}", "ok", now, None, 1)
+            return True
+
+    def clinic_exists(self, clinic_id: str) -> bool:
+        with self.engine.connect() as c:
+            return c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first() is not None
+
+    def current_version(self, clinic_id: str, conn: Connection | None = None) -> int:
+        with self._conn(conn) as c:
+            version = c.execute(sa.select(sa.func.max(t.vocabulary_versions.c.version))
+                                .where(t.vocabulary_versions.c.clinic_id == clinic_id)).scalar()
+        if version is None:
+            raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+        return version
+
+    def vocabulary(self, clinic_id: str, version: int | None = None, conn: Connection | None = None) -> Vocabulary:
+        with self._conn(conn) as c:
+            if version is None:
+                version = self.current_version(clinic_id, c)
+            row = c.execute(sa.select(t.vocabulary_versions.c.tags).where(
+                t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version == version)).first()
+        if row is None:
+            raise NotFound(f"no vocabulary version {version} for clinic {clinic_id!r}", clinic_id=clinic_id)
+        return Vocabulary(version, tuple(Tag(**d) for d in row.tags))
+
+    def vocabularies(self, clinic_id: str, versions, conn: Connection | None = None) -> dict[int, Vocabulary]:
+        versions = sorted(set(versions))
+        if not versions:
+            return {}
+        with self._conn(conn) as c:
+            rows = c.execute(sa.select(t.vocabulary_versions.c.version, t.vocabulary_versions.c.tags).where(
+                t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version.in_(versions)))
+            return {r.version: Vocabulary(r.version, tuple(Tag(**d) for d in r.tags)) for r in rows}
+
+    def history(self, clinic_id: str) -> list[dict]:
+        vv = t.vocabulary_versions
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(vv.c.version, vv.c.created_at, vv.c.created_by, vv.c.change)
+                             .where(vv.c.clinic_id == clinic_id).order_by(vv.c.version))
+            return [{"version": r.version, "at": utc(r.created_at), "by": r.created_by, "change": r.change} for r in rows]
+
+    def save_vocabulary(self, clinic_id: str, vocabulary: Vocabulary, actor: str, change: str, now: datetime,
+                        expected_version: int | None = None) -> Vocabulary:
+        """Store ``vocabulary`` as the next version. With ``expected_version``, a stale one raises 412."""
+        with self.begin() as c:
+            current = self.current_version(clinic_id, c)
+            if expected_version is not None and expected_version != current:
+                raise PreconditionFailed(
+                    f"vocabulary is at version {current}, not {expected_version}; reload and try again",
+                    current=current)
+            if vocabulary.version != current + 1:
+                raise PreconditionFailed(f"vocabulary version {vocabulary.version} does not follow {current}",
+                                         current=current)
+            self._insert_vocabulary(c, clinic_id, vocabulary, actor, change, now)
+            self.audit(c, clinic_id, actor, "vocabulary." + change.split(" ")[0], change, "ok", now,
+                       current, vocabulary.version)
+        return vocabulary
+
+    def _insert_vocabulary(self, c, clinic_id, vocabulary, actor, change, now):
+        try:
+            c.execute(t.vocabulary_versions.insert().values(
+                clinic_id=clinic_id, version=vocabulary.version, tags=[tag.as_dict() for tag in vocabulary.tags],
+                created_at=utc(now), created_by=actor, change=change[:200]))
+        except sa.exc.IntegrityError:
+            raise PreconditionFailed(f"vocabulary version {vocabulary.version} was written concurrently") from None
+
+    # -- client state ----------------------------------------------------------------------
+    def load_state(self, clinic_id: str, client_id: str, settings=None, conn: Connection | None = None) -> ClientState:
+        with self._conn(conn) as c:
+            vocabulary = self.vocabulary(clinic_id, conn=c)
+            intake = self._intake(c, clinic_id, client_id)
+            notes = self._notes(c, clinic_id, client_id)
+            used = {tag.vocabulary_version for n in notes.values() for tag in n.tags} - {vocabulary.version}
+            kwargs = {"settings": settings} if settings is not None else {}
+            return ClientState(clinic_id, client_id, vocabulary, self.vocabularies(clinic_id, used, c),
+                               intake, notes, **kwargs)
+
+    def _intake(self, c, clinic_id, client_id) -> Intake | None:
+        row = c.execute(sa.select(t.intakes).where(t.intakes.c.clinic_id == clinic_id,
+                                                   t.intakes.c.client_id == client_id)).first()
+        if row is None:
+            return None
+        goal_rows = c.execute(sa.select(t.goals).where(t.goals.c.clinic_id == clinic_id, t.goals.c.client_id == client_id)
+                              .order_by(t.goals.c.rank))
+        goals = tuple(Goal(g.goal_id, g.words, g.whose, g.baseline, g.rank,
+                           {int(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
+                           g.weight, g.status) for g in goal_rows)
+        return Intake(row.intake_id, goals, row.review_cadence, row.agreed, as_date(row.agreed_on),
+                      row.goals_reviewed, dict(row.answers), as_date(row.review_date), row.definition_version)
+
+    def _notes(self, c, clinic_id, client_id) -> dict[str, NoteProgress]:
+        n, nt, r = t.notes, t.note_tags, t.ratings
+        rows = c.execute(sa.select(n).where(n.c.clinic_id == clinic_id, n.c.client_id == client_id)).all()
+        if not rows:
+            return {}
+        tags: dict[str, list[AppliedTag]] = {}
+        for row in c.execute(sa.select(nt).join(n, sa.and_(n.c.clinic_id == nt.c.clinic_id, n.c.note_id == nt.c.note_id))
+                             .where(n.c.clinic_id == clinic_id, n.c.client_id == client_id).order_by(nt.c.code)):
+            tags.setdefault(row.note_id, []).append(AppliedTag(row.code, row.vocabulary_version, tuple(row.goal_ids)))
+        ratings: dict[str, list[Rating]] = {}
+        for row in c.execute(sa.select(r).where(r.c.clinic_id == clinic_id, r.c.client_id == client_id,
+                                                r.c.source != "baseline")):
+            ratings.setdefault(row.source, []).append(
+                Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at)))
+        return {row.note_id: NoteProgress(row.note_id, client_id, utc(row.session_at), row.author,
+                                          tuple(tags.get(row.note_id, ())), tuple(ratings.get(row.note_id, ())),
+                                          row.signed) for row in rows}
+
+    def clients(self, clinic_id: str) -> list[str]:
+        with self.engine.connect() as c:
+            ids = {r[0] for r in c.execute(sa.select(t.intakes.c.client_id).where(t.intakes.c.clinic_id == clinic_id))}
+            ids |= {r[0] for r in c.execute(sa.select(t.notes.c.client_id).where(t.notes.c.clinic_id == clinic_id).distinct())}
+        return sorted(ids)
+
+    # -- applying effects -----------------------------------------------------------------
+    def apply(self, conn: Connection, effect: fx.Effect, actor: str, now: datetime) -> None:
+        """Persist one effect inside the caller's transaction. Idempotent."""
+        apply = getattr(self, "_apply_" + type(effect).__name__, None)
+        if apply is not None:
+            apply(conn, effect, actor, utc(now))
+
+    def _apply_RecordIntake(self, c, e: fx.RecordIntake, actor, now):
+        i = e.intake
+        values = dict(intake_id=i.intake_id, definition_version=i.definition_version, review_cadence=i.review_cadence,
+                      review_date=as_dt(i.review_date), agreed=i.agreed, agreed_on=as_dt(i.agreed_on),
+                      goals_reviewed=i.goals_reviewed, answers=_jsonable(i.answers), author=e.author,
+                      submitted_at=utc(e.at))
+        self._upsert(c, t.intakes, {"clinic_id": e.clinic_id, "client_id": e.client_id}, values)
+        self.audit(c, e.clinic_id, actor, "intake.record", f"client:{e.client_id} intake:{i.intake_id}", "ok", now)
+
+    def _apply_UpsertGoal(self, c, e: fx.UpsertGoal, actor, now):
+        g = e.goal
+        values = dict(rank=g.rank, words=g.words, whose=g.whose, baseline=g.baseline,
+                      gas_levels={str(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
+                      weight=g.weight, status=g.status, updated_at=now)
+        self._upsert(c, t.goals, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": g.id}, values)
+
+    def _apply_RecordRating(self, c, e: fx.RecordRating, actor, now):
+        r = e.rating
+        self._upsert(c, t.ratings, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": r.goal_id,
+                                    "source": r.note_id or "baseline", "rater": r.rater},
+                     {"value": r.value, "level": r.level, "rated_at": as_dt(r.at) or now})
+
+    def _apply_TagNote(self, c, e: fx.TagNote, actor, now):
+        n = e.note
+        self._upsert(c, t.notes, {"clinic_id": e.clinic_id, "note_id": n.note_id},
+                     {"client_id": n.client_id, "session_at": utc(n.session_at), "author": n.author,
+                      "signed": n.signed, "recorded_at": now})
+        self._clear_note(c, e.clinic_id, n.client_id, n.note_id)
+        if n.tags:
+            c.execute(t.note_tags.insert(), [{"clinic_id": e.clinic_id, "note_id": n.note_id, "code": a.code,
+                                              "vocabulary_version": a.vocabulary_version, "goal_ids": list(a.goal_ids)}
+                                             for a in n.tags])
+        self.audit(c, e.clinic_id, actor, "note.sign" if n.signed else "note.tag",
+                   f"client:{n.client_id} note:{n.note_id} tags:{','.join(n.codes())}", "ok", now)
+
+    def _apply_UntagNote(self, c, e: fx.UntagNote, actor, now):
+        self._clear_note(c, e.clinic_id, e.client_id, e.note_id)
+        c.execute(t.notes.delete().where(t.notes.c.clinic_id == e.clinic_id, t.notes.c.note_id == e.note_id))
+        self.audit(c, e.clinic_id, actor, "note.delete", f"client:{e.client_id} note:{e.note_id}", "ok", now)
+
+    def _apply_RejectNote(self, c, e: fx.RejectNote, actor, now):
+        self.audit(c, e.clinic_id, actor, "note.reject", f"note:{e.note_id}", "rejected", now)
+
+    def _apply_RefuseNote(self, c, e: fx.RefuseNote, actor, now):
+        self.audit(c, e.clinic_id, actor, "note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
+                   "refused-protected", now)
+
+    def _clear_note(self, c, clinic_id, client_id, note_id):
+        c.execute(t.note_tags.delete().where(t.note_tags.c.clinic_id == clinic_id, t.note_tags.c.note_id == note_id))
+        c.execute(t.ratings.delete().where(t.ratings.c.clinic_id == clinic_id, t.ratings.c.client_id == client_id,
+                                           t.ratings.c.source == note_id))
+
+    def _upsert(self, c, table, key: dict, values: dict):
+        where = [table.c[k] == v for k, v in key.items()]
+        if c.execute(table.update().where(*where).values(**values)).rowcount == 0:
+            c.execute(table.insert().values(**key, **values))
+
+    # -- audit and purge ------------------------------------------------------------------
+    def audit(self, conn: Connection, clinic_id: str, actor: str, action: str, subject: str, outcome: str,
+              now: datetime, old_version: int | None = None, new_version: int | None = None) -> None:
+        conn.execute(t.audit_log.insert().values(at=utc(now), clinic_id=clinic_id, actor=actor or "unknown",
+                                                 action=action, subject=subject[:300], outcome=outcome,
+                                                 old_version=old_version, new_version=new_version))
+
+    def audit_rows(self, clinic_id: str | None = None) -> list[dict]:
+        q = sa.select(t.audit_log).order_by(t.audit_log.c.id)
+        if clinic_id is not None:
+            q = q.where(t.audit_log.c.clinic_id == clinic_id)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def purge(self, clinic_id: str, client_id: str, actor: str, now: datetime) -> dict[str, int]:
+        """Remove everything stored about one client; leave one audit row with the counts."""
+        counts = {}
+        with self.begin() as c:
+            note_ids = [r[0] for r in c.execute(sa.select(t.notes.c.note_id).where(
+                t.notes.c.clinic_id == clinic_id, t.notes.c.client_id == client_id))]
+            for chunk in _chunks(note_ids, 500):
+                counts["note_tags"] = counts.get("note_tags", 0) + c.execute(t.note_tags.delete().where(
+                    t.note_tags.c.clinic_id == clinic_id, t.note_tags.c.note_id.in_(chunk))).rowcount
+            for table in (t.notes, t.ratings, t.goals, t.intakes):
+                counts[table.name] = c.execute(table.delete().where(
+                    table.c.clinic_id == clinic_id, table.c.client_id == client_id)).rowcount
+            counts.setdefault("note_tags", 0)
+            detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+            self.audit(c, clinic_id, actor, "client.purge", f"client:{client_id} {detail}", "ok", now)
+        return counts
+
+    @contextmanager
+    def _conn(self, conn: Connection | None):
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.connect() as c:
+                yield c
+
+
+def _chunks(items, size):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _jsonable(answers: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in answers.items()}
+

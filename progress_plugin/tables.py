@@ -1,0 +1,165 @@
+"""The store's tables (SQLAlchemy Core). There is no column for note text anywhere."""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+ID = String(128)
+TS = DateTime(timezone=True)
+
+clinics = Table(
+    "clinics", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+vocabulary_versions = Table(
+    "vocabulary_versions", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("tags", JSON, nullable=False),            # the whole vocabulary at this version
+    Column("created_at", TS, nullable=False),
+    Column("created_by", ID, nullable=False),
+    Column("change", String(200), nullable=False),   # e.g. "add step-forward", "import"
+)
+
+intakes = Table(
+    "intakes", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("client_id", ID, primary_key=True),
+    Column("intake_id", ID, nullable=False),
+    Column("definition_version", String(20), nullable=False),
+    Column("review_cadence", String(40), nullable=False),
+    Column("review_date", DateTime(timezone=True)),
+    Column("agreed", Boolean, nullable=False),
+    Column("agreed_on", TS, nullable=False),
+    Column("goals_reviewed", Boolean, nullable=False),
+    Column("answers", JSON, nullable=False),          # section answers (client's words: PHI)
+    Column("author", ID, nullable=False),
+    Column("submitted_at", TS, nullable=False),
+)
+
+goals = Table(
+    "goals", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("client_id", ID, primary_key=True),
+    Column("goal_id", String(64), primary_key=True),
+    Column("rank", Integer, nullable=False),
+    Column("words", Text, nullable=False),            # the client's own words (PHI)
+    Column("whose", String(20), nullable=False),
+    Column("baseline", Integer, nullable=False),
+    Column("gas_levels", JSON),
+    Column("weight", Integer),
+    Column("status", String(20), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+notes = Table(
+    "notes", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("note_id", ID, primary_key=True),
+    Column("client_id", ID, nullable=False),
+    Column("session_at", TS, nullable=False),
+    Column("author", ID, nullable=False),
+    Column("signed", Boolean, nullable=False),
+    Column("recorded_at", TS, nullable=False),
+    Index("ix_notes_client", "clinic_id", "client_id", "session_at"),
+)
+
+note_tags = Table(
+    "note_tags", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("note_id", ID, primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("vocabulary_version", Integer, nullable=False),
+    Column("goal_ids", JSON, nullable=False),
+)
+
+ratings = Table(
+    "ratings", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("client_id", ID, primary_key=True),
+    Column("goal_id", String(64), primary_key=True),
+    Column("source", ID, primary_key=True),           # note id, or "baseline"
+    Column("rater", String(20), primary_key=True),
+    Column("value", Integer),
+    Column("level", Integer),
+    Column("rated_at", TS, nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("token_id", String(32), primary_key=True),  # public part of the token
+    Column("clinic_id", ID, nullable=False),
+    Column("role", String(20), nullable=False),        # admin | viewer
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+inbox = Table(
+    "inbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", ID, nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),           # ids and codes only; never note text
+    Column("received_at", TS, nullable=False),
+    Column("status", String(20), nullable=False),      # pending | done | failed | ignored
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(100)),
+    Column("lease_until", TS),
+    Column("processed_at", TS),
+    Column("error", String(500)),
+    UniqueConstraint("clinic_id", "event_id", name="uq_inbox_event"),
+    Index("ix_inbox_status", "status", "id"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", ID, nullable=False),
+    Column("key", String(400), nullable=False),        # idempotency key of the effect
+    Column("kind", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False),      # pending | done | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_until", TS),
+    Column("last_error", String(500)),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("clinic_id", "key", name="uq_outbox_key"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("name", String(100), primary_key=True),     # e.g. "unknown-event:foo", "subscription:<id>"
+    Column("value", Integer, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("clinic_id", ID, nullable=False),
+    Column("actor", ID, nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("subject", String(300), nullable=False),    # ids and codes, never content
+    Column("outcome", String(40), nullable=False),
+    Column("old_version", Integer),
+    Column("new_version", Integer),
+    Index("ix_audit_clinic", "clinic_id", "at"),
+)
