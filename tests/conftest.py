@@ -1,0 +1,104 @@
+"""Shared fixtures. Store tests run against both SQLite and PostgreSQL (``store`` is parametrized)."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+import pytest
+
+from progress_plugin import schemas
+from progress_plugin.runtime import Runtime
+from progress_plugin.store import Store
+
+from tests import pg
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+_db_names = itertools.count(1)
+
+
+@pytest.fixture
+def now():
+    return NOW
+
+
+# -- stores ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_cluster():
+    if pg.binaries() is None:
+        pytest.skip("PostgreSQL server binaries (initdb) are not installed on this machine; "
+                    "scripts/test installs Debian's postgresql when run as root")
+    cluster = pg.Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'progress.db'}"
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    return pg_cluster.create_database(f"t{next(_db_names)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request):
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def store(store_url):
+    s = Store.open(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url):
+    s = Store.open(sqlite_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def runtime(store, now):
+    return Runtime(store, clock=lambda: now)
+
+
+# -- payloads -------------------------------------------------------------------------------
+@pytest.fixture
+def intake_payload():
+    def make(**overrides):
+        data = {
+            "goals": [
+                {"words": "Sleep through most nights", "whose": "client", "baseline": 3, "rank": 1},
+                {"words": "Say no to my boss once", "whose": "client", "baseline": 2, "rank": 2},
+            ],
+            "better_looks_like": "Waking up less tired",
+            "review_cadence": "every-4-sessions",
+            "agreed": True, "agreed_on": "2026-01-05", "goals_reviewed": True,
+            "private_reflection": "I want to rescue",
+        }
+        data.update(overrides)
+        return data
+    return make
+
+
+@pytest.fixture
+def intake(intake_payload):
+    return schemas.load(schemas.intake_schema, intake_payload())
+
+
+@pytest.fixture
+def note_payload():
+    counter = itertools.count(1)
+
+    def make(tags=(), client_id="c1", clinic_id="clinic-a", day=None, **overrides):
+        n = next(counter)
+        at = f"2026-01-{(day or 5 + n):02d}T10:00:00+00:00"
+        data = {"clinic_id": clinic_id, "client_id": client_id, "note_id": overrides.pop("note_id", f"n{n}"),
+                "session_at": at, "author": "t1", "at": at, "tags": list(tags)}
+        data.update(overrides)
+        return data
+    return make
