@@ -102,3 +102,25 @@ def note_payload():
         data.update(overrides)
         return data
     return make
+
+
+# -- browser (pytest-playwright on Debian's Chromium; never `playwright install`) -----------
+CHROMIUM = "/usr/lib/chromium/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    import os
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}); scripts/test installs it when run as root")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]}
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    from pathlib import Path
+    path = Path(__file__).parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
