@@ -137,7 +137,7 @@ def _standard(keys, headers, body, now) -> VerifiedWebhook:
     msg_id = _header(headers, "webhook-id")
     stamp = _header(headers, "webhook-timestamp")
     signature = _header(headers, "webhook-signature")
-    if msg_id is None or stamp is None or signature is None:
+    if not (msg_id and stamp and signature):
         raise _fail("missing-header", "webhook-id, webhook-timestamp and webhook-signature are required")
     if not _ID.fullmatch(msg_id):
         raise _fail("bad-id", "webhook-id must be 1-255 visible ASCII characters")
