@@ -122,6 +122,15 @@ def _same(codings_a: dict, codings_b: dict) -> bool:
         codings_b.get("system"), codings_b.get("code"))
 
 
+def _from_etag(resource_type: str, id: str, response: requests.Response) -> dict:
+    """``id`` and ``meta.versionId`` from a body-less answer's ETag (``W/"3"``)."""
+    resource = {"resourceType": resource_type, "id": id}
+    match = re.fullmatch(r'(?:W/)?"([^"]+)"', response.headers.get("ETag", "").strip())
+    if match:
+        resource["meta"] = {"versionId": match.group(1)}
+    return resource
+
+
 def _strip(resource: dict) -> dict:
     return {k: v for k, v in resource.items() if k not in _SERVER_FIELDS}
 
@@ -432,7 +441,8 @@ class FHIRClient:
             if not missing:
                 return WriteResult("unchanged", current, None)
             patch = tag_patch(meta, missing)
-            headers = {"Content-Type": JSON_PATCH,
+            # return=minimal: the host need not send the note back at all.
+            headers = {"Content-Type": JSON_PATCH, "Prefer": "return=minimal",
                        IDEMPOTENCY_HEADER: idempotency_key(resource_type, id,
                                                            meta.get("versionId"), patch)}
             if meta.get("versionId"):
@@ -441,8 +451,9 @@ class FHIRClient:
             response = self._raw("PATCH", self.url(resource_type, id), body=body,
                                  headers=headers)
             if response.ok:
-                return WriteResult("patched", _only_meta(self._json(response)),
-                                   response.status_code, tuple(missing))
+                resource = _only_meta(self._json(response)) or _from_etag(
+                    resource_type, id, response)
+                return WriteResult("patched", resource, response.status_code, tuple(missing))
             if response.status_code not in PATCH_RACE:
                 raise error_for(response)
             log.info("fhir tag patch on %s/%s lost a race (attempt %d, status %d)",

@@ -645,3 +645,13 @@ def test_tags_need_codes(client, mocked):
 def test_tag_patch_for_a_resource_without_meta():
     assert tag_patch({}, [tag("a")]) == [
         {"op": "add", "path": "/meta", "value": {"tag": [tag("a")]}}]
+
+
+def test_patch_asks_for_minimal_return_and_reads_version_from_etag(client, mocked):
+    mocked.post(META_ADD, status=404)
+    mocked.get(NOTE, json=note("v1", []))
+    mocked.patch(NOTE, status=200, body="", headers={"ETag": 'W/"v2"'})
+    result = client.add_note_tags("DocumentReference", "n1", [tag("a")])
+    assert mocked.calls[2].request.headers["Prefer"] == "return=minimal"
+    assert result.resource == {"resourceType": "DocumentReference", "id": "n1",
+                               "meta": {"versionId": "v2"}}

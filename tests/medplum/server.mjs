@@ -130,12 +130,18 @@ function takeFault(method, pathname) {
   return fault;
 }
 
-function record(entry) {
-  stats.total += 1;
-  stats.counts[entry.pattern] = (stats.counts[entry.pattern] || 0) + 1;
-  const byStatus = (stats.statuses[entry.pattern] ||= {});
-  byStatus[entry.status] = (byStatus[entry.status] || 0) + 1;
-  stats.log.push(entry);
+// Counted on arrival (so a request still being answered shows up), status on completion;
+// both go to the stats object current at arrival, so a reset in between starts clean.
+function arrive(entry) {
+  const target = stats;
+  target.total += 1;
+  target.counts[entry.pattern] = (target.counts[entry.pattern] || 0) + 1;
+  target.log.push(entry);
+  return (status) => {
+    entry.status = status;
+    const byStatus = (target.statuses[entry.pattern] ||= {});
+    byStatus[status] = (byStatus[status] || 0) + 1;
+  };
 }
 
 // Adds self/next links to a searchset Bundle, from _count and _offset.
@@ -220,24 +226,23 @@ async function handle(req, res, base) {
     idempotency_key: req.headers['idempotency-key'] || null,
     if_match: req.headers['if-match'] || null,
     request_id: requestId,
-    status: 0,
+    status: null, // set when answered
     fault: false,
   };
+  const finish = arrive(entry);
   const text = await readBody(req);
 
   const fault = takeFault(method, pathname);
   if (fault?.delay_ms) await new Promise((r) => setTimeout(r, fault.delay_ms));
   if (fault?.reset) {
     entry.fault = true;
-    entry.status = 'reset';
-    record(entry);
+    finish('reset');
     req.socket.destroy();
     return undefined;
   }
   if (fault?.status) {
     entry.fault = true;
-    entry.status = fault.status;
-    record(entry);
+    finish(fault.status);
     const headers = { 'X-Request-Id': requestId };
     if (fault.retry_after !== undefined) headers['Retry-After'] = String(fault.retry_after);
     return send(res, fault.status, operationOutcome('transient', `injected ${fault.status}`), headers);
@@ -248,8 +253,7 @@ async function handle(req, res, base) {
     try {
       body = JSON.parse(text);
     } catch {
-      entry.status = 400;
-      record(entry);
+      finish(400);
       return send(res, 400, operationOutcome('invalid', 'body is not JSON'),
         { 'X-Request-Id': requestId });
     }
@@ -271,8 +275,7 @@ async function handle(req, res, base) {
       await addPagingLinks(resource, base, pathname, searchParams, req.headers);
     }
   }
-  entry.status = status;
-  record(entry);
+  finish(status);
   return send(res, status, resource, {
     'X-Request-Id': requestId,
     ...resourceHeaders(resource, base, status),
