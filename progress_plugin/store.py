@@ -114,7 +114,7 @@ class Store:
     # -- clinics and vocabularies -----------------------------------------------------------
     def ensure_clinic(self, clinic_id: str, now: datetime, name: str | None = None, conn: Connection | None = None) -> bool:
         """Create the clinic with the default vocabulary as version 1. True when it was new."""
-        with self._conn(conn) as c:
+        with self._conn(conn, write=True) as c:
             if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first():
                 return False
             c.execute(t.clinics.insert().values(clinic_id=clinic_id, name=name or clinic_id, created_at=utc(now)))
@@ -329,9 +329,12 @@ class Store:
         return counts
 
     @contextmanager
-    def _conn(self, conn: Connection | None):
+    def _conn(self, conn: Connection | None, write: bool = False):
         if conn is not None:
             yield conn
+        elif write:
+            with self.engine.begin() as c:
+                yield c
         else:
             with self.engine.connect() as c:
                 yield c

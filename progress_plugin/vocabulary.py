@@ -123,7 +123,7 @@ class Vocabulary:
             raise ValidationError({"code": [f"Code '{tag.code}' already exists; codes are never reused."]})
         return self._next(self.tags + (replace(tag, status="active"),))
 
-    def edit(self, code: str, **changes) -> "Vocabulary":
+    def edit(self, code: str, /, **changes) -> "Vocabulary":
         if "code" in changes and changes["code"] != code:
             raise ValidationError({"code": ["Codes are immutable; add a new tag and retire this one instead."]})
         if "status" in changes:

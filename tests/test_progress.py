@@ -1,0 +1,140 @@
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from progress_plugin import progress as p
+from progress_plugin.intake import Goal, Intake
+from progress_plugin.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.vocabulary import default
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("values,status,delta", [
+    ([5, 7], p.NO_RELIABLE_CHANGE, 2),            # +2
+    ([5, 8], p.RELIABLE_IMPROVEMENT, 3),          # +3
+    ([5, 2], p.RELIABLE_DETERIORATION, -3),       # -3
+    ([5, 3], p.NO_RELIABLE_CHANGE, -2),           # -2
+    ([5, 9, 1, 6], p.NO_RELIABLE_CHANGE, 1),      # first and last only
+])
+def test_reliable_change_boundaries(values, status, delta):
+    change = p.reliable_change(values)
+    assert (change.status, change.delta) == (status, delta)
+
+
+def test_one_rating_only_is_not_enough():
+    change = p.reliable_change([5])
+    assert change.status == p.NOT_ENOUGH and change.delta is None and change.ratings == 1
+
+
+def test_threshold_is_configurable():
+    assert p.reliable_change([5, 7], threshold=2).status == p.RELIABLE_IMPROVEMENT
+    assert p.reliable_change([5, 8], threshold=4).status == p.NO_RELIABLE_CHANGE
+
+
+def test_gas_t_score_against_a_hand_computed_value():
+    # two goals, weights 1 and 1, attained +1 and 0:
+    # T = 50 + 10*1 / sqrt(0.7*2 + 0.3*4) = 50 + 10/sqrt(2.6) = 56.2017
+    assert p.gas_t_score([(1, 1), (0, 1)]) == pytest.approx(56.2017, abs=1e-4)
+    # three goals, weights 3,2,1, levels -1,+2,0: Σwx = -3+4+0 = 1; Σw² = 14; (Σw)² = 36
+    # T = 50 + 10/sqrt(0.7*14 + 0.3*36) = 50 + 10/sqrt(20.6) = 52.2033
+    assert p.gas_t_score([(-1, 3), (2, 2), (0, 1)]) == pytest.approx(52.2033, abs=1e-4)
+    assert p.gas_t_score([(0, 1), (0, 2)]) == 50
+
+
+def make_intake(cadence="every-4-sessions", goals=None, review_date=None):
+    goals = goals or (Goal("g1", "sleep", "client", 3, 1), Goal("g2", "boss", "client", 6, 2))
+    return Intake("i1", tuple(goals), cadence, True, date(2026, 1, 1), True, {}, review_date)
+
+
+def note(n, codes=(), ratings=(), days=None):
+    at = T0 + timedelta(days=days if days is not None else 7 * n)
+    return NoteProgress(f"n{n}", "c1", at, "t1", tuple(AppliedTag(c, 1) for c in codes),
+                        tuple(Rating(g, v, rater, None, f"n{n}", at) for g, v, rater in ratings))
+
+
+def compute(intake, notes, now=None, **kw):
+    return p.compute("c1", intake, notes, {1: default()}, now or T0 + timedelta(days=60), p.Settings(**kw))
+
+
+def test_series_per_goal_with_baseline_first_and_therapist_apart():
+    result = compute(make_intake(), [note(1, ratings=[("g1", 5, "client"), ("g1", 4, "therapist")]),
+                                     note(2, ratings=[("g2", 2, "client")])])
+    g1, g2 = result.goals
+    assert [(pt.session, pt.value) for pt in g1.client] == [(0, 3), (1, 5)]
+    assert [(pt.session, pt.value) for pt in g1.therapist] == [(1, 4)]
+    assert g2.change.status == p.RELIABLE_DETERIORATION and g2.change.delta == -4
+    assert any(pr.kind == "reliable-deterioration" and pr.goal_id == "g2" for pr in result.prompts)
+
+
+def test_goals_are_never_summed():
+    result = compute(make_intake(), [note(1, ratings=[("g1", 9, "client"), ("g2", 9, "client")])])
+    assert len(result.goals) == 2
+    assert not any(hasattr(result, name) for name in ("total", "score", "sum"))
+
+
+def test_review_due_every_4_sessions_and_reset_by_redefining():
+    intake = make_intake()
+    assert not compute(intake, [note(i) for i in range(1, 4)]).review.due
+    assert compute(intake, [note(i) for i in range(1, 5)]).review.due
+    reset = [note(i) for i in range(1, 4)] + [note(4, codes=["progress-redefined"])]
+    r = compute(intake, reset).review
+    assert not r.due and r.sessions_since == 0
+
+
+def test_review_due_every_session_monthly_and_at_review():
+    assert compute(make_intake("every-session"), [note(1)]).review.due
+    assert not compute(make_intake("every-session"), []).review.due
+    assert not compute(make_intake("monthly"), [], now=datetime(2026, 1, 31, tzinfo=timezone.utc)).review.due
+    assert compute(make_intake("monthly"), [], now=datetime(2026, 2, 1, tzinfo=timezone.utc)).review.due
+    at_review = make_intake("at-review", review_date=date(2026, 3, 1))
+    assert not compute(at_review, [], now=datetime(2026, 2, 28, tzinfo=timezone.utc)).review.due
+    assert compute(at_review, [], now=datetime(2026, 3, 1, tzinfo=timezone.utc)).review.due
+
+
+def test_no_rating_in_n_sessions_prompt():
+    notes = [note(1, ratings=[("g1", 4, "client"), ("g2", 6, "client")]), note(2), note(3), note(4)]
+    prompts = compute(make_intake(), notes, no_rating_sessions=3).prompts
+    assert {pr.goal_id for pr in prompts if pr.kind == "no-recent-rating"} == {"g1", "g2"}
+    prompts = compute(make_intake(), notes, no_rating_sessions=4).prompts
+    assert not [pr for pr in prompts if pr.kind == "no-recent-rating"]
+
+
+def test_therapist_rating_does_not_count_as_a_client_rating():
+    notes = [note(1, ratings=[("g1", 4, "therapist")]), note(2), note(3)]
+    prompts = compute(make_intake(), notes).prompts
+    assert any(pr.kind == "no-recent-rating" and pr.goal_id == "g1" for pr in prompts)
+
+
+def test_strain_without_repair_and_with_repair():
+    strained = compute(make_intake(), [note(1, codes=["strain-noticed"]), note(2)]).prompts
+    assert [pr.note_id for pr in strained if pr.kind == "strain-without-repair"] == ["n1"]
+    repaired = compute(make_intake(), [note(1, codes=["strain-noticed"]), note(2, codes=["repair"])]).prompts
+    assert not [pr for pr in repaired if pr.kind == "strain-without-repair"]
+    same_session = compute(make_intake(), [note(1, codes=["repair", "strain-noticed"])]).prompts
+    assert not [pr for pr in same_session if pr.kind == "strain-without-repair"]
+    again = compute(make_intake(), [note(1, codes=["strain-noticed"]), note(2, codes=["repair"]),
+                                    note(3, codes=["strain-noticed"])]).prompts
+    assert [pr.note_id for pr in again if pr.kind == "strain-without-repair"] == ["n3"]
+
+
+def test_markers_resolve_under_their_own_version_and_sort_by_session():
+    v2 = default().retire("setback")
+    notes = [note(2, codes=["step-forward"]), note(1, codes=["setback"])]
+    result = p.compute("c1", make_intake(), notes, {1: default(), 2: v2}, T0 + timedelta(days=30))
+    assert [(m.session, m.code, m.direction, m.retired) for m in result.markers] == [
+        (1, "setback", "away", False), (2, "step-forward", "toward", False)]
+
+
+def test_gas_t_in_compute_needs_every_scaled_goal_attained():
+    levels = {-2: "a", -1: "b", 0: "c", 1: "d", 2: "e"}
+    intake = make_intake(goals=(Goal("g1", "x", "client", 3, 1, levels, 1), Goal("g2", "y", "client", 3, 2, levels, 1)))
+    half = [NoteProgress("n1", "c1", T0 + timedelta(days=7), "t", (), (Rating("g1", 5, "client", 1, "n1", T0),))]
+    assert compute(intake, half).gas_t is None
+    both = half + [NoteProgress("n2", "c1", T0 + timedelta(days=14), "t", (), (Rating("g2", 5, "client", 0, "n2", T0),))]
+    assert compute(intake, both).gas_t == pytest.approx(56.2, abs=0.01)
+
+
+def test_no_intake_yields_markers_only():
+    result = compute(None, [note(1, codes=["setback"])])
+    assert result.goals == () and result.review is None and len(result.markers) == 1

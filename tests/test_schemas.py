@@ -1,0 +1,106 @@
+"""Bad input at the boundary: every case names the field and the reason."""
+import pytest
+
+from progress_plugin import errors, schemas
+from progress_plugin.events import NoteSaved, NoteSigned
+
+
+def load_error(schema, data) -> dict:
+    with pytest.raises(errors.ValidationError) as info:
+        schemas.load(schema, data)
+    return info.value.paths()
+
+
+def test_intake_loads_into_core_objects(intake_payload):
+    intake = schemas.load(schemas.intake_schema, intake_payload())
+    assert [g.id for g in intake.goals] == ["g1", "g2"]
+    assert intake.goals[0].baseline == 3 and intake.goals[0].whose == "client"
+    assert intake.review_cadence == "every-4-sessions"
+    assert intake.answers["better_looks_like"] == "Waking up less tired"
+    assert "private_reflection" not in intake.shareable_answers()
+
+
+def test_a_fourth_goal_is_refused(intake_payload):
+    goals = [{"words": f"goal {i}", "whose": "client", "baseline": 1, "rank": i} for i in (1, 2, 3)]
+    goals.append({"words": "goal 4", "whose": "client", "baseline": 1})
+    paths = load_error(schemas.intake_schema, intake_payload(goals=goals))
+    assert paths == {"goals": ["Between 1 and 3 goals; goal 1 is required."]}
+
+
+def test_goal_one_is_required(intake_payload):
+    assert "goals" in load_error(schemas.intake_schema, intake_payload(goals=[]))
+
+
+def test_baseline_is_required_per_goal(intake_payload):
+    paths = load_error(schemas.intake_schema, intake_payload(goals=[{"words": "x", "whose": "client"}]))
+    assert paths == {"goals.0.baseline": ["Missing data for required field."]}
+
+
+def test_a_baseline_of_11_is_refused(intake_payload):
+    paths = load_error(schemas.intake_schema, intake_payload(
+        goals=[{"words": "x", "whose": "client", "baseline": 11}]))
+    assert paths == {"goals.0.baseline": ["Ratings are 0-10; got 11."]}
+
+
+def test_unknown_field_in_a_payload_is_named(intake_payload):
+    paths = load_error(schemas.intake_schema, intake_payload(mood="fine"))
+    assert paths == {"mood": ["Unknown field."]}
+
+
+def test_at_review_cadence_needs_a_date(intake_payload):
+    paths = load_error(schemas.intake_schema, intake_payload(review_cadence="at-review"))
+    assert list(paths) == ["review_date"]
+
+
+def test_gas_levels_load_as_integers(intake_payload):
+    levels = {"-2": "a", "-1": "b", "0": "c", "+1": "d", "+2": "e"}
+    intake = schemas.load(schemas.intake_schema, intake_payload(
+        goals=[{"words": "x", "whose": "client", "baseline": 4, "gas_levels": levels, "weight": 2}]))
+    assert intake.goals[0].gas_levels == {-2: "a", -1: "b", 0: "c", 1: "d", 2: "e"}
+
+
+def test_note_rating_of_11_is_refused(note_payload):
+    paths = load_error(schemas.note_schema, note_payload(
+        [{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 11}]}]))
+    assert paths == {"tags.0.ratings.0.value": ["Ratings are 0-10; got 11."]}
+
+
+def test_note_rating_without_goal_link_is_refused_by_the_schema(note_payload):
+    paths = load_error(schemas.note_schema, note_payload(
+        [{"code": "step-forward", "ratings": [{"value": 6}]}]))
+    assert paths == {"tags.0.ratings.0.goal": ["A rating needs a goal link: say which goal it rates."]}
+
+
+def test_unknown_field_in_a_note_payload(note_payload):
+    paths = load_error(schemas.note_schema, note_payload(text="client said something"))
+    assert paths == {"text": ["Unknown field."]}
+
+
+def test_note_payload_becomes_saved_or_signed_event(note_payload):
+    saved = schemas.load(schemas.note_schema, note_payload([{"code": "setback"}]))
+    signed = schemas.load(schemas.note_schema, note_payload([{"code": "setback"}], signed=True))
+    assert type(saved) is NoteSaved and type(signed) is NoteSigned
+    assert saved.tags[0].code == "setback" and saved.session_at.tzinfo is not None
+
+
+def test_vocabulary_file_with_duplicate_code():
+    tag = {"code": "x", "label": "X", "category": "movement", "direction": "toward"}
+    paths = load_error(schemas.vocabulary_file_schema, {
+        "format": "progress-plugin/vocabulary", "tags": [tag, {**tag, "label": "Other"}]})
+    assert paths == {"tags.1.code": ["Duplicate code 'x' (also at 0)."]}
+
+
+def test_vocabulary_file_with_duplicate_label_in_category_case_insensitive():
+    a = {"code": "a", "label": "Step", "category": "movement", "direction": "toward"}
+    b = {"code": "b", "label": "STEP", "category": "movement", "direction": "toward"}
+    paths = load_error(schemas.vocabulary_file_schema, {"format": "progress-plugin/vocabulary", "tags": [a, b]})
+    assert list(paths) == ["tags.1.label"]
+    c = {**b, "category": "action"}
+    assert len(schemas.load(schemas.vocabulary_file_schema,
+                            {"format": "progress-plugin/vocabulary", "tags": [a, c]})["tags"]) == 2
+
+
+def test_non_object_payload_is_a_clear_error():
+    with pytest.raises(errors.ValidationError) as info:
+        schemas.load(schemas.note_schema, ["not", "an", "object"])
+    assert info.value.paths() == {"_schema": ["Expected a JSON object."]}

@@ -1,0 +1,124 @@
+"""The store, on SQLite and on PostgreSQL (the ``store`` fixture runs each test on both)."""
+import os
+import stat
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from progress_plugin import errors, schemas, tables
+from progress_plugin.events import IntakeSubmitted, NoteDeleted
+from progress_plugin.store import Store
+
+AT = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+def test_new_store_starts_with_the_default_vocabulary_as_version_1(store, now):
+    assert store.ensure_clinic("clinic-a", now) is True
+    assert store.ensure_clinic("clinic-a", now) is False
+    vocab = store.vocabulary("clinic-a")
+    assert vocab.version == 1 and len(vocab.tags) == 17
+    assert [h["version"] for h in store.history("clinic-a")] == [1]
+
+
+def test_migrations_match_the_table_definitions(store):
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+    assert diff == []
+
+
+def test_no_column_can_hold_note_text():
+    for table in tables.metadata.tables.values():
+        for column in table.columns:
+            assert column.name not in ("text", "content", "body", "note_text", "note")
+            assert not (column.name.startswith("note") and column.name != "note_id"), (table.name, column.name)
+
+
+def test_sqlite_file_is_created_0600(tmp_path):
+    path = tmp_path / "sub" / "p.db"
+    Store.open(f"sqlite:///{path}").close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_vocabulary_save_is_versioned_and_stale_writes_get_412(store, now):
+    store.ensure_clinic("clinic-a", now)
+    v1 = store.vocabulary("clinic-a")
+    store.save_vocabulary("clinic-a", v1.retire("setback"), "admin-1", "retire setback", now, expected_version=1)
+    with pytest.raises(errors.PreconditionFailed):
+        store.save_vocabulary("clinic-a", v1.retire("repair"), "admin-2", "retire repair", now, expected_version=1)
+    assert store.current_version("clinic-a") == 2
+    assert store.vocabulary("clinic-a", 1).resolve("setback").status == "active"
+    assert store.vocabulary("clinic-a", 2).resolve("setback").status == "retired"
+    audit = [r for r in store.audit_rows("clinic-a") if r["action"].startswith("vocabulary")]
+    assert [(r["actor"], r["old_version"], r["new_version"]) for r in audit] == [("admin-1", 1, 2)]
+
+
+def test_round_trip_of_a_client_through_the_runtime(runtime, store, intake, note_payload):
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    payload = note_payload([{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 6}]},
+                            {"code": "stirring-up"}])
+    runtime.dispatch(schemas.load(schemas.note_schema, payload))
+    state = store.load_state("clinic-a", "c1")
+    assert state.intake.goal("g1").words == "Sleep through most nights"
+    assert state.intake.agreed_on.isoformat() == "2026-01-05"
+    (note,) = state.notes.values()
+    assert sorted(note.codes()) == ["step-forward", "stirring-up"]
+    assert [(r.goal_id, r.value) for r in note.ratings] == [("g1", 6)]
+    progress = runtime.progress("clinic-a", "c1")
+    assert [p.value for p in progress.goals[0].client] == [3, 6]
+
+
+def test_resaving_a_note_replaces_its_tags_and_ratings(runtime, store, intake, note_payload):
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    first = note_payload([{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 6}]}], note_id="n1")
+    runtime.dispatch(schemas.load(schemas.note_schema, first))
+    second = note_payload([{"code": "setback"}], note_id="n1")
+    runtime.dispatch(schemas.load(schemas.note_schema, second))
+    (note,) = store.load_state("clinic-a", "c1").notes.values()
+    assert note.codes() == ("setback",) and note.ratings == ()
+
+
+def test_deleted_note_leaves_no_tags(runtime, store, intake, note_payload):
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    runtime.dispatch(schemas.load(schemas.note_schema, note_payload([{"code": "setback"}], note_id="n1")))
+    runtime.dispatch(NoteDeleted("clinic-a", AT, "c1", "n1"))
+    assert store.load_state("clinic-a", "c1").notes == {}
+    with store.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(tables.note_tags)).scalar() == 0
+
+
+def test_protected_note_stores_nothing_and_audits_once(runtime, store, intake, note_payload):
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    payload = note_payload([{"code": "setback"}], note_id="pn1", note_type="psychotherapy-note")
+    runtime.dispatch(schemas.load(schemas.note_schema, payload))
+    assert store.load_state("clinic-a", "c1").notes == {}
+    refusals = [r for r in store.audit_rows("clinic-a") if r["action"] == "note.refuse"]
+    assert len(refusals) == 1 and refusals[0]["outcome"] == "refused-protected"
+    assert "pn1" in refusals[0]["subject"]
+
+
+def test_purge_removes_the_client_and_leaves_an_audit_row(runtime, store, intake, note_payload):
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c2", intake, "t1"))
+    for n in range(3):
+        runtime.dispatch(schemas.load(schemas.note_schema, note_payload(
+            [{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}])))
+    counts = store.purge("clinic-a", "c1", "privacy-officer", AT)
+    assert counts["notes"] == 3 and counts["goals"] == 2 and counts["intakes"] == 1 and counts["note_tags"] == 3
+    assert counts["ratings"] == 5    # 2 baselines + 3 re-ratings
+    assert store.load_state("clinic-a", "c1").intake is None
+    assert store.load_state("clinic-a", "c2").intake is not None
+    purge = [r for r in store.audit_rows("clinic-a") if r["action"] == "client.purge"]
+    assert len(purge) == 1 and purge[0]["actor"] == "privacy-officer" and "c1" in purge[0]["subject"]
+    assert "Sleep" not in str(store.audit_rows())
+
+
+def test_audit_rows_never_carry_client_words(runtime, store, intake_payload, note_payload):
+    canary = "CANARY-words-7f3a"
+    intake = schemas.load(schemas.intake_schema, intake_payload(
+        goals=[{"words": canary, "whose": "client", "baseline": 2}], better_looks_like=canary))
+    runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    runtime.dispatch(schemas.load(schemas.note_schema, note_payload([{"code": "setback"}])))
+    assert canary not in str(store.audit_rows())
