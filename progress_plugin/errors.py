@@ -61,6 +61,12 @@ class PreconditionFailed(Conflict):
     status = 412
 
 
+class PreconditionRequired(ProgressPluginError):
+    """A write came without the ``If-Match`` version it must name."""
+
+    status = 428
+
+
 class Unauthorized(ProgressPluginError):
     status = 401
 

@@ -1,0 +1,100 @@
+"""``auth.require``: 401 without a valid token, 404 across clinics, 403 for a role too low."""
+from __future__ import annotations
+
+import pytest
+from flask import Blueprint, g, jsonify
+
+from progress_plugin import auth, tokens
+from progress_plugin.app import create_app
+
+bp = Blueprint("auth_probe", __name__)
+
+
+@bp.get("/clinics/<clinic>/probe")
+@auth.require("viewer")
+def read(clinic):
+    return jsonify(clinic=clinic, token_id=g.principal.token_id, role=g.principal.role, actor=auth.actor())
+
+
+@bp.post("/clinics/<clinic>/probe")
+@auth.require("admin")
+def write(clinic):
+    return jsonify(written=clinic)
+
+
+@bp.get("/no-clinic")
+@auth.require("viewer")
+def misdeclared():
+    return "never"
+
+
+@pytest.fixture
+def app_tokens(sqlite_store, now):
+    app = create_app(sqlite_store, blueprints=[bp])
+    made = {name: tokens.create(sqlite_store, clinic, role, name, now)
+            for name, clinic, role in [("a-admin", "clinic-a", "admin"), ("a-viewer", "clinic-a", "viewer"),
+                                       ("b-admin", "clinic-b", "admin")]}
+    return app.test_client(), made
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_valid_tokens_pass_and_set_the_principal(app_tokens):
+    client, made = app_tokens
+    token_id, token = made["a-viewer"]
+    r = client.get("/clinics/clinic-a/probe", headers=bearer(token))
+    assert r.status_code == 200
+    assert r.json == {"clinic": "clinic-a", "token_id": token_id, "role": "viewer", "actor": f"token:{token_id}"}
+    assert client.post("/clinics/clinic-a/probe", headers=bearer(made["a-admin"][1])).json == {"written": "clinic-a"}
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token pp_x",
+                                    "Bearer pp_0123456789abcdef_" + "A" * 43, "Bearer not-a-token"])
+def test_missing_or_invalid_token_is_401_with_a_challenge(app_tokens, header):
+    client, _ = app_tokens
+    r = client.get("/clinics/clinic-a/probe", headers={"Authorization": header} if header is not None else {})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "clinic-a" not in r.get_data(as_text=True)
+
+
+def test_scheme_is_case_insensitive(app_tokens):
+    client, made = app_tokens
+    r = client.get("/clinics/clinic-a/probe", headers={"Authorization": f"bearer {made['a-admin'][1]}"})
+    assert r.status_code == 200
+
+
+def test_revoked_token_is_401(app_tokens, sqlite_store, now):
+    client, made = app_tokens
+    token_id, token = made["a-admin"]
+    tokens.revoke(sqlite_store, token_id, now)
+    assert client.get("/clinics/clinic-a/probe", headers=bearer(token)).status_code == 401
+
+
+def test_other_clinic_is_404_and_looks_like_a_clinic_that_does_not_exist(app_tokens):
+    client, made = app_tokens
+    b = bearer(made["b-admin"][1])
+    existing = client.get("/clinics/clinic-a/probe", headers=b)
+    missing = client.get("/clinics/no-such-clinic/probe", headers=b)
+    assert existing.status_code == missing.status_code == 404
+    assert existing.get_data() == missing.get_data()
+    assert "clinic-a" not in existing.get_data(as_text=True)
+    # a viewer of another clinic gets 404 on a write too, not 403
+    assert client.post("/clinics/clinic-b/probe", headers=bearer(made["a-viewer"][1])).status_code == 404
+
+
+def test_viewer_cannot_write(app_tokens):
+    client, made = app_tokens
+    r = client.post("/clinics/clinic-a/probe", headers=bearer(made["a-viewer"][1]))
+    assert r.status_code == 403
+    assert r.json["error"] == "Forbidden"
+
+
+def test_require_rejects_unknown_roles_and_routes_without_a_clinic(app_tokens):
+    with pytest.raises(ValueError):
+        auth.require("owner")
+    client, made = app_tokens
+    assert client.get("/no-clinic", headers=bearer(made["a-admin"][1])).status_code == 500
+    assert read.required_role == "viewer" and write.required_role == "admin"
