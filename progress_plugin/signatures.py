@@ -138,7 +138,8 @@ def _standard(keys, headers, body, now) -> VerifiedWebhook:
     stamp = _header(headers, "webhook-timestamp")
     signature = _header(headers, "webhook-signature")
     if not (msg_id and stamp and signature):
-        raise _fail("missing-header", "webhook-id, webhook-timestamp and webhook-signature are required")
+        raise _fail("missing-header",
+                    "webhook-id, webhook-timestamp and webhook-signature are required")
     if not _ID.fullmatch(msg_id):
         raise _fail("bad-id", "webhook-id must be 1-255 visible ASCII characters")
     if not _TIMESTAMP.fullmatch(stamp):

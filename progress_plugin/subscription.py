@@ -69,7 +69,7 @@ def parse_notification(bundle: dict) -> Notification:
     if first is None:
         raise _error(("entry", 0, "resource"), "Missing data for required field.")
     kind = first.get("resourceType")
-    parse_status = {"Parameters": _from_parameters, "SubscriptionStatus": _from_status}.get(kind)
+    parse_status = _SHAPES.get(kind) if isinstance(kind, str) else None
     if parse_status is None:
         raise _error(("entry", 0, "resource", "resourceType"),
                      "Must be one of: Parameters, SubscriptionStatus.")
@@ -110,7 +110,7 @@ def gap(last_seen: int | None, status: Notification) -> range | None:
 
 _INSTANT = (r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-"
             r"(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"
-            r"(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))\Z")
+            r"(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))\Z")
 _COUNT = re.compile(r"[0-9]{1,19}")
 _TYPE_ID = re.compile(r"(?:.*/)?([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})"
                       r"(?:/_history/([A-Za-z0-9\-.]{1,64}))?")
@@ -273,6 +273,7 @@ def _from_parameters(resource: dict, path: tuple, urls: dict) -> Notification:
     return Notification(subscription, topic, kind, status, since, events, versions)
 
 
+_SHAPES = {"Parameters": _from_parameters, "SubscriptionStatus": _from_status}
 _COUNT_KINDS = ("valueString", "valueInteger64", "valueUnsignedInt")
 
 
