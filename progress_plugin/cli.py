@@ -117,3 +117,27 @@ def schemas_export(out: Path, check: bool):
         sys.exit(1 if stale else 0)
     for path in export.write(out):
         click.echo(str(path))
+
+
+@main.group()
+def hooks():
+    """The extension points for Python hosts (pluggy)."""
+
+
+@hooks.command("reference")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("hooks/REFERENCE.md"),
+              show_default=True, help="File to write.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when the file is out of date or a hook is undocumented.")
+def hooks_reference(out: Path, check: bool):
+    """Write the hook reference, generated from the host spec's docstrings."""
+    from progress_plugin import hookdoc
+    gaps = hookdoc.problems()
+    for gap in gaps:
+        click.echo(f"undocumented: {gap}", err=True)
+    if check:
+        if hookdoc.stale(out):
+            click.echo(f"out of date: {out}", err=True)
+        sys.exit(1 if gaps or hookdoc.stale(out) else 0)
+    if gaps:
+        sys.exit(1)
+    click.echo(str(hookdoc.write(out)))

@@ -238,6 +238,49 @@ class ClientDischargedSchema(Inbound):
         return ev.ClientDischarged(data["clinic_id"], data["at"], data["client_id"])
 
 
+# -- hook arguments (the in-process host contract, progress_plugin.hookspecs) -------------
+class ClientRequestSchema(Inbound):
+    """A host asking for something about one client: its intake sections or chart panels."""
+
+    clinic_id = fields.String(required=True, validate=ID)
+    client_id = fields.String(required=True, validate=ID)
+    audience = fields.String(load_default="therapist", validate=validate.OneOf(("therapist", "client")))
+
+
+class NoteFieldsRequestSchema(Inbound):
+    """A host asking for the fields to add to one client's note form."""
+
+    clinic_id = fields.String(required=True, validate=ID)
+    client_id = fields.String(required=True, validate=ID)
+    note_type = fields.String(validate=validate.Length(max=128), allow_none=True)
+
+
+class ClinicRequestSchema(Inbound):
+    """A host asking for something about one clinic: its admin pages."""
+
+    clinic_id = fields.String(required=True, validate=ID)
+
+
+class HostConfigSchema(Inbound):
+    """The plugin's part of a host's settings (``config["progress_plugin"]`` of the configure hook)."""
+
+    store_url = fields.String(validate=validate.Length(min=1, max=2000),
+                              metadata={"description": "SQLAlchemy URL of the plugin's store."})
+
+
+class NoteRefSchema(ma.Schema):
+    """Only the ids and type of a note: what is read of a protected note before refusing it."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    clinic_id = fields.String(required=True, validate=ID)
+    client_id = fields.String(required=True, validate=ID)
+    note_id = fields.String(required=True, validate=ID)
+    note_type = fields.String(validate=validate.Length(max=128), allow_none=True)
+    author = fields.String(validate=ID)
+
+
 intake_schema = IntakeSchema()
 note_schema = NoteProgressSchema()
 tag_schema = TagSchema()
@@ -245,6 +288,11 @@ vocabulary_file_schema = VocabularyFileSchema()
 intake_submitted_schema = IntakeSubmittedSchema()
 note_deleted_schema = NoteDeletedSchema()
 client_discharged_schema = ClientDischargedSchema()
+client_request_schema = ClientRequestSchema()
+note_fields_request_schema = NoteFieldsRequestSchema()
+clinic_request_schema = ClinicRequestSchema()
+host_config_schema = HostConfigSchema()
+note_ref_schema = NoteRefSchema()
 
 #: Every boundary schema, by the name its JSON Schema file gets in ``schemas/``.
 BOUNDARY = {
@@ -255,6 +303,10 @@ BOUNDARY = {
     "event-intake-submitted": intake_submitted_schema,
     "event-note-deleted": note_deleted_schema,
     "event-client-discharged": client_discharged_schema,
+    "hook-client-request": client_request_schema,
+    "hook-note-fields-request": note_fields_request_schema,
+    "hook-clinic-request": clinic_request_schema,
+    "hook-config": host_config_schema,
 }
 
 

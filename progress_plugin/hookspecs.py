@@ -1,0 +1,197 @@
+"""The host spec: the extension points a Python notes host calls.
+
+A host adopts this spec with ``pm.add_hookspecs(progress_plugin.hookspecs)`` on a
+``pluggy.PluginManager(PROJECT)``, loads plugins with
+``pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)`` and calls hooks with keyword arguments,
+e.g. ``pm.hook.note_saved(note={...})``.
+
+Every hook takes and returns plain data: dicts, lists, str, int, bool and None. Times are
+ISO 8601 strings. Field errors have marshmallow's shape: a field name maps to a list of
+messages, nested for nested fields, and a position in a list is an ``int`` key, e.g.
+``{"tags": {0: {"code": ["Unknown tag code 'x' in vocabulary version 1."]}}}``.
+
+Unless a hook says it stops at the first non-None result, the host gets a list with one
+result per plugin that returned something other than None.
+
+These docstrings are the reference: ``hooks/REFERENCE.md`` is generated from them
+(``progress-plugin hooks reference``).
+"""
+from __future__ import annotations
+
+import pluggy
+
+#: The pluggy project name: a host's ``PluginManager`` and every plugin's markers use it.
+PROJECT = "progress_plugin"
+#: The setuptools entry point group plugins register under.
+ENTRY_POINT_GROUP = "progress_plugin.hosts"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def configure(config):
+    """The host started and hands each plugin its settings. Call it once, before any other hook.
+
+    A plugin reads only its own key and ignores the rest. Without this call the progress
+    plugin finds its store the standard way: ``$PROGRESS_PLUGIN_STORE``, then ``[store] url``
+    in the config file, else ``sqlite:///progress.db``.
+
+    :param config: The host's plugin settings, keyed by plugin. The progress plugin reads
+        ``config["progress_plugin"]``: ``{"store_url": str}``, a SQLAlchemy URL of its store.
+    :return: None.
+    """
+
+
+@hookspec
+def intake_sections(clinic_id, client_id, audience):
+    """Sections to add to a client's intake form, as field definitions the host renders.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param audience: ``"therapist"`` or ``"client"``; for ``"client"``, therapist-only fields
+        and their answers are left out.
+    :return: One section per plugin: ``{"id": str, "version": str, "url": str, "title": str,
+        "fields": [field, ...], "values": dict | None}``. A field is ``{"id", "type", "label",
+        "help", "required": bool, "answered_by": "client" | "therapist" | "together",
+        "therapist_only": bool}`` plus, by type, ``options`` (``[{"code", "label"}]``) and
+        ``other_allowed`` for ``choice``, ``fields`` and ``max_repeats`` for ``goals``, ``min``
+        and ``max`` for ``integer``. Types: ``text``, ``choice``, ``boolean``, ``date``,
+        ``integer``, ``goals`` (a repeated group) and ``gas`` (five texts keyed ``"-2"`` to
+        ``"+2"``). ``values`` holds the client's current answers in the shape
+        :func:`intake_submitted` takes, or None before the first submission.
+    :raises ValidationError: when an id or the audience is malformed (a host error).
+    """
+
+
+@hookspec(firstresult=True)
+def validate_intake(clinic_id, client_id, section_id, answers):
+    """Check the answers to one intake section before the host stores the form.
+
+    Stops at first non-None result: the plugin that owns ``section_id`` answers, the others
+    return None.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param section_id: The ``id`` of the section, from :func:`intake_sections`.
+    :param answers: The answers keyed by field id, typed as the field definitions say:
+        ``int`` for integers, ``bool`` for booleans, ``"YYYY-MM-DD"`` for dates, a list of
+        goal dicts for ``goals``. An unanswered optional field is left out.
+    :return: Field errors (marshmallow's shape) keyed by field id; ``{}`` when the answers
+        are valid.
+    """
+
+
+@hookspec(firstresult=True)
+def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
+    """The intake section was filled in and saved; the owning plugin records it.
+
+    Stops at first non-None result: the plugin that owns ``section_id`` answers, the others
+    return None. Submitting again redefines progress: goals left out are marked dropped.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param section_id: The ``id`` of the section, from :func:`intake_sections`.
+    :param answers: The answers, as for :func:`validate_intake`.
+    :param author: The id of the user who submitted it.
+    :param at: When it was submitted, ISO 8601.
+    :return: ``{"status": "recorded", "intake_id": str, "goals": [{"id", "rank", "words",
+        "baseline"}]}``, or ``{"status": "rejected", "errors": {...}}`` with field errors.
+    """
+
+
+@hookspec
+def note_fields(clinic_id, client_id, note_type):
+    """Fields to add to a session note form: for the progress plugin, the tag picker.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param note_type: The host's note type, or None. For psychotherapy notes and SUD
+        counselling notes the progress plugin reads nothing and returns None.
+    :return: ``{"id": str, "type": "tag-picker", "title": str, "vocabulary_version": int,
+        "categories": [{"id", "label", "tags": [{"code", "label", "description",
+        "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words",
+        "gas_levels": bool}], "rating": {"min": 0, "max": 10, "raters": ["client",
+        "therapist"], "levels": [-2, -1, 0, 1, 2]}}``. Only active tags are listed, grouped
+        by category in vocabulary order; therapist-only tags are flagged. A picked tag goes
+        back in ``note["tags"]`` as ``{"code", "goals": [goal id], "ratings": [{"goal",
+        "value", "rated_by", "level"}]}``; a rating must name a goal the tag links.
+    :raises ValidationError: when an id is malformed (a host error).
+    """
+
+
+@hookspec
+def validate_note(note):
+    """Check a note's plugin fields before the host saves the note.
+
+    :param note: ``{"clinic_id", "client_id", "note_id", "note_type", "session_at",
+        "author", "at", "tags": [...]}``, with ISO 8601 times and ``tags`` as
+        :func:`note_fields` describes. Never the note's text.
+    :return: Field errors (marshmallow's shape), e.g. ``{"tags": {1: {"ratings": {0:
+        {"goal": ["..."]}}}}}``; ``{}`` when the note is fine. The host merges the results
+        of all plugins and shows each message next to its field.
+    """
+
+
+@hookspec
+def note_saved(note):
+    """A note was saved (created or edited, not signed); record its progress tags.
+
+    :param note: As for :func:`validate_note`. A ``signed`` key, if present, is ignored.
+    :return: ``{"status": "saved", "note_id", "tags": [{"code", "vocabulary_version",
+        "goals"}], "ratings": [{"goal", "value", "rated_by", "level"}], "review_due": None |
+        {"last_reviewed": str, "cadence": str}}``; or ``{"status": "rejected", "note_id",
+        "errors": {...}}`` when validation fails; or ``{"status": "refused", "note_id",
+        "reason": str}`` for a psychotherapy or SUD counselling note, which is neither read
+        nor stored (the refusal is audited).
+    """
+
+
+@hookspec
+def note_signed(note):
+    """A note was signed; record its final progress tags. After this they cannot change.
+
+    :param note: As for :func:`validate_note`, with the tags as signed.
+    :return: As for :func:`note_saved`, with ``"status": "signed"``.
+    """
+
+
+@hookspec
+def note_deleted(clinic_id, client_id, note_id, at):
+    """A note was deleted; forget its tags and ratings.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param note_id: The note's id in the host.
+    :param at: When it was deleted, ISO 8601.
+    :return: ``{"status": "deleted" | "not-recorded", "note_id": str}``
+        (``"not-recorded"``: the plugin held nothing for this note), or ``{"status":
+        "rejected", "errors": {...}}`` when an argument is malformed.
+    """
+
+
+@hookspec
+def chart_panels(clinic_id, client_id, audience):
+    """Panels to show on a client's chart: for the progress plugin, the progress panel.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param audience: ``"therapist"`` or ``"client"``; for ``"client"``, therapist-only tags
+        and reflections are left out.
+    :return: ``{"id": str, "title": str, "html": str, "data": dict}``: ``html`` is a
+        self-contained fragment, safe to embed as is; ``data`` holds the same content as
+        plain data for hosts that draw their own.
+    :raises ValidationError: when an id or the audience is malformed (a host error).
+    """
+
+
+@hookspec
+def admin_pages(clinic_id):
+    """Pages to add to the clinic's admin settings.
+
+    :param clinic_id: The clinic's id.
+    :return: ``{"id": str, "title": str, "html": str, "data": dict}``. The progress plugin
+        returns its tag vocabulary: ``data`` is ``{"vocabulary_version": int, "tags":
+        [{"code", "label", "description", "category", "direction", "audience",
+        "status"}]}``.
+    :raises ValidationError: when the id is malformed (a host error).
+    """
