@@ -163,3 +163,12 @@ audit_log = Table(
     Column("new_version", Integer),
     Index("ix_audit_clinic", "clinic_id", "at"),
 )
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("name", String(100), primary_key=True),     # e.g. "backfill"
+    Column("value", Text, nullable=False),             # e.g. the next page URL
+    Column("done", Integer, nullable=False),           # items processed so far
+    Column("updated_at", TS, nullable=False),
+)
