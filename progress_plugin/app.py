@@ -8,6 +8,7 @@ from flask import Flask, current_app, jsonify
 
 from progress_plugin.errors import ProgressPluginError, ValidationError
 from progress_plugin.runtime import Runtime, utcnow
+from progress_plugin.settings import ServiceConfig
 from progress_plugin.store import Store
 
 
@@ -18,24 +19,33 @@ class Services:
     store: Store
     runtime: Runtime
     clock: Callable = utcnow
+    config: ServiceConfig | None = None
 
 
 def services() -> Services:
     return current_app.extensions["progress_plugin"]
 
 
-def create_app(store: Store | None = None, *, store_url: str | None = None, clock: Callable = utcnow,
-               blueprints=None) -> Flask:
-    """Build the app on ``store`` (or one opened from ``store_url``).
+def create_app(store: Store | None = None, *, config: ServiceConfig | None = None, store_url: str | None = None,
+               clock: Callable = utcnow, blueprints=None) -> Flask:
+    """Build the app on ``store`` (or one opened from the configuration).
 
-    ``blueprints`` limits which blueprints are mounted (tests mount one alone); by default all are.
+    With no arguments (as gunicorn calls it: ``progress_plugin.app:create_app()``) the
+    configuration comes from ``$PROGRESS_PLUGIN_CONFIG`` or ``./progress-plugin.toml`` and
+    the environment, and is validated before the app starts. ``blueprints`` limits which
+    blueprints are mounted (tests mount one alone); by default all are.
     """
+    if config is None and store is None:
+        from progress_plugin import settings
+        config = settings.from_files(store_flag=store_url)
     if store is None:
-        from progress_plugin.store import DEFAULT_URL
-        store = Store.open(store_url or DEFAULT_URL)
+        store = Store.open(config.store_url)
+    if config is not None:
+        for clinic in config.clinics.values():
+            store.ensure_clinic(clinic.id, clock(), clinic.name or None)
     app = Flask("progress_plugin")
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    app.extensions["progress_plugin"] = Services(store, Runtime(store, clock=clock), clock)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
+    app.extensions["progress_plugin"] = Services(store, Runtime(store, clock=clock), clock, config)
 
     for bp in blueprints if blueprints is not None else all_blueprints():
         app.register_blueprint(bp)
@@ -43,6 +53,11 @@ def create_app(store: Store | None = None, *, store_url: str | None = None, cloc
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        problems = readiness(app.extensions["progress_plugin"])
+        return jsonify(status="not ready" if problems else "ready", problems=problems), 503 if problems else 200
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError):
@@ -55,6 +70,22 @@ def create_app(store: Store | None = None, *, store_url: str | None = None, cloc
     return app
 
 
+def readiness(svc: Services) -> list[str]:
+    """What keeps the service from doing its job: an unreachable store or host."""
+    problems = []
+    try:
+        svc.store.ping()
+    except Exception as exc:              # any driver error means "not ready"
+        problems.append(f"store: {exc.__class__.__name__}")
+    if svc.config is not None and svc.config.host_url:
+        from progress_plugin.hostlink import check_host
+        problem = check_host(svc.config)
+        if problem:
+            problems.append(f"host: {problem}")
+    return problems
+
+
 def all_blueprints() -> list:
     """Every blueprint the service mounts."""
-    return []
+    from progress_plugin import admin, receiver
+    return [receiver.blueprint, admin.blueprint]

@@ -141,3 +141,12 @@ def hooks_reference(out: Path, check: bool):
     if gaps:
         sys.exit(1)
     click.echo(str(hookdoc.write(out)))
+
+from progress_plugin import service_cli  # noqa: E402  (commands that need the service modules)
+
+service_cli.register(main)
+
+from progress_plugin.vocab_cli import tokens as _tokens, vocab as _vocab  # noqa: E402
+
+main.add_command(_vocab)
+main.add_command(_tokens)

@@ -60,6 +60,8 @@ def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
     signing = isinstance(event, ev.NoteSigned)
     existing = state.notes.get(event.note_id)
     if existing is not None and existing.signed:
+        if signing and _same_tags(existing, event.tags):
+            return []          # a redelivered signature: nothing changes
         return [fx.RejectNote(event.clinic_id, event.note_id, {
             "note": ["This note is signed; its progress tags can only change through an addendum."]})]
     problems = notes_mod.check_tags(event.tags, state.vocabulary, state.intake)
@@ -106,6 +108,14 @@ def _panel(event: ev.PanelRequested, state: ClientState) -> list[fx.Effect]:
     progress = compute(state.client_id, state.intake, state.notes.values(), state.all_vocabularies(),
                        event.at, state.settings)
     return [fx.ShowPanel(event.clinic_id, progress, event.audience)]
+
+
+def _same_tags(record: NoteProgress, tags) -> bool:
+    mine = sorted((t.code, tuple(sorted(t.goal_ids))) for t in record.tags)
+    theirs = sorted((t.code, tuple(sorted(t.goal_ids))) for t in tags)
+    rated = sorted((r.goal_id, r.value, r.rater, r.level) for r in record.ratings)
+    asked = sorted((r.goal_id, r.value, r.rater, r.level) for t in tags for r in t.ratings)
+    return mine == theirs and rated == asked
 
 
 def _achievement(status: str) -> str:

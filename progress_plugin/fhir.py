@@ -174,3 +174,65 @@ def tag_codings(vocabulary_by_version: dict[int, Vocabulary], tags) -> list[dict
             coding["display"] = tag.label
         out.append(coding)
     return out
+
+
+INTAKE_ID_SYSTEM = f"{BASE}/intake"
+FLAG_ID_SYSTEM = f"{BASE}/review-due"
+VOCABULARY_ID_SYSTEM = f"{BASE}/vocabulary"
+
+
+def questionnaire_response(clinic_id: str, client_id: str, intake, author: str, at) -> dict:
+    """The filled intake. Therapist-only answers (the private reflection) are never exported."""
+    from progress_plugin.progress import as_datetime
+    items = []
+    for g in intake.goals:
+        goal_items = [{"linkId": "goals.words", "answer": [{"valueString": g.words}]},
+                      {"linkId": "goals.whose", "answer": [{"valueCoding": {"system": f"{BASE}/CodeSystem/whose",
+                                                                             "code": g.whose}}]},
+                      {"linkId": "goals.baseline", "answer": [{"valueInteger": g.baseline}]},
+                      {"linkId": "goals.rank", "answer": [{"valueInteger": g.rank}]}]
+        items.append({"linkId": "goals", "item": goal_items})
+    for key, value in intake.shareable_answers().items():
+        if isinstance(value, bool):
+            answer = {"valueBoolean": value}
+        elif key in ("holding_steady_counts", "saying_not_working"):
+            answer = {"valueCoding": {"system": f"{BASE}/CodeSystem/{key}", "code": value}}
+        else:
+            answer = {"valueString": str(value)}
+        items.append({"linkId": key, "answer": [answer]})
+    items.append({"linkId": "review_cadence", "answer": [{"valueCoding": {
+        "system": f"{BASE}/CodeSystem/review_cadence", "code": intake.review_cadence}}]})
+    if intake.review_date:
+        items.append({"linkId": "review_date", "answer": [{"valueDate": intake.review_date.isoformat()}]})
+    items.append({"linkId": "agreed", "answer": [{"valueBoolean": intake.agreed}]})
+    items.append({"linkId": "agreed_on", "answer": [{"valueDate": intake.agreed_on.isoformat()}]})
+    items.append({"linkId": "goals_reviewed", "answer": [{"valueBoolean": intake.goals_reviewed}]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "identifier": {"system": INTAKE_ID_SYSTEM, "value": f"{clinic_id}/{client_id}/{intake.intake_id}"},
+        "questionnaire": f"{intake_mod.SECTION_URL}|{intake.definition_version}",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{client_id}"},
+        "authored": as_datetime(at).isoformat(),
+        "author": {"identifier": {"system": f"{BASE}/author", "value": author}},
+        "item": items,
+    }
+
+
+def review_flag(clinic_id: str, client_id: str, last_reviewed, cadence: str) -> dict:
+    from progress_plugin.progress import as_datetime
+    return {
+        "resourceType": "Flag",
+        "identifier": [{"system": FLAG_ID_SYSTEM, "value": f"{clinic_id}/{client_id}"}],
+        "status": "active",
+        "category": [{"text": "Progress review"}],
+        "code": {"text": "Time to look together at what progress means"},
+        "subject": {"reference": f"Patient/{client_id}"},
+        "period": {"start": as_datetime(last_reviewed).isoformat()},
+        "extension": [{"url": f"{BASE}/StructureDefinition/review-cadence", "valueCode": cadence}],
+    }
+
+
+def identified(resource: dict, clinic_id: str, kind: str) -> dict:
+    """A copy of a terminology resource carrying a per-clinic identifier, for upserts."""
+    return {**resource, "identifier": [{"system": VOCABULARY_ID_SYSTEM, "value": f"{clinic_id}/{kind}"}]}

@@ -355,6 +355,8 @@ class FHIRClient:
         """
         resource_type = self._check_type(resource.get("resourceType", ""))
         identifiers = resource.get("identifier") or []
+        if isinstance(identifiers, dict):          # QuestionnaireResponse has a single Identifier
+            identifiers = [identifiers]
         if not identifiers or not identifiers[0].get("system") or not identifiers[0].get("value"):
             raise ValidationError({"identifier": ["an identifier with system and value is required"]})
         system, value = identifiers[0]["system"], identifiers[0]["value"]

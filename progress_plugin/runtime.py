@@ -18,7 +18,7 @@ def utcnow() -> datetime:
 class Runtime:
     """The adapters' way into the core.
 
-    ``on_effects(conn, effects)``, when given, runs inside the same transaction after the
+    ``on_effects(conn, effects, state)``, when given, runs inside the same transaction after the
     effects are persisted: the webhook worker uses it to write host-bound effects into
     the outbox, so an event is never half-applied.
     """
@@ -47,7 +47,7 @@ class Runtime:
         for effect in effects:
             self.store.apply(conn, effect, who, now)
         if self.on_effects is not None:
-            self.on_effects(conn, effects)
+            self.on_effects(conn, effects, state)
         return effects
 
     def progress(self, clinic_id: str, client_id: str, audience: str = "therapist"):

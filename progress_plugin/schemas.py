@@ -182,6 +182,18 @@ class TagSchema(Inbound):
         return Tag(**data)
 
 
+class TagEditSchema(Inbound):
+    """Changes to one tag (admin API ``PATCH``). Codes are immutable; the status changes through retire/restore."""
+
+    code = fields.String(metadata={"description": "If given, must be the tag's own code."})
+    label = fields.String(validate=validate.Length(min=1, max=LABEL_MAX))
+    description = fields.String(validate=validate.Length(max=300))
+    category = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
+                             error="Categories are lower-case words, e.g. 'movement'."))
+    direction = fields.String(validate=validate.OneOf(DIRECTIONS))
+    audience = fields.String(validate=validate.OneOf(AUDIENCES))
+
+
 class VocabularyFileSchema(Inbound):
     """A vocabulary file, as exported by ``progress-plugin vocab export --format json``."""
 
@@ -281,13 +293,23 @@ class NoteRefSchema(ma.Schema):
     author = fields.String(validate=ID)
 
 
+class EnvelopeSchema(Inbound):
+    """A Standard Webhooks body: ``{"type", "timestamp", "data"}``. ``data`` is checked per type."""
+
+    type = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_.-]{0,99}$"))
+    timestamp = AwareDateTime(required=True)
+    data = fields.Dict(required=True)
+
+
 intake_schema = IntakeSchema()
 note_schema = NoteProgressSchema()
 tag_schema = TagSchema()
+tag_edit_schema = TagEditSchema()
 vocabulary_file_schema = VocabularyFileSchema()
 intake_submitted_schema = IntakeSubmittedSchema()
 note_deleted_schema = NoteDeletedSchema()
 client_discharged_schema = ClientDischargedSchema()
+envelope_schema = EnvelopeSchema()
 client_request_schema = ClientRequestSchema()
 note_fields_request_schema = NoteFieldsRequestSchema()
 clinic_request_schema = ClinicRequestSchema()
@@ -299,10 +321,12 @@ BOUNDARY = {
     "intake": intake_schema,
     "note-progress": note_schema,
     "tag": tag_schema,
+    "tag-edit": tag_edit_schema,
     "vocabulary-file": vocabulary_file_schema,
     "event-intake-submitted": intake_submitted_schema,
     "event-note-deleted": note_deleted_schema,
     "event-client-discharged": client_discharged_schema,
+    "webhook-envelope": envelope_schema,
     "hook-client-request": client_request_schema,
     "hook-note-fields-request": note_fields_request_schema,
     "hook-clinic-request": clinic_request_schema,

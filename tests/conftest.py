@@ -124,3 +124,35 @@ def artifacts_dir():
     path = Path(__file__).parent / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+# -- hosts ----------------------------------------------------------------------------------
+from tests.fhir_server import medplum, medplum_server  # noqa: E402,F401  (Medplum FHIR server fixtures)
+
+SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="   # 32 bytes once decoded
+
+
+@pytest.fixture
+def service_config(sqlite_url):
+    """A validated service configuration with one Standard Webhooks clinic and no host."""
+    from progress_plugin import settings
+    return settings.load({"store": {"url": sqlite_url},
+                          "clinics": [{"id": "clinic-a", "scheme": "standard-webhooks", "secrets": [SECRET]}],
+                          "worker": {"batch": 50, "lease_seconds": 5, "poll_seconds": 0.05}}, env={})
+
+
+@pytest.fixture
+def signed():
+    """Build (headers, body) for an envelope signed with the clinic's Standard Webhooks secret."""
+    import json
+    import time as _time
+    import uuid
+
+    from progress_plugin.signatures import sign_standard
+
+    def make(event_type, data, event_id=None, secret=SECRET, timestamp=None):
+        body = json.dumps({"type": event_type, "timestamp": "2026-01-05T10:00:00Z", "data": data}).encode()
+        headers = sign_standard(secret, event_id or "evt_" + uuid.uuid4().hex, timestamp or int(_time.time()), body)
+        headers["Content-Type"] = "application/json"
+        return headers, body
+    return make

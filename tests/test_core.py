@@ -119,3 +119,11 @@ def test_effect_keys_are_stable_for_identical_effects(intake):
 
 def test_unknown_event_type_yields_nothing():
     assert handle(ev.Event("clinic-a", AT), state()) == []
+
+
+def test_signed_note_signed_again_with_the_same_tags_is_a_no_op(intake):
+    first = handle(saved([TagInput("setback")], signed=True), state(intake))
+    record = next(e.note for e in first if isinstance(e, fx.TagNote))
+    assert handle(saved([TagInput("setback")], signed=True), state(intake, {"n1": record})) == []
+    changed = handle(saved([TagInput("repair")], signed=True), state(intake, {"n1": record}))
+    assert isinstance(changed[0], fx.RejectNote)

@@ -1,0 +1,88 @@
+"""Backfill: a clinic's historical notes through the host's paged search and the same core path.
+
+Memory stays flat in the number of notes: one page is held at a time. After each page the
+next page's URL is checkpointed in the same transaction as the page's effects, so a stopped
+backfill resumes where it stopped and never applies a page twice.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Callable
+
+import sqlalchemy as sa
+
+from progress_plugin import effects as fx
+from progress_plugin import fhir_events, outbox
+from progress_plugin import tables as t
+from progress_plugin.core import handle
+from progress_plugin.store import Store, utc
+
+NAME = "backfill"
+
+
+def checkpoint(store: Store, clinic_id: str) -> tuple[str | None, int]:
+    with store.engine.connect() as c:
+        row = c.execute(sa.select(t.checkpoints.c.value, t.checkpoints.c.done).where(
+            t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == NAME)).first()
+    return (row.value or None, row.done) if row else (None, 0)
+
+
+def _save(conn, clinic_id: str, next_url: str | None, done: int, now: datetime) -> None:
+    values = {"value": next_url or "", "done": done, "updated_at": utc(now)}
+    where = sa.and_(t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == NAME)
+    if conn.execute(t.checkpoints.update().where(where).values(**values)).rowcount == 0:
+        conn.execute(t.checkpoints.insert().values(clinic_id=clinic_id, name=NAME, **values))
+
+
+def reset(store: Store, clinic_id: str) -> None:
+    with store.begin() as c:
+        c.execute(t.checkpoints.delete().where(t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == NAME))
+
+
+def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, page_size: int = 200,
+        params: dict | None = None, write_back: bool = False, on_page: Callable[[int, int | None], None] | None = None,
+        max_pages: int | None = None) -> int:
+    """Process every note page from the checkpoint on. Returns the notes processed in total (all runs).
+
+    ``on_page(done, total)`` is called after each page (for a progress bar). ``max_pages``
+    stops early (the checkpoint keeps the place).
+    """
+    store.ensure_clinic(clinic_id, now())
+    next_url, done = checkpoint(store, clinic_id)
+    if next_url is None and done:
+        return done                           # finished before
+    query = {"_count": str(page_size), "_elements": ",".join(fhir_events.NOTE_ELEMENTS), **(params or {})}
+    pages = client.pages(next_url=next_url) if next_url else client.pages("DocumentReference", query)
+    for n, (bundle, following) in enumerate(pages, start=1):
+        docs = [fhir_events.keep(e["resource"]) for e in bundle.get("entry") or []
+                if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
+        with store.begin() as conn:
+            _page(store, conn, clinic_id, docs, now(), write_back)
+            done += len(docs)
+            _save(conn, clinic_id, following, done, now())
+        if on_page is not None:
+            on_page(done, bundle.get("total"))
+        if following is None or (max_pages is not None and n >= max_pages):
+            break
+    return done
+
+
+def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, write_back: bool) -> None:
+    by_client: dict[str, list] = {}
+    for doc in docs:
+        event = fhir_events.document_event(clinic_id, doc, now)
+        if event is not None:
+            by_client.setdefault(event.client_id, []).append(event)
+    for client_id, events in by_client.items():
+        state = store.load_state(clinic_id, client_id, conn=conn)
+        for event in events:
+            effects = handle(event, state)
+            for effect in effects:
+                store.apply(conn, effect, "backfill", now)
+                if isinstance(effect, fx.TagNote):
+                    state = replace(state, notes={**state.notes, effect.note.note_id: effect.note})
+                elif isinstance(effect, fx.UntagNote):
+                    state = replace(state, notes={k: v for k, v in state.notes.items() if k != effect.note_id})
+            if write_back:
+                outbox.enqueue(conn, effects, state.all_vocabularies(), now)

@@ -1,0 +1,105 @@
+"""Turn a FHIR resource named by a notification into one of our events (pure).
+
+Only metadata is used: type, subject, dates, status and our own ``meta.tag`` codings for a
+note, and the answers of our Questionnaire for an intake. The caller reads the resource
+with ``_elements`` and passes what came back through :func:`keep`, which drops everything
+else (a server may ignore ``_elements``), so note content is never held.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from progress_plugin import events as ev
+from progress_plugin import intake as intake_mod
+from progress_plugin import schemas
+from progress_plugin.notes import TagInput
+from progress_plugin.vocabulary import SYSTEM
+
+NOTE_ELEMENTS = ("meta", "type", "subject", "date", "docStatus", "status", "author", "context")
+PROTECTED_LOINC = {"34746-8"}    # psychotherapy note (host configuration may add more)
+
+
+def keep(resource: dict, elements=NOTE_ELEMENTS) -> dict:
+    return {k: resource[k] for k in ("resourceType", "id", *elements) if k in resource}
+
+
+def _ref_id(ref: dict | None, kind: str) -> str | None:
+    value = (ref or {}).get("reference") or ""
+    return value.split("/", 1)[1] if value.startswith(kind + "/") else None
+
+
+def _when(value: str | None, fallback: datetime) -> datetime:
+    if not value:
+        return fallback
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return fallback
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def note_type(resource: dict) -> str | None:
+    """``psychotherapy-note`` when the DocumentReference's type says so, else its first code."""
+    kind = resource.get("type") or {}
+    codes = {c.get("code") for c in kind.get("coding") or []}
+    text = (kind.get("text") or "").lower()
+    if codes & PROTECTED_LOINC or "psychotherapy" in text or "psychotherapy-note" in codes:
+        return "psychotherapy-note"
+    if "sud-counselling-note" in codes or "substance use" in text:
+        return "sud-counselling-note"
+    return next(iter(sorted(c for c in codes if c)), None)
+
+
+def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
+    """A DocumentReference as NoteSaved / NoteSigned / NoteDeleted. None when it names no patient."""
+    client_id = _ref_id(doc.get("subject"), "Patient")
+    if client_id is None:
+        return None
+    kind = note_type(doc)
+    at = _when((doc.get("meta") or {}).get("lastUpdated"), now)
+    if doc.get("status") == "entered-in-error":
+        return ev.NoteDeleted(clinic_id, at, client_id, doc["id"])
+    tags = tuple(TagInput(t["code"]) for t in (doc.get("meta") or {}).get("tag") or []
+                 if t.get("system") == SYSTEM and t.get("code"))
+    author = next((a.get("reference", "").split("/")[-1] for a in doc.get("author") or [] if a.get("reference")), "host")
+    cls = ev.NoteSigned if doc.get("docStatus") == "final" else ev.NoteSaved
+    return cls(clinic_id, at, client_id, doc["id"], _when(doc.get("date"), at), author or "host",
+               tags if kind not in ("psychotherapy-note", "sud-counselling-note") else (), kind)
+
+
+def intake_event(clinic_id: str, qr: dict, now: datetime) -> ev.IntakeSubmitted | None:
+    """A QuestionnaireResponse to our intake Questionnaire as IntakeSubmitted; None for other questionnaires."""
+    if not str(qr.get("questionnaire", "")).startswith(intake_mod.SECTION_URL):
+        return None
+    client_id = _ref_id(qr.get("subject"), "Patient")
+    if client_id is None:
+        return None
+    payload: dict = {"goals": []}
+    for item in qr.get("item") or []:
+        link = item.get("linkId")
+        if link == "goals":
+            goal = {}
+            for sub in item.get("item") or []:
+                goal[sub["linkId"].split(".", 1)[1]] = _answer(sub)
+            payload["goals"].append({k: v for k, v in goal.items() if v is not None})
+        elif link and link != "private_reflection":
+            value = _answer(item)
+            if value is not None:
+                payload[link] = value
+    payload["intake_id"] = qr.get("id") or "fhir"
+    intake = schemas.load(schemas.intake_schema, payload)
+    author = ((qr.get("author") or {}).get("reference") or "host").split("/")[-1]
+    return ev.IntakeSubmitted(clinic_id, _when(qr.get("authored"), now), client_id, intake, author)
+
+
+def _answer(item: dict):
+    answers = item.get("answer") or []
+    if not answers:
+        return None
+    a = answers[0]
+    for key in ("valueString", "valueInteger", "valueBoolean", "valueDate"):
+        if key in a:
+            return a[key]
+    if "valueCoding" in a:
+        return a["valueCoding"].get("code")
+    return None

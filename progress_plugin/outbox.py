@@ -1,0 +1,141 @@
+"""The durable outbox: host-bound effects wait here until the host has them.
+
+Rows are written in the same transaction as the effects they come from, keyed by the
+effect's idempotency key, so an effect is queued once however often its event arrives.
+A failed write is rescheduled (a row with a later ``next_attempt_at``, never a sleeping
+thread); a permanent refusal goes to the ``dead`` state, from which
+``progress-plugin outbox retry`` replays it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from progress_plugin import effects as fx
+from progress_plugin import fhir
+from progress_plugin import tables as t
+from progress_plugin.leases import claim as _claim
+from progress_plugin.store import utc
+
+PENDING, DONE, DEAD = "pending", "done", "dead"
+STATUSES = (PENDING, DONE, DEAD)
+MAX_BACKOFF = 300.0
+
+
+def operations(effect: fx.Effect, vocabularies) -> list[tuple[str, str, dict]]:
+    """``(key, kind, payload)`` for each host write an effect needs. Pure."""
+    c = effect.clinic_id
+    if isinstance(effect, fx.RecordIntake):
+        return [(f"questionnaire/{effect.intake.definition_version}", "questionnaire", {"resource": fhir.questionnaire()}),
+                (effect.key(), "upsert", {"resource": fhir.questionnaire_response(
+                    c, effect.client_id, effect.intake, effect.author, effect.at)})]
+    if isinstance(effect, fx.UpsertGoal):
+        return [(effect.key(), "upsert", {"resource": fhir.goal_resource(c, effect.client_id, effect.goal, effect.achievement)})]
+    if isinstance(effect, fx.RecordRating):
+        return [(effect.key(), "upsert", {"resource": fhir.observation_resource(c, effect.client_id, effect.rating)})]
+    if isinstance(effect, fx.TagNote):
+        if not effect.note.tags:
+            return []
+        return [(effect.key(), "tags", {"type": "DocumentReference", "id": effect.note.note_id,
+                                        "codings": fhir.tag_codings(vocabularies, effect.note.tags)})]
+    if isinstance(effect, fx.FlagReviewDue):
+        return [(effect.key(), "upsert", {"resource": fhir.review_flag(c, effect.client_id, effect.last_reviewed,
+                                                                        effect.cadence)})]
+    if isinstance(effect, fx.PublishVocabulary):
+        v = effect.vocabulary
+        return [(effect.key() + "/codesystem", "upsert", {"resource": fhir.identified(fhir.codesystem(v), c, "codesystem")}),
+                (effect.key() + "/valueset", "upsert", {"resource": fhir.identified(fhir.valueset(v), c, "valueset")})]
+    return []
+
+
+def enqueue(conn: Connection, effects, vocabularies, now: datetime) -> int:
+    """Queue the host writes of ``effects``. Returns how many new rows were written."""
+    now = utc(now)
+    written = 0
+    for effect in effects:
+        if not effect.host_bound:
+            continue
+        for key, kind, payload in operations(effect, vocabularies):
+            key = key[:400]
+            exists = conn.execute(sa.select(t.outbox.c.id).where(
+                t.outbox.c.clinic_id == effect.clinic_id, t.outbox.c.key == key)).first()
+            if exists:
+                continue
+            conn.execute(t.outbox.insert().values(
+                clinic_id=effect.clinic_id, key=key, kind=kind, payload=payload, status=PENDING, attempts=0,
+                next_attempt_at=now, created_at=now, updated_at=now))
+            written += 1
+    return written
+
+
+def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[dict]:
+    now = utc(now)
+    ready = sa.and_(t.outbox.c.status == PENDING, t.outbox.c.next_attempt_at <= now)
+    ids = _claim(conn, t.outbox, owner, now, lease_seconds, limit, ready)
+    if not ids:
+        return []
+    rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.id.in_(ids)).order_by(t.outbox.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def _finish(conn, row_id, owner, **values) -> bool:
+    values.update(lease_owner=None, lease_until=None)
+    q = t.outbox.update().where(t.outbox.c.id == row_id)
+    if owner is not None:
+        q = q.where(t.outbox.c.lease_owner == owner)
+    return conn.execute(q.values(**values)).rowcount == 1
+
+
+def done(conn, row_id: int, owner: str, now: datetime) -> bool:
+    return _finish(conn, row_id, owner, status=DONE, attempts=t.outbox.c.attempts + 1, updated_at=utc(now),
+                   last_error=None)
+
+
+def reschedule(conn, row: dict, owner: str, now: datetime, error: str, retry_after: float | None,
+               max_attempts: int) -> str:
+    """Try again later with exponential backoff (or the host's Retry-After); dead after ``max_attempts``."""
+    attempts = row["attempts"] + 1
+    if attempts >= max_attempts:
+        _finish(conn, row["id"], owner, status=DEAD, attempts=attempts, updated_at=utc(now), last_error=error[:500])
+        return DEAD
+    delay = min(MAX_BACKOFF, 2.0 ** (attempts - 1))
+    if retry_after is not None:
+        delay = min(MAX_BACKOFF, max(delay, float(retry_after)))
+    _finish(conn, row["id"], owner, status=PENDING, attempts=attempts, updated_at=utc(now),
+            next_attempt_at=utc(now) + timedelta(seconds=delay), last_error=error[:500])
+    return PENDING
+
+
+def dead(conn, row: dict, owner: str, now: datetime, error: str) -> None:
+    _finish(conn, row["id"], owner, status=DEAD, attempts=row["attempts"] + 1, updated_at=utc(now),
+            last_error=error[:500])
+
+
+def rows(conn, status: str | None = None, clinic_id: str | None = None, limit: int = 100) -> list[dict]:
+    q = sa.select(t.outbox.c.id, t.outbox.c.clinic_id, t.outbox.c.key, t.outbox.c.kind, t.outbox.c.status,
+                  t.outbox.c.attempts, t.outbox.c.next_attempt_at, t.outbox.c.last_error).order_by(t.outbox.c.id)
+    if status:
+        q = q.where(t.outbox.c.status == status)
+    if clinic_id:
+        q = q.where(t.outbox.c.clinic_id == clinic_id)
+    return [dict(r._mapping) for r in conn.execute(q.limit(limit))]
+
+
+def retry(conn, now: datetime, ids=None) -> int:
+    """Put dead rows back in the queue (all dead rows, or those in ``ids``). Idempotent writes make this safe."""
+    q = t.outbox.update().where(t.outbox.c.status == DEAD)
+    if ids:
+        q = q.where(t.outbox.c.id.in_(list(ids)))
+    return conn.execute(q.values(status=PENDING, attempts=0, next_attempt_at=utc(now), lease_owner=None,
+                                 lease_until=None, updated_at=utc(now))).rowcount
+
+
+def drop(conn, ids) -> int:
+    """Delete dead rows for good."""
+    return conn.execute(t.outbox.delete().where(t.outbox.c.status == DEAD, t.outbox.c.id.in_(list(ids)))).rowcount
+
+
+def counts(conn) -> dict[str, int]:
+    return {s: n for s, n in conn.execute(sa.select(t.outbox.c.status, sa.func.count()).group_by(t.outbox.c.status))}

@@ -1,0 +1,152 @@
+"""``POST /webhooks/<clinic>``: verify, store in the inbox, answer fast.
+
+Checks run in this order: body size (413, before any HMAC work), content type (415),
+signature (401), JSON (400) and schema (422). A verified event is stored in the inbox,
+deduplicated by its event id, and acknowledged with 2xx. An unknown event type gets 2xx
+and is counted. A psychotherapy-note or SUD-counselling-note event is refused: nothing of
+it is read beyond its type, nothing is stored, and one audit row records the refusal.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, jsonify, request
+
+from progress_plugin import inbox, schemas, signatures, subscription
+from progress_plugin.errors import ValidationError, WebhookVerificationError
+from progress_plugin.notes import is_protected
+
+log = logging.getLogger("progress_plugin.receiver")
+blueprint = Blueprint("webhooks", __name__)
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+ENVELOPE_TYPES = {
+    "intake.submitted": schemas.intake_submitted_schema,
+    "note.saved": schemas.note_schema,
+    "note.signed": schemas.note_schema,
+    "note.deleted": schemas.note_deleted_schema,
+    "client.discharged": schemas.client_discharged_schema,
+}
+
+
+def _answer(code: int, **body):
+    return jsonify(body), code
+
+
+@blueprint.post("/webhooks/<clinic>")
+def receive(clinic: str):
+    from progress_plugin.app import services
+    svc = services()
+    cfg = svc.config
+    clinic_cfg = cfg.clinics.get(clinic) if cfg else None
+    if clinic_cfg is None:
+        return _answer(404, error="unknown clinic")
+    # 1. size, before reading or any HMAC work
+    if request.content_length is not None and request.content_length > cfg.max_body_bytes:
+        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
+    # 2. content type
+    if request.mimetype not in JSON_TYPES:
+        return _answer(415, error="content type must be application/json or application/fhir+json")
+    body = request.stream.read(cfg.max_body_bytes + 1)
+    if len(body) > cfg.max_body_bytes:
+        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
+    # 3. signature
+    try:
+        verified = signatures.verify(clinic_cfg.scheme, clinic_cfg.secrets, request.headers, body)
+    except WebhookVerificationError as exc:
+        log.info("webhook refused clinic=%s reason=%s", clinic, exc.context.get("reason"))
+        return _answer(401, error="signature verification failed")
+    # 4. JSON, then schema
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _answer(400, error="body is not JSON")
+    if not isinstance(document, dict):
+        return _answer(400, error="body must be a JSON object")
+    now = svc.clock()
+    try:
+        if clinic_cfg.scheme == signatures.STANDARD_WEBHOOKS:
+            return _envelope(svc, clinic, verified.event_id, document, now)
+        if clinic_cfg.scheme == signatures.FHIR_SUBSCRIPTION:
+            return _notification(svc, clinic, document, now)
+        return _resource(svc, clinic, document, now)
+    except ValidationError as exc:
+        return _answer(422, json=exc.messages)
+
+
+def _envelope(svc, clinic, event_id, document, now):
+    envelope = schemas.load(schemas.envelope_schema, document)
+    event_type, data = envelope["type"], dict(envelope["data"])
+    schema = ENVELOPE_TYPES.get(event_type)
+    with svc.store.begin() as conn:
+        if schema is None:
+            inbox.bump(conn, clinic, f"unknown-event:{event_type}", now)
+            log.info("webhook unknown type clinic=%s event=%s type=%s", clinic, event_id, event_type)
+            return _answer(202, status="ignored", reason="unknown event type")
+        if event_type.startswith("note.") and is_protected(data.get("note_type")):
+            _refuse(svc, conn, clinic, event_id, data, now)
+            return _answer(202, status="refused", reason="protected note category")
+        if data.setdefault("clinic_id", clinic) != clinic:
+            raise ValidationError({"data": {"clinic_id": ["Does not match the clinic in the URL."]}})
+        if schema is schemas.note_schema:
+            if "signed" in data:
+                raise ValidationError({"data": {"signed": ["Unknown field."]}})
+            data["signed"] = event_type == "note.signed"
+        try:
+            schemas.load(schema, data)
+        except ValidationError as exc:
+            raise ValidationError({"data": exc.messages}) from None
+        fresh = inbox.put(conn, clinic, event_id, event_type, data, now)
+    log.info("webhook %s clinic=%s event=%s type=%s", "accepted" if fresh else "duplicate", clinic, event_id, event_type)
+    return _answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
+
+
+def _refuse(svc, conn, clinic, event_id, data, now):
+    subject = f"event:{event_id} note:{str(data.get('note_id', ''))[:128]}"
+    seen = [r for r in svc.store.audit_rows(clinic) if r["action"] == "note.refuse" and r["subject"] == subject]
+    if not seen:
+        svc.store.audit(conn, clinic, "webhook", "note.refuse", subject, "refused-protected", now)
+    log.info("webhook refused protected note clinic=%s event=%s", clinic, event_id)
+
+
+def _notification(svc, clinic, document, now):
+    note = subscription.parse_notification(document)
+    name = f"subscription:{note.subscription}"
+    accepted = 0
+    with svc.store.begin() as conn:
+        last = inbox.counter(conn, clinic, name)
+        missed = subscription.gap(last, note)
+        if missed:
+            log.warning("subscription gap clinic=%s subscription=%s missed=%d-%d", clinic, note.subscription,
+                        missed.start, missed.stop - 1)
+            inbox.bump(conn, clinic, "subscription-gaps", now)
+            inbox.put(conn, clinic, f"{note.subscription}#catch-up#{missed.start}-{missed.stop - 1}", "fhir.catch-up",
+                      {"subscription": note.subscription, "from": missed.start, "to": missed.stop - 1}, now)
+        for event in note.events:
+            if event.focus is None:
+                continue
+            fresh = inbox.put(conn, clinic, f"{note.subscription}#{event.event_number}", "fhir.focus",
+                              {"focus": event.focus, "version": note.versions.get(event.focus)}, now)
+            accepted += fresh
+        newest = max([note.events_since_start or 0] + [e.event_number for e in note.events])
+        if last is None or newest > last:
+            inbox.set_counter(conn, clinic, name, newest, now)
+    return _answer(200, status="ok", type=note.type, accepted=accepted)
+
+
+def _resource(svc, clinic, document, now):
+    """Medplum-style: the body is the changed resource. Only its type, id and version are kept."""
+    rtype, rid = document.get("resourceType"), document.get("id")
+    version = (document.get("meta") or {}).get("versionId")
+    problems = {}
+    if not isinstance(rtype, str) or not rtype.isalpha():
+        problems["resourceType"] = ["A FHIR resource type is required."]
+    if not isinstance(rid, str) or not rid or len(rid) > 64:
+        problems["id"] = ["A resource id is required."]
+    if problems:
+        raise ValidationError(problems)
+    event_id = f"{rtype}/{rid}/_history/{version or '-'}"
+    with svc.store.begin() as conn:
+        fresh = inbox.put(conn, clinic, event_id, "fhir.focus", {"focus": f"{rtype}/{rid}", "version": version}, now)
+    return _answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)

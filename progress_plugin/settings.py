@@ -1,0 +1,146 @@
+"""Service configuration: a TOML file plus environment variables, validated at start.
+
+```toml
+[store]
+url = "sqlite:///progress.db"
+
+[host]
+base_url = "https://ehr.example.org/fhir"    # FHIR R4 base
+token_env = "PROGRESS_PLUGIN_HOST_TOKEN"     # the bearer token is read from the environment
+meta_add = true                              # try $meta-add before the JSON Patch fallback
+
+[[clinics]]
+id = "clinic-a"
+scheme = "standard-webhooks"                 # or x-signature, fhir-subscription
+secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first, old second
+
+[worker]
+batch = 20
+lease_seconds = 60
+poll_seconds = 0.5
+```
+
+Secrets may also be given inline as ``secrets = ["whsec_..."]`` (fine for tests, not for
+production). ``PROGRESS_PLUGIN_HOST_URL`` overrides ``[host] base_url``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import marshmallow as ma
+from marshmallow import RAISE, fields, validate
+
+from progress_plugin import config as config_mod
+from progress_plugin.errors import ConfigError
+from progress_plugin.signatures import SCHEMES, check_secrets
+
+ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
+DEFAULT_TOKEN_ENV = "PROGRESS_PLUGIN_HOST_TOKEN"
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StoreSection(_Strict):
+    url = fields.String()
+
+
+class HostSection(_Strict):
+    base_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    token_env = fields.String(load_default=DEFAULT_TOKEN_ENV)
+    timeout_seconds = fields.Float(load_default=30.0, validate=validate.Range(min=0.5, max=300))
+    meta_add = fields.Boolean(load_default=True)
+    ca_bundle = fields.String()
+
+
+class ClinicSection(_Strict):
+    id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+    name = fields.String()
+    scheme = fields.String(required=True, validate=validate.OneOf(SCHEMES))
+    secrets = fields.List(fields.String(), validate=validate.Length(min=1, max=2))
+    secrets_env = fields.String()
+
+
+class WorkerSection(_Strict):
+    batch = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
+    lease_seconds = fields.Float(load_default=60, validate=validate.Range(min=1, max=3600))
+    poll_seconds = fields.Float(load_default=0.5, validate=validate.Range(min=0.01, max=60))
+    max_attempts = fields.Integer(load_default=12, validate=validate.Range(min=1, max=100))
+    embedded = fields.Boolean(load_default=True)
+
+
+class ServiceSchema(_Strict):
+    store = fields.Nested(StoreSection)
+    host = fields.Nested(HostSection)
+    clinics = fields.List(fields.Nested(ClinicSection), load_default=list)
+    worker = fields.Nested(WorkerSection)
+    max_body_bytes = fields.Integer(load_default=256 * 1024, validate=validate.Range(min=1024, max=10 * 1024 * 1024))
+
+
+@dataclass(frozen=True)
+class Clinic:
+    id: str
+    scheme: str
+    secrets: tuple[str, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    store_url: str
+    host_url: str | None = None
+    host_token: str | None = None
+    host_timeout: float = 30.0
+    meta_add: bool = True
+    ca_bundle: str | None = None
+    clinics: dict[str, Clinic] = field(default_factory=dict)
+    batch: int = 20
+    lease_seconds: float = 60
+    poll_seconds: float = 0.5
+    max_attempts: int = 12
+    embedded_worker: bool = True
+    max_body_bytes: int = 256 * 1024
+
+
+def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
+    """Validate ``raw`` (a parsed TOML document) with the environment applied. Raises ConfigError."""
+    env = os.environ if env is None else env
+    try:
+        data = ServiceSchema().load({"store": {}, "host": {}, "worker": {}, **raw})
+    except ma.ValidationError as exc:
+        from progress_plugin.errors import summarize
+        raise ConfigError("configuration: " + summarize(exc.messages)) from None
+    host = data["host"]
+    token = env.get(host["token_env"]) or None
+    clinics = {}
+    for i, c in enumerate(data["clinics"]):
+        if c["id"] in clinics:
+            raise ConfigError(f"configuration: clinics.{i}.id: clinic {c['id']!r} is listed twice")
+        secrets = list(c.get("secrets") or [])
+        if c.get("secrets_env"):
+            value = env.get(c["secrets_env"], "")
+            if not value:
+                raise ConfigError(f"configuration: clinics.{i}.secrets_env: ${c['secrets_env']} is not set")
+            secrets = [s.strip() for s in value.split(",") if s.strip()]
+        if not secrets:
+            raise ConfigError(f"configuration: clinics.{i}: give secrets or secrets_env")
+        try:
+            check_secrets(c["scheme"], secrets)
+        except ConfigError as exc:
+            raise ConfigError(f"configuration: clinics.{i}.secrets: {exc}") from None
+        clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""))
+    w = data["worker"]
+    return ServiceConfig(
+        store_url=config_mod.store_url(store_flag, raw),
+        host_url=env.get(ENV_HOST_URL) or host.get("base_url"),
+        host_token=token, host_timeout=host["timeout_seconds"], meta_add=host["meta_add"],
+        ca_bundle=host.get("ca_bundle"), clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
+        poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"], embedded_worker=w["embedded"],
+        max_body_bytes=data["max_body_bytes"])
+
+
+def from_files(config_flag: str | None = None, store_flag: str | None = None) -> ServiceConfig:
+    return load(config_mod.read_file(config_mod.config_path(config_flag)), store_flag)

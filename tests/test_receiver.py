@@ -1,0 +1,160 @@
+"""The webhook receiver: order of checks, dedupe, unknown types, protected notes."""
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from progress_plugin import tables as t
+from progress_plugin.app import create_app
+from progress_plugin.store import Store
+
+from tests.conftest import SECRET
+
+INTAKE = {"client_id": "c1", "author": "t1", "at": "2026-01-05T10:00:00Z",
+          "intake": {"goals": [{"words": "Sleep", "whose": "client", "baseline": 3}],
+                     "review_cadence": "monthly", "agreed": True, "agreed_on": "2026-01-05", "goals_reviewed": True}}
+NOTE = {"client_id": "c1", "note_id": "n1", "session_at": "2026-01-12T10:00:00Z", "author": "t1",
+        "at": "2026-01-12T11:00:00Z", "tags": [{"code": "setback"}]}
+
+
+@pytest.fixture
+def app(service_config):
+    store = Store.open(service_config.store_url)
+    return create_app(store, config=service_config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def inbox_rows(app):
+    store = app.extensions["progress_plugin"].store
+    with store.engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(sa.select(t.inbox))]
+
+
+def test_verified_event_is_stored_once(client, app, signed):
+    headers, body = signed("intake.submitted", INTAKE, event_id="evt_1")
+    first = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    again = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert (first.status_code, first.json["status"]) == (202, "accepted")
+    assert (again.status_code, again.json["status"]) == (200, "duplicate")
+    rows = inbox_rows(app)
+    assert len(rows) == 1 and rows[0]["event_id"] == "evt_1" and rows[0]["payload"]["clinic_id"] == "clinic-a"
+
+
+def test_size_is_checked_before_the_signature(client, service_config):
+    body = b"{" + b" " * (service_config.max_body_bytes + 10) + b"}"
+    r = client.post("/webhooks/clinic-a", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_content_type_is_checked_before_the_signature(client):
+    r = client.post("/webhooks/clinic-a", data=b"{}", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_bad_signature_is_401(client, signed):
+    headers, body = signed("note.saved", NOTE, secret="whsec_" + "b3RoZXItb3RoZXItb3RoZXItb3RoZXItMzJi")
+    r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert r.status_code == 401 and "body" not in r.text
+
+
+def test_missing_headers_are_401_not_500(client):
+    r = client.post("/webhooks/clinic-a", data=b'{"type":"x"}', headers={"Content-Type": "application/json",
+                                                                          "webhook-id": "x", "webhook-timestamp": "abc"})
+    assert r.status_code == 401
+
+
+def test_signed_non_json_is_400(client):
+    from progress_plugin.signatures import sign_standard
+    import time
+    body = b"not json"
+    headers = {**sign_standard(SECRET, "evt_x", int(time.time()), body), "Content-Type": "application/json"}
+    assert client.post("/webhooks/clinic-a", data=body, headers=headers).status_code == 400
+
+
+def test_schema_errors_are_422_with_field_paths(client, signed):
+    headers, body = signed("note.saved", {**NOTE, "tags": [{"code": "setback", "ratings": [{"value": 11}]}]})
+    r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert r.status_code == 422
+    assert r.json["json"]["data"]["tags"]["0"]["ratings"]["0"] == {
+        "goal": ["A rating needs a goal link: say which goal it rates."], "value": ["Ratings are 0-10; got 11."]}
+
+
+def test_note_text_is_refused_as_an_unknown_field(client, signed, app):
+    headers, body = signed("note.saved", {**NOTE, "text": "what the client said"})
+    r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert r.status_code == 422 and r.json["json"]["data"]["text"] == ["Unknown field."]
+    assert inbox_rows(app) == []
+
+
+def test_unknown_event_type_is_acknowledged_and_counted(client, signed, app):
+    for _ in range(2):
+        headers, body = signed("appointment.booked", {"anything": 1})
+        assert client.post("/webhooks/clinic-a", data=body, headers=headers).status_code == 202
+    store = app.extensions["progress_plugin"].store
+    with store.engine.connect() as c:
+        value = c.execute(sa.select(t.counters.c.value).where(t.counters.c.name == "unknown-event:appointment.booked")).scalar()
+    assert value == 2 and inbox_rows(app) == []
+
+
+def test_protected_note_is_refused_stored_nowhere_and_audited_once(client, signed, app):
+    data = {**NOTE, "note_type": "psychotherapy-note", "text": "must never be read"}
+    for _ in range(2):
+        headers, body = signed("note.signed", data, event_id="evt_p")
+        r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+        assert (r.status_code, r.json["status"]) == (202, "refused")
+    assert inbox_rows(app) == []
+    store = app.extensions["progress_plugin"].store
+    refusals = [a for a in store.audit_rows("clinic-a") if a["action"] == "note.refuse"]
+    assert len(refusals) == 1 and "must never" not in str(refusals)
+
+
+def test_clinic_in_data_must_match_the_url(client, signed):
+    headers, body = signed("note.saved", {**NOTE, "clinic_id": "clinic-b"})
+    r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert r.status_code == 422 and "clinic_id" in r.json["json"]["data"]
+
+
+def test_unknown_clinic_is_404(client, signed):
+    headers, body = signed("note.saved", NOTE)
+    assert client.post("/webhooks/nope", data=body, headers=headers).status_code == 404
+
+
+def test_x_signature_scheme_keeps_only_type_id_and_version(tmp_path):
+    from progress_plugin import settings
+    from progress_plugin.signatures import sign_hex
+    secret = "x" * 32
+    cfg = settings.load({"store": {"url": f"sqlite:///{tmp_path}/x.db"},
+                         "clinics": [{"id": "m", "scheme": "x-signature", "secrets": [secret]}]}, env={})
+    app = create_app(Store.open(cfg.store_url), config=cfg)
+    doc = {"resourceType": "DocumentReference", "id": "d1", "meta": {"versionId": "7"},
+           "content": [{"attachment": {"data": "c2VjcmV0IG5vdGU="}}]}
+    body = json.dumps(doc).encode()
+    r = app.test_client().post("/webhooks/m", data=body, headers={"Content-Type": "application/fhir+json",
+                                                                  "X-Signature": sign_hex(secret, body)})
+    assert r.status_code == 202 and r.json["event_id"] == "DocumentReference/d1/_history/7"
+    (row,) = inbox_rows(app)
+    assert row["payload"] == {"focus": "DocumentReference/d1", "version": "7"}
+    bad = app.test_client().post("/webhooks/m", data=body, headers={"Content-Type": "application/json",
+                                                                    "X-Signature": "00" * 32})
+    assert bad.status_code == 401
+
+
+def test_readyz_fails_while_the_store_or_the_host_is_unreachable(client, app, service_config):
+    import dataclasses
+
+    from tests.pg import free_port
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    svc = app.extensions["progress_plugin"]
+    healthy = svc.store.engine
+    svc.store.engine = sa.create_engine(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json["problems"][0].startswith("store:")
+    svc.store.engine = healthy
+    svc.config = dataclasses.replace(service_config, host_url=f"http://127.0.0.1:{free_port()}/fhir")
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json["problems"] == ["host: HostUnavailable status=None"]

@@ -1,0 +1,160 @@
+"""The worker against Medplum's in-memory FHIR server: inbox -> core -> outbox -> host."""
+import dataclasses
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from progress_plugin import inbox, outbox
+from progress_plugin import tables as t
+from progress_plugin.store import Store
+from progress_plugin.worker import Worker
+
+
+def new_doc(base) -> str:
+    doc = {"resourceType": "DocumentReference", "status": "current",
+           "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZSB0ZXh0"}}]}
+    return requests.post(f"{base}/DocumentReference", json=doc, timeout=5).json()["id"]
+
+
+@pytest.fixture
+def setup(service_config, medplum):
+    cfg = dataclasses.replace(service_config, host_url=medplum.base_url, lease_seconds=2)
+    store = Store.open(cfg.store_url)
+    store.ensure_clinic("clinic-a", datetime.now(timezone.utc))
+    return cfg, store, medplum
+
+
+def put(store, event_type, data, event_id=None):
+    with store.begin() as conn:
+        return inbox.put(conn, "clinic-a", event_id or uuid.uuid4().hex, event_type,
+                         {"clinic_id": "clinic-a", **data}, datetime.now(timezone.utc))
+
+
+def drain(worker, rounds=20):
+    for _ in range(rounds):
+        if not worker.run_once():
+            return
+    raise AssertionError("worker did not drain")
+
+
+def intake(client_id):
+    return {"client_id": client_id, "author": "t1", "at": "2026-01-05T10:00:00Z",
+            "intake": {"goals": [{"words": "Sleep through", "whose": "client", "baseline": 3}],
+                       "review_cadence": "monthly", "agreed": True, "agreed_on": "2026-01-05", "goals_reviewed": True,
+                       "private_reflection": "PRIVATE-CANARY"}}
+
+
+def note(client_id, note_id, value, signed=False):
+    return {"client_id": client_id, "note_id": note_id, "session_at": "2026-01-12T10:00:00Z", "author": "t1",
+            "at": "2026-01-12T11:00:00Z", "signed": signed,
+            "tags": [{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": value}]},
+                     {"code": "stirring-up"}]}
+
+
+def test_events_become_host_writes_exactly_once(setup):
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    doc_id = new_doc(host.base_url)
+    host.reset()
+    put(store, "intake.submitted", intake(client_id), "e1")
+    put(store, "note.signed", note(client_id, doc_id, 6, signed=True), "e2")
+    assert put(store, "note.signed", note(client_id, doc_id, 6, signed=True), "e2") is False   # duplicate
+    worker = Worker(store, cfg)
+    drain(worker)
+    with store.engine.connect() as c:
+        assert inbox.counts(c) == {"done": 2}
+        assert outbox.counts(c) == {"done": 6}    # questionnaire, response, goal, baseline, rating, tags
+    stats = host.stats()["counts"]
+    assert stats.get("PUT Goal") == 1 and stats.get("PUT Observation") == 2
+    assert stats.get("PUT QuestionnaireResponse") == 1 and stats.get("POST Questionnaire") == 1
+    assert stats.get("PATCH DocumentReference/:id") == 1
+    doc = requests.get(f"{host.base_url}/DocumentReference/{doc_id}", timeout=5).json()
+    assert sorted(tag["code"] for tag in doc["meta"]["tag"]) == ["step-forward", "stirring-up"]
+    assert doc["content"][0]["attachment"]["data"] == "bm90ZSB0ZXh0"       # note content untouched
+    qr = requests.get(f"{host.base_url}/QuestionnaireResponse",
+                      params={"identifier": f"https://progress-plugin.org/fhir/intake|clinic-a/{client_id}/intake-2026-01-05"},
+                      timeout=5).json()["entry"][0]["resource"]
+    assert "PRIVATE-CANARY" not in str(qr)
+    # a redelivery of the same signed note changes nothing and writes nothing
+    host.reset()
+    put(store, "note.signed", note(client_id, doc_id, 6, signed=True), "e3")
+    drain(worker)
+    assert host.stats()["total"] == 0
+
+
+def test_host_down_reschedules_then_recovers(setup):
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    put(store, "intake.submitted", intake(client_id))
+    host.fault(count=200, status=503)
+    worker = Worker(store, dataclasses.replace(cfg, max_attempts=5))
+    worker.process_inbox()
+    worker.process_outbox()
+    with store.engine.connect() as c:
+        pending = c.execute(sa.select(t.outbox.c.attempts, t.outbox.c.next_attempt_at, t.outbox.c.status)).all()
+    assert pending and all(r.status == "pending" and r.attempts == 1 for r in pending)
+    host.reset()
+    # the rows wait for their backoff: run the worker with a clock past it
+    later = Worker(store, cfg, clock=lambda: datetime.now(timezone.utc) + timedelta(seconds=5))
+    drain(later)
+    with store.engine.connect() as c:
+        assert outbox.counts(c) == {"done": 4}
+
+
+def test_permanent_refusal_dead_letters_and_retry_replays(setup):
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    put(store, "intake.submitted", intake(client_id))
+    host.fault(count=100, status=422, method="PUT")
+    worker = Worker(store, cfg)
+    drain(worker)
+    with store.engine.connect() as c:
+        counts = outbox.counts(c)
+    assert counts.get("dead") == 3 and counts.get("done") == 1     # the Questionnaire POST went through
+    host.reset()
+    with store.begin() as c:
+        assert outbox.retry(c, datetime.now(timezone.utc)) == 3
+    drain(worker)
+    with store.engine.connect() as c:
+        assert outbox.counts(c) == {"done": 4}
+
+
+def test_a_note_before_its_intake_waits_for_it(setup):
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    doc_id = new_doc(host.base_url)
+    put(store, "note.saved", note(client_id, doc_id, 5), "late-note")
+    worker = Worker(store, cfg)
+    worker.process_inbox()
+    with store.engine.connect() as c:
+        row = c.execute(sa.select(t.inbox).where(t.inbox.c.event_id == "late-note")).first()
+    assert row.status == "pending" and row.lease_owner == "deferred"
+    put(store, "intake.submitted", intake(client_id))
+    clock = [datetime.now(timezone.utc)]
+    later = Worker(store, cfg, clock=lambda: clock[0])
+    for _ in range(3):                  # time passes: the deferred note is tried again after its intake
+        clock[0] += timedelta(seconds=60)
+        drain(later)
+    state = store.load_state("clinic-a", client_id)
+    assert list(state.notes) == [doc_id]
+
+
+def test_expired_lease_is_reclaimed_and_a_lost_lease_rolls_back(setup):
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    put(store, "intake.submitted", intake(client_id), "lease-1")
+    now = datetime.now(timezone.utc)
+    with store.begin() as c:
+        claimed = inbox.claim(c, "dead-worker", now, 2, 10)
+    assert [r["event_id"] for r in claimed] == ["lease-1"]
+    with store.begin() as c:
+        assert inbox.claim(c, "other", now, 2, 10) == []          # still leased
+    with store.begin() as c:
+        again = inbox.claim(c, "other", now + timedelta(seconds=3), 2, 10)
+    assert [r["event_id"] for r in again] == ["lease-1"]
+    with store.begin() as c:
+        assert inbox.finish(c, again[0]["id"], "dead-worker", now) is False   # the old owner cannot finish it
+        assert inbox.finish(c, again[0]["id"], "other", now) is True
