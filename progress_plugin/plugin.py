@@ -277,15 +277,14 @@ def note_result(effects, note_id: str, signed: bool) -> dict:
 # -- chart and admin -----------------------------------------------------------------------
 @hookimpl
 def chart_panels(clinic_id, client_id, audience):
-    from progress_plugin import panel
-
     req = schemas.load(schemas.client_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
+    from progress_plugin import panel
     rt = _rt()
     state = _state(rt, req["clinic_id"], req["client_id"])
     (shown,) = handle(ev.PanelRequested(req["clinic_id"], rt.clock(), req["client_id"], req["audience"]), state)
     return {"id": PANEL_ID, "title": "Progress",
-            "html": panel.render_html(shown.progress, state.intake, shown.audience),
+            "html": panel.render_html(shown.progress, state.intake, shown.audience, document=False),
             "data": panel.panel_data(shown.progress, state.intake, shown.audience)}
 
 

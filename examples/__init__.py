@@ -1,0 +1,1 @@
+"""Examples for progress-plugin. Not part of the installed package."""

@@ -1,0 +1,7 @@
+"""An example Python notes host that gets its progress features through the host spec.
+
+    python -m examples.notes_host --db notes.db --plugin-store sqlite:///progress.db
+"""
+from examples.notes_host.app import create_host_app
+
+__all__ = ["create_host_app"]

@@ -1,0 +1,182 @@
+"""A small notes host (Flask) that gets its progress features from plugins, through the host spec.
+
+It publishes the spec, discovers plugins by their entry point group and never imports a
+plugin itself. There is no login: the example runs as one therapist.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pluggy
+from flask import Flask, abort, flash, redirect, render_template, request, url_for
+
+from progress_plugin import hookspecs
+
+from examples.notes_host import forms
+from examples.notes_host.db import NotesDB
+
+THERAPIST = "therapist-1"
+NOTE_TYPES = {"progress-note": "Progress note", "psychotherapy-note": "Psychotherapy note"}
+
+
+def plugin_manager(plugin_store_url: str | None) -> pluggy.PluginManager:
+    """The host's plugin manager: the spec, the installed plugins, their settings."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
+    pm.check_pending()
+    config = {"progress_plugin": {"store_url": plugin_store_url}} if plugin_store_url else {}
+    pm.hook.configure(config=config)
+    return pm
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id: str = "example-clinic",
+                    pm: pluggy.PluginManager | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = uuid.uuid4().hex        # flash messages only; a new key per start is fine
+    db = NotesDB(db_path)
+    pm = pm or plugin_manager(plugin_store_url)
+    hook = pm.hook
+    app.extensions["notes_host"] = {"db": db, "pm": pm, "clinic_id": clinic_id}
+
+    def client_or_404(client_id):
+        client = db.client(client_id)
+        if client is None:
+            abort(404)
+        return client
+
+    def pickers(client_id, note_type):
+        return hook.note_fields(clinic_id=clinic_id, client_id=client_id, note_type=note_type)
+
+    def labels(client_id) -> dict[str, str]:
+        return {t["code"]: t["label"] for p in pickers(client_id, "progress-note")
+                for c in p["categories"] for t in c["tags"]}
+
+    @app.get("/")
+    def clients():
+        return render_template("clients.html", clients=db.clients())
+
+    @app.post("/clients")
+    def add_client():
+        name = (request.form.get("name") or "").strip()
+        if not name:
+            flash("A client needs a name.")
+            return redirect(url_for("clients"))
+        return redirect(url_for("client", client_id=db.add_client(name)))
+
+    @app.get("/clients/<client_id>")
+    def client(client_id):
+        person = client_or_404(client_id)
+        panels = hook.chart_panels(clinic_id=clinic_id, client_id=client_id, audience="therapist")
+        return render_template("client.html", client=person, notes=db.notes(client_id), panels=panels,
+                               labels=labels(client_id), note_types=NOTE_TYPES)
+
+    @app.route("/clients/<client_id>/intake", methods=["GET", "POST"])
+    def intake(client_id):
+        person = client_or_404(client_id)
+        sections = hook.intake_sections(clinic_id=clinic_id, client_id=client_id, audience="therapist")
+        if request.method == "GET":
+            values = {s["id"]: forms.intake_form_values(s) for s in sections}
+            return render_template("intake.html", client=person, sections=sections, values=values, errors={})
+        values, errors, submitted = {}, {}, []
+        for section in sections:
+            answers, rows = forms.intake_answers(section, request.form)
+            values[section["id"]] = request.form
+            problems = hook.validate_intake(clinic_id=clinic_id, client_id=client_id,
+                                            section_id=section["id"], answers=answers)
+            if problems:
+                errors[section["id"]] = forms.intake_error_names(problems, rows)
+            submitted.append((section, answers, rows))
+        if errors:
+            return render_template("intake.html", client=person, sections=sections, values=values,
+                                   errors=errors), 422
+        for section, answers, rows in submitted:
+            result = hook.intake_submitted(clinic_id=clinic_id, client_id=client_id, section_id=section["id"],
+                                           answers=answers, author=THERAPIST, at=now_iso())
+            if result and result.get("status") == "rejected":
+                errors[section["id"]] = forms.intake_error_names(result["errors"], rows)
+        if errors:
+            return render_template("intake.html", client=person, sections=sections, values=values,
+                                   errors=errors), 422
+        flash("Intake saved.")
+        return redirect(url_for("client", client_id=client_id))
+
+    @app.route("/clients/<client_id>/notes/new", methods=["GET", "POST"])
+    def new_note(client_id):
+        person = client_or_404(client_id)
+        note_type = request.values.get("type", "progress-note")
+        if note_type not in NOTE_TYPES:
+            abort(400)
+        found = pickers(client_id, note_type)
+        picker = found[0] if found else None
+        form = request.form if request.method == "POST" else {}
+        page = dict(client=person, picker=picker, note_type=note_type, type_label=NOTE_TYPES[note_type],
+                    rows=range(forms.TAG_ROWS), values=form, errors={})
+        if request.method == "GET":
+            return render_template("note.html", **page)
+
+        errors: dict[str, list[str]] = {}
+        session_at = (request.form.get("session_at") or "").strip()
+        try:
+            datetime.fromisoformat(session_at)
+        except ValueError:
+            errors["session_at"] = ["Give the session's date and time."]
+        text = request.form.get("text") or ""
+        tags, rows = forms.note_tags(picker, request.form) if picker else ([], [])
+        note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": "note-" + uuid.uuid4().hex[:12],
+                "note_type": note_type, "session_at": session_at, "author": THERAPIST, "at": now_iso(),
+                "tags": tags}
+        if not errors:
+            problems = forms.merge(hook.validate_note(note=note))
+            errors.update(forms.note_error_names(problems, rows))
+        if errors:
+            return render_template("note.html", **{**page, "errors": errors}), 422
+
+        db.save_note(note["note_id"], client_id, note_type, session_at, THERAPIST, text, tags, note["at"])
+        for result in hook.note_saved(note=note):
+            if result.get("status") == "refused":
+                flash("Saved. Progress tags are not recorded for psychotherapy notes.")
+            elif result.get("status") == "rejected":
+                flash("Saved, but the progress tags were not recorded: "
+                      + "; ".join(" ".join(m) for m in forms.note_error_names(result["errors"], rows).values()))
+            elif result.get("review_due"):
+                flash("Saved. It may be time to look together at what progress means.")
+            else:
+                flash("Note saved.")
+        return redirect(url_for("client", client_id=client_id))
+
+    @app.post("/clients/<client_id>/notes/<note_id>/sign")
+    def sign_note(client_id, note_id):
+        client_or_404(client_id)
+        stored = db.note(note_id)
+        if stored is None or stored["client_id"] != client_id:
+            abort(404)
+        db.sign(note_id)
+        note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "note_type": stored["note_type"],
+                "session_at": stored["session_at"], "author": stored["author"], "at": now_iso(),
+                "tags": stored["tags"]}
+        bad = [r for r in hook.note_signed(note=note) if r.get("status") == "rejected"]
+        flash("Note signed." if not bad else "Note signed, but its progress tags were not recorded.")
+        return redirect(url_for("client", client_id=client_id))
+
+    @app.post("/clients/<client_id>/notes/<note_id>/delete")
+    def delete_note(client_id, note_id):
+        client_or_404(client_id)
+        stored = db.note(note_id)
+        if stored is None or stored["client_id"] != client_id:
+            abort(404)
+        db.delete(note_id)
+        hook.note_deleted(clinic_id=clinic_id, client_id=client_id, note_id=note_id, at=now_iso())
+        flash("Note deleted.")
+        return redirect(url_for("client", client_id=client_id))
+
+    @app.get("/admin")
+    def admin():
+        return render_template("admin.html", pages=hook.admin_pages(clinic_id=clinic_id))
+
+    return app

@@ -1,0 +1,160 @@
+"""Between HTML form posts and the hooks' plain data, driven by the field definitions the plugin returns.
+
+Input names: a top-level intake field uses its id (``small_shift``); a goal's field is
+``goals-<row>-<field>``; GAS levels are ``goals-<row>-gas_levels-<level>``. In the note form,
+tag row ``i`` has ``tags-i-code``, ``tags-i-goal-<goal>``, ``tags-i-rating-<goal>`` and
+``tags-i-rater-<goal>``. Field errors come back from the hooks as marshmallow-shaped
+dicts and are turned into the same input names, so each message sits next to its field.
+"""
+from __future__ import annotations
+
+import re
+
+from progress_plugin.errors import flatten
+
+GAS_KEYS = ("-2", "-1", "0", "+1", "+2")
+TAG_ROWS = 3
+INT_RE = re.compile(r"^-?\d+$")
+
+
+def _text(form, name):
+    value = (form.get(name) or "").strip()
+    return value or None
+
+
+def _value(field: dict, form, name: str):
+    kind = field["type"]
+    if kind == "boolean":
+        return form.get(name) == "on"
+    if kind == "gas":
+        levels = {k: (form.get(f"{name}-{k}") or "").strip() for k in GAS_KEYS}
+        return levels if any(levels.values()) else None
+    raw = _text(form, name)
+    if raw is None:
+        return None
+    if kind == "integer":
+        return int(raw) if INT_RE.match(raw) else raw      # a non-number is left for validation to name
+    return raw
+
+
+# -- intake ---------------------------------------------------------------------------------
+def intake_answers(section: dict, form) -> tuple[dict, list[int]]:
+    """The answers for one section, and for each submitted goal the form row it came from."""
+    answers: dict = {}
+    rows: list[int] = []
+    for field in section["fields"]:
+        if field["type"] == "goals":
+            goals = []
+            for row in range(field.get("max_repeats") or 1):
+                goal = {}
+                for child in field["fields"]:
+                    value = _value(child, form, f"goals-{row}-{child['id']}")
+                    if value is not None:
+                        goal[child["id"]] = value
+                if goal:
+                    goals.append(goal)
+                    rows.append(row)
+            answers[field["id"]] = goals
+            continue
+        value = _value(field, form, field["id"])
+        if value is not None:
+            answers[field["id"]] = value
+        if field.get("other_allowed"):
+            other = _text(form, f"{field['id']}_other")
+            if other is not None:
+                answers[f"{field['id']}_other"] = other
+    return answers, rows
+
+
+def intake_form_values(section: dict) -> dict[str, str]:
+    """The stored answers (``section["values"]``) as input values, to fill the form again."""
+    values = section.get("values") or {}
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if key == "goals":
+            for row, goal in enumerate(value):
+                for gkey, gvalue in goal.items():
+                    if gkey == "gas_levels":
+                        out.update({f"goals-{row}-gas_levels-{k}": v for k, v in gvalue.items()})
+                    else:
+                        out[f"goals-{row}-{gkey}"] = str(gvalue)
+        elif isinstance(value, bool):
+            if value:
+                out[key] = "on"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def intake_error_names(errors: dict, rows: list[int]) -> dict[str, list[str]]:
+    """Field errors keyed by input name (goal positions mapped back to their form rows)."""
+    out: dict[str, list[str]] = {}
+    for path, messages in flatten(errors).items():
+        parts = path.split(".")
+        if parts[0] == "goals" and len(parts) > 1 and parts[1].isdigit():
+            i = int(parts[1])
+            parts[1] = str(rows[i] if i < len(rows) else i)
+            if len(parts) == 2:
+                parts.append("words")
+        out.setdefault("-".join(parts), []).extend(messages)
+    return out
+
+
+# -- notes ----------------------------------------------------------------------------------
+def note_tags(picker: dict, form) -> tuple[list[dict], list[tuple[int, list[str]]]]:
+    """The picked tags, and for each the form row and the goals rated in it (in rating order)."""
+    tags, rows = [], []
+    for row in range(TAG_ROWS):
+        code = _text(form, f"tags-{row}-code")
+        if code is None:
+            continue
+        goals = [g["id"] for g in picker["goals"] if form.get(f"tags-{row}-goal-{g['id']}") == "on"]
+        ratings, rated = [], []
+        for g in picker["goals"]:
+            raw = _text(form, f"tags-{row}-rating-{g['id']}")
+            if raw is None:
+                continue
+            ratings.append({"goal": g["id"], "value": int(raw) if INT_RE.match(raw) else raw,
+                            "rated_by": form.get(f"tags-{row}-rater-{g['id']}") or "client"})
+            rated.append(g["id"])
+        tags.append({"code": code, "goals": goals, "ratings": ratings})
+        rows.append((row, rated))
+    return tags, rows
+
+
+def note_error_names(errors: dict, rows: list[tuple[int, list[str]]]) -> dict[str, list[str]]:
+    """Field errors keyed by input name; anything not tied to one input goes under ``_note``."""
+    out: dict[str, list[str]] = {}
+    for path, messages in flatten(errors).items():
+        parts = path.split(".")
+        name = "_note"
+        if parts[0] == "tags" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(rows):
+            row, rated = rows[int(parts[1])]
+            if parts[2] == "ratings" and len(parts) > 3 and parts[3].isdigit() and int(parts[3]) < len(rated):
+                name = f"tags-{row}-rating-{rated[int(parts[3])]}"
+            elif parts[2] == "goals":
+                name = f"tags-{row}-goals"
+            else:
+                name = f"tags-{row}-{parts[2]}"
+        elif parts[0] in ("session_at", "text"):
+            name = parts[0]
+        out.setdefault(name, []).extend(messages)
+    return out
+
+
+def merge(results: list[dict]) -> dict:
+    """Field errors from several plugins, merged into one marshmallow-shaped dict."""
+    out: dict = {}
+
+    def into(target, source):
+        for key, value in source.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                into(target[key], value)
+            elif isinstance(value, list) and isinstance(target.get(key), list):
+                target[key] = target[key] + value
+            else:
+                target[key] = value
+
+    for result in results:
+        into(out, result or {})
+    return out

@@ -1,0 +1,188 @@
+"""The example notes host (examples/notes_host), through Flask's test client."""
+from __future__ import annotations
+
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from examples.notes_host import create_host_app
+from progress_plugin.intake import definition
+from progress_plugin.store import Store
+
+CANARY = "canary-7f3a note text about the client's mother"
+HOST_SOURCE = Path(__file__).parent.parent / "examples" / "notes_host"
+
+
+@pytest.fixture
+def plugin_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'progress.db'}"
+
+
+@pytest.fixture
+def app(tmp_path, plugin_url):
+    app = create_host_app(str(tmp_path / "notes.db"), plugin_url, clinic_id="clinic-x")
+    yield app
+    app.extensions["notes_host"]["pm"].get_plugin("progress").reset()
+
+
+@pytest.fixture
+def web(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def plugin_store(plugin_url):
+    store = Store.open(plugin_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client_id(web):
+    resp = web.post("/clients", data={"name": "Robin"})
+    assert resp.status_code == 302
+    return resp.location.rsplit("/", 1)[1]
+
+
+def errors_in(html: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, message in re.findall(r'data-error-for="([^"]+)">([^<]+)<', html):
+        out.setdefault(name, []).append(unescape(message))
+    return out
+
+
+INTAKE = {"goals-0-words": "Sleep through most nights", "goals-0-whose": "client", "goals-0-baseline": "3",
+          "goals-1-words": "Call my sister", "goals-1-whose": "client", "goals-1-baseline": "2",
+          "small_shift": "One good night", "review_cadence": "every-4-sessions", "agreed": "on",
+          "agreed_on": "2026-01-05", "goals_reviewed": "on", "private_reflection": "pull to reassure"}
+
+
+@pytest.fixture
+def with_intake(web, client_id):
+    assert web.post(f"/clients/{client_id}/intake", data=INTAKE).status_code == 302
+    return client_id
+
+
+def note_form(**tags):
+    return {"type": "progress-note", "session_at": "2026-01-12T10:00", "text": CANARY, **tags}
+
+
+def test_the_plugin_is_found_by_entry_point_not_imported(app):
+    pm = app.extensions["notes_host"]["pm"]
+    assert [name for name, _ in pm.list_name_plugin()] == ["progress"]
+    assert [d.project_name for _, d in pm.list_plugin_distinfo()] == ["progress-plugin"]
+    for path in HOST_SOURCE.glob("*.py"):
+        assert not re.search(r"progress_plugin(\.| import )plugin\b", path.read_text()), path
+
+
+def test_the_intake_page_renders_the_plugin_s_field_definitions(web, client_id):
+    html = web.get(f"/clients/{client_id}/intake").get_data(as_text=True)
+    for field in definition()["fields"]:
+        assert unescape(html).count(field["label"]) == 1, field["id"]
+    assert html.count("<legend>Goal ") == 3
+    assert 'name="goals-2-baseline"' in html and 'name="saying_not_working_other"' in html
+    assert "therapist only</span>" in html
+
+
+def test_an_invalid_intake_shows_the_messages_next_to_the_fields(web, client_id, plugin_store):
+    resp = web.post(f"/clients/{client_id}/intake",
+                    data={**INTAKE, "goals-1-baseline": "12", "agreed_on": ""})
+    assert resp.status_code == 422
+    assert errors_in(resp.get_data(as_text=True)) == {
+        "goals-1-baseline": ["Ratings are 0-10; got 12."],
+        "agreed_on": ["Missing data for required field."]}
+    resp = web.post(f"/clients/{client_id}/intake", data={**INTAKE, "review_cadence": "at-review"})
+    assert errors_in(resp.get_data(as_text=True)) == {
+        "review_date": ["A review date is needed when looking again 'at the planned review'."]}
+    # a blank goal row is skipped, and an error on the goal after it still lands on its own row
+    skipped = {k: v for k, v in INTAKE.items() if not k.startswith("goals-1-")}
+    skipped.update({"goals-2-words": "Walk daily", "goals-2-whose": "client", "goals-2-baseline": "-1"})
+    resp = web.post(f"/clients/{client_id}/intake", data=skipped)
+    assert errors_in(resp.get_data(as_text=True)) == {"goals-2-baseline": ["Ratings are 0-10; got -1."]}
+    assert plugin_store.load_state("clinic-x", client_id).intake is None
+
+
+def test_a_saved_intake_is_recorded_and_shown_again(web, with_intake, plugin_store):
+    intake = plugin_store.load_state("clinic-x", with_intake).intake
+    assert [g.words for g in intake.goals] == ["Sleep through most nights", "Call my sister"]
+    assert intake.answers["small_shift"] == "One good night"
+    html = web.get(f"/clients/{with_intake}/intake").get_data(as_text=True)
+    assert 'name="goals-1-words" id="goals-1-words">Call my sister</textarea>' in html
+    assert 'name="agreed" id="agreed" checked' in html
+
+
+def test_the_note_form_has_the_tag_picker_grouped_by_category(web, with_intake):
+    html = web.get(f"/clients/{with_intake}/notes/new").get_data(as_text=True)
+    row0 = html.split('data-row="0"')[1].split('data-row="1"')[0]
+    assert re.findall(r'<optgroup label="([^"]+)"', row0) == ["Movement", "Awareness", "Action", "Relationship",
+                                                               "Therapist"]
+    assert "Let go of fixing (therapist only)" in row0
+    assert 'name="tags-0-goal-g1"' in row0 and 'name="tags-0-rating-g2"' in row0
+
+
+def test_a_note_with_failing_tags_is_rejected_with_messages_at_the_fields(web, app, with_intake, plugin_store):
+    resp = web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
+        "tags-0-code": "made-up-tag",
+        "tags-1-code": "setback", "tags-1-rating-g2": "3"}))          # rates g2 without linking it
+    assert resp.status_code == 422
+    assert errors_in(resp.get_data(as_text=True)) == {
+        "tags-0-code": ["Unknown tag code 'made-up-tag' in vocabulary version 1."],
+        "tags-1-rating-g2": ["Rating for goal 'g2' needs the tag to link that goal."]}
+    assert app.extensions["notes_host"]["db"].notes(with_intake) == []
+    assert plugin_store.load_state("clinic-x", with_intake).notes == {}
+    assert CANARY in unescape(resp.get_data(as_text=True))   # the therapist's text is kept in the form
+
+
+def test_save_sign_and_delete_keep_host_and_plugin_in_step(web, app, with_intake, plugin_store, plugin_url):
+    db = app.extensions["notes_host"]["db"]
+    resp = web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
+        "tags-0-code": "step-forward", "tags-0-goal-g1": "on", "tags-0-rating-g1": "6",
+        "tags-2-code": "let-go-of-fixing"}))
+    assert resp.status_code == 302
+    (note,) = db.notes(with_intake)
+    assert note["text"] == CANARY and [t["code"] for t in note["tags"]] == ["step-forward", "let-go-of-fixing"]
+    recorded = plugin_store.load_state("clinic-x", with_intake).notes[note["id"]]
+    assert recorded.codes() == ("let-go-of-fixing", "step-forward")
+    assert [(r.goal_id, r.value) for r in recorded.ratings] == [("g1", 6)]
+
+    page = web.get(f"/clients/{with_intake}").get_data(as_text=True)
+    assert '<section class="pp-panel"' in page and "Step forward" in page
+
+    assert web.post(f"/clients/{with_intake}/notes/{note['id']}/sign").status_code == 302
+    assert db.note(note["id"])["signed"] is True
+    assert plugin_store.load_state("clinic-x", with_intake).notes[note["id"]].signed is True
+
+    web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"tags-0-code": "setback"}))
+    other = next(n for n in db.notes(with_intake) if n["id"] != note["id"])
+    assert web.post(f"/clients/{with_intake}/notes/{other['id']}/delete").status_code == 302
+    assert db.note(other["id"]) is None
+    assert set(plugin_store.load_state("clinic-x", with_intake).notes) == {note["id"]}
+
+    # the note text lives only in the host's database
+    engine = sa.create_engine(plugin_url)
+    with engine.connect() as conn:
+        for table in sa.inspect(engine).get_table_names():
+            for row in conn.execute(sa.text(f"SELECT * FROM {table}")):
+                assert "canary-7f3a" not in str(tuple(row)), table
+    engine.dispose()
+
+
+def test_a_psychotherapy_note_gets_no_picker_and_nothing_is_recorded(web, app, with_intake, plugin_store):
+    html = web.get(f"/clients/{with_intake}/notes/new?type=psychotherapy-note").get_data(as_text=True)
+    assert "data-picker" not in html and "No progress tags on this kind of note." in html
+    resp = web.post(f"/clients/{with_intake}/notes/new", data={**note_form(), "type": "psychotherapy-note"},
+                    follow_redirects=True)
+    assert "Progress tags are not recorded for psychotherapy notes." in resp.get_data(as_text=True)
+    (note,) = app.extensions["notes_host"]["db"].notes(with_intake)
+    assert note["note_type"] == "psychotherapy-note"
+    assert plugin_store.load_state("clinic-x", with_intake).notes == {}
+    assert [r["action"] for r in plugin_store.audit_rows("clinic-x")].count("note.refuse") == 1
+
+
+def test_the_admin_page_comes_from_the_plugin(web):
+    html = web.get("/admin").get_data(as_text=True)
+    assert 'data-admin-page="progress-vocabulary"' in html
+    assert "<code>let-go-of-fixing</code>" in html

@@ -1,0 +1,232 @@
+"""A host's view: a PluginManager with the host spec, the plugin loaded by its entry point, every hook driven."""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+
+from progress_plugin import hookspecs
+from progress_plugin.errors import ValidationError
+from progress_plugin.manager import make_manager
+
+CLINIC, CLIENT = "clinic-a", "c1"
+SECTION = "defining-progress-together"
+PLAIN = (dict, list, str, int, float, bool, type(None))
+
+
+def assert_plain(value, path="result"):
+    """Only plain data crosses the hook boundary: no core objects, no dates."""
+    assert isinstance(value, PLAIN), f"{path} is a {type(value).__name__}"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            assert isinstance(k, (str, int)), f"{path} has a {type(k).__name__} key"
+            assert_plain(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            assert_plain(v, f"{path}[{i}]")
+
+
+@pytest.fixture
+def pm(store, now):
+    pm = make_manager()                       # loads the plugin through the entry point group
+    plugin = pm.get_plugin("progress")
+    plugin.setup(store=store, clock=lambda: now)
+    yield pm
+    plugin.reset()
+
+
+@pytest.fixture
+def hook(pm):
+    """``hook.name(**kwargs)``: the host's call, with every result checked to be plain data."""
+    class Caller:
+        def __getattr__(self, name):
+            def call(**kwargs):
+                result = getattr(pm.hook, name)(**kwargs)
+                assert_plain(result)
+                return result
+            return call
+    return Caller()
+
+
+def submit_intake(hook, intake_payload, **overrides):
+    return hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                 answers=intake_payload(**overrides), author="t1", at="2026-01-05T09:00:00+00:00")
+
+
+def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, store, intake_payload, note_payload):
+    # the plugin came from the installed distribution's entry point, not from an import here
+    (ep,) = [e for e in entry_points(group=hookspecs.ENTRY_POINT_GROUP) if e.name == "progress"]
+    assert pm.get_plugin("progress").__name__ == ep.value
+    pm.check_pending()
+
+    # intake: the section to render, validation, submission, the stored answers coming back
+    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    assert section["id"] == SECTION and section["values"] is None
+    assert [f["id"] for f in section["fields"]][:2] == ["goals", "better_looks_like"]
+    assert next(f for f in section["fields"] if f["id"] == "private_reflection")["therapist_only"] is True
+    assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                answers=intake_payload()) == {}
+    bad = intake_payload(goals=[{"words": "Sleep", "whose": "client", "baseline": 11}])
+    assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION, answers=bad) == {
+        "goals": {0: {"baseline": ["Ratings are 0-10; got 11."]}}}
+    recorded = submit_intake(hook, intake_payload)
+    assert recorded == {"status": "recorded", "intake_id": "intake-2026-01-05", "goals": [
+        {"id": "g1", "rank": 1, "words": "Sleep through most nights", "baseline": 3},
+        {"id": "g2", "rank": 2, "words": "Say no to my boss once", "baseline": 2}]}
+    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    assert [g["words"] for g in section["values"]["goals"]] == ["Sleep through most nights", "Say no to my boss once"]
+    assert section["values"]["agreed_on"] == "2026-01-05"
+    assert section["values"]["private_reflection"] == "I want to rescue"
+
+    # the tag picker: active tags grouped by category, therapist-only flagged, the client's goals
+    (fields,) = hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="progress-note")
+    assert fields["type"] == "tag-picker" and fields["vocabulary_version"] == 1
+    assert [c["id"] for c in fields["categories"]] == ["movement", "awareness", "action", "relationship", "therapist"]
+    flagged = {t["code"] for c in fields["categories"] for t in c["tags"] if t["therapist_only"]}
+    assert flagged == {"let-go-of-fixing"}
+    assert [g["id"] for g in fields["goals"]] == ["g1", "g2"]
+
+    # a valid note
+    good = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]},
+                              {"code": "moment-of-connection"}], note_id="n-good")
+    assert hook.validate_note(note=good) == [{}]
+    (saved,) = hook.note_saved(note=good)
+    assert saved == {"status": "saved", "note_id": "n-good",
+                     "tags": [{"code": "step-forward", "vocabulary_version": 1, "goals": ["g1"]},
+                              {"code": "moment-of-connection", "vocabulary_version": 1, "goals": []}],
+                     "ratings": [{"goal": "g1", "value": 5, "rated_by": "client", "level": None}],
+                     "review_due": None}
+
+    # an invalid note: an unknown tag, and a rating of a goal the tag does not link
+    invalid = note_payload(tags=[{"code": "no-such-tag"},
+                                 {"code": "setback", "goals": [], "ratings": [{"goal": "g2", "value": 3}]}],
+                           note_id="n-bad")
+    expected = {"tags": {
+        0: {"code": ["Unknown tag code 'no-such-tag' in vocabulary version 1."]},
+        1: {"ratings": {0: {"goal": ["Rating for goal 'g2' needs the tag to link that goal."]}}}}}
+    assert hook.validate_note(note=invalid) == [expected]
+    assert hook.note_saved(note=invalid) == [{"status": "rejected", "note_id": "n-bad", "errors": expected}]
+    # a rating that names no goal at all is caught by the schema, at the field
+    no_goal = note_payload(tags=[{"code": "setback", "goals": ["g2"], "ratings": [{"value": 3}]}], note_id="n-bad2")
+    assert hook.validate_note(note=no_goal) == [{"tags": {0: {"ratings": {0: {
+        "goal": ["A rating needs a goal link: say which goal it rates."]}}}}}]
+    assert "n-bad" not in store.load_state(CLINIC, CLIENT).notes
+
+    # a signed note; its tags cannot change afterwards
+    signed = note_payload(tags=[{"code": "holding-steady", "goals": ["g2"], "ratings": [{"goal": "g2", "value": 4}]}],
+                          note_id="n-signed")
+    (result,) = hook.note_signed(note=signed)
+    assert result["status"] == "signed" and result["tags"][0]["code"] == "holding-steady"
+    assert store.load_state(CLINIC, CLIENT).notes["n-signed"].signed is True
+    (again,) = hook.note_saved(note=signed)
+    assert again["status"] == "rejected" and "addendum" in again["errors"]["note"][0]
+
+    # a deleted note
+    assert hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n-good",
+                             at="2026-01-20T10:00:00+00:00") == [{"status": "deleted", "note_id": "n-good"}]
+    assert hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n-good",
+                             at="2026-01-20T10:00:00+00:00") == [{"status": "not-recorded", "note_id": "n-good"}]
+    assert set(store.load_state(CLINIC, CLIENT).notes) == {"n-signed"}
+
+    # the progress panel
+    (panel,) = hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    assert panel["id"] == "progress" and panel["title"] == "Progress"
+    assert panel["html"].startswith('<section class="pp-panel"') and "<html" not in panel["html"]
+    assert "Sleep through most nights" in panel["html"]
+    data = panel["data"]
+    assert [g["words"] for g in data["goals"]] == ["Sleep through most nights", "Say no to my boss once"]
+    assert [s["note_id"] for s in data["sessions"]] == ["n-signed"]        # the deleted note is gone
+    assert [(m["note_id"], m["code"]) for m in data["markers"]] == [("n-signed", "holding-steady")]
+    g2 = data["goals"][1]
+    assert [p["value"] for p in g2["client"]] == [2, 4]                     # baseline, then the signed re-rating
+    pm.check_pending()
+
+
+def test_a_protected_note_is_refused_without_reading_its_tags(hook, store, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    note = note_payload(note_type="psychotherapy-note", note_id="n-pt", tags=[{"code": 42, "junk": True}])
+    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="psychotherapy-note") == []
+    assert hook.validate_note(note=note) == [{}]
+    (result,) = hook.note_saved(note=note)
+    assert result["status"] == "refused" and result["note_id"] == "n-pt"
+    assert "n-pt" not in store.load_state(CLINIC, CLIENT).notes
+    refusals = [r for r in store.audit_rows(CLINIC) if r["action"] == "note.refuse"]
+    assert len(refusals) == 1 and refusals[0]["outcome"] == "refused-protected"
+    assert "n-pt" in refusals[0]["subject"] and "psychotherapy-note" in refusals[0]["subject"]
+
+
+def test_malformed_notes_come_back_as_field_errors(hook, note_payload):
+    note = note_payload(tags=[{"code": "step-forward"}])
+    del note["clinic_id"]
+    (result,) = hook.note_saved(note={**note, "text": "never sent"})
+    assert result["status"] == "rejected"
+    assert result["errors"] == {"clinic_id": ["Missing data for required field."], "text": ["Unknown field."]}
+    (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id="", note_id="n1", at="yesterday")
+    assert deleted["status"] == "rejected" and set(deleted["errors"]) == {"client_id", "at"}
+
+
+def test_a_signed_key_does_not_sign_a_saved_note(hook, store, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    (result,) = hook.note_saved(note=note_payload(tags=[{"code": "setback"}], note_id="n1", signed=True))
+    assert result["status"] == "saved"
+    assert store.load_state(CLINIC, CLIENT).notes["n1"].signed is False
+
+
+def test_a_due_review_is_reported_with_the_save(hook, intake_payload, note_payload):
+    submit_intake(hook, intake_payload, review_cadence="every-session")
+    (result,) = hook.note_saved(note=note_payload(tags=[{"code": "setback"}], note_id="n1"))
+    assert result["review_due"] == {"last_reviewed": "2026-01-05T00:00:00+00:00", "cadence": "every-session"}
+
+
+def test_intake_hooks_answer_only_for_their_own_section(hook, intake_payload):
+    assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id="other", answers={}) is None
+    assert hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id="other", answers={},
+                                 author="t1", at="2026-01-05T09:00:00+00:00") is None
+
+
+def test_a_rejected_intake_lists_answer_errors_at_the_top(hook, intake_payload):
+    result = hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                   answers=intake_payload(review_cadence="weekly"), author="", at="2026-01-05")
+    assert result["status"] == "rejected"
+    assert set(result["errors"]) == {"review_cadence", "author"}
+
+
+def test_client_audience_hides_therapist_only_fields_and_answers(hook, intake_payload):
+    submit_intake(hook, intake_payload)
+    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="client")
+    assert "private_reflection" not in [f["id"] for f in section["fields"]]
+    assert "private_reflection" not in section["values"]
+    assert section["values"]["better_looks_like"] == "Waking up less tired"
+
+
+def test_request_hooks_raise_on_malformed_host_input(pm):
+    with pytest.raises(ValidationError) as exc:
+        pm.hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="everyone")
+    assert "audience" in exc.value.messages
+    with pytest.raises(ValidationError):
+        pm.hook.admin_pages(clinic_id="")
+
+
+def test_admin_page_lists_the_vocabulary(hook):
+    (page,) = hook.admin_pages(clinic_id=CLINIC)
+    assert page["data"]["vocabulary_version"] == 1
+    codes = [t["code"] for t in page["data"]["tags"]]
+    assert len(codes) == 17 and "let-go-of-fixing" in codes
+    assert "<td>Came back after a tough session</td>" in page["html"]
+
+
+def test_the_configure_hook_opens_the_store_it_names(sqlite_url, tmp_path, intake_payload):
+    pm = make_manager()
+    plugin = pm.get_plugin("progress")
+    try:
+        pm.hook.configure(config={"progress_plugin": {"store_url": sqlite_url}, "another_plugin": {"x": 1}})
+        submit_intake(pm.hook, intake_payload)
+        from progress_plugin.store import Store
+        other = Store.open(sqlite_url)
+        assert other.load_state(CLINIC, CLIENT).intake.goals[0].words == "Sleep through most nights"
+        other.close()
+        with pytest.raises(ValidationError) as exc:
+            pm.hook.configure(config={"progress_plugin": {"store_url": 5}})
+        assert "store_url" in exc.value.messages
+    finally:
+        plugin.reset()
