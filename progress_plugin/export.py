@@ -51,9 +51,9 @@ def render(doc: dict) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(folder: Path) -> list[Path]:
+def write(folder: Path, docs: dict[str, dict] | None = None) -> list[Path]:
     written = []
-    for rel, doc in artifacts().items():
+    for rel, doc in (artifacts() if docs is None else docs).items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(doc), encoding="utf-8")
@@ -61,10 +61,10 @@ def write(folder: Path) -> list[Path]:
     return written
 
 
-def stale(folder: Path) -> list[str]:
+def stale(folder: Path, docs: dict[str, dict] | None = None) -> list[str]:
     """Paths under ``folder`` whose content differs from what the code generates now."""
     bad = []
-    for rel, doc in artifacts().items():
+    for rel, doc in (artifacts() if docs is None else docs).items():
         path = folder / rel
         if not path.is_file() or path.read_text(encoding="utf-8") != render(doc):
             bad.append(rel)

@@ -200,5 +200,24 @@ def backfill(obj: Context, clinic, page_size, write_back, restart):
 
 
 def register(main: click.Group) -> None:
-    for command in (serve, worker, outbox_group, check, backfill):
+    for command in (serve, worker, outbox_group, check, backfill, bundle_command):
         main.add_command(command)
+
+
+@click.command("bundle")
+@click.option("--out", type=click.Path(file_okay=False), default="hooks", show_default=True,
+              help="Folder to write into.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is out of date.")
+def bundle_command(out, check):
+    """Write the host install bundle: webhook manifest, FHIR Subscriptions and the intake Questionnaire."""
+    from pathlib import Path
+
+    from progress_plugin import bundle, export
+    docs = bundle.artifacts()
+    if check:
+        stale = export.stale(Path(out), docs)
+        for rel in stale:
+            click.echo(f"out of date: {Path(out) / rel}", err=True)
+        sys.exit(1 if stale else 0)
+    for path in export.write(Path(out), docs):
+        click.echo(str(path))
