@@ -59,8 +59,8 @@ class TagInput:
     ratings: tuple[Rating, ...] = field(default_factory=tuple)
 
 
-def is_protected(note_type: str | None) -> bool:
-    return (note_type or "").strip().lower() in PROTECTED_NOTE_TYPES
+def is_protected(note_type) -> bool:
+    return isinstance(note_type, str) and note_type.strip().lower() in PROTECTED_NOTE_TYPES
 
 
 def check_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: Intake | None) -> dict:
