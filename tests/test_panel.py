@@ -1,0 +1,315 @@
+"""The progress panel: its JSON agrees with the core's computation, the client view leaves out
+what is therapist-only, and the HTML is self-contained. Property tests run random histories."""
+from __future__ import annotations
+
+import json
+import random
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from progress_plugin import panel, schemas
+from progress_plugin.errors import ValidationError
+from progress_plugin.events import IntakeSubmitted
+from progress_plugin.intake import Goal, Intake
+from progress_plugin.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.progress import compute
+from progress_plugin.vocabulary import Tag, Vocabulary, default
+
+START = datetime(2025, 6, 2, 10, 0, tzinfo=timezone.utc)
+PRIVATE = "CANARY-PRIVATE-REFLECTION-7d1"
+GOAL_WORDS = ("Get through a work meeting without my chest going tight",
+              "Talk to my sister again, even briefly",
+              "Sleep through most nights")
+THERAPIST_ONLY_LABEL = "Let go of fixing"
+
+
+# -- histories built directly from the core's records (fast) --------------------------------
+def vocabularies():
+    """Version 1 is the default; version 2 retires 'setback' and adds a therapist-only tag."""
+    v1 = default()
+    v2 = Vocabulary(2, tuple(replace(t, status="retired") if t.code == "setback" else t for t in v1.tags) + (
+        Tag("felt-stuck", "Felt stuck (therapist)", "The therapist felt stuck.", "therapist", "away", "therapist"),))
+    return {1: v1, 2: v2}
+
+
+def make_intake(goals: int = 3, words=GOAL_WORDS, cadence: str = "every-4-sessions") -> Intake:
+    return Intake("intake-1", tuple(Goal(f"g{i}", words[i - 1], "client", 2 + i, i) for i in range(1, goals + 1)),
+                  cadence, True, START.date(), True,
+                  {"better_looks_like": "Mornings without dread", "small_shift": "One sentence in a meeting",
+                   "holding_steady_counts": "yes", "private_reflection": PRIVATE})
+
+
+def make_notes(n: int, *, seed: int = 0, goals: int = 3, tag_rate: float = 0.8, client_rate: float = 0.5,
+               therapist_rate: float = 0.3, missing_rate: float = 0.1, unknown_rate: float = 0.05):
+    """``n`` notes, a week apart, with random tags (any code of either version, some unknown) and ratings."""
+    rnd = random.Random(seed)
+    vocabs = vocabularies()
+    codes = {v: [t.code for t in vocab.tags] for v, vocab in vocabs.items()}
+    notes = []
+    for i in range(1, n + 1):
+        at = START + timedelta(days=7 * i, hours=rnd.randint(0, 8))
+        version = 1 if i < n / 2 else 2
+        tags = []
+        while rnd.random() < tag_rate and len(tags) < 4:
+            code = "no-such-tag" if rnd.random() < unknown_rate else rnd.choice(codes[version])
+            if code not in [t.code for t in tags]:
+                tags.append(AppliedTag(code, version))
+        ratings = []
+        for g in range(1, goals + 1):
+            for rater, rate in (("client", client_rate), ("therapist", therapist_rate)):
+                if rnd.random() < rate:
+                    value = None if rnd.random() < missing_rate else rnd.randint(0, 10)
+                    ratings.append(Rating(f"g{g}", value, rater, None if value is not None else 0, f"n{i}", at))
+        notes.append(NoteProgress(f"n{i}", "c1", at, "t1", tuple(tags), tuple(ratings)))
+    rnd.shuffle(notes)            # compute() orders them; the panel must not rely on input order
+    return notes
+
+
+def progress_of(intake, notes, now=None):
+    return compute("c1", intake, notes, vocabularies(), now or START + timedelta(days=7 * (len(notes) + 1)))
+
+
+# -- histories through the real path (store, schemas, runtime): used by the HTTP, browser and CLI tests
+def seed_client(runtime, clinic: str = "clinic-a", client: str = "c1", notes: int = 40, *, seed: int = 7,
+                words=GOAL_WORDS, private: str = PRIVATE) -> list[str]:
+    """Intake with three goals, then ``notes`` signed weekly notes with tags and ratings. Returns the note ids."""
+    rnd = random.Random(seed)
+    intake = schemas.load(schemas.intake_schema, {
+        "goals": [{"words": w, "whose": "client", "baseline": b, "rank": i}
+                  for i, (w, b) in enumerate(zip(words, (2, 3, 4)), start=1)],
+        "better_looks_like": "Mornings without dread", "small_shift": "One sentence in a meeting",
+        "holding_steady_counts": "yes", "review_cadence": "every-4-sessions", "agreed": True,
+        "agreed_on": START.date().isoformat(), "goals_reviewed": True, "private_reflection": private})
+    runtime.dispatch(IntakeSubmitted(clinic, START, client, intake, "t1"))
+    codes = [t.code for t in default().tags if t.code != "let-go-of-fixing"]
+    level = {"g1": 2, "g2": 3, "g3": 4}
+    ids = []
+    for i in range(1, notes + 1):
+        at = START + timedelta(days=7 * i)
+        tags = [{"code": c, "goals": [], "ratings": []} for c in rnd.sample(codes, rnd.randint(1, 2))]
+        if i % 5 == 0:
+            tags.append({"code": "let-go-of-fixing", "goals": [], "ratings": []})
+        g = f"g{1 + i % 3}"
+        level[g] = max(0, min(10, level[g] + rnd.choice([-1, 0, 1, 1])))
+        tags[0]["goals"] = [g]
+        tags[0]["ratings"] = [{"goal": g, "value": level[g]}]
+        if i % 4 == 0:
+            tags[0]["ratings"].append({"goal": g, "value": max(0, level[g] - 1), "rated_by": "therapist"})
+        note_id = f"{client}-n{i}"
+        runtime.dispatch(schemas.load(schemas.note_schema, {
+            "clinic_id": clinic, "client_id": client, "note_id": note_id, "session_at": at.isoformat(),
+            "author": "t1", "at": at.isoformat(), "signed": True, "tags": tags}))
+        ids.append(note_id)
+    return ids
+
+
+# -- what the JSON must say, from compute() --------------------------------------------------
+def expected(progress, intake, audience):
+    """The panel's data, written out independently from the Progress object."""
+    iso = (lambda d: None if d is None else d.isoformat())
+    pts = (lambda ps: [{"session": p.session, "at": iso(p.at), "value": p.value, "level": p.level,
+                        "note_id": p.note_id} for p in ps])
+    return {
+        "goals": [{"goal_id": g.goal_id, "rank": g.rank, "words": g.words, "baseline": g.baseline,
+                   "status": g.change.status, "delta": g.change.delta, "first": g.change.first,
+                   "last": g.change.last, "ratings": g.change.ratings, "attained_level": g.attained_level,
+                   "client": pts(g.client), "therapist": pts(g.therapist)} for g in progress.goals],
+        "sessions": [{"session": i, "note_id": n, "at": iso(at)} for i, (n, at) in enumerate(progress.sessions, 1)],
+        "markers": [(m.note_id, m.session, m.code, m.label, m.direction, m.category, m.retired)
+                    for m in progress.markers if audience == "therapist" or not m.therapist_only],
+        "prompts": [(p.kind, p.message, p.goal_id, p.note_id) for p in progress.prompts] if audience == "therapist" else [],
+    }
+
+
+def check_agrees(progress, intake, audience):
+    data = panel.panel_data(progress, intake, audience)
+    assert json.loads(json.dumps(data)) == data                 # JSON-ready as is
+    want = expected(progress, intake, audience)
+    assert data["goals"] == want["goals"]
+    assert data["sessions"] == want["sessions"]
+    assert [(m["note_id"], m["session"], m["code"], m["label"], m["direction"], m["category"], m["retired"])
+            for m in data["markers"]] == want["markers"]
+    assert [(p["kind"], p["message"], p["goal_id"], p["note_id"]) for p in data["prompts"]] == want["prompts"]
+    assert (data["review"] is None) == (progress.review is None)
+    if progress.review is not None:
+        assert data["review"]["due"] == progress.review.due
+        assert data["review"]["next_due"] == progress.review.next_due
+    assert not any("gas" in key or "total" in key or "score" in key for key in data)   # never one summed score
+    return data
+
+
+# -- examples -----------------------------------------------------------------------------------
+def test_json_agrees_with_compute_for_a_forty_note_course():
+    intake, notes = make_intake(), make_notes(40, seed=3)
+    progress = progress_of(intake, notes)
+    data = check_agrees(progress, intake, "therapist")
+    assert len(data["goals"]) == 3 and len(data["sessions"]) == 40
+    assert data["goals"][0]["client"][0] == {"session": 0, "at": "2025-06-02T00:00:00+00:00", "value": 3, "level": None,
+                                             "note_id": None}
+    assert {m["code"] for m in data["markers"]} >= {"let-go-of-fixing"}
+    assert data["answers"]["private_reflection"] == PRIVATE
+
+
+def test_client_view_leaves_out_therapist_only_tags_reflection_and_prompts_but_keeps_therapist_ratings():
+    intake, notes = make_intake(), make_notes(60, seed=5)
+    progress = progress_of(intake, notes)
+    therapist_only = {m.code for m in progress.markers if m.therapist_only}
+    assert therapist_only == {"let-go-of-fixing", "felt-stuck"}        # the history has both kinds
+    assert progress.prompts                                           # and something to prompt about
+
+    mine = panel.panel_data(progress, intake, "therapist")
+    shared = check_agrees(progress, intake, "client")
+    assert {m["code"] for m in mine["markers"]} >= therapist_only
+    assert not {m["code"] for m in shared["markers"]} & therapist_only
+    assert len(shared["markers"]) == sum(1 for m in progress.markers if not m.therapist_only)
+    assert shared["prompts"] == [] and "private_reflection" not in shared["answers"]
+    assert shared["answers"]["better_looks_like"] == "Mornings without dread"
+    assert [g["therapist"] for g in shared["goals"]] == [g["therapist"] for g in mine["goals"]]
+    assert any(g["therapist"] for g in shared["goals"])
+
+    for render in (panel.render_html, panel.render_svg):
+        therapist_text, client_text = render(progress, intake, "therapist"), render(progress, intake, "client")
+        for secret in (THERAPIST_ONLY_LABEL, "Felt stuck (therapist)", PRIVATE if render is panel.render_html else None):
+            if secret:
+                assert secret in therapist_text
+                assert secret not in client_text
+        assert "therapist&#x27;s rating" in client_text or "therapist's rating" in client_text
+
+
+def test_unknown_audience_is_a_validation_error():
+    with pytest.raises(ValidationError) as err:
+        panel.panel_data(progress_of(make_intake(), []), make_intake(), "family")
+    assert "view" in err.value.messages
+
+
+class Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_html_is_self_contained_accessible_and_escapes_client_words():
+    words = ('<script>alert("x")</script> & "quotes"', "Talk to my sister", "Sleep")
+    intake, notes = make_intake(words=words), make_notes(25, seed=9)
+    progress = progress_of(intake, notes)
+    html = panel.render_html(progress, intake, "therapist")
+    parser = Collector()
+    parser.feed(html)
+    names = [t for t, _ in parser.tags]
+    fetching = [(t, a) for t, a in parser.tags
+                if {"src", "href", "xlink:href", "srcset", "data", "action"} & set(a) or t in ("link", "iframe", "img")]
+    assert fetching == []
+    assert "url(" not in html and "@import" not in html
+    assert names.count("script") == 1 and panel.TOOLTIP_JS in html           # only our inline script
+    assert '<script>alert("x")</script>' not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    svg = next(a for t, a in parser.tags if t == "svg" and a.get("role") == "img")
+    title_id, desc_id = svg["aria-labelledby"].split()
+    assert f'id="{title_id}"' in html and f'id="{desc_id}"' in html
+    assert "table" in names and names.count("th") >= 5                       # the data table under the chart
+    assert 'class="pp-legend"' in html
+
+
+def test_status_prompts_and_review_are_shown_in_words():
+    intake = make_intake(goals=2)
+    notes = [NoteProgress(f"n{i}", "c1", START + timedelta(days=7 * i), "t1",
+                          (AppliedTag("strain-noticed", 1),) if i == 2 else (AppliedTag("step-forward", 1),),
+                          (Rating("g1", v, "client", None, f"n{i}", START + timedelta(days=7 * i)),
+                           Rating("g2", 1, "client", None, f"n{i}", START + timedelta(days=7 * i))))
+             for i, v in enumerate([5, 7, 9, 9, 9], start=1)]
+    progress = progress_of(intake, notes)
+    assert [g.change.status for g in progress.goals] == ["reliable improvement", "reliable deterioration"]
+    html = panel.render_html(progress, intake, "therapist")
+    assert "reliable improvement (+6)" in html and "reliable deterioration (-3)" in html
+    for prompt in progress.prompts:
+        assert prompt.message.replace("'", "&#x27;") in html
+    assert {p.kind for p in progress.prompts} >= {"review-due", "reliable-deterioration", "strain-without-repair"}
+    assert "Looking at progress together: due now." in html
+
+
+def test_chart_draws_one_line_per_rating_series_and_no_other_line():
+    intake, notes = make_intake(), make_notes(30, seed=11, missing_rate=0)
+    progress = progress_of(intake, notes)
+    svg = panel.render_svg(progress, intake, "therapist")
+    root = ET.fromstring(svg)
+    lines = [el for el in root.iter() if el.tag.endswith("path") and "line" in (el.get("class") or "").split()
+             and "reactive" in (el.get("class") or "")]
+    series = [g.client for g in progress.goals] + [g.therapist for g in progress.goals if len(g.therapist) > 0]
+    assert len(lines) == sum(1 for s in series if len(s) >= 2)
+    vertices = sorted(1 + len(el.get("d").split("L", 1)[1].split()) // 2 for el in lines)
+    assert vertices == sorted(len(s) for s in series if len(s) >= 2)       # each line goes through its points only
+    markers = [el for el in root.iter() if el.get("data-direction")]
+    assert markers and {el.tag.rsplit("}", 1)[-1] for el in markers} <= {"path"}
+
+
+def test_empty_and_intake_only_histories_render():
+    for intake, notes in ((None, []), (make_intake(), []), (None, make_notes(5, seed=1))):
+        progress = progress_of(intake, notes)
+        data = check_agrees(progress, intake, "therapist")
+        for render in (panel.render_html, panel.render_svg):
+            assert "<svg" in render(progress, intake, "client")
+        assert len(data["sessions"]) == len(notes)
+
+
+# -- properties -----------------------------------------------------------------------------------
+rates = st.floats(min_value=0, max_value=1, allow_nan=False)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.one_of(st.integers(0, 20), st.integers(0, 500)), seed=st.integers(0, 2 ** 16), goals=st.integers(0, 3),
+       tag_rate=rates, client_rate=rates, therapist_rate=rates, missing_rate=rates,
+       audience=st.sampled_from(panel.AUDIENCES))
+@example(n=500, seed=1, goals=3, tag_rate=0.9, client_rate=1.0, therapist_rate=1.0, missing_rate=0.1,
+         audience="client")
+@example(n=0, seed=0, goals=0, tag_rate=0, client_rate=0, therapist_rate=0, missing_rate=0, audience="therapist")
+def test_any_history_renders_and_its_json_agrees_with_compute(n, seed, goals, tag_rate, client_rate,
+                                                             therapist_rate, missing_rate, audience):
+    event(f"notes: {'0' if n == 0 else '1-50' if n <= 50 else '51-200' if n <= 200 else '201-500'}")
+    intake = make_intake(goals) if goals else None
+    notes = make_notes(n, seed=seed, goals=max(goals, 1), tag_rate=min(tag_rate, 0.9), client_rate=client_rate,
+                       therapist_rate=therapist_rate, missing_rate=missing_rate)
+    if intake is None:
+        notes = [replace(note, ratings=()) for note in notes]
+    progress = progress_of(intake, notes)
+    data = check_agrees(progress, intake, audience)
+    html = panel.render_html(progress, intake, audience)
+    svg = panel.render_svg(progress, intake, audience)
+    root = ET.fromstring(svg)
+    assert root.get("role") == "img"
+    assert html.count("<svg") >= 1 and "</html>" in html
+    if audience == "client":
+        assert THERAPIST_ONLY_LABEL not in html and "Felt stuck" not in svg and PRIVATE not in html
+    shown = {el.get("data-direction") for el in root.iter() if el.get("data-direction")}
+    assert shown == {m["direction"] for m in data["markers"]}
+
+
+tag_codes = st.sampled_from([t.code for t in vocabularies()[2].tags] + ["no-such-tag"])
+note_st = st.tuples(st.lists(tag_codes, max_size=4, unique=True),
+                    st.lists(st.tuples(st.sampled_from(["g1", "g2", "g3", "g9"]), st.sampled_from(["client", "therapist"]),
+                                       st.one_of(st.none(), st.integers(0, 10))), max_size=4),
+                    st.integers(0, 3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.lists(note_st, max_size=15), goals=st.integers(1, 3), audience=st.sampled_from(panel.AUDIENCES))
+def test_any_small_history_of_any_shape_renders(raw, goals, audience):
+    notes = []
+    for i, (codes, ratings, same_day) in enumerate(raw, start=1):
+        at = START + timedelta(days=i - same_day)           # several notes may share a day
+        notes.append(NoteProgress(f"n{i}", "c1", at, "t1", tuple(AppliedTag(c, 2) for c in codes),
+                                  tuple(Rating(g, v, r, None if v is not None else 1, f"n{i}", at)
+                                        for g, r, v in ratings)))
+    intake = make_intake(goals)
+    progress = progress_of(intake, notes)
+    check_agrees(progress, intake, audience)
+    ET.fromstring(panel.render_svg(progress, intake, audience))
+    assert "<svg" in panel.render_html(progress, intake, audience)
