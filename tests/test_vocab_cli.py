@@ -1,0 +1,223 @@
+"""``progress-plugin vocab`` and ``progress-plugin tokens``: the whole cycle on a real store file."""
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+from fhir.resources.R4B import get_fhir_model_class
+
+from progress_plugin import admin
+from progress_plugin.app import create_app
+from progress_plugin.cli import main
+from progress_plugin.store import Store
+from progress_plugin.vocabulary import default
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROGRESS_PLUGIN_CLINIC", raising=False)
+    monkeypatch.delenv("PROGRESS_PLUGIN_CONFIG", raising=False)
+    monkeypatch.delenv("PROGRESS_PLUGIN_STORE", raising=False)
+    runner = CliRunner()
+
+    def run(*args, store="main.db", ok=True):
+        result = runner.invoke(main, ["--store", f"sqlite:///{tmp_path / store}", *args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+    return run
+
+
+def stored(tmp_path, name="main.db") -> Store:
+    return Store.open(f"sqlite:///{tmp_path / name}")
+
+
+def test_whole_cycle_through_the_cli(cli, tmp_path):
+    c = ["--clinic", "clinic-a", "--actor", "pat"]
+    assert "add named-a-need: version 2" in cli("vocab", "add", "named-a-need", "--label", "Named a need",
+                                                "--category", "relationship", "--direction", "toward", *c).output
+    cli("vocab", "edit", "named-a-need", "--label", "Named what they need", "--direction", "mixed", *c)
+    cli("vocab", "retire", "setback", *c)
+    cli("vocab", "restore", "setback", *c)
+    cli("vocab", "retire", "came-back", *c)
+
+    listing = cli("vocab", "list", "--clinic", "clinic-a").output
+    assert "vocabulary version 6" in listing and "Named what they need" in listing
+    assert "RETIRED" in next(line for line in listing.splitlines() if line.startswith("came-back"))
+    shown = json.loads(cli("vocab", "show", "named-a-need", "--clinic", "clinic-a", "--version", "2").output)
+    assert shown["label"] == "Named a need" and shown["version"] == 2
+
+    history = cli("vocab", "history", "--clinic", "clinic-a", "--json").output
+    assert [(h["version"], h["by"], h["change"]) for h in json.loads(history)] == [
+        (1, "system", "default vocabulary"), (2, "pat", "add named-a-need"),
+        (3, "pat", "edit named-a-need label,direction"), (4, "pat", "retire setback"),
+        (5, "pat", "restore setback"), (6, "pat", "retire came-back")]
+    plain = cli("vocab", "history", "--clinic", "clinic-a").output.splitlines()
+    assert len(plain) == 6 and "pat" in plain[1] and "add named-a-need" in plain[1]
+
+    diff = cli("vocab", "diff", "2", "6", "--clinic", "clinic-a").output
+    assert "retired  came-back" in diff
+    assert "edited   named-a-need label: 'Named a need' -> 'Named what they need'" in diff
+    assert json.loads(cli("vocab", "diff", "1", "6", "--clinic", "clinic-a", "--json").output)["added"] == [
+        "named-a-need"]
+
+    out_json, out_fhir = tmp_path / "v.json", tmp_path / "v.fhir.json"
+    cli("vocab", "export", "--clinic", "clinic-a", "--format", "json", "--out", str(out_json))
+    cli("vocab", "export", "--clinic", "clinic-a", "--format", "fhir", "--out", str(out_fhir))
+    assert json.loads(cli("vocab", "export", "--clinic", "clinic-a").output) == json.loads(out_json.read_text())
+    get_fhir_model_class("Bundle").model_validate(json.loads(out_fhir.read_text()))
+
+    s = stored(tmp_path)
+    try:
+        source = s.vocabulary("clinic-a")
+        rows = [r for r in s.audit_rows("clinic-a") if r["action"].startswith("vocabulary.")]
+        assert [(r["actor"], r["old_version"], r["new_version"]) for r in rows] == [
+            ("pat", 1, 2), ("pat", 2, 3), ("pat", 3, 4), ("pat", 4, 5), ("pat", 5, 6)]
+    finally:
+        s.close()
+
+    # import into fresh stores; the second import of the same file makes no version
+    for fmt, path in [("json", out_json), ("fhir", out_fhir)]:
+        fresh = f"fresh-{fmt}.db"
+        out = cli("vocab", "import", str(path), "--clinic", "moved", "--actor", "ops", store=fresh).output
+        assert "version 2" in out
+        assert "no change" in cli("vocab", "import", str(path), "--clinic", "moved", store=fresh).output
+        s = stored(tmp_path, fresh)
+        try:
+            assert source.same_tags(s.vocabulary("moved").tags)
+            assert [h["version"] for h in s.history("moved")] == [1, 2]
+            assert s.history("moved")[1]["by"] == "ops"
+        finally:
+            s.close()
+        diff = cli("vocab", "diff", "1", "2", "--clinic", "moved", store=fresh).output
+        assert "added    named-a-need" in diff and "retired  came-back" in diff
+
+
+def test_an_import_with_problems_prints_them_all_and_changes_nothing(cli, tmp_path):
+    doc = {"format": "progress-plugin/vocabulary", "tags": [t.as_dict() for t in default().tags]}
+    doc["tags"][0]["code"] = "no spaces please"
+    doc["tags"][2]["label"] = ""
+    doc["tags"][4]["direction"] = "upward"
+    doc["tags"][6]["code"] = doc["tags"][5]["code"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc, indent=2))
+    lines = path.read_text().splitlines()
+    result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert {e.split(":")[1].strip() for e in errors} == {"tags.0.code", "tags.2.label", "tags.4.direction",
+                                                         "tags.6.code"}
+    dupe = doc["tags"][6]["code"]
+    expected = {"tags.0.code": '"code": "no spaces please"', "tags.2.label": '"label": ""',
+                "tags.4.direction": '"direction": "upward"', "tags.6.code": f'"code": "{dupe}"'}
+    for e in errors:                                       # each line number points at the offending value
+        where, line = e.split(":")[1].strip(), int(e.split("line ")[1].split(":")[0])
+        assert expected[where] in lines[line - 1], e
+    assert int(next(e for e in errors if "tags.6.code" in e).split("line ")[1].split(":")[0]) > \
+        next(i for i, text in enumerate(lines, 1) if f'"code": "{dupe}"' in text)      # the second one
+    s = stored(tmp_path)
+    try:
+        assert not s.clinic_exists("clinic-a")              # nothing changed, not even the clinic
+    finally:
+        s.close()
+    checked = cli("vocab", "import", str(path), "--clinic", "clinic-a", "--check", ok=False)
+    assert checked.exit_code == 2 and checked.output == result.output
+
+
+def test_check_only_and_the_example_file(cli, tmp_path):
+    from pathlib import Path
+    example = Path(__file__).resolve().parent.parent / "examples" / "vocabulary.json"
+    out = cli("vocab", "import", str(example), "--clinic", "clinic-a", "--check").output
+    assert out.startswith("ok: ") and "nothing changed" in out
+    s = stored(tmp_path)
+    try:
+        assert not s.clinic_exists("clinic-a")
+    finally:
+        s.close()
+    assert "version 2" in cli("vocab", "import", str(example), "--clinic", "clinic-a").output
+
+
+def test_bad_edits_print_every_problem(cli):
+    r = cli("vocab", "add", "bad code", "--label", "", "--category", "Movement", "--direction", "toward",
+            "--clinic", "clinic-a", ok=False)
+    assert r.exit_code == 2
+    assert {"error: code:", "error: label:", "error: category:"} <= {" ".join(x.split()[:2]) for x in
+                                                                      r.output.splitlines()}
+    r = cli("vocab", "add", "sf", "--label", "STEP FORWARD", "--category", "movement", "--direction", "toward",
+            "--clinic", "clinic-a", ok=False)
+    assert "already used in category 'movement' by tag 'step-forward'" in r.output
+    r = cli("vocab", "list", "--clinic", "clinic-a", ok=False)
+    assert r.exit_code == 1 and "no clinic 'clinic-a'" in r.output      # the failed adds created nothing
+    cli("vocab", "retire", "setback", "--clinic", "clinic-a")           # a first change creates the clinic
+    r = cli("vocab", "retire", "no-such-code", "--clinic", "clinic-a", ok=False)
+    assert r.exit_code == 1 and "unknown tag code 'no-such-code'" in r.output
+    r = cli("vocab", "retire", "setback", "--clinic", "clinic-a", ok=False)
+    assert r.exit_code == 2 and "already retired" in r.output
+    r = cli("vocab", "list", "--clinic", "nowhere", ok=False)
+    assert r.exit_code == 1 and "no clinic 'nowhere'" in r.output
+
+
+def test_the_clinic_comes_from_the_flag_the_environment_or_a_single_configured_clinic(cli, tmp_path, monkeypatch):
+    r = cli("vocab", "list", ok=False)
+    assert r.exit_code == 2 and "Say which clinic" in r.output
+    cli("vocab", "retire", "setback", "--clinic", "only-one")
+    monkeypatch.setenv("PROGRESS_PLUGIN_CLINIC", "only-one")
+    assert "vocabulary version 2" in cli("vocab", "list").output
+    monkeypatch.delenv("PROGRESS_PLUGIN_CLINIC")
+    (tmp_path / "progress-plugin.toml").write_text('[[clinics]]\nid = "only-one"\nscheme = "standard-webhooks"\n')
+    assert "clinic only-one" in cli("vocab", "list").output
+    (tmp_path / "progress-plugin.toml").write_text(
+        '[[clinics]]\nid = "one"\nscheme = "x-signature"\n[[clinics]]\nid = "two"\nscheme = "x-signature"\n')
+    r = cli("vocab", "list", ok=False)
+    assert r.exit_code == 2 and "one, two" in r.output
+
+
+def test_tokens_create_list_revoke_and_the_token_works_on_the_api(cli, tmp_path):
+    result = cli("tokens", "create", "--clinic", "clinic-a", "--role", "admin", "--name", "front desk",
+                 "--actor", "ops")
+    token = result.stdout.strip()
+    assert token.startswith("pp_") and "shown only now" in result.stderr
+    token_id = token.split("_")[1]
+    listed = cli("tokens", "list", "--clinic", "clinic-a").output
+    assert token_id in listed and "front desk" in listed and token.split("_", 2)[2] not in listed
+
+    s = stored(tmp_path)
+    try:
+        client = create_app(s, blueprints=[admin.blueprint]).test_client()
+        auth = {"Authorization": f"Bearer {token}"}
+        assert client.get("/clinics/clinic-a/vocabulary", headers=auth).status_code == 200
+        assert cli("tokens", "revoke", token_id, "--actor", "ops").output.strip() == f"revoked {token_id}"
+        assert client.get("/clinics/clinic-a/vocabulary", headers=auth).status_code == 401
+        actions = [(r["actor"], r["action"]) for r in s.audit_rows("clinic-a") if r["action"].startswith("token.")]
+        assert actions == [("ops", "token.create"), ("ops", "token.revoke")]
+    finally:
+        s.close()
+    assert "revoked" in cli("tokens", "list").output
+    r = cli("tokens", "create", "--clinic", "clinic-a", "--role", "owner", "--name", "x", ok=False)
+    assert r.exit_code == 2
+    r = cli("tokens", "revoke", "0" * 16, ok=False)
+    assert r.exit_code == 1 and "no token" in r.output
+
+
+def _commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield prefix + (name,)
+        if isinstance(command, click.Group):
+            yield from _commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [p for p in _commands(main) if p[0] in ("vocab", "tokens")],
+                         ids=" ".join)
+def test_every_command_has_help(path):
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+    command = main
+    for name in path:
+        command = command.commands[name]
+    assert command.help and command.help.strip()
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert param.help, f"{' '.join(path)} {param.opts[0]} has no help"
