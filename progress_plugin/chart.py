@@ -36,6 +36,7 @@ DIRECTION_WORDS = {"toward": "toward", "steady": "holding steady", "mixed": "mix
                    "away": "away", "none": "no direction"}
 
 WIDTH, HEIGHT = 400, 290           # viewBox; the SVG scales to its container
+WIDE = 640                         # the standalone SVG, with its legend in two columns
 STRIP_TOP, STRIP_STEP = -1.1, 0.62  # y of the first tag row under 0, and the row spacing
 Y_MIN = STRIP_TOP - STRIP_STEP * (len(DIRECTIONS) - 1) - 0.5
 MAX_MARKER_COLUMNS = 48            # beyond this many sessions, tags are grouped into spans
@@ -196,7 +197,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
             opacity="1", opacity_hover="1", stroke_opacity="1", stroke_opacity_hover="1",
             stroke_width="2.25", stroke_width_hover="2.25", transition="0s",
             colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
-        width=WIDTH, height=HEIGHT + legend_rows * 20,
+        width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
         range=(Y_MIN, 10.4), xrange=(-pad, last + pad),
         y_labels=[0, 2, 4, 6, 8, 10] if series else None, x_labels=_x_labels(last) if series else None,
         x_title="Session",
@@ -207,7 +208,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
     )
     chart.uuid = "pp-" + hashlib.sha1(f"{data['client_id']}/{data['audience']}".encode()).hexdigest()[:12]
     for entry, values, options in series:
-        chart.add(entry.label, values, **options)
+        chart.add({"title": entry.label, "tooltip": entry.full}, values, **options)
     kinds = [entry for entry, _, _ in series]
     chart.add_xml_filter(lambda root: _finish(root, data, kinds, show_legend))
     return chart.render()
@@ -215,6 +216,8 @@ def render(data: dict, *, show_legend: bool = True) -> str:
 
 def _finish(root, data: dict, kinds, show_legend: bool):
     """Accessibility attributes, marker shapes and legend symbols on pygal's tree."""
+    for comment in [c for c in root if c.tag is ET.Comment]:
+        root.remove(comment)             # pygal's banner carries the render date: keep output reproducible
     for defs in [el for el in root.iter() if _local(el) == "defs"]:
         for script in [c for c in defs if _local(c) == "script"]:
             defs.remove(script)          # pygal's config script: not needed without its tooltip script

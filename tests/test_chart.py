@@ -1,0 +1,132 @@
+"""The chart: markers coloured and shaped by direction, legend, tooltips, text alternative, scaling."""
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+
+from progress_plugin import chart, panel
+from progress_plugin.notes import AppliedTag, NoteProgress, Rating
+
+from tests.test_panel import START, make_intake, make_notes, progress_of
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def local(el) -> str:
+    return el.tag.rsplit("}", 1)[-1]
+
+
+def svg_of(intake, notes, audience="therapist", legend=True):
+    data = panel.panel_data(progress_of(intake, notes), intake, audience)
+    return data, ET.fromstring(chart.render(data, show_legend=legend))
+
+
+def note(i, codes=(), ratings=()):
+    at = START + timedelta(days=7 * i)
+    return NoteProgress(f"n{i}", "c1", at, "t1", tuple(AppliedTag(c, 1) for c in codes),
+                        tuple(Rating(g, v, r, None, f"n{i}", at) for g, v, r in ratings))
+
+
+def css_of(root) -> str:
+    return "".join(el.text or "" for el in root.iter() if local(el) == "style")
+
+
+def test_each_direction_has_its_own_colour_and_shape_from_a_colour_blind_safe_palette():
+    okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    assert len(set(chart.DIRECTION_COLOURS.values())) == 5 and len(set(chart.DIRECTION_SHAPES.values())) == 5
+    assert set(chart.DIRECTION_COLOURS.values()) - okabe_ito == {chart.DIRECTION_COLOURS["none"]}   # neutral grey
+    notes = [note(1, ["step-forward", "holding-steady", "stirring-up", "setback", "tried-something-new"])]
+    data, root = svg_of(make_intake(), notes)
+    markers = {el.get("data-direction"): el for el in root.iter() if el.get("data-direction")}
+    assert set(markers) == set(chart.DIRECTIONS)
+    css = css_of(root)
+    for direction, el in markers.items():
+        assert local(el) == "path"
+        d = el.get("d")
+        expected = {"triangle-up": 2, "triangle-down": 2, "diamond": 3, "square": 0, "circle": 0}
+        assert d.count("L") == expected[chart.DIRECTION_SHAPES[direction]]
+        assert ("a" in d) == (chart.DIRECTION_SHAPES[direction] == "circle")
+        series = next(g for g in root.iter() if local(g) == "g" and el in list(g.iter())
+                      and "serie-" in (g.get("class") or ""))
+        n = re.search(r"color-(\d+)", series.get("class")).group(1)
+        assert re.search(rf"\.color-{n},[^{{]*\{{stroke:{chart.DIRECTION_COLOURS[direction]};", css)
+    tips = {el.get("data-direction"): next(c.text for c in el_parent(root, el) if local(c) == "title")
+            for el in markers.values()}
+    assert tips["toward"] == "Session 1, 9 Jun 2025 · toward: Step forward"
+    assert tips["away"] == "Session 1, 9 Jun 2025 · away: Setback"
+
+
+def el_parent(root, child):
+    return next(p for p in root.iter() if child in list(p))
+
+
+def test_client_line_is_solid_therapist_line_dashed_with_hollow_dots_and_baseline_is_a_ring():
+    notes = [note(i, ["step-forward"], [("g1", v, "client"), ("g1", v - 1, "therapist")]) for i, v in
+             enumerate([4, 5, 6], start=1)]
+    data, root = svg_of(make_intake(goals=1), notes)
+    css = css_of(root)
+    dashed = re.findall(r"\.series\.serie-(\d+)\{[^}]*stroke-dasharray:6,4", css)
+    assert dashed == ["1"]                                    # series 0 is the client, 1 the therapist
+    therapist_dots = [c for c in root.iter() if local(c) == "circle" and "fill:#ffffff" in (c.get("style") or "")]
+    assert len(therapist_dots) == 3 + 1                       # three hollow therapist dots and the baseline ring
+    ring = next(c for c in therapist_dots if c.get("r") == "5.5")
+    assert next(t.text for t in el_parent(root, ring) if local(t) == "title") == \
+        "Goal 1, starting point at intake: 3/10"
+
+
+def test_legend_names_goals_in_their_words_truncated_with_the_full_text_as_title():
+    long = "Be able to walk into the supermarket on a Saturday morning without needing to leave"
+    intake = make_intake(goals=1, words=(long,))
+    data, root = svg_of(intake, [note(1, ["setback"], [("g1", 4, "client")])])
+    legends = [g for g in root.iter() if (g.get("id") or "").startswith("activate-serie-")]
+    texts = ["".join(t.text for t in g if local(t) == "text") for g in legends]
+    assert texts[0].endswith("…") and f"Goal 1: {long}".startswith(texts[0][:-1])
+    assert len(texts[0]) >= 30
+    assert long in "".join(t.text or "" for t in legends[0].iter() if local(t) == "title")
+    assert texts[1:] == ["Starting point (intake)", "Tag: away"]
+    entries = chart.legend(data)
+    assert [e.kind for e in entries] == ["client", "baseline", "tag"]
+    assert entries[0].full == f"Goal 1: {long} (client's rating)"
+
+
+def test_svg_is_accessible_scales_and_fetches_nothing():
+    data, root = svg_of(make_intake(), make_notes(12, seed=2), legend=False)
+    text = chart.render(data, show_legend=False)
+    assert not text.startswith("<?xml")
+    assert root.get("role") == "img"
+    assert root.get("viewBox") == f"0 0 {chart.WIDTH} {root.get('viewBox').split()[3]}"
+    assert root.get("width") is None and root.get("height") is None           # sized by its container
+    title_id, desc_id = root.get("aria-labelledby").split()
+    title = next(el for el in root if el.get("id") == title_id)
+    desc = next(el for el in root if el.get("id") == desc_id)
+    assert title.text.startswith("Progress chart: 3 goals rated 0 to 10 over 12 sessions")
+    for g in data["goals"]:
+        assert f"Goal {g['rank']}, {g['words']}: started at {g['baseline']}/10" in desc.text
+    assert not [el for el in root.iter() if local(el) == "script"]
+    assert "http" not in re.sub(r'xmlns(:xlink)?="[^"]+"', "", text)
+
+
+def test_long_histories_group_tags_into_spans_and_draw_dense_lines_without_dots():
+    notes = [note(i, ["step-forward", "setback"] if i % 2 else ["holding-steady"], [("g1", i % 11, "client")])
+             for i in range(1, 301)]
+    data, root = svg_of(make_intake(goals=1), notes)
+    markers = [el for el in root.iter() if el.get("data-direction")]
+    per_direction = {d: sum(1 for m in markers if m.get("data-direction") == d) for d in ("toward", "away", "steady")}
+    span = math.ceil(300 / chart.MAX_MARKER_COLUMNS)                      # 7 sessions per marker
+    assert per_direction == {d: math.ceil(300 / span) for d in per_direction}
+    assert math.ceil(300 / span) <= chart.MAX_MARKER_COLUMNS
+    first = next(el for el in markers if el.get("data-direction") == "toward")
+    tip = next(c.text for c in el_parent(root, first) if local(c) == "title")
+    assert tip == "Sessions 1–7 · toward: Step forward ×4"
+    client_dots = [c for c in root.iter() if local(c) == "circle"]
+    assert len(client_dots) == 1                               # the baseline ring only: 301 points are a line
+
+
+def test_x_axis_starts_at_intake_and_keeps_few_labels():
+    for sessions in (1, 7, 40, 500):
+        labels = chart._x_labels(sessions)
+        assert labels[0] == {"label": "Intake", "value": 0}
+        assert 2 <= len(labels) <= 7
+        assert labels[-1]["value"] <= sessions
