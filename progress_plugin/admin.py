@@ -12,7 +12,6 @@ vocabulary version and leaves an audit row naming the token.
 from __future__ import annotations
 
 import re
-from functools import wraps
 
 import marshmallow as ma
 from apispec import APISpec
@@ -21,7 +20,6 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from marshmallow import fields, validate
 
 from progress_plugin import __version__, auth, vocab_io
-from progress_plugin import events as ev
 from progress_plugin.app import services
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
 from progress_plugin.schemas import (TagEditSchema, TagSchema, VocabularyFileSchema, load, tag_edit_schema,
@@ -189,9 +187,10 @@ def _save(clinic: str, new: Vocabulary, change: str, expected: int) -> Vocabular
 
 
 def _published(clinic: str, vocabulary: Vocabulary) -> None:
-    """Tell the core the vocabulary changed, so the host gets the new CodeSystem and ValueSet."""
+    """With a host configured, queue the new CodeSystem and ValueSet for it."""
     svc = services()
-    svc.runtime.dispatch(ev.VocabularyChanged(clinic, svc.clock(), vocabulary, auth.actor()), auth.actor())
+    if svc.config is not None and svc.config.host_url:
+        vocab_io.publish(svc.store, clinic, vocabulary, svc.clock())
 
 
 def _tag_result(clinic: str, vocabulary: Vocabulary, code: str) -> dict:

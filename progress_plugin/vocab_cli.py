@@ -20,9 +20,10 @@ from progress_plugin import tokens as tokens_mod
 from progress_plugin import vocab_io
 from progress_plugin.cli import Context, Group, now, pass_ctx
 from progress_plugin.schemas import load, tag_edit_schema, tag_schema
-from progress_plugin.vocabulary import AUDIENCES, DIRECTIONS, Tag, Vocabulary, default
+from progress_plugin.vocabulary import AUDIENCES, DIRECTIONS, Vocabulary, default
 
 ENV_CLINIC = "PROGRESS_PLUGIN_CLINIC"
+ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 
 
 def default_actor() -> str:
@@ -52,7 +53,7 @@ def clinic_of(obj: Context, flag: str | None) -> str:
     raise click.UsageError(f"Say which clinic: --clinic ID or ${ENV_CLINIC}.{hint}")
 
 
-def show_tag(tag: Tag) -> str:
+def show_tag(tag) -> str:
     flags = [tag.category, tag.direction]
     if tag.therapist_only:
         flags.append("therapist-only")
@@ -69,8 +70,15 @@ def _save(obj: Context, clinic: str, current: Vocabulary, op: str, code: str, ac
     new, change = vocab_io.change(current, op, code, **kwargs)
     obj.store.ensure_clinic(clinic, now())
     obj.store.save_vocabulary(clinic, new, actor, change, now(), expected_version=current.version)
+    _publish(obj, clinic, new)
     click.echo(f"{change}: version {new.version}")
     return new
+
+
+def _publish(obj: Context, clinic: str, vocabulary: Vocabulary) -> None:
+    """With a host configured, queue the new CodeSystem and ValueSet for it (the worker sends them)."""
+    if os.environ.get(ENV_HOST_URL) or (obj.config.get("host") or {}).get("base_url"):
+        vocab_io.publish(obj.store, clinic, vocabulary, now())
 
 
 def _current(obj: Context, clinic: str, create: bool = False) -> Vocabulary:
@@ -238,6 +246,7 @@ def import_(obj: Context, clinic, actor, file: Path, check):
     vocabulary, changed = vocab_io.apply(store, clinic, parsed, actor, now(),
                                          expected_version=current.version if exists else None)
     if changed:
+        _publish(obj, clinic, vocabulary)
         click.echo(f"imported {len(parsed.tags)} tags ({parsed.kind}): version {vocabulary.version}")
     else:
         click.echo(f"no change: the file matches version {vocabulary.version}")

@@ -372,6 +372,19 @@ def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetim
     return new, True
 
 
+def publish(store: Store, clinic_id: str, vocabulary: Vocabulary, now: datetime) -> int:
+    """Queue the version's CodeSystem and ValueSet for the host; the worker sends them.
+
+    Call after a change when a host is configured. Keys are per version, so calling twice
+    queues once; a publish missed by a crash is made good by the next change, which sends
+    the whole vocabulary again.
+    """
+    from progress_plugin import effects as fx
+    from progress_plugin import outbox
+    with store.begin() as conn:
+        return outbox.enqueue(conn, [fx.PublishVocabulary(clinic_id, vocabulary)], {}, now)
+
+
 # -- line numbers -------------------------------------------------------------------------
 class LineIndex:
     """The line on which each value of a JSON text starts, by its path (the text must be valid JSON)."""

@@ -339,3 +339,34 @@ def test_openapi_document_is_valid_and_public(sqlite_store, blueprints):
     assert {"401", "403", "404", "412", "422", "428"} <= set(ops["patch"]["responses"])
     assert doc["components"]["schemas"]["Tag"]["properties"]["code"]["pattern"] == "^[A-Za-z0-9._-]{1,64}$"
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+# -- publishing to the host -----------------------------------------------------------------
+def test_with_a_host_configured_each_new_version_is_queued_for_it(sqlite_store, now):
+    import sqlalchemy as sa
+
+    from progress_plugin import tables as t
+    from progress_plugin.settings import ServiceConfig
+    config = ServiceConfig(store_url="unused", host_url="http://127.0.0.1:9/fhir")
+    app = create_app(sqlite_store, config=config, clock=lambda: now, blueprints=[admin.blueprint])
+    _, token = tokens.create(sqlite_store, A, "admin", "x", now)
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.post(f"{URL}/tags/setback/retire", headers={**auth, "If-Match": "1"}).status_code == 200
+    body = vocab_io.dumps(vocab_io.export(sqlite_store.vocabulary(A), A, "json"))
+    r = client.post(f"{URL}/import", data=body, content_type="application/json", headers={**auth, "If-Match": "2"})
+    assert r.json["changed"] is False                               # no new version, nothing more to send
+    with sqlite_store.engine.connect() as c:
+        rows = c.execute(sa.select(t.outbox.c.key, t.outbox.c.payload)).all()
+    assert sorted(row.key for row in rows) == [f"vocabulary/{A}/2/codesystem", f"vocabulary/{A}/2/valueset"]
+    cs = next(row.payload["resource"] for row in rows if row.key.endswith("codesystem"))
+    assert cs["version"] == "2" and any(c["code"] == "setback" for c in cs["concept"])
+
+
+def test_without_a_host_nothing_is_queued(client, creds, store):
+    import sqlalchemy as sa
+
+    from progress_plugin import tables as t
+    assert client.post(f"{URL}/tags/setback/retire", headers=h(creds, "admin", 1)).status_code == 200
+    with store.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(t.outbox)).scalar() == 0

@@ -221,3 +221,19 @@ def test_every_command_has_help(path):
     for param in command.params:
         if isinstance(param, click.Option) and param.name != "help":
             assert param.help, f"{' '.join(path)} {param.opts[0]} has no help"
+
+
+def test_with_a_host_configured_cli_changes_are_queued_for_it(cli, tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    from progress_plugin import tables as t
+    cli("vocab", "retire", "setback", "--clinic", "clinic-a")              # no host: nothing queued
+    monkeypatch.setenv("PROGRESS_PLUGIN_HOST_URL", "http://127.0.0.1:9/fhir")
+    cli("vocab", "restore", "setback", "--clinic", "clinic-a")
+    s = stored(tmp_path)
+    try:
+        with s.engine.connect() as c:
+            keys = sorted(r[0] for r in c.execute(sa.select(t.outbox.c.key)))
+    finally:
+        s.close()
+    assert keys == ["vocabulary/clinic-a/3/codesystem", "vocabulary/clinic-a/3/valueset"]
