@@ -191,7 +191,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
         style=Style(
             background="#ffffff", plot_background="#ffffff", foreground="#333333",
             foreground_strong="#1a1a1a", foreground_subtle="#d9d9d9", font_family=FONT,
-            label_font_size=13, major_label_font_size=13, legend_font_size=13, title_font_size=14,
+            label_font_size=13, major_label_font_size=13, legend_font_size=13, title_font_size=12,
             no_data_font_size=16, guide_stroke_color="#e3e3e3", major_guide_stroke_color="#e3e3e3",
             guide_stroke_dasharray="0", major_guide_stroke_dasharray="0",
             opacity="1", opacity_hover="1", stroke_opacity="1", stroke_opacity_hover="1",
@@ -199,7 +199,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
             colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
         width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
         range=(Y_MIN, 10.4), xrange=(-pad, last + pad),
-        y_labels=[0, 2, 4, 6, 8, 10] if series else None, x_labels=_x_labels(last) if series else None,
+        y_labels=[0, 2, 4, 6, 8, 10, {"label": "Tags", "value": row_y("mixed")}] if series else None, x_labels=_x_labels(last) if series else None,
         x_title="Session",
         show_legend=show_legend, legend_at_bottom=True, legend_at_bottom_columns=2, legend_box_size=12,
         show_x_guides=False, show_y_guides=True,
@@ -231,6 +231,12 @@ def _finish(root, data: dict, kinds, show_legend: bool):
             desc.text = describe(data)
             root.insert(list(root).index(child) + 1, desc)
             break
+    for guides in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "guides"]:
+        for title in [c for c in guides if _local(c) == "title"]:
+            guides.remove(title)         # axis labels need no tooltip
+        if any(_local(c) == "text" and c.text == "Tags" for c in guides):
+            for line in [c for c in guides if _local(c) == "path"]:
+                guides.remove(line)      # the strip's name, without a grid line through its markers
     for el in root.iter():
         if _local(el) == "circle" and "data-shape" in el.attrib:      # a tag marker: give it its shape
             shape = el.attrib.pop("data-shape")
@@ -262,7 +268,7 @@ def _legend_symbols(root, kinds) -> None:
         for k in ("x", "y", "width", "height", "class"):
             rect.attrib.pop(k, None)
         if kind in ("client", "therapist"):
-            rect.set("d", f"M{x - 2:.2f} {cy:.2f}h{size + 4:.2f}")
+            rect.set("d", f"M{x - 1:.2f} {cy:.2f}h{size:.2f}")
             rect.set("style", f"fill:none;stroke:{entry.colour};stroke-width:2.25"
                      + (";stroke-dasharray:4,3" if kind == "therapist" else ""))
         elif kind == "baseline":

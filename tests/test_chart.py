@@ -105,6 +105,8 @@ def test_svg_is_accessible_scales_and_fetches_nothing():
     for g in data["goals"]:
         assert f"Goal {g['rank']}, {g['words']}: started at {g['baseline']}/10" in desc.text
     assert not [el for el in root.iter() if local(el) == "script"]
+    axis_titles = [t for g in root.iter() if "axis" in (g.get("class") or "") for t in g.iter() if local(t) == "title"]
+    assert axis_titles == []                                   # only data points and legend entries have tooltips
     assert "http" not in re.sub(r'xmlns(:xlink)?="[^"]+"', "", text)
 
 

@@ -1,0 +1,134 @@
+"""The panel in headless Chromium, served over HTTP from 127.0.0.1 by the service itself.
+
+A client with 3 goals and 40 notes: the chart renders, the legend is there, a tooltip shows
+on hover, the page fetches nothing else, and the client view has no therapist-only tag.
+Screenshots go to tests/artifacts/ (at a desktop width and at 320 px).
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from progress_plugin import chart, panel_http, tokens
+from progress_plugin.app import create_app
+from progress_plugin.runtime import Runtime
+
+from tests.test_panel import PRIVATE, THERAPIST_ONLY_LABEL, seed_client
+
+
+@pytest.fixture
+def served(sqlite_store, now):
+    runtime = Runtime(sqlite_store, clock=lambda: now)
+    seed_client(runtime, "clinic-a", "c1", 40)
+    _, token = tokens.create(sqlite_store, "clinic-a", "viewer", "browser", now)
+    app = create_app(sqlite_store, clock=lambda: now, blueprints=[panel_http.blueprint])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/clinics/clinic-a/clients/c1/progress", token
+    server.shutdown()
+    thread.join(5)
+
+
+def open_panel(page, base, token, view="therapist"):
+    """Load the HTML view; returns the URLs the page requested and the console errors it logged."""
+    requested, errors = [], []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_extra_http_headers({"Authorization": f"Bearer {token}"})
+    response = page.goto(f"{base}.html?view={view}")
+    assert response.status == 200
+    page.wait_for_load_state("load")
+    return requested, errors
+
+
+def expected_tip(data: dict, direction: str) -> tuple[int, str]:
+    """The first session with a tag of ``direction`` and the tooltip its marker should show."""
+    session = min(m["session"] for m in data["markers"] if m["direction"] == direction)
+    labels = [m["label"] for m in data["markers"] if m["session"] == session and m["direction"] == direction]
+    at = next(s["at"] for s in data["sessions"] if s["session"] == session)
+    return session, f"Session {session}, {chart.day(at)} · {chart.DIRECTION_WORDS[direction]}: {', '.join(labels)}"
+
+
+def test_therapist_view_renders_chart_legend_and_tooltips(served, page, artifacts_dir):
+    base, token = served
+    data = page.request.get(f"{base}.json", headers={"Authorization": f"Bearer {token}"}).json()
+    page.set_viewport_size({"width": 1000, "height": 900})
+    requested, errors = open_panel(page, base, token)
+
+    assert requested == [f"{base}.html?view=therapist"]            # nothing else was fetched
+    assert errors == []                                              # no script error, no CSP violation
+
+    svg = page.locator(".pp-chart svg[role=img]")
+    assert svg.is_visible()
+    box = svg.bounding_box()
+    assert box["width"] > 300 and box["height"] > 150
+    assert page.locator(".pp-chart svg path.line").count() >= 3      # one line per goal at least
+    shown = {d: page.locator(f".pp-chart [data-direction={d}]").count() for d in chart.DIRECTIONS}
+    assert sum(shown.values()) > 40 and all(shown[m["direction"]] for m in data["markers"])
+
+    legend = page.locator(".pp-legend li")
+    texts = legend.all_inner_texts()
+    assert texts[0] == chart.truncate(f"Goal 1: {data['goals'][0]['words']}") == "Goal 1: Get through a work meetin…"
+    assert "Goal 1: therapist's rating" in texts and "Starting point (intake)" in texts
+    assert {"Tag: toward", "Tag: away", "Tag: mixed"} <= set(texts)
+
+    # a tag marker: hover shows the styled tooltip with its label (and no native title is left to double it)
+    session, want = expected_tip(data, "toward")
+    marker = page.locator(".pp-chart [data-direction=toward]").first
+    tip = page.locator(".pp-tip")
+    assert tip.is_hidden()
+    marker.hover()
+    tip.wait_for(state="visible")
+    assert tip.inner_text() == want
+    assert page.locator(".pp-chart svg g title").count() == 0
+    # a client rating point
+    page.locator(".pp-chart .serie-0 circle.dot").nth(1).hover()
+    assert tip.inner_text().startswith("Goal 1, session ") and tip.inner_text().endswith("/10, client's rating")
+    # the legend's truncated goal words show in full
+    legend.first.hover()
+    assert tip.inner_text() == f"Goal 1: {data['goals'][0]['words']} (client's rating)"
+    page.mouse.move(2, 2)
+    assert tip.is_hidden() or tip.inner_text() == ""
+
+    assert THERAPIST_ONLY_LABEL in page.content() and PRIVATE in page.inner_text("body")
+    page.screenshot(path=str(artifacts_dir / "panel-therapist.png"), full_page=True)
+
+
+def test_client_view_has_no_therapist_only_tag(served, page, artifacts_dir):
+    base, token = served
+    page.set_viewport_size({"width": 1000, "height": 900})
+    open_panel(page, base, token, view="client")
+    assert page.locator(".pp-chart svg[role=img]").is_visible()
+    assert page.locator(".pp-legend li").count() >= 5
+    tips = page.locator("[data-tip]").evaluate_all("els => els.map(e => e.getAttribute('data-tip'))")
+    assert len(tips) > 40
+    assert not [t for t in tips if THERAPIST_ONLY_LABEL in t]
+    assert THERAPIST_ONLY_LABEL not in page.content()
+    assert PRIVATE not in page.content()
+    assert "Shared view" in page.inner_text("h1 + .pp-sub")
+    page.screenshot(path=str(artifacts_dir / "panel-client.png"), full_page=True)
+
+
+def test_works_at_320_px(served, page, artifacts_dir):
+    base, token = served
+    data = page.request.get(f"{base}.json", headers={"Authorization": f"Bearer {token}"}).json()
+    page.set_viewport_size({"width": 320, "height": 700})
+    open_panel(page, base, token)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320     # no sideways scrolling
+    box = page.locator(".pp-chart svg[role=img]").bounding_box()
+    assert 260 <= box["width"] <= 320
+    font = page.locator(".pp-chart svg .axis.y text").first.bounding_box()
+    assert font["height"] >= 8                                           # tick labels stay legible
+    marker = page.locator(".pp-chart [data-direction=away]").first
+    marker.hover()
+    tip = page.locator(".pp-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text() == expected_tip(data, "away")[1]
+    tip_box = tip.bounding_box()
+    assert tip_box["x"] >= 0 and tip_box["x"] + tip_box["width"] <= 320   # the tooltip stays on screen
+    page.locator(".pp-chart").screenshot(path=str(artifacts_dir / "panel-chart-320.png"))
+    page.screenshot(path=str(artifacts_dir / "panel-therapist-320.png"), full_page=True)

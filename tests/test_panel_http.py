@@ -1,0 +1,113 @@
+"""The progress endpoints: token auth scoped per clinic, the three formats, the client view, the summary."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from progress_plugin import panel, panel_http, tokens
+from progress_plugin.app import all_blueprints, create_app
+
+from tests.test_panel import PRIVATE, THERAPIST_ONLY_LABEL, seed_client
+
+URL = "/clinics/{clinic}/clients/{client}/progress.{fmt}"
+
+
+@pytest.fixture
+def service(sqlite_store, now, runtime):
+    seed_client(runtime, "clinic-a", "c1", 12)
+    seed_client(runtime, "clinic-b", "b1", 3)
+    app = create_app(sqlite_store, clock=lambda: now, blueprints=[panel_http.blueprint])
+    made = {name: tokens.create(sqlite_store, clinic, role, name, now)[1]
+            for name, clinic, role in [("a-viewer", "clinic-a", "viewer"), ("a-admin", "clinic-a", "admin"),
+                                       ("b-viewer", "clinic-b", "viewer")]}
+    return app.test_client(), made
+
+
+@pytest.fixture
+def runtime(sqlite_store, now):
+    from progress_plugin.runtime import Runtime
+    return Runtime(sqlite_store, clock=lambda: now)
+
+
+def get(client, url, token=None, **params):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(url, headers=headers, query_string=params)
+
+
+def test_the_service_mounts_the_panel_blueprint():
+    assert panel_http.blueprint in all_blueprints()
+
+
+@pytest.mark.parametrize("fmt,mimetype", [("html", "text/html"), ("json", "application/json"),
+                                          ("svg", "image/svg+xml")])
+def test_each_format_for_viewer_and_admin_tokens(service, fmt, mimetype):
+    client, made = service
+    for token in (made["a-viewer"], made["a-admin"]):
+        r = get(client, URL.format(clinic="clinic-a", client="c1", fmt=fmt), token)
+        assert r.status_code == 200
+        assert r.mimetype == mimetype
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    body = r.get_data(as_text=True)
+    if fmt == "json":
+        assert [g["words"] for g in r.json["goals"]][0].startswith("Get through a work meeting")
+        assert len(r.json["sessions"]) == 12 and r.json["audience"] == "therapist"
+    elif fmt == "svg":
+        assert ET.fromstring(body).get("role") == "img"
+    else:
+        csp = r.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and f"script-src '{panel.TOOLTIP_JS_HASH}'" in csp
+        assert body.startswith("<!doctype html>") and "Therapist view" in body
+
+
+def test_client_view_leaves_out_therapist_only_content(service):
+    client, made = service
+    token = made["a-viewer"]
+    mine = {fmt: get(client, URL.format(clinic="clinic-a", client="c1", fmt=fmt), token).get_data(as_text=True)
+            for fmt in ("html", "json", "svg")}
+    shared = {fmt: get(client, URL.format(clinic="clinic-a", client="c1", fmt=fmt), token, view="client")
+              .get_data(as_text=True) for fmt in ("html", "json", "svg")}
+    for fmt in ("html", "json", "svg"):
+        assert THERAPIST_ONLY_LABEL in mine[fmt] and THERAPIST_ONLY_LABEL not in shared[fmt]
+        assert "let-go-of-fixing" not in shared[fmt]
+    assert PRIVATE in mine["html"] and PRIVATE in mine["json"]
+    assert PRIVATE not in shared["html"] and PRIVATE not in shared["json"]
+    assert "Shared view" in shared["html"]
+
+
+def test_auth_and_scoping(service):
+    client, made = service
+    a_url = URL.format(clinic="clinic-a", client="c1", fmt="json")
+    assert get(client, a_url).status_code == 401
+    assert get(client, a_url, "pp_0123456789abcdef_" + "A" * 43).status_code == 401
+    r = get(client, a_url, made["b-viewer"])                            # another clinic's token
+    assert r.status_code == 404 and "Get through" not in r.get_data(as_text=True)
+    # clinic-b's own client through clinic-a's URL is unknown there
+    assert get(client, URL.format(clinic="clinic-a", client="b1", fmt="json"), made["a-viewer"]).status_code == 404
+    assert get(client, URL.format(clinic="clinic-a", client="nobody", fmt="html"), made["a-viewer"]).status_code == 404
+    assert get(client, URL.format(clinic="clinic-b", client="b1", fmt="json"), made["b-viewer"]).status_code == 200
+    assert get(client, "/clinics/clinic-a/summary.json").status_code == 401
+    assert get(client, "/clinics/clinic-a/summary.json", made["b-viewer"]).status_code == 404
+
+
+def test_bad_query_is_422(service):
+    client, made = service
+    url = URL.format(clinic="clinic-a", client="c1", fmt="json")
+    r = get(client, url, made["a-viewer"], view="family")
+    assert r.status_code == 422 and "view" in r.json["json"]
+    assert get(client, url, made["a-viewer"], colour="red").status_code == 422
+    r = get(client, "/clinics/clinic-a/summary.json", made["a-viewer"], **{"from": "2026-02-01", "to": "2026-01-01"})
+    assert r.status_code == 422 and "from" in r.json["json"]
+    assert get(client, "/clinics/clinic-a/summary.json", made["a-viewer"], to="yesterday").status_code == 422
+
+
+def test_summary_endpoint(service):
+    client, made = service
+    r = get(client, "/clinics/clinic-a/summary.json", made["a-viewer"], **{"from": "2025-01-01", "to": "2026-12-31"})
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert r.json["clients"] == 1 and r.json["clients_with_agreed_goals"] == 1
+    assert r.json["sessions_in_range"] == 12
+    assert sum(r.json["tags_by_category"].values()) == r.json["tags_in_range"] > 12
+    text = r.get_data(as_text=True)
+    assert "Get through" not in text and PRIVATE not in text and "c1" not in text
