@@ -150,3 +150,8 @@ from progress_plugin.vocab_cli import tokens as _tokens, vocab as _vocab  # noqa
 
 main.add_command(_vocab)
 main.add_command(_tokens)
+
+from progress_plugin.report_cli import report as _report, summary as _summary  # noqa: E402
+
+main.add_command(_report)
+main.add_command(_summary)

@@ -1,0 +1,78 @@
+"""``progress-plugin report`` (one client's progress panel to a file) and ``progress-plugin summary``."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from progress_plugin import panel
+from progress_plugin.cli import Context, now, pass_ctx
+from progress_plugin.core import handle
+from progress_plugin.errors import NotFound
+from progress_plugin.events import PanelRequested
+from progress_plugin.runtime import Runtime
+from progress_plugin.vocab_cli import clinic_of, clinic_option
+
+FORMATS = ("html", "json", "svg")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only: the panel holds the client's words."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def render(runtime: Runtime, clinic_id: str, client_id: str, audience: str, fmt: str) -> str:
+    """One client's panel in ``fmt`` (html | json | svg), computed now."""
+    panel.check_audience(audience)
+    state = runtime.state(clinic_id, client_id)
+    if state.intake is None and not state.notes:
+        raise NotFound(f"no client {client_id!r} in clinic {clinic_id!r}", clinic_id=clinic_id)
+    (shown,) = handle(PanelRequested(clinic_id, runtime.clock(), client_id, audience), state)
+    if fmt == "json":
+        return json.dumps(panel.panel_data(shown.progress, state.intake, shown.audience), indent=2) + "\n"
+    if fmt == "svg":
+        return panel.render_svg(shown.progress, state.intake, shown.audience)
+    return panel.render_html(shown.progress, state.intake, shown.audience)
+
+
+@click.command()
+@clinic_option
+@click.option("--client", "client_id", required=True, metavar="ID", help="The client's id.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="File to write (created readable by you only), or - for standard output.")
+@click.option("--view", "audience", type=click.Choice(panel.AUDIENCES), default="therapist", show_default=True,
+              help="client: for sharing with the client (no therapist-only tags, no private reflection).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="Default: from the file's extension (.json, .svg), else html.")
+@pass_ctx
+def report(obj: Context, clinic, client_id, out: Path, audience, fmt):
+    """Write one client's progress panel: self-contained HTML (opens offline), JSON or SVG."""
+    clinic = clinic_of(obj, clinic)
+    fmt = fmt or (out.suffix.lstrip(".").lower() if out.suffix.lstrip(".").lower() in FORMATS else "html")
+    text = render(Runtime(obj.store, clock=now), clinic, client_id, audience, fmt)
+    if str(out) == "-":
+        sys.stdout.write(text)
+        return
+    write_private(out, text)
+    click.echo(f"wrote {out} ({fmt}, {audience} view)", err=True)
+
+
+@click.command()
+@clinic_option
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First session date counted (default: 90 days ago).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last session date counted (default: today).")
+@pass_ctx
+def summary(obj: Context, clinic, start, end):
+    """Print the clinic summary as JSON: agreed goals, reviews due, tags by category. Counts only."""
+    from progress_plugin.summary import clinic_summary
+    clinic = clinic_of(obj, clinic)
+    day = (lambda d: None if d is None else date(d.year, d.month, d.day))
+    data = clinic_summary(Runtime(obj.store, clock=now), clinic, day(start), day(end))
+    click.echo(json.dumps(data, indent=2))

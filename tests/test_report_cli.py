@@ -1,0 +1,85 @@
+"""``progress-plugin report`` and ``progress-plugin summary``."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from progress_plugin.cli import main
+from progress_plugin.runtime import Runtime
+from progress_plugin.store import Store
+
+from tests.test_panel import PRIVATE, THERAPIST_ONLY_LABEL, seed_client
+
+
+@pytest.fixture
+def db(tmp_path, now, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("PROGRESS_PLUGIN_STORE", "PROGRESS_PLUGIN_CONFIG", "PROGRESS_PLUGIN_CLINIC"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"sqlite:///{tmp_path / 'progress.db'}"
+    store = Store.open(url)
+    seed_client(Runtime(store, clock=lambda: now), "clinic-a", "c1", 20)
+    store.close()
+    return url
+
+
+def run(url, *args):
+    return CliRunner().invoke(main, ["--store", url, *args])
+
+
+def test_report_writes_a_private_self_contained_html_file(db, tmp_path):
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "c1.html")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "c1.html"
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    html = out.read_text()
+    assert html.startswith("<!doctype html>") and 'role="img"' in html and "Therapist view" in html
+    assert THERAPIST_ONLY_LABEL in html and PRIVATE in html
+    assert "<link" not in html and " src=" not in html
+
+
+def test_client_view_and_other_formats(db, tmp_path):
+    assert run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "shared.html",
+               "--view", "client").exit_code == 0
+    shared = (tmp_path / "shared.html").read_text()
+    assert "Shared view" in shared and THERAPIST_ONLY_LABEL not in shared and PRIVATE not in shared
+
+    assert run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "c1.json").exit_code == 0
+    data = json.loads((tmp_path / "c1.json").read_text())
+    assert data["audience"] == "therapist" and len(data["sessions"]) == 20 and len(data["goals"]) == 3
+
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "-", "--format", "svg")
+    assert result.exit_code == 0 and result.stdout.startswith("<svg")
+
+
+def test_unknown_client_is_a_clear_error(db, tmp_path):
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "nobody", "--out", "x.html")
+    assert result.exit_code == 1 and "no client 'nobody'" in result.stderr
+    assert not (tmp_path / "x.html").exists()
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "x.html", "--view", "family")
+    assert result.exit_code == 2
+
+
+def test_summary_prints_counts_only(db):
+    result = run(db, "summary", "--clinic", "clinic-a", "--from", "2025-01-01", "--to", "2026-12-31")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["clients"] == 1 and data["clients_with_agreed_goals"] == 1 and data["sessions_in_range"] == 20
+    assert "Get through" not in result.stdout and PRIVATE not in result.stdout and "c1" not in result.stdout
+
+
+def test_report_as_a_real_process(db, tmp_path):
+    exe = Path(sys.executable).with_name("progress-plugin")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROGRESS_PLUGIN")}
+    out = subprocess.run([str(exe), "--store", db, "report", "--clinic", "clinic-a", "--client", "c1",
+                          "--out", "p.html"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "wrote p.html (html, therapist view)" in out.stderr
+    assert (tmp_path / "p.html").read_text().count("<svg") >= 1
