@@ -45,6 +45,24 @@ LABEL_CHARS = 34                   # goal words longer than this are truncated i
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"
 
 
+class XY(pygal.XY):
+    """pygal's XY chart with a faster attribute lookup; the output is the same.
+
+    pygal answers every attribute of a chart through a Python-level ``__getattribute__``
+    that prefers the render-time state object, calling itself three times per lookup. On a
+    500-session history that is half of the render time. This does the same lookup in one
+    step: the state's own attributes first, then the chart's.
+    """
+
+    def __getattribute__(self, name):
+        state = object.__getattribute__(self, "__dict__").get("state")
+        if state is not None and name != "state" and not name.startswith("__"):
+            held = state.__dict__
+            if name in held:
+                return held[name]
+        return object.__getattribute__(self, name)
+
+
 @dataclass(frozen=True)
 class LegendEntry:
     kind: str            # client | therapist | baseline | tag
@@ -142,15 +160,14 @@ def _marker_groups(markers: list[dict], sessions: int) -> list[tuple[str, float,
 
 
 def _rating_values(g: dict, rater: str, with_baseline: bool) -> list[dict]:
+    """The points of one rating line; with tooltips when few enough to be drawn as dots."""
+    points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
+    if len(points) > MAX_DOTS:
+        return [{"value": (p["session"], p["value"])} for p in points]
     who = "client's" if rater == "client" else "therapist's"
-    out = []
-    for p in g[rater]:
-        if p["value"] is None or (p["session"] == 0 and not with_baseline):
-            continue
-        when = "at intake" if p["session"] == 0 else f"session {p['session']}"
-        out.append({"value": (p["session"], p["value"]),
-                    "tooltip": f"Goal {g['rank']}, {when} ({day(p['at'])}): {p['value']}/10, {who} rating"})
-    return out
+    return [{"value": (p["session"], p["value"]),
+             "tooltip": f"Goal {g['rank']}, {'at intake' if p['session'] == 0 else 'session ' + str(p['session'])} "
+                        f"({day(p['at'])}): {p['value']}/10, {who} rating"} for p in points]
 
 
 def render(data: dict, *, show_legend: bool = True) -> str:
@@ -187,7 +204,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
     last = max([sessions, 1] + [p["session"] for g in data["goals"] for p in g["client"] + g["therapist"]])
     pad = 0.04 * last + 0.4
     legend_rows = math.ceil(len(series) / 2) if show_legend else 0
-    chart = pygal.XY(
+    chart = XY(
         style=Style(
             background="#ffffff", plot_background="#ffffff", foreground="#333333",
             foreground_strong="#1a1a1a", foreground_subtle="#d9d9d9", font_family=FONT,

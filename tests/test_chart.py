@@ -132,3 +132,14 @@ def test_x_axis_starts_at_intake_and_keeps_few_labels():
         assert labels[0] == {"label": "Intake", "value": 0}
         assert 2 <= len(labels) <= 7
         assert labels[-1]["value"] <= sessions
+
+
+def test_the_faster_chart_class_draws_exactly_what_pygal_draws(monkeypatch):
+    import pygal
+    cases = [(make_intake(), make_notes(n, seed=n)) for n in (0, 3, 45, 200)] + [(None, make_notes(10, seed=4))]
+    ours = [chart.render(panel.panel_data(progress_of(i, ns), i, "therapist"), show_legend=legend)
+            for i, ns in cases for legend in (True, False)]
+    monkeypatch.setattr(chart, "XY", pygal.XY)
+    stock = [chart.render(panel.panel_data(progress_of(i, ns), i, "therapist"), show_legend=legend)
+             for i, ns in cases for legend in (True, False)]
+    assert ours == stock

@@ -1,0 +1,95 @@
+"""The whole progress panel over a 500-note history, against the core's computation alone.
+
+- **measured**: ``compute()`` then ``panel.render_html()``: the panel's data, its text (goal
+  statuses, prompts, what was agreed), the SVG chart drawn by pygal, and the data table.
+- **floor**: ``compute()`` alone, on the same notes.
+
+The two alternate in paired rounds (bench/common.py); the figures are medians over rounds.
+Target: the measured median under 100 ms on a 2-core machine (the interaction budget a
+therapist would notice).
+
+The history (the target's): one client with three goals and 500 weekly notes; each note
+has 1-3 tags drawn from the default vocabulary (therapist-only included), the client rates
+each goal on 60 % of notes and the therapist on 30 %. Two more histories are timed for
+context: every goal rated by both on every note (the most points a chart can get from 500
+notes), and a 40-note course.
+
+Run: ``.venv/bin/python bench/bench_panel.py``. The last line is the target's figure.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import line, paired  # noqa: E402
+from progress_plugin import panel  # noqa: E402
+from progress_plugin.intake import Goal, Intake  # noqa: E402
+from progress_plugin.notes import AppliedTag, NoteProgress, Rating  # noqa: E402
+from progress_plugin.progress import compute  # noqa: E402
+from progress_plugin.vocabulary import default  # noqa: E402
+
+START = datetime(2016, 1, 4, 9, 0, tzinfo=timezone.utc)
+TARGET_MS = 100.0
+WORDS = ("Get through a work meeting without my chest going tight", "Talk to my sister again, even briefly",
+         "Sleep through most nights")
+
+
+def history(n: int, client_rate: float, therapist_rate: float, seed: int = 1):
+    rnd = random.Random(seed)
+    vocab = default()
+    codes = [t.code for t in vocab.tags]
+    intake = Intake("intake-1", tuple(Goal(f"g{i}", WORDS[i - 1], "client", 2 + i, i) for i in (1, 2, 3)),
+                    "every-4-sessions", True, START.date(), True,
+                    {"better_looks_like": "Mornings without dread", "private_reflection": "A pull to fix"})
+    level = {"g1": 3, "g2": 4, "g3": 5}
+    notes = []
+    for i in range(1, n + 1):
+        at = START + timedelta(days=7 * i)
+        tags = tuple(AppliedTag(c, vocab.version) for c in rnd.sample(codes, rnd.randint(1, 3)))
+        ratings = []
+        for g in level:
+            level[g] = max(0, min(10, level[g] + rnd.choice((-1, 0, 0, 1))))
+            if rnd.random() < client_rate:
+                ratings.append(Rating(g, level[g], "client", None, f"n{i}", at))
+            if rnd.random() < therapist_rate:
+                ratings.append(Rating(g, max(0, level[g] - 1), "therapist", None, f"n{i}", at))
+        notes.append(NoteProgress(f"n{i}", "c1", at, "t1", tags, tuple(ratings), signed=True))
+    return intake, notes, {vocab.version: vocab}, START + timedelta(days=7 * n + 2)
+
+
+def measure(name: str, n: int, client_rate: float, therapist_rate: float, calls: int, rounds: int):
+    intake, notes, vocabs, now = history(n, client_rate, therapist_rate)
+
+    def core():
+        return compute("c1", intake, notes, vocabs, now)
+
+    def whole_panel():
+        return panel.render_html(compute("c1", intake, notes, vocabs, now), intake, "therapist")
+
+    html = whole_panel()
+    assert "<svg" in html and html.count("<tr>") > n
+    return paired(name, whole_panel, core, calls=calls, rounds=rounds), len(html)
+
+
+def main() -> None:
+    target, size = measure("500 notes", 500, 0.6, 0.3, calls=10, rounds=15)
+    dense, _ = measure("500 notes, every goal rated by both each time", 500, 1.0, 1.0, calls=6, rounds=9)
+    short, _ = measure("40 notes", 40, 0.6, 0.3, calls=60, rounds=9)
+
+    print("whole panel (compute + HTML with chart) against compute alone; paired rounds, medians")
+    for r in (short, dense, target):
+        print(f"  {r.name:<46} panel {r.measured * 1e3:7.2f} ms   compute {r.floor * 1e3:6.2f} ms   "
+              f"ratio {r.ratio:5.1f}x")
+    print(f"  HTML size for 500 notes: {size / 1024:.0f} KiB")
+    ms = target.measured * 1e3
+    print(line("panel over 500 notes, median (ms)", f"{ms:.1f}", f"< {TARGET_MS:g}", ms < TARGET_MS))
+    print(f"panel over 500 notes: median {ms:.1f} ms ({'MET' if ms < TARGET_MS else 'MISSED'} < {TARGET_MS:g} ms), "
+          f"{target.ratio:.1f}x the core computation alone ({target.floor * 1e3:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()
