@@ -26,9 +26,10 @@ from progress_plugin.summary import clinic_summary
 
 blueprint = Blueprint("panel", __name__)
 
-#: Only the panel's own inline script may run; nothing may be fetched.
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-       f"script-src '{panel.TOOLTIP_JS_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+#: Only the panel's own inline script may run and nothing may be fetched. Framing stays
+#: allowed: a host may show the panel in an iframe.
+CSP = (f"default-src 'none'; style-src 'unsafe-inline'; script-src '{panel.TOOLTIP_JS_HASH}'; "
+       "base-uri 'none'; form-action 'none'")
 
 
 class PanelQuerySchema(ma.Schema):
