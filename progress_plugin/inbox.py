@@ -58,6 +58,13 @@ def defer(conn: Connection, row_id: int, owner: str, until: datetime, error: str
     return result.rowcount == 1
 
 
+def wake_deferred(conn: Connection, clinic_id: str) -> int:
+    """Make deferred rows of a clinic due now (an intake arrived that notes may have waited for)."""
+    return conn.execute(t.inbox.update().where(t.inbox.c.clinic_id == clinic_id, t.inbox.c.status == PENDING,
+                                               t.inbox.c.lease_owner == "deferred")
+                        .values(lease_owner=None, lease_until=None)).rowcount
+
+
 def counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(sa.select(t.inbox.c.status, sa.func.count()).group_by(t.inbox.c.status))
     return {status: n for status, n in rows}

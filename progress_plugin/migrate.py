@@ -14,8 +14,23 @@ def config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the store's schema to ``revision``. On PostgreSQL an advisory lock serialises
-    concurrent starters, so several processes may call this at once."""
+    """Bring the store's schema to ``revision``. Several processes may call this at once:
+    on PostgreSQL an advisory lock serialises them, on SQLite an ``flock`` on the database
+    file (a lock SQLite itself does not use on Linux)."""
+    from progress_plugin.store import sqlite_path
+    path = sqlite_path(engine.url)
+    if path is None:
+        return _upgrade(engine, revision)
+    import fcntl
+    with open(path, "rb") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            _upgrade(engine, revision)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7263541)")

@@ -117,8 +117,12 @@ class Store:
         with self._conn(conn, write=True) as c:
             if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first():
                 return False
-            c.execute(t.clinics.insert().values(clinic_id=clinic_id, name=name or clinic_id, created_at=utc(now)))
-            self._insert_vocabulary(c, clinic_id, default(), "system", "default vocabulary", now)
+            try:
+                with c.begin_nested():
+                    c.execute(t.clinics.insert().values(clinic_id=clinic_id, name=name or clinic_id, created_at=utc(now)))
+                    self._insert_vocabulary(c, clinic_id, default(), "system", "default vocabulary", now)
+            except (sa.exc.IntegrityError, PreconditionFailed):   # another process created it first
+                return False
             self.audit(c, clinic_id, "system", "clinic.create", f"clinic:{clinic_id}", "ok", now, None, 1)
             return True
 

@@ -22,6 +22,7 @@ from progress_plugin import tables as t
 from progress_plugin.errors import (HostAPIError, HostConflict, HostUnavailable, ProgressPluginError,
                                     ValidationError)
 from progress_plugin.runtime import Runtime, utcnow
+from progress_plugin.store import utc as _utc
 
 log = logging.getLogger("progress_plugin.worker")
 
@@ -33,7 +34,9 @@ EVENT_SCHEMAS = {
     "client.discharged": schemas.client_discharged_schema,
 }
 DEFER_SECONDS = 5.0
-MAX_DEFERRALS = 6
+MAX_DEFER_BACKOFF = 300.0
+#: How long a note may wait for its client's intake (webhooks can arrive out of order).
+WAIT_FOR_INTAKE = timedelta(hours=24)
 
 
 class LostLease(ProgressPluginError):
@@ -85,9 +88,11 @@ class Worker:
         try:
             with self.store.begin() as conn:
                 for event in events:
-                    if self._waits_for_intake(conn, event) and row["attempts"] < MAX_DEFERRALS:
+                    if self._waits_for_intake(conn, event) and now - _utc(row["received_at"]) < WAIT_FOR_INTAKE:
                         raise _Defer("note arrived before its intake")
                     self.runtime.dispatch(event, conn=conn)
+                    if isinstance(event, ev.IntakeSubmitted):
+                        inbox.wake_deferred(conn, event.clinic_id)
                 if not inbox.finish(conn, row["id"], self.owner, now):
                     raise LostLease(f"lease on inbox row {row['id']} lost")
         except _Defer as exc:
@@ -100,8 +105,8 @@ class Worker:
 
     def _defer(self, row, now, reason) -> None:
         with self.store.begin() as conn:
-            inbox.defer(conn, row["id"], self.owner, now + timedelta(seconds=DEFER_SECONDS * (row["attempts"] + 1)),
-                        reason)
+            delay = min(MAX_DEFER_BACKOFF, DEFER_SECONDS * 2 ** min(row["attempts"], 10))
+            inbox.defer(conn, row["id"], self.owner, now + timedelta(seconds=delay), reason)
         log.info("inbox row deferred id=%s reason=%s", row["id"], reason)
 
     def _waits_for_intake(self, conn, event) -> bool:
