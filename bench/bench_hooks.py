@@ -100,8 +100,8 @@ def main() -> None:
     def direct_impl():
         return plugin.note_saved(note=payload)
 
-    core = paired("core, in memory", hook_path, core_path, calls=2000, rounds=15)
-    alone = paired("dispatch alone", hook_path, direct_impl, calls=2000, rounds=15)
+    core = paired("core, in memory", hook_path, core_path, calls=400, rounds=41)
+    alone = paired("dispatch alone", hook_path, direct_impl, calls=400, rounds=41)
 
     plugin.setup(store=store, clock=lambda: NOW)
 

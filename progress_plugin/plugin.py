@@ -189,7 +189,7 @@ def validate_note(note):
     if _protected(note):
         return {}
     try:
-        event = schemas.load(schemas.note_schema, _without_signed(note))
+        event = _as_saved(schemas.load(schemas.note_schema, note), signed=False)
     except ValidationError as exc:
         return exc.messages
     rt = _rt()
@@ -225,15 +225,20 @@ def _protected(note) -> bool:
     return isinstance(note, dict) and notes_mod.is_protected(note.get("note_type"))
 
 
-def _without_signed(note):
-    return {k: v for k, v in note.items() if k != "signed"} if isinstance(note, dict) else note
+def _as_saved(event: ev.NoteSaved, signed: bool) -> ev.NoteSaved:
+    """The event the hook stands for: the hook, not a ``signed`` key in the note, says whether it was signed."""
+    if isinstance(event, ev.NoteSigned) == signed:
+        return event
+    cls = ev.NoteSigned if signed else ev.NoteSaved
+    return cls(event.clinic_id, event.at, event.client_id, event.note_id, event.session_at, event.author,
+               event.tags, event.note_type)
 
 
 def _save(note, signed: bool) -> dict:
     if _protected(note):
         return _refuse(note)
     try:
-        event = schemas.load(schemas.note_schema, {**_without_signed(note), "signed": signed} if isinstance(note, dict) else note)
+        event = _as_saved(schemas.load(schemas.note_schema, note), signed)
     except ValidationError as exc:
         return {"status": "rejected", "note_id": note.get("note_id") if isinstance(note, dict) else None,
                 "errors": exc.messages}
