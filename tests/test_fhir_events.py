@@ -1,0 +1,58 @@
+from datetime import datetime, timezone
+
+from progress_plugin import events as ev
+from progress_plugin import fhir, fhir_events, schemas
+from progress_plugin.vocabulary import SYSTEM
+
+NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+def doc(**extra):
+    base = {"resourceType": "DocumentReference", "id": "d1", "subject": {"reference": "Patient/p1"},
+            "date": "2026-01-04T10:00:00Z", "status": "current", "docStatus": "final",
+            "meta": {"versionId": "3", "lastUpdated": "2026-01-04T11:00:00Z",
+                     "tag": [{"system": SYSTEM, "code": "setback"}, {"system": "http://other", "code": "x"}]},
+            "content": [{"attachment": {"data": "bm90ZSB0ZXh0"}}]}
+    base.update(extra)
+    return base
+
+
+def test_keep_drops_content():
+    kept = fhir_events.keep(doc())
+    assert "content" not in kept and kept["meta"]["versionId"] == "3"
+
+
+def test_final_document_is_a_signed_note_with_our_tags_only():
+    event = fhir_events.document_event("clinic-a", fhir_events.keep(doc()), NOW)
+    assert isinstance(event, ev.NoteSigned)
+    assert (event.client_id, event.note_id) == ("p1", "d1") and [t.code for t in event.tags] == ["setback"]
+    assert event.session_at == datetime(2026, 1, 4, 10, tzinfo=timezone.utc)
+
+
+def test_preliminary_is_saved_and_entered_in_error_is_deleted():
+    assert type(fhir_events.document_event("c", doc(docStatus="preliminary"), NOW)) is ev.NoteSaved
+    assert type(fhir_events.document_event("c", doc(status="entered-in-error"), NOW)) is ev.NoteDeleted
+
+
+def test_psychotherapy_type_is_marked_protected_and_carries_no_tags():
+    event = fhir_events.document_event("c", doc(type={"coding": [{"system": "http://loinc.org", "code": "34746-8"}]}), NOW)
+    assert event.note_type == "psychotherapy-note" and event.tags == ()
+    event = fhir_events.document_event("c", doc(type={"text": "Psychotherapy note"}), NOW)
+    assert event.note_type == "psychotherapy-note"
+
+
+def test_document_without_a_patient_is_ignored():
+    assert fhir_events.document_event("c", doc(subject={"reference": "Group/g"}), NOW) is None
+
+
+def test_questionnaire_response_round_trips_to_an_intake(intake):
+    qr = fhir.questionnaire_response("clinic-a", "p1", intake, "t1", NOW)
+    event = fhir_events.intake_event("clinic-a", {**qr, "id": "qr1"}, NOW)
+    assert event.client_id == "p1"
+    assert [(g.id, g.words, g.baseline) for g in event.intake.goals] == [(g.id, g.words, g.baseline) for g in intake.goals]
+    assert event.intake.review_cadence == intake.review_cadence
+    assert "private_reflection" not in event.intake.answers
+
+
+def test_other_questionnaires_are_ignored():
+    assert fhir_events.intake_event("c", {"questionnaire": "http://x/Questionnaire/phq9"}, NOW) is None

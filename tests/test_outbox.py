@@ -1,0 +1,77 @@
+"""Outbox rows: one per effect key, backoff, dead letters, retry and drop (also from the CLI)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from progress_plugin import effects as fx
+from progress_plugin import outbox
+from progress_plugin.cli import main
+from progress_plugin.intake import Goal
+from progress_plugin.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.vocabulary import default
+
+NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+def effects():
+    note = NoteProgress("n1", "c1", NOW, "t1", (AppliedTag("setback", 1),), (Rating("g1", 4, note_id="n1", at=NOW),))
+    return [fx.UpsertGoal("clinic-a", "c1", Goal("g1", "words", "client", 3, 1)), fx.TagNote("clinic-a", note),
+            fx.RecordRating("clinic-a", "c1", note.ratings[0]), fx.RejectNote("clinic-a", "n2", {})]
+
+
+def test_only_host_bound_effects_are_queued_once_per_key(store):
+    with store.begin() as c:
+        assert outbox.enqueue(c, effects(), {1: default()}, NOW) == 3
+        assert outbox.enqueue(c, effects(), {1: default()}, NOW) == 0
+        kinds = sorted(r["kind"] for r in outbox.rows(c, "pending"))
+    assert kinds == ["tags", "upsert", "upsert"]
+
+
+def test_tag_rows_carry_codings_with_version_and_label(store):
+    with store.begin() as c:
+        outbox.enqueue(c, effects(), {1: default()}, NOW)
+        (row,) = [r for r in outbox.claim(c, "w", NOW, 30, 10) if r["kind"] == "tags"]
+    assert row["payload"] == {"type": "DocumentReference", "id": "n1", "codings": [
+        {"system": "https://progress-plugin.org/fhir/CodeSystem/progress-tags", "code": "setback", "version": "1",
+         "display": "Setback"}]}
+
+
+def test_backoff_grows_honours_retry_after_and_dies_after_max_attempts(store):
+    with store.begin() as c:
+        outbox.enqueue(c, effects()[:1], {}, NOW)
+        row = outbox.claim(c, "w", NOW, 30, 1)[0]
+        assert outbox.reschedule(c, row, "w", NOW, "503", None, 3) == "pending"
+    with store.begin() as c:
+        assert outbox.claim(c, "w", NOW, 30, 1) == []                   # not due yet
+        row = outbox.claim(c, "w", NOW + timedelta(seconds=1), 30, 1)[0]
+        assert row["attempts"] == 1
+        outbox.reschedule(c, row, "w", NOW, "429", 20, 3)
+        assert outbox.claim(c, "w", NOW + timedelta(seconds=19), 30, 1) == []
+        row = outbox.claim(c, "w", NOW + timedelta(seconds=21), 30, 1)[0]
+        assert outbox.reschedule(c, row, "w", NOW, "503 again", None, 3) == "dead"
+        assert outbox.counts(c) == {"dead": 1}
+
+
+@pytest.fixture
+def dead_store(sqlite_store):
+    with sqlite_store.begin() as c:
+        outbox.enqueue(c, effects(), {1: default()}, NOW)
+        for row in outbox.claim(c, "w", NOW, 30, 10):
+            outbox.dead(c, row, "w", NOW, "HostRejected: 422")
+    return sqlite_store
+
+
+def test_cli_lists_retries_and_drops_dead_letters(dead_store, sqlite_url):
+    runner = CliRunner()
+    listed = runner.invoke(main, ["--store", sqlite_url, "outbox", "list"])
+    assert listed.exit_code == 0 and listed.output.count("HostRejected: 422") == 3 and "dead=3" in listed.output
+    assert runner.invoke(main, ["--store", sqlite_url, "outbox", "retry"]).exit_code == 2    # needs ids or --all
+    retried = runner.invoke(main, ["--store", sqlite_url, "outbox", "retry", "1"])
+    assert retried.exit_code == 0 and "requeued: 1" in retried.output
+    dropped = runner.invoke(main, ["--store", sqlite_url, "outbox", "drop", "2", "3"])
+    assert "dropped: 2" in dropped.output
+    with dead_store.begin() as c:
+        assert outbox.counts(c) == {"pending": 1}
+    actions = [r["action"] for r in dead_store.audit_rows()]
+    assert "outbox.retry" in actions and "outbox.drop" in actions
