@@ -29,7 +29,7 @@ def test_check_fails_and_says_why(tmp_path):
     assert result.exit_code == 1 and "FAIL host: GET /fhir/metadata: ConnectionError" in result.output
     config.write_text(config.read_text().replace(SECRET, "whsec_c2hvcnQ="))
     result = CliRunner().invoke(main, ["--config", str(config), "check"])
-    assert result.exit_code == 1 and "FAIL config" in result.output and "at least 24 bytes" in result.output
+    assert result.exit_code == 1 and "FAIL config" in result.output and "24 or more are required" in result.output
 
 
 def test_serve_runs_the_service_and_the_embedded_worker(tmp_path, medplum, signed):
