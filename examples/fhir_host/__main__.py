@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
             clinic, patients, notes = args.seed.split(":")
             app.seed(clinic, int(notes), int(patients))
         except (ValueError, FHIRError) as exc:
-            parser.error(f"--seed: {getattr(exc, 'text', exc)}")
+            parser.error(f"--seed CLINIC:PATIENTS:NOTES: {getattr(exc, 'text', exc)}")
     server = serve(app, args.host, args.port, verbose=args.verbose)
     host, port = server.server_address[:2]
     print(f"listening {host}:{port}", flush=True)
