@@ -62,8 +62,9 @@ class TagNote(Effect):
     host_bound = True
 
     def key(self) -> str:
+        # Signing a note with the tags it was saved with writes nothing new to the host.
         codes = ",".join(sorted(f"{t.code}@{t.vocabulary_version}" for t in self.note.tags))
-        return f"tags/{self.clinic_id}/{self.note.note_id}/{codes}/{int(self.note.signed)}"
+        return f"tags/{self.clinic_id}/{self.note.note_id}/{codes}"
 
 
 @dataclass(frozen=True)

@@ -630,12 +630,7 @@ def test_fhir_client_patch_fallback_survives_one_lost_race(host, client):
     assert host.stats()["tags"]["DocumentReference/note-r"]["adds"] == {"repair": 1}
 
 
-@pytest.mark.parametrize("meta_add", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-        "known: with $meta-add the worker sends the tags again when a note is signed with the "
-        "tags it was saved with; the host counts that second $meta-add as a no-op write"))),
-], ids=["json-patch", "meta-add"])
+@pytest.mark.parametrize("meta_add", [False, True], ids=["json-patch", "meta-add"])
 def test_sample_story_through_the_real_receiver_and_worker_writes_each_resource_once(tmp_path, meta_add):
     """The sender's output is what the receiver accepts, and the host's ledger shows each
     write-back exactly once despite duplicates and re-ordering."""
