@@ -43,10 +43,16 @@ def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, lim
 
 def finish(conn: Connection, row_id: int, owner: str, now: datetime, status: str = DONE,
            error: str | None = None) -> bool:
-    """Mark a claimed row processed. False when the lease was lost (the caller must roll back)."""
+    """Mark a claimed row processed. False when the lease was lost (the caller must roll back).
+
+    A processed row keeps its event id (for deduplication) but not its payload: what it
+    carried now lives in the store's own tables, and PHI is kept once, not twice."""
+    values = dict(status=status, processed_at=utc(now), lease_owner=None, lease_until=None, error=error,
+                  attempts=t.inbox.c.attempts + 1)
+    if status == DONE:
+        values["payload"] = {}
     result = conn.execute(t.inbox.update().where(t.inbox.c.id == row_id, t.inbox.c.lease_owner == owner)
-                          .values(status=status, processed_at=utc(now), lease_owner=None, lease_until=None,
-                                  error=error, attempts=t.inbox.c.attempts + 1))
+                          .values(**values))
     return result.rowcount == 1
 
 

@@ -89,8 +89,9 @@ def _finish(conn, row_id, owner, **values) -> bool:
 
 
 def done(conn, row_id: int, owner: str, now: datetime) -> bool:
+    """The host has it. The payload (which may hold a client's goal words) is cleared; the key stays."""
     return _finish(conn, row_id, owner, status=DONE, attempts=t.outbox.c.attempts + 1, updated_at=utc(now),
-                   last_error=None)
+                   last_error=None, payload={})
 
 
 def reschedule(conn, row: dict, owner: str, now: datetime, error: str, retry_after: float | None,

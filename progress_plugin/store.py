@@ -328,6 +328,13 @@ class Store:
                 counts[table.name] = c.execute(table.delete().where(
                     table.c.clinic_id == clinic_id, table.c.client_id == client_id)).rowcount
             counts.setdefault("note_tags", 0)
+            counts["outbox"] = c.execute(t.outbox.delete().where(
+                t.outbox.c.clinic_id == clinic_id, t.outbox.c.status != "done",
+                sa.or_(t.outbox.c.key.like(f"%/{clinic_id}/{client_id}/%"),
+                       *[t.outbox.c.key.like(f"tags/{clinic_id}/{n}/%") for n in note_ids[:1000]]))).rowcount
+            waiting = [r.id for r in c.execute(sa.select(t.inbox.c.id, t.inbox.c.payload).where(
+                t.inbox.c.clinic_id == clinic_id, t.inbox.c.status != "done")) if (r.payload or {}).get("client_id") == client_id]
+            counts["inbox"] = c.execute(t.inbox.delete().where(t.inbox.c.id.in_(waiting))).rowcount if waiting else 0
             detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
             self.audit(c, clinic_id, actor, "client.purge", f"client:{client_id} {detail}", "ok", now)
         return counts

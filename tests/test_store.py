@@ -122,3 +122,39 @@ def test_audit_rows_never_carry_client_words(runtime, store, intake_payload, not
     runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
     runtime.dispatch(schemas.load(schemas.note_schema, note_payload([{"code": "setback"}])))
     assert canary not in str(store.audit_rows())
+
+
+def test_purge_also_removes_queued_work_of_the_client(store, intake, now):
+    from progress_plugin import inbox, outbox
+    from progress_plugin.runtime import Runtime
+    queued = Runtime(store, clock=lambda: now,
+                     on_effects=lambda conn, effects, state: outbox.enqueue(conn, effects, state.all_vocabularies(), now))
+    queued.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
+    queued.dispatch(IntakeSubmitted("clinic-a", AT, "c2", intake, "t1"))
+    with store.begin() as c:
+        inbox.put(c, "clinic-a", "e1", "note.saved", {"client_id": "c1", "note_id": "n9"}, now)
+        inbox.put(c, "clinic-a", "e2", "note.saved", {"client_id": "c2", "note_id": "n8"}, now)
+    counts = store.purge("clinic-a", "c1", "privacy-officer", now)
+    assert counts["outbox"] == 5 and counts["inbox"] == 1        # response, 2 goals, 2 baselines; one event
+    with store.engine.connect() as c:
+        left = [r["key"] for r in outbox.rows(c)]
+        assert left and all("/c2/" in k or k.startswith("questionnaire/") for k in left)
+        assert [r.event_id for r in c.execute(sa.select(tables.inbox.c.event_id))] == ["e2"]
+    assert "Sleep" not in str(store.audit_rows())
+
+
+def test_done_rows_keep_their_keys_but_not_their_payloads(store, now):
+    from progress_plugin import inbox, outbox
+    from progress_plugin.effects import UpsertGoal
+    from progress_plugin.intake import Goal
+    with store.begin() as c:
+        inbox.put(c, "clinic-a", "e1", "intake.submitted", {"client_id": "c1", "words": "PHI"}, now)
+        outbox.enqueue(c, [UpsertGoal("clinic-a", "c1", Goal("g1", "PHI words", "client", 3, 1))], {}, now)
+        (i,) = inbox.claim(c, "w", now, 30, 5)
+        (o,) = outbox.claim(c, "w", now, 30, 5)
+        assert inbox.finish(c, i["id"], "w", now) and outbox.done(c, o["id"], "w", now)
+    with store.engine.connect() as c:
+        assert [r.payload for r in c.execute(sa.select(tables.inbox.c.payload))] == [{}]
+        assert [r.payload for r in c.execute(sa.select(tables.outbox.c.payload))] == [{}]
+    with store.begin() as c:
+        assert inbox.put(c, "clinic-a", "e1", "intake.submitted", {}, now) is False    # still deduplicated
