@@ -18,10 +18,28 @@ secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first,
 batch = 20
 lease_seconds = 60
 poll_seconds = 0.5
+
+[cds]                                        # CDS Hooks 2.0 (optional; without it /cds-services is 404)
+public_url = "https://progress.example.org"  # the service's public base: a JWT's aud must be this + the path
+leeway_seconds = 30                          # clock skew allowed on exp and iat
+jti_ttl_seconds = 600                        # how long a jti is remembered; a longer-lived JWT is refused
+jwks_ttl_seconds = 300                       # how long fetched keys are cached
+link_secret_env = "PROGRESS_PLUGIN_CDS_LINK_SECRET"   # signs the card's short-lived panel links
+link_ttl_seconds = 900
+
+[[cds.issuers]]
+iss = "https://ehr.example.org"              # an EHR allowed to call
+jku = ["https://ehr.example.org/.well-known/jwks.json"]   # the only places its keys are fetched from
+clinic = "clinic-a"                          # the clinic whose data its patients map to
+fhir_servers = ["https://ehr.example.org/fhir"]           # optional: fhirServer values we may read from
 ```
 
 Secrets may also be given inline as ``secrets = ["whsec_..."]`` (fine for tests, not for
 production). ``PROGRESS_PLUGIN_HOST_URL`` overrides ``[host] base_url``.
+
+In ``[cds]``, ``jku``, ``fhir_servers`` and ``public_url`` must be https (plain http only on
+a loopback address). The link secret, when set, must be at least 32 bytes; without one the
+card carries no link. ``link_secret`` may be given inline, as for clinic secrets.
 """
 from __future__ import annotations
 
@@ -72,11 +90,43 @@ class WorkerSection(_Strict):
     embedded = fields.Boolean(load_default=True)
 
 
+def _https_or_loopback(value: str) -> bool:
+    from urllib.parse import urlsplit
+    parts = urlsplit(value)
+    if parts.scheme == "https" or parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return True
+    raise ma.ValidationError("Must be https (plain http only on a loopback address).")
+
+
+def _url(**kwargs):
+    return fields.Url(schemes={"http", "https"}, require_tld=False, validate=_https_or_loopback, **kwargs)
+
+
+class CdsIssuerSection(_Strict):
+    iss = fields.String(required=True, validate=validate.Length(min=1, max=400))
+    jku = fields.List(_url(), required=True, validate=validate.Length(min=1, max=10))
+    clinic = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+    fhir_servers = fields.List(_url(), load_default=list)
+
+
+class CdsSection(_Strict):
+    public_url = _url(required=True)
+    issuers = fields.List(fields.Nested(CdsIssuerSection), load_default=list)
+    leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(min=0, max=300))
+    jti_ttl_seconds = fields.Integer(load_default=600, validate=validate.Range(min=60, max=86400))
+    jwks_ttl_seconds = fields.Integer(load_default=300, validate=validate.Range(min=10, max=86400))
+    timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.5, max=60))
+    link_secret = fields.String()
+    link_secret_env = fields.String(load_default="PROGRESS_PLUGIN_CDS_LINK_SECRET")
+    link_ttl_seconds = fields.Integer(load_default=900, validate=validate.Range(min=60, max=3600))
+
+
 class ServiceSchema(_Strict):
     store = fields.Nested(StoreSection)
     host = fields.Nested(HostSection)
     clinics = fields.List(fields.Nested(ClinicSection), load_default=list)
     worker = fields.Nested(WorkerSection)
+    cds = fields.Nested(CdsSection)
     max_body_bytes = fields.Integer(load_default=256 * 1024, validate=validate.Range(min=1024, max=10 * 1024 * 1024))
 
 
@@ -86,6 +136,26 @@ class Clinic:
     scheme: str
     secrets: tuple[str, ...]
     name: str = ""
+
+
+@dataclass(frozen=True)
+class CdsIssuer:
+    iss: str
+    jku: tuple[str, ...]
+    clinic: str
+    fhir_servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CdsConfig:
+    public_url: str
+    issuers: dict[str, CdsIssuer] = field(default_factory=dict)
+    leeway_seconds: int = 30
+    jti_ttl_seconds: int = 600
+    jwks_ttl_seconds: int = 300
+    timeout_seconds: float = 5.0
+    link_secret: str | None = None
+    link_ttl_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -103,6 +173,7 @@ class ServiceConfig:
     max_attempts: int = 12
     embedded_worker: bool = True
     max_body_bytes: int = 256 * 1024
+    cds: CdsConfig | None = None
 
 
 def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
@@ -139,7 +210,26 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         host_token=token, host_timeout=host["timeout_seconds"], meta_add=host["meta_add"],
         ca_bundle=host.get("ca_bundle"), clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"], embedded_worker=w["embedded"],
-        max_body_bytes=data["max_body_bytes"])
+        max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env))
+
+
+def _cds(section: dict | None, env) -> CdsConfig | None:
+    if section is None:
+        return None
+    import importlib.util
+    if importlib.util.find_spec("jwt") is None:
+        raise ConfigError("configuration: cds: needs PyJWT: pip install 'progress-plugin[cds]'")
+    issuers = {}
+    for i, s in enumerate(section["issuers"]):
+        if s["iss"] in issuers:
+            raise ConfigError(f"configuration: cds.issuers.{i}.iss: issuer {s['iss']!r} is listed twice")
+        issuers[s["iss"]] = CdsIssuer(s["iss"], tuple(s["jku"]), s["clinic"], tuple(s["fhir_servers"]))
+    secret = section.get("link_secret") or env.get(section["link_secret_env"]) or None
+    if secret is not None and len(secret.encode()) < 32:
+        raise ConfigError("configuration: cds.link_secret: must be at least 32 bytes")
+    return CdsConfig(section["public_url"].rstrip("/"), issuers, section["leeway_seconds"],
+                     section["jti_ttl_seconds"], section["jwks_ttl_seconds"], section["timeout_seconds"],
+                     secret, section["link_ttl_seconds"])
 
 
 def from_files(config_flag: str | None = None, store_flag: str | None = None) -> ServiceConfig:

@@ -172,3 +172,10 @@ checkpoints = Table(
     Column("done", Integer, nullable=False),           # items processed so far
     Column("updated_at", TS, nullable=False),
 )
+
+cds_jtis = Table(
+    "cds_jtis", metadata,
+    Column("key", String(64), primary_key=True),       # sha256 hex of the issuer and the JWT's jti
+    Column("expires_at", TS, nullable=False),          # forgotten after this
+    Index("ix_cds_jtis_expires", "expires_at"),
+)
