@@ -39,6 +39,8 @@ import click
 import requests
 from standardwebhooks.webhooks import Webhook
 
+from progress_plugin import demo
+
 STANDARD_WEBHOOKS = "standard-webhooks"
 X_SIGNATURE = "x-signature"
 SCHEMES = (STANDARD_WEBHOOKS, X_SIGNATURE)
@@ -50,15 +52,8 @@ MAX_ATTEMPTS = 5
 RETRY_AFTER_MAX = 5.0
 THERAPIST = "therapist-1"
 
-# Six sessions: days after the intake, then (code, linked goals, re-ratings {goal: 0-10}).
-SESSIONS = [
-    (7, [("holding-steady", ["g1"], {"g1": 3}), ("moment-of-connection", [], {})]),
-    (14, [("stirring-up", ["g1", "g2"], {"g1": 2, "g2": 4}), ("feeling-more", [], {})]),
-    (21, [("setback", ["g2"], {"g2": 3}), ("strain-noticed", [], {})]),
-    (28, [("came-back", [], {}), ("repair", [], {})]),
-    (35, [("step-forward", ["g1"], {"g1": 5}), ("breathing-space", [], {})]),
-    (42, [("small-shift", ["g1", "g2"], {"g1": 6, "g2": 6}), ("responded-not-reacted", [], {})]),
-]
+# Six sessions of the demo's course: days after the intake, then (code, goals, ratings {goal: 0-10}).
+SESSIONS = demo.SESSIONS[:6]
 
 
 # -- the events ---------------------------------------------------------------------------
@@ -69,24 +64,8 @@ def envelope(event_type: str, at: datetime, data: dict) -> dict:
 
 def intake_submitted(client_id: str, at: datetime, author: str = THERAPIST) -> dict:
     """An ``intake.submitted`` envelope with two goals in the client's words."""
-    return envelope("intake.submitted", at, {
-        "client_id": client_id, "author": author, "at": _iso(at),
-        "intake": {
-            "goals": [
-                {"words": "Get through a work meeting without my chest going tight",
-                 "whose": "client", "baseline": 2, "rank": 1},
-                {"words": "Talk to my sister again, even briefly",
-                 "whose": "client", "baseline": 3, "rank": 2},
-            ],
-            "better_looks_like": "Mornings where I don't dread opening email",
-            "small_shift": "Saying one thing in a meeting",
-            "holding_steady_counts": "yes",
-            "if_stirred_up": "Knowing it is expected and we can slow down",
-            "saying_not_working": "rating-scale",
-            "review_cadence": "every-4-sessions",
-            "agreed": True, "agreed_on": at.date().isoformat(), "goals_reviewed": True,
-        },
-    })
+    return envelope("intake.submitted", at, {"client_id": client_id, "author": author, "at": _iso(at),
+                                             "intake": demo.intake_payload(at.date())})
 
 
 def note_event(event_type: str, client_id: str, note_id: str, session_at: datetime,
