@@ -87,5 +87,5 @@ def readiness(svc: Services) -> list[str]:
 
 def all_blueprints() -> list:
     """Every blueprint the service mounts."""
-    from progress_plugin import admin, cds, panel_http, receiver
-    return [receiver.blueprint, admin.blueprint, panel_http.blueprint, cds.blueprint]
+    from progress_plugin import admin, canvas, cds, panel_http, receiver
+    return [receiver.blueprint, admin.blueprint, panel_http.blueprint, cds.blueprint, canvas.blueprint]

@@ -1,0 +1,473 @@
+"""``POST /canvas/<clinic>``: the service end of the Canvas Medical plugin in ``hooks/canvas/``.
+
+Canvas runs plugins in a sandbox that cannot load this package, so the plugin there only
+forwards. It sends each event as ids, codes and dates, plus the answers to our own two
+questionnaires; it signs the body (``X-Signature``: hex HMAC-SHA256 with the clinic's
+secret); and it turns the effects in our answer into Canvas effects. Here the event is
+verified, mapped to one of our events, run through the core within this request (Canvas
+waits for the answer) and answered with the effects as JSON. Canvas applies those
+write-backs itself, so nothing on this path goes to the outbox.
+
+Checks run in the receiver's order: body size (413), content type (415), signature (401),
+JSON (400), schema (422); then ``sent_at``, inside the signed body, must be within 5 minutes
+of now (401). The clinic must be configured with the ``x-signature`` scheme.
+
+Events:
+
+- a note locked, signed or relocked: ``NoteSigned`` with the tags recorded for the note;
+  deleted: ``NoteDeleted``;
+- the "Defining progress together" questionnaire committed: ``IntakeSubmitted``;
+- the "Progress this session" questionnaire committed: ``NoteSaved`` with its tags;
+- a goal set or updated in Canvas: a check of whether it is time to look at progress together;
+- the progress tab opened in a note: ``PanelRequested``.
+
+The two questionnaires are generated here (:func:`questionnaires`) and ship in
+``hooks/canvas/questionnaires/``; the question codes tie their answers to our fields.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import marshmallow as ma
+from flask import Blueprint, jsonify, request
+from marshmallow import fields, validate, validates_schema
+
+from progress_plugin import effects as fx
+from progress_plugin import events as ev
+from progress_plugin import fhir_events, panel, schemas, signatures
+from progress_plugin.errors import ValidationError, WebhookVerificationError
+from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
+from progress_plugin.notes import Rating, TagInput
+from progress_plugin.schemas import ID, AwareDateTime, Inbound
+from progress_plugin.vocabulary import Vocabulary, default
+
+log = logging.getLogger("progress_plugin.canvas")
+blueprint = Blueprint("canvas", __name__)
+
+WIRE_VERSION = 1
+INTAKE, SESSION = "pp-intake", "pp-session"
+TAGS_KEY = "progress-plugin-tags"              #: note metadata key holding a note's tag codes
+REVIEW_CARD = "progress-plugin-review"
+INTAKE_CARD = "progress-plugin-intake"
+SIGNED_STATES = ("LKD", "SGN", "RLK")
+DELETED_STATE = "DLT"
+GOAL_ACHIEVEMENT = ("in-progress", "improving", "worsening", "no-change", "achieved", "sustaining",
+                    "not-achieved", "no-progress", "not-attainable")
+GOAL_PRIORITY = ("high-priority", "medium-priority", "low-priority")
+EVENTS = ("NOTE_STATE_CHANGE_EVENT_UPDATED", "QUESTIONNAIRE_COMMAND__POST_COMMIT", "GOAL_COMMAND__POST_COMMIT",
+          "UPDATE_GOAL_COMMAND__POST_COMMIT", "APPLICATION__ON_OPEN")
+#: Intake fields the Canvas questionnaire leaves out: the date comes from the note's date of
+#: service, and the private reflection never goes into a note.
+NOT_ASKED = ("goals", "agreed_on", "private_reflection")
+YES_NO = (("yes", "Yes"), ("no", "No"))
+
+
+# -- the two questionnaires ---------------------------------------------------------------
+def _question(code: str, content: str, kind: str, responses=()) -> dict:
+    """One question. ``responses`` are (code, label) pairs; a TXT question gets its placeholder."""
+    if kind == "TXT":
+        responses = ((f"{code}.text", "TXT"),)
+    return {"code_system": "INTERNAL", "code": code, "content": content, "responses_code_system": "INTERNAL",
+            "responses_type": kind, "responses": [{"name": label, "code": c} for c, label in responses]}
+
+
+def _when(question: dict, code: str, value: str) -> dict:
+    question["enabled_behavior"] = "all"
+    question["enabled_conditions"] = [{"question_code": code, "operator": "=", "value_code": value}]
+    return question
+
+
+RATINGS = tuple((str(n), str(n)) for n in range(RATING_MIN, RATING_MAX + 1))
+
+
+def intake_questions() -> list[dict]:
+    """The intake section as Canvas questions: three goals, then the section's other fields."""
+    out = []
+    words, whose, baseline = (next(f for f in GOAL_FIELDS if f.id == i) for i in ("words", "whose", "baseline"))
+    for rank in range(1, MAX_GOALS + 1):
+        prefix = f"{INTAKE}.g{rank}"
+        optional = "" if rank == 1 else " (optional)"
+        out.append(_question(f"{prefix}.words", f"Goal {rank}{optional}: {words.label}", "TXT"))
+        out.append(_question(f"{prefix}.whose", f"Goal {rank}: {whose.label}", "SING",
+                             tuple((o.code, o.label) for o in whose.options)))
+        out.append(_question(f"{prefix}.baseline", f"Goal {rank}: {baseline.label}", "SING", RATINGS))
+    for field in FIELDS:
+        if field.id in NOT_ASKED:
+            continue
+        code = f"{INTAKE}.{field.id}"
+        if field.type == "choice":
+            out.append(_question(code, field.label, "SING", tuple((o.code, o.label) for o in field.options)))
+            if field.other_allowed:
+                out.append(_when(_question(f"{code}_other", "In your own words", "TXT"), code, "other"))
+        elif field.type == "boolean":
+            out.append(_question(code, field.label, "SING", YES_NO))
+        elif field.type == "date":
+            out.append(_when(_question(code, f"{field.label} (YYYY-MM-DD)", "TXT"),
+                             f"{INTAKE}.review_cadence", "at-review"))
+        else:
+            out.append(_question(code, field.label, "TXT"))
+    return out
+
+
+def session_questions(vocabulary: Vocabulary) -> list[dict]:
+    """A session's progress: tags for the session, and per goal the tag that fits it and a 0-10 rating."""
+    tags = tuple((t.code, t.label) for t in vocabulary.active())
+    out = [_question(f"{SESSION}.tags", "Progress tags for this session", "MULT", tags)]
+    for rank in range(1, MAX_GOALS + 1):
+        out.append(_question(f"{SESSION}.g{rank}.tag", f"Goal {rank}: the tag that fits it today", "SING", tags))
+        out.append(_question(f"{SESSION}.g{rank}.rating", f"Goal {rank}: the client's rating today, 0-10",
+                             "SING", RATINGS))
+    return out
+
+
+def questionnaires(vocabulary: Vocabulary | None = None) -> dict[str, dict]:
+    """The Canvas questionnaire templates, by file name. Tags come from ``vocabulary`` (the default)."""
+    vocabulary = vocabulary or default()
+    return {
+        "defining_progress_together.yml": {
+            "name": "Defining progress together", "form_type": "QUES", "code_system": "INTERNAL", "code": INTAKE,
+            "can_originate_in_charting": True,
+            "prologue": "Filled in together, early on. Goals are written in the client's own words; "
+                        "goal 1 is required.",
+            "questions": intake_questions()},
+        "progress_this_session.yml": {
+            "name": "Progress this session", "form_type": "QUES", "code_system": "INTERNAL", "code": SESSION,
+            "can_originate_in_charting": True,
+            "prologue": "Progress is not a straight line: setbacks, stirring up and holding steady count too.",
+            "questions": session_questions(vocabulary)},
+    }
+
+
+def _scalar(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)    # a JSON string is a double-quoted YAML scalar
+
+
+def _yaml(value, indent: int = 0) -> list[str]:
+    pad = "  " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{key}:")
+                lines += _yaml(item, indent + 1)
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+        return lines
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            sub = _yaml(item, indent + 1)
+            lines.append(f"{pad}- {sub[0].lstrip()}")
+            lines += sub[1:]
+        return lines
+    return [pad + _scalar(value)]
+
+
+def to_yaml(document: dict) -> str:
+    return "# Generated by progress_plugin.canvas; do not edit by hand.\n" + "\n".join(_yaml(document)) + "\n"
+
+
+def write_questionnaires(directory, vocabulary: Vocabulary | None = None) -> list[Path]:
+    """Write the templates into ``directory`` (``hooks/canvas/questionnaires``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in questionnaires(vocabulary).items():
+        (directory / name).write_text(to_yaml(document), encoding="utf-8")
+        written.append(directory / name)
+    return written
+
+
+ANSWER_CODES = frozenset(q["code"] for doc in questionnaires().values() for q in doc["questions"])
+
+
+# -- the wire format ----------------------------------------------------------------------
+class NoteTypeSchema(Inbound):
+    system = fields.String(load_default="", validate=validate.Length(max=200))
+    code = fields.String(load_default="", validate=validate.Length(max=200))
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class GoalChangeSchema(Inbound):
+    achievement_status = fields.String(allow_none=True, validate=validate.OneOf(GOAL_ACHIEVEMENT))
+    priority = fields.String(allow_none=True, validate=validate.OneOf(GOAL_PRIORITY))
+
+
+class CanvasEventSchema(Inbound):
+    """One forwarded Canvas event. No field carries note text."""
+
+    version = fields.Integer(required=True, strict=True, validate=validate.Equal(WIRE_VERSION))
+    event = fields.String(required=True, validate=validate.OneOf(EVENTS))
+    event_id = fields.String(required=True, validate=validate.Length(max=128))
+    sent_at = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    patient_id = fields.String(required=True, validate=ID)
+    note_id = fields.String(validate=validate.Length(max=128))
+    author = fields.String(validate=ID)
+    session_at = AwareDateTime()
+    note_type = fields.Nested(NoteTypeSchema)
+    state = fields.String(validate=validate.Length(max=8))
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw())
+    goal = fields.Nested(GoalChangeSchema)
+
+    @validates_schema
+    def check(self, data, **kwargs):
+        problems = {}
+        for code, value in (data.get("answers") or {}).items():
+            if code not in ANSWER_CODES:
+                problems[code] = ["Not a question of this plugin's questionnaires."]
+            elif isinstance(value, list):
+                if len(value) > 40 or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+                    problems[code] = ["A list of up to 40 codes."]
+            elif not isinstance(value, str) or not 0 < len(value) <= 4000:
+                problems[code] = ["An answer of 1-4000 characters."]
+        if problems:
+            raise ma.ValidationError(problems, "answers")
+        kinds = {code.split(".", 1)[0] for code in data.get("answers") or {}}
+        if data.get("event") == "QUESTIONNAIRE_COMMAND__POST_COMMIT" and len(kinds) != 1:
+            raise ma.ValidationError("Answers to exactly one of this plugin's questionnaires.", "answers")
+        if data.get("event") in EVENTS[:2] and not data.get("note_id"):
+            raise ma.ValidationError("Required for a note or questionnaire event.", "note_id")
+
+
+canvas_event_schema = CanvasEventSchema()
+
+
+# -- Canvas events -> our events ----------------------------------------------------------
+def note_type(data: dict) -> str | None:
+    """Our note type for Canvas's note type codes (protected categories recognised as for FHIR)."""
+    kind = data.get("note_type")
+    if not kind:
+        return None
+    return fhir_events.note_type({"type": {"coding": [{"system": kind["system"], "code": kind["code"]}],
+                                           "text": kind["name"]}})
+
+
+def stored_tags(record) -> tuple[TagInput, ...]:
+    """The tags and ratings recorded for a note, as the tag input that records them again."""
+    out, used = [], set()
+    for tag in record.tags:
+        ratings = tuple(Rating(r.goal_id, r.value, r.rater, r.level) for r in record.ratings
+                        if r.goal_id in tag.goal_ids and (r.goal_id, r.rater) not in used)
+        used.update((r.goal_id, r.rater) for r in ratings)
+        out.append(TagInput(tag.code, tuple(tag.goal_ids), ratings))
+    return tuple(out)
+
+
+def _rating(code: str, where: str) -> int:
+    if not (code.isdigit() and RATING_MIN <= int(code) <= RATING_MAX):
+        raise ValidationError({where: [f"Ratings are {RATING_MIN}-{RATING_MAX}."]})
+    return int(code)
+
+
+def session_tags(answers: dict) -> tuple[TagInput, ...]:
+    """The tags of a "Progress this session" answer; a goal's tag links the goal and carries its rating."""
+    picked: dict[str, tuple[list, list]] = {}
+    problems = {}
+    for rank in range(1, MAX_GOALS + 1):
+        code = answers.get(f"{SESSION}.g{rank}.tag")
+        rating = answers.get(f"{SESSION}.g{rank}.rating")
+        if code is None:
+            if rating is not None:
+                problems[f"goal {rank}"] = ["Pick the tag that fits this goal today, to go with its rating."]
+            continue
+        goals, ratings = picked.setdefault(code, ([], []))
+        goals.append(f"g{rank}")
+        if rating is not None:
+            ratings.append(Rating(f"g{rank}", _rating(rating, f"goal {rank}"), "client"))
+    if problems:
+        raise ValidationError(problems)
+    for code in answers.get(f"{SESSION}.tags") or ():
+        picked.setdefault(code, ([], []))
+    return tuple(TagInput(code, tuple(goals), tuple(ratings)) for code, (goals, ratings) in picked.items())
+
+
+def intake_payload(answers: dict, data: dict, at: datetime) -> dict:
+    """The intake section, in the shape of :class:`~progress_plugin.schemas.IntakeSchema`."""
+    payload: dict = {"goals": [], "intake_id": f"canvas-{data['event_id'] or data['note_id']}"[:128],
+                     "agreed_on": (data.get("session_at") or at).date().isoformat()}
+    for rank in range(1, MAX_GOALS + 1):
+        goal = {k: answers[f"{INTAKE}.g{rank}.{k}"] for k in ("words", "whose", "baseline")
+                if f"{INTAKE}.g{rank}.{k}" in answers}
+        if goal:
+            if "baseline" in goal:
+                goal["baseline"] = _rating(goal["baseline"], f"goal {rank}")
+            payload["goals"].append({"id": f"g{rank}", "rank": rank, **goal})
+    booleans = {f.id for f in FIELDS if f.type == "boolean"}
+    for code, value in answers.items():
+        name = code.split(".", 1)[1]
+        if "." not in name:
+            payload[name] = (value == "yes") if name in booleans else value
+    return payload
+
+
+def to_event(clinic: str, data: dict, state_of) -> ev.Event | None:
+    """Our event for a forwarded Canvas event; None when it is nothing for us (say, a note unlocked)."""
+    at = datetime.fromtimestamp(data["sent_at"], tz=timezone.utc)
+    client = data["patient_id"]
+    kind = data["event"]
+    if kind == "NOTE_STATE_CHANGE_EVENT_UPDATED":
+        note_id = data["note_id"]
+        if data.get("state") == DELETED_STATE:
+            return ev.NoteDeleted(clinic, at, client, note_id)
+        if data.get("state") not in SIGNED_STATES:
+            return None
+        record = state_of(client).notes.get(note_id)
+        return ev.NoteSigned(clinic, at, client, note_id, data.get("session_at") or at, data.get("author") or "canvas",
+                             stored_tags(record) if record else (), note_type(data))
+    if kind == "QUESTIONNAIRE_COMMAND__POST_COMMIT":
+        answers = data["answers"]
+        if next(iter(answers)).startswith(INTAKE + "."):
+            intake = schemas.load(schemas.intake_schema, intake_payload(answers, data, at))
+            return ev.IntakeSubmitted(clinic, at, client, intake, data.get("author") or "canvas")
+        return ev.NoteSaved(clinic, at, client, data["note_id"], data.get("session_at") or at,
+                            data.get("author") or "canvas", session_tags(answers), note_type(data))
+    if kind == "APPLICATION__ON_OPEN":
+        return ev.PanelRequested(clinic, at, client, "therapist")
+    return None
+
+
+# -- our effects -> what the plugin applies in Canvas -------------------------------------
+def card(patient: str, key: str, title: str, narrative: str, status: str = "due") -> dict:
+    return {"type": "protocol_card", "patient_id": patient, "key": key, "title": title,
+            "narrative": narrative, "status": status}
+
+
+def _flatten(messages, path=()) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for key, value in messages.items() for m in _flatten(value, path + (key,))]
+    if isinstance(messages, list):
+        return [m for value in messages for m in _flatten(value, path)]
+    words = [f"goal {int(p) + 1}" if path[:1] == ("goals",) and i == 1 and str(p).isdigit() else str(p)
+             for i, p in enumerate(path) if not (path[:1] == ("goals",) and i == 0)]
+    return [f"{' '.join(words).replace('_', ' ')}: {messages}" if words else str(messages)]
+
+
+def cadence_label(code: str) -> str:
+    field = next(f for f in FIELDS if f.id == "review_cadence")
+    return next((o.label.lower() for o in field.options if o.code == code), code)
+
+
+def review_card(svc, clinic: str, client: str, effects) -> dict | None:
+    """The "look at progress together" card: due now, or satisfied (which clears an earlier one)."""
+    due = next((e for e in effects if isinstance(e, fx.FlagReviewDue)), None)
+    review = None if due else svc.runtime.progress(clinic, client).review
+    if due is None and review is None:
+        return None                          # no intake yet: nothing to review
+    last, cadence = (due.last_reviewed, due.cadence) if due else (review.last_reviewed, review.cadence)
+    if due or review.due:
+        return card(client, REVIEW_CARD, "Look at progress together",
+                    f"Time to look again at what progress means, together. Last looked at on "
+                    f"{last.date().isoformat()}; agreed: {cadence_label(cadence)}.")
+    return card(client, REVIEW_CARD, "Look at progress together",
+                f"Next time to look at progress together: {review.next_due}.", "satisfied")
+
+
+def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, list[dict]]:
+    """The status and the Canvas-side effects for what the core answered."""
+    out: list[dict] = []
+    status = "ok"
+    for effect in effects:
+        if isinstance(effect, fx.TagNote):
+            note = effect.note
+            value = json.dumps({"codes": list(note.codes()), "vocabulary_version":
+                                note.tags[0].vocabulary_version if note.tags else None, "signed": note.signed},
+                               separators=(",", ":"))
+            out.append({"type": "note_metadata", "note_id": note.note_id, "key": TAGS_KEY, "value": value})
+            out.append(card(client, f"{TAGS_KEY}-{note.note_id}", "Progress tags not recorded",
+                            "The progress tags on this note were recorded.", "satisfied"))
+        elif isinstance(effect, fx.RejectNote):
+            status = "rejected"
+            out.append(card(client, f"{TAGS_KEY}-{effect.note_id}", "Progress tags not recorded",
+                            " ".join(_flatten(effect.messages))))
+        elif isinstance(effect, fx.RefuseNote):
+            status = "refused"
+        elif isinstance(effect, fx.ShowPanel):
+            state = svc.runtime.state(clinic, client)
+            out.append({"type": "modal", "title": "Progress",
+                        "html": panel.render_html(effect.progress, state.intake, effect.audience)})
+        elif isinstance(effect, fx.RecordIntake):
+            out.append(card(client, INTAKE_CARD, "Defining progress together not recorded",
+                            "The intake section was recorded.", "satisfied"))
+    if not isinstance(event, (ev.PanelRequested, ev.NoteDeleted)) and status == "ok":
+        review = review_card(svc, clinic, client, effects)
+        if review is not None:
+            out.append(review)
+    return status, out
+
+
+# -- the endpoint -------------------------------------------------------------------------
+def _answer(code: int, **body):
+    return jsonify(body), code
+
+
+@blueprint.post("/canvas/<clinic>")
+def receive(clinic: str):
+    from progress_plugin.app import services
+    svc = services()
+    cfg = svc.config
+    clinic_cfg = cfg.clinics.get(clinic) if cfg else None
+    if clinic_cfg is None or clinic_cfg.scheme != signatures.X_SIGNATURE:
+        return _answer(404, error="unknown clinic, or not configured with the x-signature scheme")
+    if request.content_length is not None and request.content_length > cfg.max_body_bytes:
+        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
+    if request.mimetype != "application/json":
+        return _answer(415, error="content type must be application/json")
+    body = request.stream.read(cfg.max_body_bytes + 1)
+    if len(body) > cfg.max_body_bytes:
+        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
+    try:
+        signatures.verify(signatures.X_SIGNATURE, clinic_cfg.secrets, request.headers, body)
+    except WebhookVerificationError as exc:
+        log.info("canvas refused clinic=%s reason=%s", clinic, exc.context.get("reason"))
+        return _answer(401, error="signature verification failed")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _answer(400, error="body is not JSON")
+    if not isinstance(document, dict):
+        return _answer(400, error="body must be a JSON object")
+    try:
+        data = schemas.load(canvas_event_schema, document)
+    except ValidationError as exc:
+        return _answer(422, json=exc.messages)
+    now = svc.clock().timestamp()
+    if abs(now - data["sent_at"]) > signatures.TOLERANCE:
+        log.info("canvas refused clinic=%s reason=stale-sent-at", clinic)
+        return _answer(401, error="sent_at is more than 5 minutes away from now")
+    return _handle(svc, clinic, data)
+
+
+def _handle(svc, clinic: str, data: dict):
+    client = data["patient_id"]
+    if data["event"] in ("GOAL_COMMAND__POST_COMMIT", "UPDATE_GOAL_COMMAND__POST_COMMIT"):
+        review = review_card(svc, clinic, client, ())
+        log.info("canvas goal change clinic=%s event=%s", clinic, data["event_id"])
+        return _answer(200, status="ok", event=None, effects=[review] if review else [])
+    try:
+        event = to_event(clinic, data, lambda c: svc.runtime.state(clinic, c))
+    except ValidationError as exc:
+        problem = " ".join(_flatten(exc.messages))
+        if next(iter(data.get("answers") or {""}), "").startswith(INTAKE + "."):
+            effect = card(client, INTAKE_CARD, "Defining progress together not recorded", problem)
+        else:
+            effect = card(client, f"{TAGS_KEY}-{data['note_id']}", "Progress tags not recorded", problem)
+        log.info("canvas event rejected clinic=%s event=%s type=%s", clinic, data["event_id"], data["event"])
+        return _answer(200, status="rejected", event=None, effects=[effect])
+    if event is None:
+        return _answer(200, status="ignored", event=None, effects=[])
+    effects = svc.runtime.dispatch(event)         # no outbox: Canvas applies these itself
+    status, out = instructions(svc, clinic, client, event, effects)
+    log.info("canvas event %s clinic=%s event=%s type=%s effects=%d", status, clinic, data["event_id"],
+             type(event).__name__, len(out))
+    return _answer(200, status=status, event=type(event).__name__, effects=out)
+
+
+if __name__ == "__main__":            # python -m progress_plugin.canvas hooks/canvas/questionnaires
+    for path in write_questionnaires(sys.argv[1] if len(sys.argv) > 1 else "hooks/canvas/questionnaires"):
+        print(path)

@@ -1,0 +1,345 @@
+"""``POST /canvas/<clinic>``: what the Canvas plugin forwards, verified, run through the core, answered."""
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from progress_plugin import canvas
+from progress_plugin import tables as t
+from progress_plugin.app import create_app
+from progress_plugin.signatures import sign_hex
+from progress_plugin.store import Store
+
+CANVAS_SECRET = "canvas-signing-secret-0123456789abcdef"
+PATIENT, NOTE_1 = "5350cd20de8a470aa570a852859ac87e", "b9a8c1b5-0f21-4d43-9a55-0c9d9f0d2a11"
+NOTE_2 = "0d6e7a34-9a1f-4b45-8a55-33e0f0ad8b22"
+GOAL_WORDS = "Sleep through most nights"
+INTAKE_ANSWERS = {
+    "pp-intake.g1.words": GOAL_WORDS, "pp-intake.g1.whose": "client", "pp-intake.g1.baseline": "3",
+    "pp-intake.g2.words": "Say no to my boss once", "pp-intake.g2.whose": "client", "pp-intake.g2.baseline": "2",
+    "pp-intake.better_looks_like": "Waking up less tired", "pp-intake.review_cadence": "every-4-sessions",
+    "pp-intake.agreed": "yes", "pp-intake.goals_reviewed": "yes",
+}
+
+
+@pytest.fixture
+def config(sqlite_url):
+    from progress_plugin import settings
+    return settings.load({"store": {"url": sqlite_url},
+                          "clinics": [{"id": "clinic-c", "scheme": "x-signature", "secrets": [CANVAS_SECRET]},
+                                      {"id": "clinic-w", "scheme": "standard-webhooks",
+                                       "secrets": ["whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="]}]}, env={})
+
+
+@pytest.fixture
+def app(config):
+    return create_app(Store.open(config.store_url), config=config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def encode(payload: dict) -> bytes:
+    """The bytes the plugin signs and sends (hooks/canvas/forward.py encodes the same way)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def event(kind: str, **fields) -> dict:
+    payload = {"version": 1, "event": kind, "event_id": fields.pop("event_id", "evt-1"),
+               "sent_at": int(time.time()), "patient_id": PATIENT}
+    payload.update(fields)
+    return payload
+
+
+def note_facts(note_id=NOTE_1, **extra) -> dict:
+    return {"note_id": note_id, "author": "staff-1", "session_at": "2026-01-12T10:00:00+00:00",
+            "note_type": {"system": "http://snomed.info/sct", "code": "448337001", "name": "Therapy session"}, **extra}
+
+
+def post(client, payload, secret=CANVAS_SECRET, clinic="clinic-c", headers=None, body=None):
+    body = encode(payload) if body is None else body
+    sent = {"Content-Type": "application/json", "X-Signature": sign_hex(secret, body)}
+    sent.update(headers or {})
+    return client.post(f"/canvas/{clinic}", data=body, headers=sent)
+
+
+def intake(client, answers=INTAKE_ANSWERS, **facts):
+    return post(client, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", event_id="cmd-intake", answers=answers,
+                              **note_facts(**facts)))
+
+
+def session(client, answers, note_id=NOTE_1):
+    return post(client, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", event_id=f"cmd-{note_id}", answers=answers,
+                              **note_facts(note_id)))
+
+
+def lock(client, note_id=NOTE_1, state="LKD", **facts):
+    return post(client, event("NOTE_STATE_CHANGE_EVENT_UPDATED", state=state, **note_facts(note_id, **facts)))
+
+
+def of_type(response, kind):
+    return [e for e in response.json["effects"] if e["type"] == kind]
+
+
+def card(response, key):
+    (found,) = [e for e in of_type(response, "protocol_card") if e["key"] == key]
+    return found
+
+
+def tags_value(response):
+    (meta,) = of_type(response, "note_metadata")
+    assert meta["key"] == canvas.TAGS_KEY
+    return meta["note_id"], json.loads(meta["value"])
+
+
+def rows(app, table):
+    store = app.extensions["progress_plugin"].store
+    with store.engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(sa.select(table))]
+
+
+# -- the course of one client -------------------------------------------------------------
+def test_intake_then_tags_then_lock_answer_the_effects_canvas_applies(client, app):
+    r = intake(client)
+    assert (r.status_code, r.json["status"], r.json["event"]) == (200, "ok", "IntakeSubmitted")
+    assert card(r, canvas.INTAKE_CARD)["status"] == "satisfied"
+    assert card(r, canvas.REVIEW_CARD)["status"] == "satisfied"
+    state = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT)
+    assert [(g.id, g.words, g.baseline) for g in state.intake.goals] == [("g1", GOAL_WORDS, 3),
+                                                                       ("g2", "Say no to my boss once", 2)]
+    assert state.intake.agreed_on.isoformat() == "2026-01-12"         # the note's date of service
+
+    r = session(client, {"pp-session.tags": ["holding-steady"], "pp-session.g1.tag": "step-forward",
+                         "pp-session.g1.rating": "5"})
+    assert (r.status_code, r.json["event"]) == (200, "NoteSaved")
+    note_id, value = tags_value(r)
+    assert note_id == NOTE_1 and value["signed"] is False
+    assert sorted(value["codes"]) == ["holding-steady", "step-forward"]
+    record = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes[NOTE_1]
+    assert [(x.goal_id, x.value, x.rater) for x in record.ratings] == [("g1", 5, "client")]
+
+    r = lock(client)
+    assert (r.status_code, r.json["event"]) == (200, "NoteSigned")
+    note_id, value = tags_value(r)
+    assert (note_id, value["signed"], sorted(value["codes"])) == (NOTE_1, True, ["holding-steady", "step-forward"])
+    record = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes[NOTE_1]
+    assert record.signed and [(x.goal_id, x.value) for x in record.ratings] == [("g1", 5)]   # kept on signing
+
+    again = lock(client, state="SGN")
+    assert again.status_code == 200 and of_type(again, "note_metadata") == []    # nothing changes
+
+    assert rows(app, t.outbox) == []                  # Canvas applies these itself: no outbox rows
+
+
+def test_a_note_locked_without_tags_is_recorded_as_a_session_without_tags(client, app):
+    intake(client)
+    r = lock(client, NOTE_2)
+    note_id, value = tags_value(r)
+    assert (note_id, value["codes"], value["signed"]) == (NOTE_2, [], True)
+
+
+def test_review_due_becomes_a_protocol_card(client):
+    intake(client, dict(INTAKE_ANSWERS, **{"pp-intake.review_cadence": "every-session"}))
+    r = session(client, {"pp-session.tags": ["setback"]})
+    review = card(r, canvas.REVIEW_CARD)
+    assert review["status"] == "due" and review["patient_id"] == PATIENT
+    assert "every session" in review["narrative"]
+    r = session(client, {"pp-session.tags": ["progress-redefined"]}, NOTE_2)       # looked at it together
+    assert card(r, canvas.REVIEW_CARD)["status"] == "satisfied"
+
+
+def test_goal_events_check_the_review_without_recording_anything(client, app):
+    goal = event("UPDATE_GOAL_COMMAND__POST_COMMIT", event_id="cmd-goal",
+                 goal={"achievement_status": "improving", "priority": "high-priority"})
+    r = post(client, goal)
+    assert (r.status_code, r.json["effects"]) == (200, [])                         # no intake yet
+    intake(client, dict(INTAKE_ANSWERS, **{"pp-intake.review_cadence": "every-session"}))
+    session(client, {"pp-session.tags": ["setback"]})
+    before = rows(app, t.notes)
+    r = post(client, dict(goal, event="GOAL_COMMAND__POST_COMMIT"))
+    assert card(r, canvas.REVIEW_CARD)["status"] == "due"
+    assert rows(app, t.notes) == before
+
+
+def test_the_panel_opens_as_a_modal_with_the_self_contained_html(client):
+    intake(client)
+    r = post(client, event("APPLICATION__ON_OPEN", note_id=NOTE_1))
+    (modal,) = of_type(r, "modal")
+    assert r.json["event"] == "PanelRequested"
+    assert modal["html"].startswith("<!doctype html>") and GOAL_WORDS in modal["html"]
+    assert "<script src" not in modal["html"] and "<link" not in modal["html"]          # fetches nothing
+    assert of_type(r, "protocol_card") == []
+
+
+def test_a_deleted_note_is_dropped(client, app):
+    intake(client)
+    session(client, {"pp-session.tags": ["setback"]})
+    r = lock(client, state="DLT")
+    assert (r.status_code, r.json["event"], r.json["effects"]) == (200, "NoteDeleted", [])
+    assert NOTE_1 not in app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes
+
+
+@pytest.mark.parametrize("state", ["NEW", "ULK", "PSH", "CVD"])
+def test_other_note_states_are_ignored(client, app, state):
+    r = lock(client, state=state)
+    assert (r.status_code, r.json["status"], r.json["effects"]) == (200, "ignored", [])
+    assert rows(app, t.notes) == []
+
+
+def test_a_psychotherapy_note_is_refused_without_being_recorded(client, app):
+    intake(client)
+    kind = {"system": "http://loinc.org", "code": "34746-8", "name": "Psychotherapy note"}
+    r = post(client, event("NOTE_STATE_CHANGE_EVENT_UPDATED", state="LKD", **note_facts(NOTE_2, note_type=kind)))
+    assert (r.status_code, r.json["status"], r.json["effects"]) == (200, "refused", [])
+    assert NOTE_2 not in app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes
+    assert any(a["action"] == "note.refuse" for a in app.extensions["progress_plugin"].store.audit_rows("clinic-c"))
+
+
+# -- problems the therapist needs to hear about -------------------------------------------
+def test_unknown_tag_is_rejected_with_a_card_saying_why(client, app):
+    intake(client)
+    r = session(client, {"pp-session.tags": ["no-such-tag"]})
+    assert (r.status_code, r.json["status"]) == (200, "rejected")
+    rejected = card(r, f"{canvas.TAGS_KEY}-{NOTE_1}")
+    assert rejected["status"] == "due" and "no-such-tag" in rejected["narrative"]
+    assert of_type(r, "note_metadata") == [] and rows(app, t.notes) == []
+    fixed = session(client, {"pp-session.tags": ["setback"]})
+    assert card(fixed, f"{canvas.TAGS_KEY}-{NOTE_1}")["status"] == "satisfied"
+
+
+def test_a_rating_without_a_tag_is_rejected(client):
+    intake(client)
+    r = session(client, {"pp-session.g2.rating": "4"})
+    assert r.json["status"] == "rejected"
+    assert "goal 2" in card(r, f"{canvas.TAGS_KEY}-{NOTE_1}")["narrative"]
+
+
+def test_an_incomplete_intake_is_rejected_with_a_card(client, app):
+    answers = {k: v for k, v in INTAKE_ANSWERS.items() if k not in ("pp-intake.g1.whose", "pp-intake.agreed")}
+    r = intake(client, answers)
+    assert (r.status_code, r.json["status"]) == (200, "rejected")
+    narrative = card(r, canvas.INTAKE_CARD)["narrative"]
+    assert "goal 1 whose" in narrative and "agreed" in narrative
+    assert app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).intake is None
+
+
+def test_tags_on_a_signed_note_need_an_addendum(client):
+    intake(client)
+    session(client, {"pp-session.tags": ["setback"]})
+    lock(client)
+    r = session(client, {"pp-session.tags": ["step-forward"]})
+    assert r.json["status"] == "rejected" and "addendum" in card(r, f"{canvas.TAGS_KEY}-{NOTE_1}")["narrative"]
+
+
+# -- verification: 4xx for anything wrong, never 5xx ---------------------------------------
+def test_wrong_secret_is_401(client, app):
+    r = post(client, event("APPLICATION__ON_OPEN"), secret="another-secret-another-secret-0000")
+    assert r.status_code == 401 and rows(app, t.notes) == []
+
+
+def test_missing_signature_is_401(client):
+    body = encode(event("APPLICATION__ON_OPEN"))
+    r = client.post("/canvas/clinic-c", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 401
+
+
+def test_a_tampered_body_is_401(client):
+    body = encode(event("APPLICATION__ON_OPEN"))
+    signature = sign_hex(CANVAS_SECRET, body)
+    r = client.post("/canvas/clinic-c", data=body.replace(PATIENT.encode(), b"someone-else"),
+                    headers={"Content-Type": "application/json", "X-Signature": signature})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -3600])
+def test_an_old_or_future_request_is_401(client, skew):
+    r = post(client, event("APPLICATION__ON_OPEN", sent_at=int(time.time()) + skew))
+    assert r.status_code == 401
+
+
+def test_unknown_clinic_and_a_clinic_on_another_scheme_are_404(client):
+    assert post(client, event("APPLICATION__ON_OPEN"), clinic="nowhere").status_code == 404
+    assert post(client, event("APPLICATION__ON_OPEN"), clinic="clinic-w").status_code == 404
+
+
+def test_order_of_checks(client, config):
+    big = b"{" + b" " * (config.max_body_bytes + 10) + b"}"
+    assert post(client, {}, body=big).status_code == 413
+    assert post(client, {}, body=b"{}", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert post(client, {}, body=b"not json").status_code == 400
+    assert post(client, {}, body=b"[1]").status_code == 400
+    assert post(client, {}, body=b"\xff\xfe").status_code == 400
+
+
+@pytest.mark.parametrize("change", [
+    {"note_text": "The client said ..."},                                       # no field for note text
+    {"version": 2},
+    {"event": "PATIENT_CREATED"},
+    {"sent_at": "now"},
+    {"patient_id": ""},
+    {"answers": {"pp-intake.g1.words": GOAL_WORDS, "pp-session.tags": ["setback"]}},   # two questionnaires
+    {"answers": {"question-9": "25"}},                                          # not our question
+    {"answers": {"pp-session.tags": "setback"}, "note_id": None},
+    {"answers": {"pp-session.tags": [1, 2]}},
+    {"answers": {"pp-intake.g1.words": ""}},
+    {"answers": {"pp-intake.g1.words": "x" * 4001}},
+    {"goal": {"achievement_status": "great"}},
+    {"note_type": {"code": 5}},
+])
+def test_malformed_events_are_422(client, change):
+    payload = event("QUESTIONNAIRE_COMMAND__POST_COMMIT", answers={"pp-session.tags": ["setback"]}, **note_facts())
+    payload.update(change)
+    r = post(client, payload)
+    assert r.status_code == 422, r.json
+
+
+@pytest.mark.parametrize("answers", [
+    {"pp-session.g1.rating": "eleven", "pp-session.g1.tag": "setback"},
+    {"pp-session.g1.rating": "11", "pp-session.g1.tag": "setback"},
+    {"pp-intake.g1.words": "Sleep", "pp-intake.g1.whose": "client", "pp-intake.g1.baseline": "-1"},
+    {"pp-intake.review_date": "next spring", "pp-intake.review_cadence": "at-review"},
+])
+def test_odd_answers_are_rejected_not_crashed(client, answers):
+    intake(client)
+    r = post(client, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", answers=answers, **note_facts(NOTE_2)))
+    assert (r.status_code, r.json["status"]) == (200, "rejected")
+
+
+def test_no_client_words_reach_the_logs(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    intake(client)
+    session(client, {"pp-session.tags": ["setback"], "pp-session.g1.tag": "step-forward",
+                     "pp-session.g1.rating": "6"})
+    lock(client)
+    post(client, event("APPLICATION__ON_OPEN", note_id=NOTE_1))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "canvas event ok" in text
+    assert GOAL_WORDS not in text and "Waking up less tired" not in text and "boss" not in text
+
+
+# -- the questionnaires shipped in the plugin ---------------------------------------------
+def test_the_shipped_questionnaires_are_generated_from_the_intake_and_the_vocabulary():
+    folder = Path(__file__).resolve().parent.parent / "hooks" / "canvas" / "questionnaires"
+    generated = canvas.questionnaires()
+    for name, document in generated.items():
+        text = (folder / name).read_text(encoding="utf-8")
+        assert text == canvas.to_yaml(document), f"{name} is stale: run python -m progress_plugin.canvas"
+        assert yaml.safe_load(text) == document
+    manifest = json.loads((folder.parent / "CANVAS_MANIFEST.json").read_text())
+    assert sorted(q["template"] for q in manifest["components"]["questionnaires"]) == \
+        sorted(f"questionnaires/{name}" for name in generated)
+
+
+def test_every_intake_field_but_the_private_reflection_is_asked():
+    from progress_plugin.intake import FIELDS
+    codes = {q["code"] for q in canvas.intake_questions()}
+    assert "pp-intake.private_reflection" not in codes
+    for field in FIELDS:
+        if field.id not in canvas.NOT_ASKED:
+            assert f"pp-intake.{field.id}" in codes
