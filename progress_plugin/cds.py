@@ -30,6 +30,7 @@ viewer, valid for ``link_ttl_seconds``; without a secret the card has no link.
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -75,7 +76,7 @@ PANEL_PATH = "/cds/progress.html"
 TICKET_AUDIENCE = "progress-plugin:cds-panel"
 MAX_GOALS = 200
 _FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
 # -- request schema ---------------------------------------------------------------------------
@@ -251,7 +252,9 @@ def _read(body: dict, missing: list[str], timeout: float) -> dict:
             except HostNotFound:
                 out["patient"] = None
         if "goals" in missing:
-            found = islice(client.search("Goal", {"patient": patient_id, "lifecycle-status": "active"}), MAX_GOALS)
+            # the typed reference: some servers match a bare id only for the default type
+            query = {"patient": f"Patient/{patient_id}", "lifecycle-status": "active"}
+            found = islice(client.search("Goal", query), MAX_GOALS)
             out["goals"] = {"resourceType": "Bundle", "type": "searchset",
                             "entry": [{"resource": goal} for goal in found]}
     return out
@@ -312,8 +315,8 @@ def card(progress, intake, words: dict[str, str], link: str | None) -> dict:
 
 
 def _md(text: str) -> str:
-    """``text`` as literal markdown on one line."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))[:300]
+    """``text`` as literal markdown on one line (no markup, links or HTML survive)."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(text.split())[:300], quote=False))
 
 
 # -- the link ---------------------------------------------------------------------------------

@@ -1,0 +1,408 @@
+"""The CDS Hooks patient-view service: discovery, the card, its link, prefetch read back with
+fhirAuthorization (from Medplum, and from a small recording FHIR server), 412, and input checks."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from progress_plugin import cds, schemas, settings
+from progress_plugin.app import all_blueprints, create_app
+from progress_plugin.events import IntakeSubmitted
+from progress_plugin.fhir import GOAL_ID_SYSTEM
+from progress_plugin.runtime import Runtime
+from progress_plugin.store import Store
+
+from tests.test_cds_jwt import (ISS, PATH, PUBLIC, cds_section, keys, keyserver, make_token,  # noqa: F401
+                                request_body)
+
+START = datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)
+PRIVATE = "CANARY-CDS-PRIVATE-REFLECTION"
+STORE_WORDS = ("STORE-COPY sleep through most nights", "STORE-COPY say no to my boss once")
+CHART_WORDS = "Sleep through most nights"
+THERAPIST_ONLY_LABEL = "Let go of fixing"
+
+
+# -- data ---------------------------------------------------------------------------------------
+def seed(runtime, client="c1", sessions=5, clinic="clinic-a"):
+    """Two goals agreed on 2026-01-05 (review every 4 sessions), then ``sessions`` weekly notes:
+    the client rates goal 1 from 3 up to 7; goal 2 is never rated; one note has a therapist-only tag."""
+    intake = schemas.load(schemas.intake_schema, {
+        "goals": [{"words": STORE_WORDS[0], "whose": "client", "baseline": 3, "rank": 1},
+                  {"words": STORE_WORDS[1], "whose": "client", "baseline": 2, "rank": 2}],
+        "better_looks_like": "Waking up less tired", "review_cadence": "every-4-sessions",
+        "agreed": True, "agreed_on": START.date().isoformat(), "goals_reviewed": True,
+        "private_reflection": PRIVATE})
+    runtime.dispatch(IntakeSubmitted(clinic, START, client, intake, "t1"))
+    for i in range(1, sessions + 1):
+        at = (START + timedelta(days=7 * i)).isoformat()
+        tags = [{"code": "small-shift", "goals": ["g1"], "ratings": [{"goal": "g1", "value": min(7, 3 + i)}]}]
+        if i == 2:
+            tags.append({"code": "let-go-of-fixing", "goals": [], "ratings": []})
+        runtime.dispatch(schemas.load(schemas.note_schema, {
+            "clinic_id": clinic, "client_id": client, "note_id": f"{client}-n{i}", "session_at": at,
+            "author": "t1", "at": at, "signed": True, "tags": tags}))
+
+
+def chart_goal(client, goal_id, words, status="active", clinic="clinic-a"):
+    return {"resourceType": "Goal", "lifecycleStatus": status, "description": {"text": words},
+            "subject": {"reference": f"Patient/{client}"},
+            "identifier": [{"system": GOAL_ID_SYSTEM, "value": f"{clinic}/{client}/{goal_id}"}]}
+
+
+def body_for(client="c1", goals=None, patient=True, **extra):
+    body = request_body(client)
+    entries = [{"resource": g} for g in (goals if goals is not None else [chart_goal(client, "g1", CHART_WORDS)])]
+    body["prefetch"] = {"patient": {"resourceType": "Patient", "id": client} if patient else None,
+                        "goals": {"resourceType": "Bundle", "type": "searchset", "entry": entries}}
+    body.update(extra)
+    return body
+
+
+# -- the service ----------------------------------------------------------------------------------
+@pytest.fixture
+def make_service(sqlite_url, keys, now):
+    stores = []
+
+    def make(**cds_overrides):
+        section = {k: v for k, v in cds_section(keys, **cds_overrides).items() if v is not None}
+        config = settings.load({"store": {"url": sqlite_url}, "cds": section}, env={})
+        store = Store.open(config.store_url)
+        stores.append(store)
+        app = create_app(store, config=config, clock=lambda: now, blueprints=[cds.blueprint])
+        return app.test_client(), store, config
+    yield make
+    for s in stores:
+        s.close()
+
+
+@pytest.fixture
+def service(make_service, now):
+    client, store, config = make_service()
+    seed(Runtime(store, clock=lambda: now))
+    return client, store, config
+
+
+def post(client, keys, body, token=None, **kwargs):
+    token = token or make_token(keys)
+    return client.post(PATH, json=body, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+
+# -- discovery ------------------------------------------------------------------------------------
+def test_the_service_mounts_the_cds_blueprint():
+    assert cds.blueprint in all_blueprints()
+
+
+def test_discovery_lists_the_patient_view_service_with_its_prefetch(service):
+    client, _, _ = service
+    r = client.get("/cds-services")
+    assert r.status_code == 200
+    (svc,) = r.get_json()["services"]
+    assert svc["id"] == "progress-defined-together" and svc["hook"] == "patient-view"
+    assert svc["title"] and svc["description"]
+    assert svc["prefetch"] == {"patient": "Patient/{{context.patientId}}",
+                               "goals": "Goal?patient={{context.patientId}}&lifecycle-status=active"}
+
+
+def test_without_a_cds_section_the_endpoints_are_404(service_config, keys):
+    assert service_config.cds is None
+    store = Store.open(service_config.store_url)
+    try:
+        client = create_app(store, config=service_config, blueprints=[cds.blueprint]).test_client()
+        assert client.get("/cds-services").status_code == 404
+        assert post(client, keys, body_for()).status_code == 404
+    finally:
+        store.close()
+
+
+# -- the card -------------------------------------------------------------------------------------
+def test_the_card_for_two_goals_with_the_review_due(service, keys):
+    client, _, _ = service
+    r = post(client, keys, body_for())
+    assert r.status_code == 200, r.get_json()
+    assert r.headers["Cache-Control"] == "no-store"
+    (card,) = r.get_json()["cards"]
+    assert card["summary"] == "Progress defined together: 2 goals, review due"
+    assert card["indicator"] == "warning"
+    assert card["source"] == {"label": "Progress defined together"}
+    assert uuid.UUID(card["uuid"])
+    detail = card["detail"]
+    assert "1. **Sleep through most nights**: 3 at the start, 7 now: reliable improvement" in detail
+    assert "2. **Goal 2**: 2 at the start; not enough ratings yet" in detail
+    assert "Review (agreed: every 4 sessions): **due**, 5 session(s) since the last one." in detail
+    assert "2026-01-05" in detail
+    (link,) = card["links"]
+    assert link["type"] == "absolute" and link["label"]
+    assert link["url"].startswith(PUBLIC + "/cds/progress.html?ticket=")
+
+
+def test_the_card_shows_only_words_the_chart_sent_and_nothing_therapist_only(service, keys, caplog):
+    client, store, _ = service
+    caplog.set_level(logging.DEBUG)
+    r = post(client, keys, body_for())
+    text = json.dumps(r.get_json())
+    assert CHART_WORDS in text
+    for words in STORE_WORDS:                  # our copy of the goals never goes out on the card
+        assert words not in text
+    assert PRIVATE not in text and THERAPIST_ONLY_LABEL not in text and "therapist" not in text.lower()
+    for words in (CHART_WORDS, *STORE_WORDS, PRIVATE):
+        assert words not in caplog.text
+    (row,) = [a for a in store.audit_rows("clinic-a") if a["action"] == "cds.patient-view"]
+    assert row["actor"] == "cds:Practitioner/pr-1" and row["outcome"] == "card"
+    assert row["subject"].startswith("client:c1 hook:")
+    assert not any(w in json.dumps(row, default=str) for w in (CHART_WORDS, *STORE_WORDS))
+
+
+def test_goals_of_another_client_or_another_system_are_not_matched(service, keys):
+    client, _, _ = service
+    goals = [chart_goal("c2", "g1", "Someone else's goal"),
+             {**chart_goal("c1", "g2", "Unrelated goal"), "identifier": [{"system": "urn:other", "value": "x"}]},
+             chart_goal("c1", "g2", "Speak up at work"), {"resourceType": "Observation"}]
+    (card,) = post(client, keys, body_for(goals=goals)).get_json()["cards"]
+    assert "1. **Goal 1**:" in card["detail"] and "2. **Speak up at work**:" in card["detail"]
+    assert "Someone else" not in card["detail"] and "Unrelated" not in card["detail"]
+
+
+def test_chart_words_are_escaped_as_markdown(service, keys):
+    client, _, _ = service
+    nasty = "**Sleep** [click](javascript:alert(1)) <img src=x>\n# heading"
+    (card,) = post(client, keys, body_for(goals=[chart_goal("c1", "g1", nasty)])).get_json()["cards"]
+    line = next(li for li in card["detail"].splitlines() if li.startswith("1. "))
+    assert line.startswith(r"1. **\*\*Sleep\*\* \[click\]\(javascript:alert\(1\)\) &lt;img src=x&gt; \# heading**:")
+    assert "<img" not in card["detail"] and "](" not in card["detail"]
+
+
+def test_review_not_yet_due_is_info(make_service, keys, now):
+    client, store, _ = make_service()
+    seed(Runtime(store, clock=lambda: now), sessions=2)
+    (card,) = post(client, keys, body_for()).get_json()["cards"]
+    assert card["summary"] == "Progress defined together: 2 goals"
+    assert card["indicator"] == "info"
+    assert "Review (agreed: every 4 sessions): next after 2 more session(s)." in card["detail"]
+
+
+def test_no_card_without_an_intake_or_without_the_patient(service, keys):
+    client, store, _ = service
+    assert post(client, keys, body_for(client="c9")).get_json() == {"cards": []}
+    assert post(client, keys, body_for(patient=False)).get_json() == {"cards": []}
+    outcomes = [a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "cds.patient-view"]
+    assert outcomes == ["no-card", "no-card"]
+
+
+def test_an_issuer_sees_only_its_own_clinic(make_service, keys, now):
+    client, store, _ = make_service(issuers=[{"iss": ISS, "jku": [keys.url + "/jwks.json"], "clinic": "clinic-b"}])
+    seed(Runtime(store, clock=lambda: now))                      # clinic-a's client c1
+    assert post(client, keys, body_for()).get_json() == {"cards": []}
+
+
+def test_without_a_link_secret_the_card_has_no_link(make_service, keys, now):
+    client, store, _ = make_service(link_secret_env="UNSET_FOR_THIS_TEST", link_secret=None)
+    seed(Runtime(store, clock=lambda: now))
+    (card,) = post(client, keys, body_for()).get_json()["cards"]
+    assert "links" not in card
+    assert client.get("/cds/progress.html?ticket=x").status_code == 404
+
+
+# -- the link -------------------------------------------------------------------------------------
+def test_the_link_opens_the_shared_view(service, keys):
+    client, store, _ = service
+    (card,) = post(client, keys, body_for()).get_json()["cards"]
+    url = urlsplit(card["links"][0]["url"])
+    r = client.get(f"{url.path}?{url.query}")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    page = r.get_data(as_text=True)
+    assert "Shared view" in page and STORE_WORDS[0] in page
+    assert PRIVATE not in page and THERAPIST_ONLY_LABEL not in page
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "no-referrer"
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    (row,) = [a for a in store.audit_rows("clinic-a") if a["action"] == "cds.panel"]
+    assert row["actor"] == "cds:Practitioner/pr-1" and row["subject"] == "client:c1"
+
+
+def test_a_bad_or_expired_ticket_is_401(service):
+    client, _, config = service
+    import jwt as pyjwt
+    good = cds.ticket(config.cds, "clinic-a", "c1", "Practitioner/pr-1")
+    expired = cds.ticket(config.cds, "clinic-a", "c1", "Practitioner/pr-1", now=time.time() - 2000)
+    forged = pyjwt.encode({"aud": cds.TICKET_AUDIENCE, "clinic": "clinic-a", "sub": "c1", "iat": int(time.time()),
+                           "exp": int(time.time()) + 60}, "another-secret-" + "z" * 40, algorithm="HS256")
+    unsigned = good.rsplit(".", 1)[0] + "."
+    assert client.get("/cds/progress.html", query_string={"ticket": good}).status_code == 200
+    for ticket in (expired, forged, unsigned, good[:-3] + "abc", ""):
+        r = client.get("/cds/progress.html", query_string={"ticket": ticket})
+        assert r.status_code == 401, ticket
+    other = cds.ticket(config.cds, "clinic-a", "nobody", "Practitioner/pr-1")
+    assert client.get("/cds/progress.html", query_string={"ticket": other}).status_code == 404
+
+
+# -- missing prefetch -----------------------------------------------------------------------------
+def test_missing_prefetch_without_fhir_authorization_is_412(service, keys):
+    client, _, _ = service
+    body = body_for()
+    body["prefetch"] = {}
+    r = post(client, keys, body)
+    assert r.status_code == 412
+    assert r.get_json()["missing"] == ["patient", "goals"]
+    body = body_for()
+    del body["prefetch"]["goals"]
+    body["fhirServer"] = "https://ehr.example.org/fhir"           # a server but no authorization
+    r = post(client, keys, body)
+    assert r.status_code == 412 and r.get_json()["missing"] == ["goals"]
+
+
+def test_missing_prefetch_is_read_from_medplum_with_fhir_authorization(make_service, keys, medplum, now):
+    base = medplum.base_url
+    patient = requests.post(f"{base}/Patient", json={"resourceType": "Patient", "name": [{"family": "Test"}]},
+                            timeout=10).json()
+    pid = patient["id"]
+    for goal in (chart_goal(pid, "g1", CHART_WORDS), chart_goal(pid, "g2", "A goal that was completed",
+                                                                status="completed")):
+        assert requests.post(f"{base}/Goal", json=goal, timeout=10).status_code == 201
+    client, store, _ = make_service()
+    seed(Runtime(store, clock=lambda: now), client=pid)
+    medplum.reset()
+    body = body_for(client=pid, fhirServer=base,
+                    fhirAuthorization={"access_token": "ehr-token", "token_type": "Bearer", "expires_in": 300,
+                                       "scope": "user/Patient.read user/Goal.read", "subject": "ehr-client-1"})
+    body["prefetch"] = {}
+    r = post(client, keys, body)
+    assert r.status_code == 200, r.get_json()
+    (card,) = r.get_json()["cards"]
+    assert f"1. **{CHART_WORDS}**: 3 at the start, 7 now" in card["detail"]
+    assert "2. **Goal 2**" in card["detail"]                     # the completed goal is not active
+    assert medplum.count("GET Patient/:id", 200) == 1 and medplum.count("GET Goal", 200) == 1
+
+
+class RecordingFHIR:
+    """A small FHIR server on 127.0.0.1 that records each request and answers with ``status``."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.status = 200
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/fhir"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def app(self, environ, start_response):
+        request = Request(environ)
+        self.requests.append({"path": request.path, "args": request.args.to_dict(),
+                              "authorization": request.headers.get("Authorization")})
+        if self.status != 200:
+            body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "security"}]}
+            response = Response(json.dumps(body), status=self.status, mimetype="application/fhir+json")
+        elif request.path.startswith("/fhir/Patient/"):
+            response = Response(json.dumps({"resourceType": "Patient", "id": request.path.rsplit("/", 1)[1]}),
+                                mimetype="application/fhir+json")
+        else:
+            bundle = {"resourceType": "Bundle", "type": "searchset",
+                      "entry": [{"resource": chart_goal("c1", "g2", "Speak up at work")}]}
+            response = Response(json.dumps(bundle), mimetype="application/fhir+json")
+        return response(environ, start_response)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fhir():
+    server = RecordingFHIR()
+    yield server
+    server.stop()
+
+
+AUTH = {"access_token": "ehr-token-123", "token_type": "Bearer", "expires_in": 300,
+        "scope": "user/Goal.read", "subject": "ehr-client-1"}
+
+
+def test_only_the_missing_key_is_read_with_the_ehrs_token(service, keys, fhir):
+    client, _, _ = service
+    body = body_for(fhirServer=fhir.url, fhirAuthorization=AUTH)
+    del body["prefetch"]["goals"]
+    r = post(client, keys, body)
+    assert r.status_code == 200
+    assert "2. **Speak up at work**" in r.get_json()["cards"][0]["detail"]
+    assert fhir.requests == [{"path": "/fhir/Goal", "args": {"patient": "Patient/c1", "lifecycle-status": "active"},
+                              "authorization": "Bearer ehr-token-123"}]
+
+
+def test_a_fhir_server_that_refuses_the_token_gives_412(service, keys, fhir):
+    client, _, _ = service
+    fhir.status = 401
+    body = body_for(fhirServer=fhir.url, fhirAuthorization=AUTH)
+    body["prefetch"] = {}
+    r = post(client, keys, body)
+    assert r.status_code == 412 and "401" in r.get_json()["message"]
+
+
+def test_a_fhir_server_the_issuer_may_not_name_is_never_called(make_service, keys, fhir, now):
+    client, store, _ = make_service(issuers=[{"iss": ISS, "jku": [keys.url + "/jwks.json"], "clinic": "clinic-a",
+                                              "fhir_servers": ["https://ehr.example.org/fhir"]}])
+    seed(Runtime(store, clock=lambda: now))
+    body = body_for(fhirServer=fhir.url, fhirAuthorization=AUTH)
+    body["prefetch"] = {}
+    r = post(client, keys, body)
+    assert r.status_code == 412 and "not one this issuer may name" in r.get_json()["message"]
+    assert fhir.requests == []
+
+
+# -- input checks, in order -----------------------------------------------------------------------
+def test_content_type_is_checked_before_the_token(service):
+    client, _, _ = service
+    r = client.post(PATH, data=json.dumps(body_for()), content_type="text/plain")
+    assert r.status_code == 415
+
+
+def test_the_token_is_checked_before_the_body(service):
+    client, _, _ = service
+    r = client.post(PATH, data="{not json", content_type="application/json", headers={"Authorization": "Bearer x"})
+    assert r.status_code == 401
+
+
+def test_an_oversized_body_is_413(service, keys):
+    client, _, _ = service
+    body = body_for()
+    body["prefetch"]["goals"]["entry"] = [{"resource": chart_goal("c1", "g1", "x" * 1000)}] * 300
+    assert post(client, keys, body).status_code == 413
+
+
+def test_a_body_that_is_not_json_is_400(service, keys):
+    client, _, _ = service
+    for data in ("{not json", "[1, 2]"):
+        r = client.post(PATH, data=data, content_type="application/json",
+                        headers={"Authorization": f"Bearer {make_token(keys)}"})
+        assert r.status_code == 400
+
+
+@pytest.mark.parametrize("change,path", [
+    (lambda b: b.update(hook="order-select"), ["hook"]),
+    (lambda b: b.pop("hookInstance"), ["hookInstance"]),
+    (lambda b: b["context"].pop("patientId"), ["context", "patientId"]),
+    (lambda b: b["context"].update(patientId="../etc/passwd"), ["context", "patientId"]),
+    (lambda b: b["context"].update(userId="Device/1"), ["context", "userId"]),
+    (lambda b: b.update(fhirAuthorization=AUTH), ["fhirServer"]),
+    (lambda b: b.update(fhirServer="https://ehr.example.org/fhir",
+                        fhirAuthorization={**AUTH, "token_type": "MAC"}), ["fhirAuthorization", "token_type"]),
+    (lambda b: b["prefetch"].update(patient={"resourceType": "Patient", "id": "c2"}), ["prefetch", "patient"]),
+    (lambda b: b["prefetch"].update(goals=[]), ["prefetch", "goals"]),
+    (lambda b: b.update(context="c1"), ["context"]),
+])
+def test_a_bad_request_is_422_with_the_field(service, keys, change, path):
+    client, _, _ = service
+    body = body_for()
+    change(body)
+    r = post(client, keys, body)
+    assert r.status_code == 422, r.get_json()
+    messages = r.get_json()["json"]
+    for key in path:
+        messages = messages[key]
+    assert messages
