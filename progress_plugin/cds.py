@@ -198,11 +198,15 @@ def patient_view():
         return _answer(422, json=exc.messages)
 
     client = body["context"]["patientId"]
-    issuer = cds.issuers[caller.iss]
+    user = body["context"]["userId"]
+    svc = services()
+    state = svc.runtime.state(caller.clinic, client) if svc.store.clinic_exists(caller.clinic) else None
+    if state is None or state.intake is None:       # nothing to show: read nothing from the EHR
+        return _shown(svc, caller.clinic, client, user, body["hookInstance"], [])
     prefetch = body["prefetch"]
     missing = [key for key in PREFETCH if key not in prefetch]
     if missing:
-        problem = _fhir_problem(body, issuer)
+        problem = _fhir_problem(body, cds.issuers[caller.iss])
         if problem:
             return _answer(412, error="prefetch missing", missing=missing, message=problem)
         try:
@@ -211,18 +215,19 @@ def patient_view():
             log.info("cds fhir read failed status=%s", exc.status_code)
             return _answer(412, error="prefetch missing", missing=missing,
                            message=f"the FHIR server refused the read ({exc.status_code})")
-    svc = services()
-    state = svc.runtime.state(caller.clinic, client) if svc.store.clinic_exists(caller.clinic) else None
     cards = []
-    if prefetch.get("patient") is not None and state is not None and state.intake is not None:
+    if prefetch.get("patient") is not None:
         (shown,) = handle(PanelRequested(caller.clinic, svc.clock(), client, "client"), state)
-        link = _link(cds, caller.clinic, client, body["context"]["userId"])
-        cards.append(card(shown.progress, state.intake, chart_goals(prefetch.get("goals"), caller.clinic, client),
-                          link))
+        words = chart_goals(prefetch.get("goals"), caller.clinic, client)
+        cards.append(card(shown.progress, state.intake, words, _link(cds, caller.clinic, client, user)))
+    return _shown(svc, caller.clinic, client, user, body["hookInstance"], cards)
+
+
+def _shown(svc, clinic: str, client: str, user: str, hook_instance: str, cards: list) -> Response:
+    """Audit the call (ids only) and answer with ``cards``."""
     with svc.store.begin() as conn:
-        svc.store.audit(conn, caller.clinic, _actor(body["context"]["userId"]), "cds.patient-view",
-                        f"client:{client} hook:{body['hookInstance'][:64]}", "card" if cards else "no-card",
-                        svc.clock())
+        svc.store.audit(conn, clinic, _actor(user), "cds.patient-view", f"client:{client} hook:{hook_instance[:64]}",
+                        "card" if cards else "no-card", svc.clock())
     return _answer(200, cards=cards)
 
 

@@ -406,3 +406,12 @@ def test_a_bad_request_is_422_with_the_field(service, keys, change, path):
     for key in path:
         messages = messages[key]
     assert messages
+
+
+def test_a_client_without_an_intake_is_not_read_from_the_ehr(service, keys, fhir):
+    client, _, _ = service
+    body = body_for(client="c9", fhirServer=fhir.url, fhirAuthorization=AUTH)
+    body["prefetch"] = {}
+    r = post(client, keys, body)
+    assert r.status_code == 200 and r.get_json() == {"cards": []}
+    assert fhir.requests == []
