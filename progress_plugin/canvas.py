@@ -51,8 +51,11 @@ blueprint = Blueprint("canvas", __name__)
 WIRE_VERSION = 1
 INTAKE, SESSION = "pp-intake", "pp-session"
 TAGS_KEY = "progress-plugin-tags"              #: note metadata key holding a note's tag codes
+#: Protocol cards, one of each per patient: the review, the intake, the latest note's tags.
 REVIEW_CARD = "progress-plugin-review"
 INTAKE_CARD = "progress-plugin-intake"
+TAGS_CARD = "progress-plugin-note-tags"
+TAGS_TITLE, INTAKE_TITLE = "Progress tags", "Defining progress together"
 SIGNED_STATES = ("LKD", "SGN", "RLK")
 DELETED_STATE = "DLT"
 GOAL_ACHIEVEMENT = ("in-progress", "improving", "worsening", "no-change", "achieved", "sustaining",
@@ -184,7 +187,8 @@ def write_questionnaires(directory, vocabulary: Vocabulary | None = None) -> lis
     return written
 
 
-ANSWER_CODES = frozenset(q["code"] for doc in questionnaires().values() for q in doc["questions"])
+#: Each question's response type (SING, MULT or TXT), by question code.
+ANSWER_TYPES = {q["code"]: q["responses_type"] for doc in questionnaires().values() for q in doc["questions"]}
 
 
 # -- the wire format ----------------------------------------------------------------------
@@ -219,11 +223,16 @@ class CanvasEventSchema(Inbound):
     def check(self, data, **kwargs):
         problems = {}
         for code, value in (data.get("answers") or {}).items():
-            if code not in ANSWER_CODES:
+            kind = ANSWER_TYPES.get(code)
+            if kind is None:
                 problems[code] = ["Not a question of this plugin's questionnaires."]
-            elif isinstance(value, list):
-                if len(value) > 40 or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+            elif kind == "MULT":
+                if not isinstance(value, list) or len(value) > 40 or \
+                        not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
                     problems[code] = ["A list of up to 40 codes."]
+            elif kind == "SING":
+                if not isinstance(value, str) or not 0 < len(value) <= 64:
+                    problems[code] = ["One code."]
             elif not isinstance(value, str) or not 0 < len(value) <= 4000:
                 problems[code] = ["An answer of 1-4000 characters."]
         if problems:
@@ -260,7 +269,7 @@ def stored_tags(record) -> tuple[TagInput, ...]:
 
 
 def _rating(code: str, where: str) -> int:
-    if not (code.isdigit() and RATING_MIN <= int(code) <= RATING_MAX):
+    if not (code.isascii() and code.isdigit() and RATING_MIN <= int(code) <= RATING_MAX):
         raise ValidationError({where: [f"Ratings are {RATING_MIN}-{RATING_MAX}."]})
     return int(code)
 
@@ -379,12 +388,12 @@ def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, li
                                 note.tags[0].vocabulary_version if note.tags else None, "signed": note.signed},
                                separators=(",", ":"))
             out.append({"type": "note_metadata", "note_id": note.note_id, "key": TAGS_KEY, "value": value})
-            out.append(card(client, f"{TAGS_KEY}-{note.note_id}", "Progress tags not recorded",
-                            "The progress tags on this note were recorded.", "satisfied"))
+            out.append(card(client, TAGS_CARD, TAGS_TITLE, f"Recorded for the session of "
+                            f"{note.session_at.date().isoformat()}.", "satisfied"))
         elif isinstance(effect, fx.RejectNote):
             status = "rejected"
-            out.append(card(client, f"{TAGS_KEY}-{effect.note_id}", "Progress tags not recorded",
-                            " ".join(_flatten(effect.messages))))
+            out.append(card(client, TAGS_CARD, TAGS_TITLE,
+                            "Not recorded: " + " ".join(_flatten(effect.messages))))
         elif isinstance(effect, fx.RefuseNote):
             status = "refused"
         elif isinstance(effect, fx.ShowPanel):
@@ -392,8 +401,8 @@ def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, li
             out.append({"type": "modal", "title": "Progress",
                         "html": panel.render_html(effect.progress, state.intake, effect.audience)})
         elif isinstance(effect, fx.RecordIntake):
-            out.append(card(client, INTAKE_CARD, "Defining progress together not recorded",
-                            "The intake section was recorded.", "satisfied"))
+            out.append(card(client, INTAKE_CARD, INTAKE_TITLE, f"Agreed on {effect.intake.agreed_on.isoformat()}; "
+                            f"looking at it together: {cadence_label(effect.intake.review_cadence)}.", "satisfied"))
     if not isinstance(event, (ev.PanelRequested, ev.NoteDeleted)) and status == "ok":
         review = review_card(svc, clinic, client, effects)
         if review is not None:
@@ -452,11 +461,11 @@ def _handle(svc, clinic: str, data: dict):
     try:
         event = to_event(clinic, data, lambda c: svc.runtime.state(clinic, c))
     except ValidationError as exc:
-        problem = " ".join(_flatten(exc.messages))
+        problem = "Not recorded: " + " ".join(_flatten(exc.messages))
         if next(iter(data.get("answers") or {""}), "").startswith(INTAKE + "."):
-            effect = card(client, INTAKE_CARD, "Defining progress together not recorded", problem)
+            effect = card(client, INTAKE_CARD, INTAKE_TITLE, problem)
         else:
-            effect = card(client, f"{TAGS_KEY}-{data['note_id']}", "Progress tags not recorded", problem)
+            effect = card(client, TAGS_CARD, TAGS_TITLE, problem)
         log.info("canvas event rejected clinic=%s event=%s type=%s", clinic, data["event_id"], data["event"])
         return _answer(200, status="rejected", event=None, effects=[effect])
     if event is None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from progress_plugin import canvas
 from progress_plugin import tables as t
@@ -18,6 +20,9 @@ CANVAS_SECRET = "canvas-signing-secret-0123456789abcdef"
 PATIENT, NOTE_1 = "5350cd20de8a470aa570a852859ac87e", "b9a8c1b5-0f21-4d43-9a55-0c9d9f0d2a11"
 NOTE_2 = "0d6e7a34-9a1f-4b45-8a55-33e0f0ad8b22"
 GOAL_WORDS = "Sleep through most nights"
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=6)
 INTAKE_ANSWERS = {
     "pp-intake.g1.words": GOAL_WORDS, "pp-intake.g1.whose": "client", "pp-intake.g1.baseline": "3",
     "pp-intake.g2.words": "Say no to my boss once", "pp-intake.g2.whose": "client", "pp-intake.g2.baseline": "2",
@@ -28,8 +33,8 @@ INTAKE_ANSWERS = {
 
 @pytest.fixture
 def config(sqlite_url):
-    from progress_plugin import settings
-    return settings.load({"store": {"url": sqlite_url},
+    from progress_plugin.settings import load
+    return load({"store": {"url": sqlite_url},
                           "clinics": [{"id": "clinic-c", "scheme": "x-signature", "secrets": [CANVAS_SECRET]},
                                       {"id": "clinic-w", "scheme": "standard-webhooks",
                                        "secrets": ["whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="]}]}, env={})
@@ -109,6 +114,7 @@ def test_intake_then_tags_then_lock_answer_the_effects_canvas_applies(client, ap
     r = intake(client)
     assert (r.status_code, r.json["status"], r.json["event"]) == (200, "ok", "IntakeSubmitted")
     assert card(r, canvas.INTAKE_CARD)["status"] == "satisfied"
+    assert "every 4 sessions" in card(r, canvas.INTAKE_CARD)["narrative"]
     assert card(r, canvas.REVIEW_CARD)["status"] == "satisfied"
     state = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT)
     assert [(g.id, g.words, g.baseline) for g in state.intake.goals] == [("g1", GOAL_WORDS, 3),
@@ -177,6 +183,13 @@ def test_the_panel_opens_as_a_modal_with_the_self_contained_html(client):
     assert of_type(r, "protocol_card") == []
 
 
+def test_the_panel_for_a_client_with_nothing_recorded_yet_still_opens(client, app):
+    r = post(client, event("APPLICATION__ON_OPEN", patient_id="someone-new"))
+    (modal,) = of_type(r, "modal")
+    assert r.status_code == 200 and modal["html"].startswith("<!doctype html>")
+    assert rows(app, t.notes) == []
+
+
 def test_a_deleted_note_is_dropped(client, app):
     intake(client)
     session(client, {"pp-session.tags": ["setback"]})
@@ -206,18 +219,18 @@ def test_unknown_tag_is_rejected_with_a_card_saying_why(client, app):
     intake(client)
     r = session(client, {"pp-session.tags": ["no-such-tag"]})
     assert (r.status_code, r.json["status"]) == (200, "rejected")
-    rejected = card(r, f"{canvas.TAGS_KEY}-{NOTE_1}")
+    rejected = card(r, canvas.TAGS_CARD)
     assert rejected["status"] == "due" and "no-such-tag" in rejected["narrative"]
     assert of_type(r, "note_metadata") == [] and rows(app, t.notes) == []
     fixed = session(client, {"pp-session.tags": ["setback"]})
-    assert card(fixed, f"{canvas.TAGS_KEY}-{NOTE_1}")["status"] == "satisfied"
+    assert card(fixed, canvas.TAGS_CARD)["status"] == "satisfied"
 
 
 def test_a_rating_without_a_tag_is_rejected(client):
     intake(client)
     r = session(client, {"pp-session.g2.rating": "4"})
     assert r.json["status"] == "rejected"
-    assert "goal 2" in card(r, f"{canvas.TAGS_KEY}-{NOTE_1}")["narrative"]
+    assert "goal 2" in card(r, canvas.TAGS_CARD)["narrative"]
 
 
 def test_an_incomplete_intake_is_rejected_with_a_card(client, app):
@@ -234,7 +247,7 @@ def test_tags_on_a_signed_note_need_an_addendum(client):
     session(client, {"pp-session.tags": ["setback"]})
     lock(client)
     r = session(client, {"pp-session.tags": ["step-forward"]})
-    assert r.json["status"] == "rejected" and "addendum" in card(r, f"{canvas.TAGS_KEY}-{NOTE_1}")["narrative"]
+    assert r.json["status"] == "rejected" and "addendum" in card(r, canvas.TAGS_CARD)["narrative"]
 
 
 # -- verification: 4xx for anything wrong, never 5xx ---------------------------------------
@@ -287,6 +300,8 @@ def test_order_of_checks(client, config):
     {"answers": {"question-9": "25"}},                                          # not our question
     {"answers": {"pp-session.tags": "setback"}, "note_id": None},
     {"answers": {"pp-session.tags": [1, 2]}},
+    {"answers": {"pp-session.tags": "setback"}},                               # MULT: a list
+    {"answers": {"pp-session.g1.rating": ["5"]}},                              # SING: one code
     {"answers": {"pp-intake.g1.words": ""}},
     {"answers": {"pp-intake.g1.words": "x" * 4001}},
     {"goal": {"achievement_status": "great"}},
@@ -297,6 +312,27 @@ def test_malformed_events_are_422(client, change):
     payload.update(change)
     r = post(client, payload)
     assert r.status_code == 422, r.json
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(sorted(canvas.CanvasEventSchema().fields) + ["extra"]), JSON, max_size=8))
+def test_signed_garbage_is_never_a_5xx(client, fields):
+    payload = event("QUESTIONNAIRE_COMMAND__POST_COMMIT", answers={"pp-session.tags": ["setback"]}, **note_facts())
+    payload.update(fields)
+    assert post(client, payload).status_code < 500
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(sorted(canvas.ANSWER_TYPES)),
+                       st.one_of(st.text(min_size=1, max_size=20), st.lists(st.text(min_size=1, max_size=8),
+                                                                            max_size=3)), min_size=1, max_size=6))
+def test_any_answers_to_our_questions_are_never_a_5xx(client, answers):
+    for kind in ("intake", "session"):
+        mine = {k: v for k, v in answers.items() if k.startswith(f"pp-{kind}.")}
+        if mine:
+            r = post(client, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", answers=mine, **note_facts()))
+            assert r.status_code in (200, 422), r.json
+            assert r.status_code == 422 or r.json["status"] in ("ok", "rejected")
 
 
 @pytest.mark.parametrize("answers", [
