@@ -310,9 +310,25 @@ def intake_payload(answers: dict, data: dict, at: datetime) -> dict:
     booleans = {f.id for f in FIELDS if f.type == "boolean"}
     for code, value in answers.items():
         name = code.split(".", 1)[1]
-        if "." not in name:
-            payload[name] = (value == "yes") if name in booleans else value
+        if "." in name:
+            continue                            # a goal's answer, taken above
+        if name in booleans:
+            if value not in ("yes", "no"):
+                raise ValidationError({name: ["Answer yes or no."]})
+            value = value == "yes"
+        payload[name] = value
     return payload
+
+
+def _goals_by_rank(messages: dict, goals: list) -> dict:
+    """Field errors with a goal's list index replaced by "goal <rank>", as the questionnaire says."""
+    per_goal = messages.get("goals")
+    if not isinstance(per_goal, dict):
+        return messages
+    out = {k: v for k, v in messages.items() if k != "goals"}
+    for index, problems in per_goal.items():
+        out[f"goal {goals[int(index)]['rank']}"] = problems
+    return out
 
 
 def to_event(clinic: str, data: dict, state_of) -> ev.Event | None:
@@ -332,7 +348,11 @@ def to_event(clinic: str, data: dict, state_of) -> ev.Event | None:
     if kind == "QUESTIONNAIRE_COMMAND__POST_COMMIT":
         answers = data["answers"]
         if next(iter(answers)).startswith(INTAKE + "."):
-            intake = schemas.load(schemas.intake_schema, intake_payload(answers, data, at))
+            payload = intake_payload(answers, data, at)
+            try:
+                intake = schemas.load(schemas.intake_schema, payload)
+            except ValidationError as exc:
+                raise ValidationError(_goals_by_rank(exc.messages, payload["goals"])) from None
             return ev.IntakeSubmitted(clinic, at, client, intake, data.get("author") or "canvas")
         return ev.NoteSaved(clinic, at, client, data["note_id"], data.get("session_at") or at,
                             data.get("author") or "canvas", session_tags(answers), note_type(data))
@@ -352,9 +372,8 @@ def _flatten(messages, path=()) -> list[str]:
         return [m for key, value in messages.items() for m in _flatten(value, path + (key,))]
     if isinstance(messages, list):
         return [m for value in messages for m in _flatten(value, path)]
-    words = [f"goal {int(p) + 1}" if path[:1] == ("goals",) and i == 1 and str(p).isdigit() else str(p)
-             for i, p in enumerate(path) if not (path[:1] == ("goals",) and i == 0)]
-    return [f"{' '.join(words).replace('_', ' ')}: {messages}" if words else str(messages)]
+    where = " ".join(str(p) for p in path).replace("_", " ")
+    return [f"{where}: {messages}" if where else str(messages)]
 
 
 def cadence_label(code: str) -> str:

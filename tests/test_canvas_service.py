@@ -233,6 +233,13 @@ def test_a_rating_without_a_tag_is_rejected(client):
     assert "goal 2" in card(r, canvas.TAGS_CARD)["narrative"]
 
 
+def test_problems_name_the_goal_as_the_questionnaire_does(client):
+    answers = {k: v for k, v in INTAKE_ANSWERS.items() if not k.startswith("pp-intake.g1.")}
+    answers.pop("pp-intake.g2.whose")
+    r = intake(client, answers)
+    assert "goal 2 whose: Missing data for required field." in card(r, canvas.INTAKE_CARD)["narrative"]
+
+
 def test_an_incomplete_intake_is_rejected_with_a_card(client, app):
     answers = {k: v for k, v in INTAKE_ANSWERS.items() if k not in ("pp-intake.g1.whose", "pp-intake.agreed")}
     r = intake(client, answers)
@@ -340,6 +347,7 @@ def test_any_answers_to_our_questions_are_never_a_5xx(client, answers):
     {"pp-session.g1.rating": "11", "pp-session.g1.tag": "setback"},
     {"pp-intake.g1.words": "Sleep", "pp-intake.g1.whose": "client", "pp-intake.g1.baseline": "-1"},
     {"pp-intake.review_date": "next spring", "pp-intake.review_cadence": "at-review"},
+    dict(INTAKE_ANSWERS, **{"pp-intake.agreed": "maybe"}),
 ])
 def test_odd_answers_are_rejected_not_crashed(client, answers):
     intake(client)
