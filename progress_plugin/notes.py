@@ -94,20 +94,27 @@ def check_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: Intak
                 continue
             if rating.goal_id not in tag.goal_ids:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "goal", []).append(f"Rating for goal '{rating.goal_id}' needs the tag to link that goal.")
+                    "goal", []).append(f"Rating for {_name(rating.goal_id, intake)} needs the tag to link that goal.")
             if rating.value is not None and not RATING_MIN <= rating.value <= RATING_MAX:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
                     "value", []).append(f"Ratings are {RATING_MIN}-{RATING_MAX}.")
             goal = intake.goal(rating.goal_id) if intake else None
             if rating.level is not None and goal is not None and not goal.gas_levels:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "level", []).append(f"Goal '{rating.goal_id}' has no attainment levels.")
+                    "level", []).append(f"{_name(rating.goal_id, intake).capitalize()} has no attainment levels.")
             key = (rating.goal_id, rating.rater)
             if key in rated:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "goal", []).append(f"Goal '{rating.goal_id}' is already rated by the {rating.rater} on this note.")
+                    "goal", []).append(f"{_name(rating.goal_id, intake).capitalize()} is already rated by the "
+                                       f"{rating.rater} on this note.")
             rated[key] = i
     return {"tags": errors} if errors else {}
+
+
+def _name(goal_id: str, intake: Intake | None) -> str:
+    """How a therapist knows a goal: by its rank ("goal 2"); by its id when it is not one of the client's."""
+    goal = intake.goal(goal_id) if intake else None
+    return f"goal {goal.rank}" if goal else f"goal '{goal_id}'"
 
 
 def build(note_id: str, client_id: str, session_at: datetime, author: str,

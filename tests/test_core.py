@@ -60,7 +60,7 @@ def test_rating_without_the_goal_linked_is_rejected(intake):
     out = handle(saved([TagInput("step-forward", (), (Rating("g1", 5),))]), state(intake))
     assert isinstance(out[0], fx.RejectNote)
     assert out[0].messages == {"tags": {0: {"ratings": {0: {"goal": [
-        "Rating for goal 'g1' needs the tag to link that goal."]}}}}}
+        "Rating for goal 1 needs the tag to link that goal."]}}}}}
 
 
 def test_link_to_a_goal_the_client_does_not_have(intake):

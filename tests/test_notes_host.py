@@ -130,7 +130,7 @@ def test_a_note_with_failing_tags_is_rejected_with_messages_at_the_fields(web, a
     assert resp.status_code == 422
     assert errors_in(resp.get_data(as_text=True)) == {
         "tags-0-code": ["Unknown tag code 'made-up-tag' in vocabulary version 1."],
-        "tags-1-rating-g2": ["Rating for goal 'g2' needs the tag to link that goal."]}
+        "tags-1-rating-g2": ["Rating for goal 2 needs the tag to link that goal."]}
     assert app.extensions["notes_host"]["db"].notes(with_intake) == []
     assert plugin_store.load_state("clinic-x", with_intake).notes == {}
     assert CANARY in unescape(resp.get_data(as_text=True))   # the therapist's text is kept in the form

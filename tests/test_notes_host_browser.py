@@ -59,7 +59,7 @@ def test_a_therapist_fills_the_intake_tags_two_notes_and_sees_the_panel(page, ho
     page.fill("[name=tags-1-rating-g2]", "3")
     page.click("text=Save note")
     error = page.locator(".tagrow[data-row='1'] [data-error-for='tags-1-rating-g2']")
-    assert error.inner_text() == "Rating for goal 'g2' needs the tag to link that goal."
+    assert error.inner_text() == "Rating for goal 2 needs the tag to link that goal."
     rating = page.locator("[name=tags-1-rating-g2]").bounding_box()
     shown = error.bounding_box()
     assert 0 <= shown["y"] - (rating["y"] + rating["height"]) < 40        # directly under the field

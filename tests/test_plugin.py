@@ -103,7 +103,7 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
                            note_id="n-bad")
     expected = {"tags": {
         0: {"code": ["Unknown tag code 'no-such-tag' in vocabulary version 1."]},
-        1: {"ratings": {0: {"goal": ["Rating for goal 'g2' needs the tag to link that goal."]}}}}}
+        1: {"ratings": {0: {"goal": ["Rating for goal 2 needs the tag to link that goal."]}}}}}
     assert hook.validate_note(note=invalid) == [expected]
     assert hook.note_saved(note=invalid) == [{"status": "rejected", "note_id": "n-bad", "errors": expected}]
     # a rating that names no goal at all is caught by the schema, at the field
