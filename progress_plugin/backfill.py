@@ -1,11 +1,14 @@
 """Backfill: a clinic's historical notes through the host's paged search and the same core path.
 
-Memory stays flat in the number of notes: one page is held at a time. After each page the
-next page's URL is checkpointed in the same transaction as the page's effects, so a stopped
-backfill resumes where it stopped and never applies a page twice.
+Memory stays flat in the number of notes: one page is worked on while the next one is read
+(two at most). After each page the next page's URL is checkpointed in the same transaction as
+the page's effects, so a stopped backfill resumes where it stopped and never applies a page
+twice. A page costs a handful of queries: the states of its clients are loaded together
+(:meth:`Store.load_states`) and its effects written together (:meth:`Store.apply_all`).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import Callable
@@ -54,7 +57,7 @@ def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, pa
         return done                           # finished before
     query = {"_count": str(page_size), "_elements": ",".join(fhir_events.NOTE_ELEMENTS), **(params or {})}
     pages = client.pages(next_url=next_url) if next_url else client.pages("DocumentReference", query)
-    for n, (bundle, following) in enumerate(pages, start=1):
+    for n, (bundle, following) in enumerate(_ahead(pages), start=1):
         docs = [fhir_events.keep(e["resource"]) for e in bundle.get("entry") or []
                 if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
         with store.begin() as conn:
@@ -68,21 +71,41 @@ def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, pa
     return done
 
 
+def _ahead(items):
+    """Yield from ``items`` while the next item is read on a second thread, so the host
+    prepares the next page while this one is written."""
+    with ThreadPoolExecutor(1, thread_name_prefix="backfill-read") as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
+_END = object()
+
+
 def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, write_back: bool) -> None:
     by_client: dict[str, list] = {}
     for doc in docs:
         event = fhir_events.document_event(clinic_id, doc, now)
         if event is not None:
             by_client.setdefault(event.client_id, []).append(event)
+    states = store.load_states(clinic_id, {cid: [e.note_id for e in events] for cid, events in by_client.items()},
+                               conn=conn)
+    written: list[fx.Effect] = []
     for client_id, events in by_client.items():
-        state = store.load_state(clinic_id, client_id, conn=conn)
+        state = states[client_id]
         for event in events:
             effects = handle(event, state)
+            written += effects
             for effect in effects:
-                store.apply(conn, effect, "backfill", now)
                 if isinstance(effect, fx.TagNote):
                     state = replace(state, notes={**state.notes, effect.note.note_id: effect.note})
                 elif isinstance(effect, fx.UntagNote):
                     state = replace(state, notes={k: v for k, v in state.notes.items() if k != effect.note_id})
             if write_back:
                 outbox.enqueue(conn, effects, state.all_vocabularies(), now)
+    store.apply_all(conn, written, "backfill", now)

@@ -5,9 +5,12 @@ file is created with mode 0600 because goals in the client's words are PHI.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -90,10 +93,25 @@ class Store:
     @classmethod
     def open(cls, url: str = DEFAULT_URL, migrate: bool = True) -> "Store":
         store = cls(make_engine(url))
-        if migrate:
+        if migrate and not store.at_head():
             from progress_plugin.migrate import upgrade
             upgrade(store.engine)
         return store
+
+    def at_head(self) -> bool:
+        """True when the schema is at the newest migration; False when behind, or when unsure.
+
+        Read without alembic: its import costs a process about 10 MB of memory that a
+        process only reading and writing rows (a worker, a backfill) never gets back."""
+        heads = migration_heads()
+        if len(heads) != 1:
+            return False
+        try:
+            with self.engine.connect() as c:
+                current = [r[0] for r in c.execute(sa.text("SELECT version_num FROM alembic_version"))]
+        except sa.exc.DBAPIError:        # no version table yet
+            return False
+        return current == list(heads)
 
     @property
     def dialect(self) -> str:
@@ -200,6 +218,60 @@ class Store:
             return ClientState(clinic_id, client_id, vocabulary, self.vocabularies(clinic_id, used, c),
                                intake, notes, **kwargs)
 
+    def load_states(self, clinic_id: str, notes_by_client: dict[str, list[str]],
+                    conn: Connection | None = None) -> dict[str, ClientState]:
+        """The state of each client in ``notes_by_client``, for handling those notes of it.
+
+        A client with an intake gets its whole state, as :meth:`load_state` gives it: the
+        review timing reads every note. A client without one gets the records of the named
+        notes only, which is all the core reads of such a client's notes (a note's earlier
+        record, for redeliveries and signed notes). A page of a backfill costs a handful of
+        queries this way, however long the clients' histories are.
+        """
+        with self._conn(conn) as c:
+            with_intake = set()
+            for chunk in _chunks(list(notes_by_client), CHUNK):
+                with_intake.update(r[0] for r in c.execute(_INTAKES_OF, {"clinic": clinic_id, "clients": chunk}))
+            states = {cid: self.load_state(clinic_id, cid, conn=c) for cid in notes_by_client if cid in with_intake}
+            rest = {cid: ids for cid, ids in notes_by_client.items() if cid not in with_intake}
+            if not rest:
+                return states
+            vocabulary = self.vocabulary(clinic_id, conn=c)
+            notes = self._named_notes(c, clinic_id, rest)
+            used = {tag.vocabulary_version for ns in notes.values() for n in ns.values() for tag in n.tags}
+            vocabularies = self.vocabularies(clinic_id, used - {vocabulary.version}, c)
+            for cid in rest:
+                mine = notes.get(cid, {})
+                versions = {tag.vocabulary_version for n in mine.values() for tag in n.tags} & vocabularies.keys()
+                states[cid] = ClientState(clinic_id, cid, vocabulary, {v: vocabularies[v] for v in versions},
+                                          None, mine)
+            return states
+
+    def _named_notes(self, c, clinic_id, wanted: dict[str, list[str]]) -> dict[str, dict[str, NoteProgress]]:
+        """client id -> note id -> record, for the named notes each client has stored."""
+        owner = {note_id: cid for cid, ids in wanted.items() for note_id in ids}
+        rows, tags, ratings = [], {}, {}
+        for chunk in _chunks(sorted(owner), CHUNK):
+            found = [row for row in c.execute(_NOTES_NAMED, {"clinic": clinic_id, "ids": chunk})
+                     if owner.get(row.note_id) == row.client_id]
+            if not found:
+                continue                   # tags and ratings are only ever read through their note
+            rows += found
+            params = {"clinic": clinic_id, "ids": [row.note_id for row in found],
+                      "clients": sorted({row.client_id for row in found})}
+            for row in c.execute(_TAGS_NAMED, params):
+                tags.setdefault(row.note_id, []).append(AppliedTag(row.code, row.vocabulary_version, tuple(row.goal_ids)))
+            for row in c.execute(_RATINGS_NAMED, params):
+                if owner.get(row.source) == row.client_id:
+                    ratings.setdefault(row.source, []).append(
+                        Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at)))
+        out: dict[str, dict[str, NoteProgress]] = {}
+        for row in rows:
+            out.setdefault(row.client_id, {})[row.note_id] = NoteProgress(
+                row.note_id, row.client_id, utc(row.session_at), row.author, tuple(tags.get(row.note_id, ())),
+                tuple(ratings.get(row.note_id, ())), row.signed)
+        return out
+
     def _intake(self, c, clinic_id, client_id) -> Intake | None:
         row = c.execute(sa.select(t.intakes).where(t.intakes.c.clinic_id == clinic_id,
                                                    t.intakes.c.client_id == client_id)).first()
@@ -243,6 +315,87 @@ class Store:
         apply = getattr(self, "_apply_" + type(effect).__name__, None)
         if apply is not None:
             apply(conn, effect, actor, utc(now))
+
+    def apply_all(self, conn: Connection, effects, actor: str, now: datetime) -> None:
+        """Persist ``effects`` in order inside the caller's transaction, as :meth:`apply` would one by one.
+
+        Runs of note tagging (and of audit-only effects) are written with one statement per
+        table rather than several per note; any other effect, or a note met twice, ends a
+        run first, so the writes land in the same order.
+        """
+        now = utc(now)
+        run: list = []
+        tagged: set = set()
+        for effect in effects:
+            if isinstance(effect, _BATCHED):
+                if isinstance(effect, fx.TagNote):
+                    key = (effect.clinic_id, effect.note.note_id)
+                    if key in tagged:
+                        self._write_run(conn, run, actor, now)
+                        run, tagged = [], set()
+                    tagged.add(key)
+                run.append(effect)
+                continue
+            if run:
+                self._write_run(conn, run, actor, now)
+                run, tagged = [], set()
+            self.apply(conn, effect, actor, now)
+        if run:
+            self._write_run(conn, run, actor, now)
+
+    def _write_run(self, c, run, actor, now):
+        by_clinic: dict[str, list[fx.TagNote]] = {}
+        for e in run:
+            if isinstance(e, fx.TagNote):
+                by_clinic.setdefault(e.clinic_id, []).append(e)
+        for clinic_id, group in by_clinic.items():
+            ids = [e.note.note_id for e in group]
+            stored = set()
+            for chunk in _chunks(ids, CHUNK):
+                stored.update(row[0] for row in c.execute(_NOTE_IDS, {"clinic": clinic_id, "ids": chunk}))
+            fresh, changed = [], []
+            for e in group:
+                n = e.note
+                values = {"client_id": n.client_id, "session_at": utc(n.session_at), "author": n.author,
+                          "signed": n.signed, "recorded_at": now}
+                if n.note_id in stored:
+                    changed.append({"k_clinic": clinic_id, "k_note": n.note_id, **values})
+                else:
+                    fresh.append({"clinic_id": clinic_id, "note_id": n.note_id, **values})
+            if changed:
+                c.execute(_NOTE_UPDATE, changed)
+            if fresh:
+                c.execute(t.notes.insert(), fresh)
+            for chunk in _chunks(ids, CHUNK):
+                c.execute(_TAGS_CLEAR, {"clinic": clinic_id, "ids": chunk})
+            pairs = {(e.note.client_id, e.note.note_id) for e in group}
+            found = []
+            for chunk in _chunks(ids, CHUNK):
+                found += [{"k_clinic": clinic_id, "k_client": row.client_id, "k_note": row.source}
+                          for row in c.execute(_RATED, {"clinic": clinic_id, "ids": chunk,
+                                                        "clients": sorted({e.note.client_id for e in group})})
+                          if (row.client_id, row.source) in pairs]
+            if found:
+                c.execute(_RATINGS_CLEAR, found)
+            applied = [{"clinic_id": clinic_id, "note_id": e.note.note_id, "code": a.code,
+                        "vocabulary_version": a.vocabulary_version, "goal_ids": list(a.goal_ids)}
+                       for e in group for a in e.note.tags]
+            if applied:
+                c.execute(t.note_tags.insert(), applied)
+        c.execute(t.audit_log.insert(), [self._audit_row(e, actor, now) for e in run])
+
+    @staticmethod
+    def _audit_row(e, actor, now) -> dict:
+        if isinstance(e, fx.TagNote):
+            n = e.note
+            action, subject, outcome = ("note.sign" if n.signed else "note.tag",
+                                        f"client:{n.client_id} note:{n.note_id} tags:{','.join(n.codes())}", "ok")
+        elif isinstance(e, fx.RejectNote):
+            action, subject, outcome = "note.reject", f"note:{e.note_id}", "rejected"
+        else:
+            action, subject, outcome = ("note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
+                                        "refused-protected")
+        return _audit_values(e.clinic_id, actor, action, subject, outcome, now)
 
     def _apply_RecordIntake(self, c, e: fx.RecordIntake, actor, now):
         i = e.intake
@@ -304,9 +457,8 @@ class Store:
     # -- audit and purge ------------------------------------------------------------------
     def audit(self, conn: Connection, clinic_id: str, actor: str, action: str, subject: str, outcome: str,
               now: datetime, old_version: int | None = None, new_version: int | None = None) -> None:
-        conn.execute(t.audit_log.insert().values(at=utc(now), clinic_id=clinic_id, actor=actor or "unknown",
-                                                 action=action, subject=subject[:300], outcome=outcome,
-                                                 old_version=old_version, new_version=new_version))
+        conn.execute(t.audit_log.insert().values(**_audit_values(clinic_id, actor, action, subject, outcome, now,
+                                                                 old_version, new_version)))
 
     def audit_rows(self, clinic_id: str | None = None) -> list[dict]:
         q = sa.select(t.audit_log).order_by(t.audit_log.c.id)
@@ -349,6 +501,60 @@ class Store:
         else:
             with self.engine.connect() as c:
                 yield c
+
+
+#: Effects :meth:`Store.apply_all` writes in runs: note tagging, and those that only write an audit row.
+_BATCHED = (fx.TagNote, fx.RejectNote, fx.RefuseNote)
+CHUNK = 500     # ids per IN list
+
+# Statements of the batched paths, built once; lists go in through expanding parameters.
+_CLINIC = sa.bindparam("clinic")
+_IDS = sa.bindparam("ids", expanding=True)
+_CLIENTS = sa.bindparam("clients", expanding=True)
+_INTAKES_OF = sa.select(t.intakes.c.client_id).where(t.intakes.c.clinic_id == _CLINIC, t.intakes.c.client_id.in_(_CLIENTS))
+_NOTE_IDS = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))
+_NOTES_NAMED = sa.select(t.notes).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))
+_TAGS_NAMED = (sa.select(t.note_tags).where(t.note_tags.c.clinic_id == _CLINIC, t.note_tags.c.note_id.in_(_IDS))
+               .order_by(t.note_tags.c.note_id, t.note_tags.c.code))
+# By client first: the ratings' key starts with (clinic_id, client_id).
+_RATINGS_NAMED = sa.select(t.ratings).where(t.ratings.c.clinic_id == _CLINIC, t.ratings.c.client_id.in_(_CLIENTS),
+                                            t.ratings.c.source.in_(_IDS))
+_TAGS_CLEAR = t.note_tags.delete().where(t.note_tags.c.clinic_id == _CLINIC, t.note_tags.c.note_id.in_(_IDS))
+_RATED = (sa.select(t.ratings.c.client_id, t.ratings.c.source).distinct()
+          .where(t.ratings.c.clinic_id == _CLINIC, t.ratings.c.client_id.in_(_CLIENTS), t.ratings.c.source.in_(_IDS)))
+_RATINGS_CLEAR = t.ratings.delete().where(t.ratings.c.clinic_id == sa.bindparam("k_clinic"),
+                                          t.ratings.c.client_id == sa.bindparam("k_client"),
+                                          t.ratings.c.source == sa.bindparam("k_note"))
+# SET takes the parameters named after columns; the key comes in through k_*.
+_NOTE_UPDATE = t.notes.update().where(t.notes.c.clinic_id == sa.bindparam("k_clinic"),
+                                      t.notes.c.note_id == sa.bindparam("k_note"))
+
+
+def _audit_values(clinic_id, actor, action, subject, outcome, now, old_version=None, new_version=None) -> dict:
+    return {"at": utc(now), "clinic_id": clinic_id, "actor": actor or "unknown", "action": action,
+            "subject": subject[:300], "outcome": outcome, "old_version": old_version, "new_version": new_version}
+
+
+_REVISION = re.compile(r"""^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:["']([^"'\n]+)["']|None)\s*$""", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def migration_heads() -> frozenset[str]:
+    """The newest revision(s) of ``progress_plugin/migrations``, read from the files' text.
+
+    A revision no other one names as its ``down_revision``. When a file cannot be read
+    this way (a merge has a tuple of parents) the answer is empty, so :meth:`Store.at_head`
+    says False and alembic decides."""
+    revisions, parents = set(), set()
+    for path in (Path(__file__).parent / "migrations" / "versions").glob("*.py"):
+        found = dict(m.group(1, 2) for m in _REVISION.finditer(path.read_text(encoding="utf-8")))
+        if found.get("revision"):
+            revisions.add(found["revision"])
+            if "down_revision" not in found:
+                return frozenset()
+            if found["down_revision"]:
+                parents.add(found["down_revision"])
+    return frozenset(revisions - parents)
 
 
 def _chunks(items, size):
