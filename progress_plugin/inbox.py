@@ -18,19 +18,27 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
 def put(conn: Connection, clinic_id: str, event_id: str, event_type: str, payload: dict, now: datetime) -> bool:
-    """Store one event. False when this event id was seen before (nothing is written)."""
-    exists = conn.execute(sa.select(t.inbox.c.id).where(
-        t.inbox.c.clinic_id == clinic_id, t.inbox.c.event_id == event_id)).first()
-    if exists:
-        return False
-    try:
-        with conn.begin_nested():
-            conn.execute(t.inbox.insert().values(
-                clinic_id=clinic_id, event_id=event_id, event_type=event_type, payload=payload,
-                received_at=utc(now), status=PENDING, attempts=0))
-    except sa.exc.IntegrityError:      # the same event raced in through another request
-        return False
-    return True
+    """Store one event. False when this event id was seen before (nothing is written).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` on the event key, so a request that races
+    another with the same event id needs no read first and no savepoint."""
+    result = conn.execute(_insert_new(conn.dialect.name), {
+        "clinic_id": clinic_id, "event_id": event_id, "event_type": event_type, "payload": payload,
+        "received_at": utc(now), "status": PENDING, "attempts": 0})
+    return result.first() is not None
+
+
+_INSERTS: dict = {}
+
+
+def _insert_new(dialect: str):
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        from sqlalchemy.dialects import postgresql, sqlite
+        module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
+        statement = _INSERTS[dialect] = module.insert(t.inbox).on_conflict_do_nothing(
+            index_elements=["clinic_id", "event_id"]).returning(t.inbox.c.id)   # a row only when inserted
+    return statement
 
 
 def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[dict]:
