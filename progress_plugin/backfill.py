@@ -97,15 +97,16 @@ def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, w
                                conn=conn)
     written: list[fx.Effect] = []
     for client_id, events in by_client.items():
-        state = states[client_id]
+        notes = dict(states[client_id].notes)       # this page's view of the client's notes, kept current
+        state = replace(states[client_id], notes=notes)
         for event in events:
             effects = handle(event, state)
             written += effects
             for effect in effects:
                 if isinstance(effect, fx.TagNote):
-                    state = replace(state, notes={**state.notes, effect.note.note_id: effect.note})
+                    notes[effect.note.note_id] = effect.note
                 elif isinstance(effect, fx.UntagNote):
-                    state = replace(state, notes={k: v for k, v in state.notes.items() if k != effect.note_id})
+                    notes.pop(effect.note_id, None)
             if write_back:
                 outbox.enqueue(conn, effects, state.all_vocabularies(), now)
     store.apply_all(conn, written, "backfill", now)

@@ -71,6 +71,8 @@ def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
                              event.tags, state.vocabulary, signed=signing)
     out: list[fx.Effect] = [fx.TagNote(event.clinic_id, record)]
     out += [fx.RecordRating(event.clinic_id, event.client_id, r) for r in record.ratings]
+    if state.intake is None:
+        return out             # reviews are timed from the intake: without one nothing is due
     after = {**state.notes, record.note_id: record}
     progress = compute(state.client_id, state.intake, after.values(), state.all_vocabularies(),
                        event.at, state.settings)

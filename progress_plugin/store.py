@@ -89,6 +89,7 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._built: dict[tuple[str, int], Vocabulary] = {}     # see _current_vocabulary
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL, migrate: bool = True) -> "Store":
@@ -236,7 +237,7 @@ class Store:
             rest = {cid: ids for cid, ids in notes_by_client.items() if cid not in with_intake}
             if not rest:
                 return states
-            vocabulary = self.vocabulary(clinic_id, conn=c)
+            vocabulary = self._current_vocabulary(c, clinic_id)
             notes = self._named_notes(c, clinic_id, rest)
             used = {tag.vocabulary_version for ns in notes.values() for n in ns.values() for tag in n.tags}
             vocabularies = self.vocabularies(clinic_id, used - {vocabulary.version}, c)
@@ -246,6 +247,18 @@ class Store:
                 states[cid] = ClientState(clinic_id, cid, vocabulary, {v: vocabularies[v] for v in versions},
                                           None, mine)
             return states
+
+    def _current_vocabulary(self, c, clinic_id: str) -> Vocabulary:
+        """The clinic's current vocabulary. A version never changes once written, so each is built once."""
+        version = c.execute(_CURRENT_VERSION, {"clinic": clinic_id}).scalar()
+        if version is None:
+            raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+        vocabulary = self._built.get((clinic_id, version))
+        if vocabulary is None:
+            if len(self._built) > 32:
+                self._built.clear()
+            vocabulary = self._built[(clinic_id, version)] = self.vocabulary(clinic_id, version, conn=c)
+        return vocabulary
 
     def _named_notes(self, c, clinic_id, wanted: dict[str, list[str]]) -> dict[str, dict[str, NoteProgress]]:
         """client id -> note id -> record, for the named notes each client has stored."""
@@ -366,7 +379,9 @@ class Store:
                 c.execute(_NOTE_UPDATE, changed)
             if fresh:
                 c.execute(t.notes.insert(), fresh)
-            for chunk in _chunks(ids, CHUNK):
+            # Tags exist only with their note's row (written and removed together), so only a
+            # stored note can have any to clear. Ratings are cleared by client as apply() does.
+            for chunk in _chunks(sorted(stored), CHUNK):
                 c.execute(_TAGS_CLEAR, {"clinic": clinic_id, "ids": chunk})
             pairs = {(e.note.client_id, e.note.note_id) for e in group}
             found = []
@@ -511,6 +526,8 @@ CHUNK = 500     # ids per IN list
 _CLINIC = sa.bindparam("clinic")
 _IDS = sa.bindparam("ids", expanding=True)
 _CLIENTS = sa.bindparam("clients", expanding=True)
+_CURRENT_VERSION = sa.select(sa.func.max(t.vocabulary_versions.c.version)).where(
+    t.vocabulary_versions.c.clinic_id == _CLINIC)
 _INTAKES_OF = sa.select(t.intakes.c.client_id).where(t.intakes.c.clinic_id == _CLINIC, t.intakes.c.client_id.in_(_CLIENTS))
 _NOTE_IDS = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))
 _NOTES_NAMED = sa.select(t.notes).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))

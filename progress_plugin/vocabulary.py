@@ -81,10 +81,11 @@ class Vocabulary:
         problems = check_tags(self.tags)
         if problems:
             raise ValidationError({"tags": problems})
+        object.__setattr__(self, "_by_code", {t.code: t for t in self.tags})   # codes are unique (checked)
 
     # -- lookups -------------------------------------------------------------------------
     def get(self, code: str) -> Tag | None:
-        return next((t for t in self.tags if t.code == code), None)
+        return self._by_code.get(code)
 
     def resolve(self, code: str) -> Tag:
         """The tag for ``code``, active or retired. Raises :class:`NotFound` when unknown."""
