@@ -77,8 +77,8 @@ def measure(name: str, n: int, client_rate: float, therapist_rate: float, calls:
 
 def main() -> None:
     target, size = measure("500 notes", 500, 0.6, 0.3, calls=10, rounds=15)
-    dense, _ = measure("500 notes, every goal rated by both each time", 500, 1.0, 1.0, calls=6, rounds=9)
-    short, _ = measure("40 notes", 40, 0.6, 0.3, calls=60, rounds=9)
+    dense, _ = measure("500 notes, every goal rated by both each time", 500, 1.0, 1.0, calls=6, rounds=5)
+    short, _ = measure("40 notes", 40, 0.6, 0.3, calls=60, rounds=5)
 
     print("whole panel (compute + HTML with chart) against compute alone; paired rounds, medians")
     for r in (short, dense, target):
