@@ -35,3 +35,10 @@ def claim(conn: Connection, table: sa.Table, owner: str, now: datetime, lease_se
 def still_mine(table: sa.Table, row_id: int, owner: str):
     """A WHERE clause that holds only while ``owner`` keeps the lease on ``row_id``."""
     return sa.and_(table.c.id == row_id, table.c.lease_owner == owner)
+
+
+def release(conn: Connection, table: sa.Table, owner: str, ids: list[int], not_before: datetime | None = None) -> int:
+    """Hand back rows ``owner`` claimed but will not finish now. They can be claimed again at
+    once, or from ``not_before`` on; only rows ``owner`` still holds are touched."""
+    return conn.execute(table.update().where(table.c.id.in_(ids), table.c.lease_owner == owner)
+                        .values(lease_owner=None, lease_until=not_before)).rowcount

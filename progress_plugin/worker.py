@@ -3,7 +3,9 @@
 Each inbox row is applied in one transaction together with the outbox rows it causes and
 the mark that it is done, and only while this worker still holds its lease; a worker
 killed mid-batch loses nothing, since its leases expire and the rows are claimed again.
-Host writes happen outside any database transaction.
+While a worker lives it renews the leases of the batch in hand (:class:`LeaseKeeper`), so
+no other worker takes a row it is still sending. Host writes happen outside any database
+transaction.
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from progress_plugin import events as ev
-from progress_plugin import fhir_events, inbox, outbox, schemas, writeback
+from progress_plugin import fhir_events, inbox, leases, outbox, schemas, writeback
 from progress_plugin import tables as t
 from progress_plugin.errors import (HostAPIError, HostConflict, HostUnavailable, ProgressPluginError,
                                     ValidationError)
@@ -52,6 +55,7 @@ class Worker:
         self.runtime = Runtime(store, clock=clock, on_effects=self._queue)
         self._client = client
         self.stopping = threading.Event()
+        self.keeper: LeaseKeeper | None = None     # started by run(); see LeaseKeeper
 
     @property
     def client(self):
@@ -67,10 +71,7 @@ class Worker:
     def process_inbox(self) -> int:
         with self.store.begin() as conn:
             rows = inbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch)
-        for row in rows:
-            if self.stopping.is_set():
-                break
-            self._one(row)
+        self._work(t.inbox, rows, self._one)
         return len(rows)
 
     def _one(self, row: dict) -> None:
@@ -150,11 +151,47 @@ class Worker:
     def process_outbox(self) -> int:
         with self.store.begin() as conn:
             rows = outbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch)
-        for row in rows:
-            if self.stopping.is_set():
-                break
-            self._send(row)
+        self._work(t.outbox, rows, self._send)
         return len(rows)
+
+    # -- leases -----------------------------------------------------------------------
+    def _work(self, table: sa.Table, rows: list[dict], handle) -> None:
+        """Handle claimed rows one by one, only while their leases hold.
+
+        While the batch is in hand the keeper (when running) renews its leases. Rows not
+        reached (the worker is stopping, or renewals stalled) are handed back at once. A row
+        whose handling raised is handed back with a full lease still to run, so it is tried
+        again later, not in a tight loop, and no worker holds it meanwhile.
+        """
+        if not rows:
+            return
+        ids = [r["id"] for r in rows]
+        if self.keeper is not None:
+            self.keeper.hold(table, ids)
+        untouched = set(ids)
+        try:
+            for row in rows:
+                if self.stopping.is_set() or not (self.keeper is None or self.keeper.fresh()):
+                    break
+                untouched.discard(row["id"])
+                try:
+                    handle(row)
+                except Exception:
+                    self._release(table, [row["id"]], hold_for=self.config.lease_seconds)
+                    raise
+        finally:
+            if self.keeper is not None:
+                self.keeper.release()
+            if untouched:
+                self._release(table, sorted(untouched))
+
+    def _release(self, table: sa.Table, ids: list[int], hold_for: float = 0.0) -> None:
+        try:
+            with self.store.begin() as conn:
+                leases.release(conn, table, self.owner, ids,
+                               _utc(self.clock()) + timedelta(seconds=hold_for) if hold_for else None)
+        except Exception as exc:                 # the leases then simply run out
+            log.warning("lease release failed owner=%s error=%s", self.owner, exc.__class__.__name__)
 
     def _send(self, row: dict) -> None:
         try:
@@ -187,6 +224,8 @@ class Worker:
 
     def run(self) -> None:
         log.info("worker started owner=%s", self.owner)
+        self.keeper = LeaseKeeper(self)
+        self.keeper.start()
         while not self.stopping.is_set():
             try:
                 busy = self.run_once()
@@ -203,3 +242,60 @@ class Worker:
 
 class _Defer(Exception):
     pass
+
+
+class LeaseKeeper:
+    """Renews the leases on the batch a running worker has in hand.
+
+    A batch is leased for ``lease_seconds`` when it is claimed, but working through it can
+    take longer: twenty host writes against a slow host, or a single call that sleeps on a
+    ``Retry-After``. Once a lease runs out another worker may claim the row, and if this
+    worker is still alive both would send the same write. So while a batch is in hand this
+    thread pushes its leases forward every third of the lease time. A worker killed with
+    kill -9 stops renewing, and its rows are claimed again once their leases run out.
+    Rows left behind by a failed iteration are not renewed either (only the batch in hand is).
+    """
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.lease = float(worker.config.lease_seconds)
+        self._lock = threading.Lock()
+        self._held: tuple | None = None
+        self._renewed = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hold(self, table: sa.Table, ids: list[int]) -> None:
+        with self._lock:
+            self._held = (table, tuple(ids))
+            self._renewed = time.monotonic()      # the claim itself just set the leases
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = None
+
+    def fresh(self) -> bool:
+        """True while the leases in hand were set or renewed within two thirds of the lease time."""
+        with self._lock:
+            return time.monotonic() - self._renewed < self.lease * 2 / 3
+
+    def _run(self) -> None:
+        while not self.worker.stopping.wait(self.lease / 3):
+            with self._lock:
+                held = self._held
+            if held is None:
+                continue
+            table, ids = held
+            started = time.monotonic()
+            try:
+                with self.worker.store.begin() as conn:
+                    conn.execute(table.update().where(table.c.id.in_(ids), table.c.lease_owner == self.worker.owner)
+                                 .values(lease_until=_utc(self.worker.clock()) + timedelta(seconds=self.lease)))
+            except Exception as exc:             # the store is unreachable: the batch loop stops when stale
+                log.warning("lease renewal failed owner=%s error=%s", self.worker.owner, exc.__class__.__name__)
+                continue
+            with self._lock:
+                if self._held is held:
+                    self._renewed = started
