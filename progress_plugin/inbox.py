@@ -72,11 +72,27 @@ def defer(conn: Connection, row_id: int, owner: str, until: datetime, error: str
     return result.rowcount == 1
 
 
-def wake_deferred(conn: Connection, clinic_id: str) -> int:
-    """Make deferred rows of a clinic due now (an intake arrived that notes may have waited for)."""
-    return conn.execute(t.inbox.update().where(t.inbox.c.clinic_id == clinic_id, t.inbox.c.status == PENDING,
-                                               t.inbox.c.lease_owner == "deferred")
-                        .values(lease_owner=None, lease_until=None)).rowcount
+def waiting_for_intake(client_id: str) -> str:
+    """The reason stored on a note deferred until its client's intake arrives (ids only)."""
+    return f"waiting for the intake of client {client_id}"[:500]
+
+
+def lock_wakes(conn: Connection, clinic_id: str) -> None:
+    """Serialise deferring notes with waking them, per clinic, until the transaction ends.
+
+    A row lock on the clinic on PostgreSQL; SQLite runs one writer at a time anyway (the
+    caller writes before it reads, so it holds the write lock when it looks)."""
+    conn.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id).with_for_update())
+
+
+def wake_deferred(conn: Connection, clinic_id: str, client_id: str | None = None) -> int:
+    """Make deferred rows due now: the notes waiting for ``client_id``'s intake, which just
+    arrived, or (without a client) every deferred row of the clinic."""
+    lock_wakes(conn, clinic_id)
+    where = [t.inbox.c.clinic_id == clinic_id, t.inbox.c.status == PENDING, t.inbox.c.lease_owner == "deferred"]
+    if client_id is not None:
+        where.append(t.inbox.c.error == waiting_for_intake(client_id))
+    return conn.execute(t.inbox.update().where(*where).values(lease_owner=None, lease_until=None)).rowcount
 
 
 def counts(conn: Connection) -> dict[str, int]:

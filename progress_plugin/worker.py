@@ -90,24 +90,32 @@ class Worker:
             with self.store.begin() as conn:
                 for event in events:
                     if self._waits_for_intake(conn, event) and now - _utc(row["received_at"]) < WAIT_FOR_INTAKE:
-                        raise _Defer("note arrived before its intake")
+                        raise _Defer(inbox.waiting_for_intake(event.client_id), event.client_id)
                     self.runtime.dispatch(event, conn=conn)
                     if isinstance(event, ev.IntakeSubmitted):
-                        inbox.wake_deferred(conn, event.clinic_id)
+                        inbox.wake_deferred(conn, event.clinic_id, event.client_id)
                 if not inbox.finish(conn, row["id"], self.owner, now):
                     raise LostLease(f"lease on inbox row {row['id']} lost")
         except _Defer as exc:
-            self._defer(row, now, str(exc))
+            self._defer(row, now, exc.args[0], waits_for=exc.args[1])
             return
         except LostLease:
             log.warning("inbox row lease lost id=%s", row["id"])
             return
         log.info("inbox row done id=%s type=%s event=%s", row["id"], row["event_type"], row["event_id"])
 
-    def _defer(self, row, now, reason) -> None:
+    def _defer(self, row, now, reason, waits_for: str | None = None) -> None:
+        """Park a row for a while. A note parked until ``waits_for``'s intake is checked again
+        after parking, under the lock that waking takes: an intake another worker applied in
+        the meantime either wakes this row or is seen here, never neither."""
         with self.store.begin() as conn:
+            if waits_for is not None:
+                inbox.lock_wakes(conn, row["clinic_id"])
             delay = min(MAX_DEFER_BACKOFF, DEFER_SECONDS * 2 ** min(row["attempts"], 10))
             inbox.defer(conn, row["id"], self.owner, now + timedelta(seconds=delay), reason)
+            if waits_for is not None and conn.execute(sa.select(t.intakes.c.client_id).where(
+                    t.intakes.c.clinic_id == row["clinic_id"], t.intakes.c.client_id == waits_for)).first():
+                inbox.wake_deferred(conn, row["clinic_id"], waits_for)
         log.info("inbox row deferred id=%s reason=%s", row["id"], reason)
 
     def _waits_for_intake(self, conn, event) -> bool:
