@@ -304,8 +304,10 @@ class Store:
         if not rows:
             return {}
         tags: dict[str, list[AppliedTag]] = {}
-        for row in c.execute(sa.select(nt).join(n, sa.and_(n.c.clinic_id == nt.c.clinic_id, n.c.note_id == nt.c.note_id))
-                             .where(n.c.clinic_id == clinic_id, n.c.client_id == client_id).order_by(nt.c.code)):
+        # By the note ids just read (the primary key), not a join: on PostgreSQL a join planned
+        # before the tables' statistics catch up scans every tag of the clinic for each note.
+        for row in c.execute(sa.select(nt).where(nt.c.clinic_id == clinic_id, nt.c.note_id.in_([row.note_id for row in rows]))
+                             .order_by(nt.c.code)):
             tags.setdefault(row.note_id, []).append(AppliedTag(row.code, row.vocabulary_version, tuple(row.goal_ids)))
         ratings: dict[str, list[Rating]] = {}
         for row in c.execute(sa.select(r).where(r.c.clinic_id == clinic_id, r.c.client_id == client_id,
