@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 
+import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
-from progress_plugin import inbox, schemas, signatures, subscription
+from progress_plugin import inbox, schemas, signatures, subscription, tables
 from progress_plugin.errors import ValidationError, WebhookVerificationError
 from progress_plugin.notes import is_protected
 
@@ -103,9 +104,11 @@ def _envelope(svc, clinic, event_id, document, now):
 
 
 def _refuse(svc, conn, clinic, event_id, data, now):
-    subject = f"event:{event_id} note:{str(data.get('note_id', ''))[:128]}"
-    seen = [r for r in svc.store.audit_rows(clinic) if r["action"] == "note.refuse" and r["subject"] == subject]
-    if not seen:
+    subject = f"event:{event_id} note:{str(data.get('note_id', ''))[:128]}"[:300]
+    audit = tables.audit_log
+    seen = conn.execute(sa.select(audit.c.id).where(audit.c.clinic_id == clinic, audit.c.action == "note.refuse",
+                                                    audit.c.subject == subject).limit(1)).first()
+    if seen is None:
         svc.store.audit(conn, clinic, "webhook", "note.refuse", subject, "refused-protected", now)
     log.info("webhook refused protected note clinic=%s event=%s", clinic, event_id)
 
