@@ -2,8 +2,18 @@
 import pytest
 import requests
 
-from tests import e2e
+from tests import e2e, fhir_server
 from tests.conftest import SECRET
+
+
+@pytest.fixture
+def medplum():
+    """A Medplum of this test's own, not the session's. Medplum's identifier search scans
+    every stored resource of the type (about 0.7 ms each), so on the shared server each
+    write cost more the more earlier tests had stored, and any request another test left
+    in flight landed in this test's counters and took its injected faults."""
+    with fhir_server.running() as server:
+        yield server
 
 
 @pytest.fixture
