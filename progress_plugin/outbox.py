@@ -94,6 +94,13 @@ def done(conn, row_id: int, owner: str, now: datetime) -> bool:
                    last_error=None, payload={})
 
 
+def done_many(conn, row_ids: list[int], owner: str, now: datetime) -> int:
+    """:func:`done` for several rows in one statement; only rows ``owner`` still holds."""
+    return conn.execute(t.outbox.update().where(t.outbox.c.id.in_(row_ids), t.outbox.c.lease_owner == owner).values(
+        status=DONE, attempts=t.outbox.c.attempts + 1, updated_at=utc(now), last_error=None, payload={},
+        lease_owner=None, lease_until=None)).rowcount
+
+
 def reschedule(conn, row: dict, owner: str, now: datetime, error: str, retry_after: float | None,
                max_attempts: int) -> str:
     """Try again later with exponential backoff (or the host's Retry-After); dead after ``max_attempts``."""
