@@ -4,7 +4,9 @@ Memory stays flat in the number of notes: one page is worked on while the next o
 (two at most). After each page the next page's URL is checkpointed in the same transaction as
 the page's effects, so a stopped backfill resumes where it stopped and never applies a page
 twice. A page costs a handful of queries: the states of its clients are loaded together
-(:meth:`Store.load_states`) and its effects written together (:meth:`Store.apply_all`).
+(:meth:`Store.load_states`) and its effects written together (:meth:`Store.apply_all`). The
+page's stored notes get one audit row together (``backfill.page``: how many, the first and
+last note id); a rejected or refused note keeps an audit row of its own.
 """
 from __future__ import annotations
 
@@ -109,4 +111,8 @@ def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, w
                     notes.pop(effect.note_id, None)
             if write_back:
                 outbox.enqueue(conn, effects, state.all_vocabularies(), now)
-    store.apply_all(conn, written, "backfill", now)
+    store.apply_all(conn, written, "backfill", now, audit_tags=False)
+    tagged = [e.note.note_id for e in written if isinstance(e, fx.TagNote)]
+    if tagged:        # one row for the page's stored notes; rejections and refusals keep a row each
+        store.audit(conn, clinic_id, "backfill", "backfill.page",
+                    f"notes:{len(tagged)} first:{tagged[0]} last:{tagged[-1]}"[:300], "ok", now)

@@ -331,12 +331,14 @@ class Store:
         if apply is not None:
             apply(conn, effect, actor, utc(now))
 
-    def apply_all(self, conn: Connection, effects, actor: str, now: datetime) -> None:
+    def apply_all(self, conn: Connection, effects, actor: str, now: datetime, audit_tags: bool = True) -> None:
         """Persist ``effects`` in order inside the caller's transaction, as :meth:`apply` would one by one.
 
         Runs of note tagging (and of audit-only effects) are written with one statement per
         table rather than several per note; any other effect, or a note met twice, ends a
-        run first, so the writes land in the same order.
+        run first, so the writes land in the same order. With ``audit_tags`` False, tagged
+        notes get no audit row each (the caller audits them together, as a backfill page does);
+        rejections, refusals and every other effect keep theirs.
         """
         now = utc(now)
         run: list = []
@@ -346,19 +348,19 @@ class Store:
                 if isinstance(effect, fx.TagNote):
                     key = (effect.clinic_id, effect.note.note_id)
                     if key in tagged:
-                        self._write_run(conn, run, actor, now)
+                        self._write_run(conn, run, actor, now, audit_tags)
                         run, tagged = [], set()
                     tagged.add(key)
                 run.append(effect)
                 continue
             if run:
-                self._write_run(conn, run, actor, now)
+                self._write_run(conn, run, actor, now, audit_tags)
                 run, tagged = [], set()
             self.apply(conn, effect, actor, now)
         if run:
-            self._write_run(conn, run, actor, now)
+            self._write_run(conn, run, actor, now, audit_tags)
 
-    def _write_run(self, c, run, actor, now):
+    def _write_run(self, c, run, actor, now, audit_tags=True):
         by_clinic: dict[str, list[fx.TagNote]] = {}
         for e in run:
             if isinstance(e, fx.TagNote):
@@ -399,7 +401,9 @@ class Store:
                        for e in group for a in e.note.tags]
             if applied:
                 c.execute(t.note_tags.insert(), applied)
-        c.execute(t.audit_log.insert(), [self._audit_row(e, actor, now) for e in run])
+        audited = [self._audit_row(e, actor, now) for e in run if audit_tags or not isinstance(e, fx.TagNote)]
+        if audited:
+            c.execute(t.audit_log.insert(), audited)
 
     @staticmethod
     def _audit_row(e, actor, now) -> dict:

@@ -179,8 +179,16 @@ def test_a_batched_page_stores_what_note_by_note_handling_stores(store, intake, 
         with store.begin() as conn:
             backfill._page(store, conn, NEW, page, AT, write_back)
     ref, new = dump(store, REF), dump(store, NEW)
+    ref_audit, new_audit = ref.pop("audit"), new.pop("audit")
     assert new == ref
-    actions = [a[1] for a in ref["audit"]]
+    # A page audits its stored notes with one row; every other audit row is the same, in order.
+    per_note = [a for a in ref_audit if a[1] in ("note.tag", "note.sign")]
+    pages = [a for a in new_audit if a[1] == "backfill.page"]
+    assert [a for a in new_audit if a[1] != "backfill.page"] == [a for a in ref_audit if a not in per_note]
+    assert len(pages) == len(PAGES) and all(a[0] == "backfill" and a[3] == "ok" for a in pages)
+    assert sum(int(a[2].split()[0].removeprefix("notes:")) for a in pages) == len(per_note)
+    assert pages[0][2].startswith("notes:") and " first:a1 last:" in pages[0][2]
+    actions = [a[1] for a in ref_audit]
     assert {"note.sign", "note.tag", "note.reject", "note.refuse", "note.delete"} <= set(actions)
     assert any("review" in key for key, _, _ in ref["outbox"]) == write_back       # review due after 4 sessions
     assert any(row.startswith('["m1", "moved-to"') for row in ref["notes"])
