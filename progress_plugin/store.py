@@ -382,7 +382,7 @@ class Store:
             if changed:
                 c.execute(_NOTE_UPDATE, changed)
             if fresh:
-                c.execute(t.notes.insert(), fresh)
+                _insert_rows(c, t.notes, fresh)
             # Tags exist only with their note's row (written and removed together), so only a
             # stored note can have any to clear. Ratings are cleared by client as apply() does.
             for chunk in _chunks(sorted(stored), CHUNK):
@@ -400,7 +400,7 @@ class Store:
                         "vocabulary_version": a.vocabulary_version, "goal_ids": list(a.goal_ids)}
                        for e in group for a in e.note.tags]
             if applied:
-                c.execute(t.note_tags.insert(), applied)
+                _insert_rows(c, t.note_tags, applied)
         audited = [self._audit_row(e, actor, now) for e in run if audit_tags or not isinstance(e, fx.TagNote)]
         if audited:
             c.execute(t.audit_log.insert(), audited)
@@ -551,6 +551,22 @@ _RATINGS_CLEAR = t.ratings.delete().where(t.ratings.c.clinic_id == sa.bindparam(
 # SET takes the parameters named after columns; the key comes in through k_*.
 _NOTE_UPDATE = t.notes.update().where(t.notes.c.clinic_id == sa.bindparam("k_clinic"),
                                       t.notes.c.note_id == sa.bindparam("k_note"))
+
+
+def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys) with one executemany.
+
+    On SQLite the rows go straight to the driver, each value through its column type's own
+    bind processor (so they are stored exactly as ``table.insert()`` stores them), without
+    SQLAlchemy's per-row parameter handling, which costs more than SQLite's insert."""
+    if c.dialect.name != "sqlite":
+        c.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    processors = [table.c[k].type._cached_bind_processor(c.dialect) for k in columns]
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    c.exec_driver_sql(sql, [tuple(row[k] if p is None else p(row[k]) for k, p in zip(columns, processors))
+                            for row in rows])
 
 
 def _audit_values(clinic_id, actor, action, subject, outcome, now, old_version=None, new_version=None) -> dict:
