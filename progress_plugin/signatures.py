@@ -105,7 +105,7 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
     except ConfigError:
         raise _fail("bad-secret", "the configured webhook secret is not usable") from None
     try:
-        return _SCHEMES[scheme](keys, headers, bytes(body), time.time() if now is None else now)
+        return _SCHEMES[scheme](keys, _by_name(headers), bytes(body), time.time() if now is None else now)
     except WebhookVerificationError:
         raise
     except Exception:  # whatever a malformed request trips, it is a 401, never a 500
@@ -189,9 +189,18 @@ def _matched(scheme: str, matched: list[bool], message: str) -> VerifiedWebhook:
     return VerifiedWebhook(scheme, None, None, matched.index(True))
 
 
-def _header(headers: Mapping, name: str) -> str | None:
+def _by_name(headers: Mapping) -> dict[str, list]:
+    """Every header value under its lower-cased name, read once (a WSGI header view is slow to walk)."""
+    index: dict[str, list] = {}
+    for k, v in headers.items():
+        if isinstance(k, str):
+            index.setdefault(k.lower(), []).append(v)
+    return index
+
+
+def _header(headers: dict[str, list], name: str) -> str | None:
     """The one value of header ``name`` (any case); None when absent; 401 when repeated."""
-    values = [v for k, v in headers.items() if isinstance(k, str) and k.lower() == name]
+    values = headers.get(name, [])
     if len(values) > 1:
         raise _fail("duplicate-header", f"{name} is repeated")
     if values and not isinstance(values[0], str):
