@@ -42,6 +42,7 @@ from progress_plugin import fhir_events, panel, schemas, signatures
 from progress_plugin.errors import ValidationError, WebhookVerificationError
 from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.notes import Rating, TagInput
+from progress_plugin.receiver import read_body
 from progress_plugin.schemas import ID, AwareDateTime, Inbound
 from progress_plugin.vocabulary import Vocabulary, default
 
@@ -442,13 +443,9 @@ def receive(clinic: str):
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None or clinic_cfg.scheme != signatures.X_SIGNATURE:
         return _answer(404, error="unknown clinic, or not configured with the x-signature scheme")
-    if request.content_length is not None and request.content_length > cfg.max_body_bytes:
-        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
-    if request.mimetype != "application/json":
-        return _answer(415, error="content type must be application/json")
-    body = request.stream.read(cfg.max_body_bytes + 1)
-    if len(body) > cfg.max_body_bytes:
-        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
+    body, refusal = read_body(cfg.max_body_bytes, ("application/json",))
+    if refusal is not None:
+        return refusal
     try:
         signatures.verify(signatures.X_SIGNATURE, clinic_cfg.secrets, request.headers, body)
     except WebhookVerificationError as exc:

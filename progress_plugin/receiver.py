@@ -22,17 +22,25 @@ log = logging.getLogger("progress_plugin.receiver")
 blueprint = Blueprint("webhooks", __name__)
 
 JSON_TYPES = ("application/json", "application/fhir+json")
-ENVELOPE_TYPES = {
-    "intake.submitted": schemas.intake_submitted_schema,
-    "note.saved": schemas.note_schema,
-    "note.signed": schemas.note_schema,
-    "note.deleted": schemas.note_deleted_schema,
-    "client.discharged": schemas.client_discharged_schema,
-}
+ENVELOPE_TYPES = schemas.EVENT_TYPES
 
 
 def _answer(code: int, **body):
     return jsonify(body), code
+
+
+def read_body(limit: int, content_types: tuple[str, ...]):
+    """``(body, None)``, or ``(None, response)`` for a body over ``limit`` bytes (413, checked
+    before reading when the length is declared, so before any HMAC work) or of another
+    content type (415)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None, _answer(413, error="body too large", limit=limit)
+    if request.mimetype not in content_types:
+        return None, _answer(415, error=f"content type must be {' or '.join(content_types)}")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        return None, _answer(413, error="body too large", limit=limit)
+    return body, None
 
 
 @blueprint.post("/webhooks/<clinic>")
@@ -43,15 +51,9 @@ def receive(clinic: str):
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None:
         return _answer(404, error="unknown clinic")
-    # 1. size, before reading or any HMAC work
-    if request.content_length is not None and request.content_length > cfg.max_body_bytes:
-        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
-    # 2. content type
-    if request.mimetype not in JSON_TYPES:
-        return _answer(415, error="content type must be application/json or application/fhir+json")
-    body = request.stream.read(cfg.max_body_bytes + 1)
-    if len(body) > cfg.max_body_bytes:
-        return _answer(413, error="body too large", limit=cfg.max_body_bytes)
+    body, refusal = read_body(cfg.max_body_bytes, JSON_TYPES)        # 1. size, 2. content type
+    if refusal is not None:
+        return refusal
     # 3. signature
     try:
         verified = signatures.verify(clinic_cfg.scheme, clinic_cfg.secrets, request.headers, body)

@@ -316,6 +316,15 @@ clinic_request_schema = ClinicRequestSchema()
 host_config_schema = HostConfigSchema()
 note_ref_schema = NoteRefSchema()
 
+#: The event types a host sends (webhook envelopes, inbox rows) and the schema of each one's data.
+EVENT_TYPES = {
+    "intake.submitted": intake_submitted_schema,
+    "note.saved": note_schema,
+    "note.signed": note_schema,
+    "note.deleted": note_deleted_schema,
+    "client.discharged": client_discharged_schema,
+}
+
 #: Every boundary schema, by the name its JSON Schema file gets in ``schemas/``.
 BOUNDARY = {
     "intake": intake_schema,

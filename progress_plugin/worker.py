@@ -29,13 +29,6 @@ from progress_plugin.store import utc as _utc
 
 log = logging.getLogger("progress_plugin.worker")
 
-EVENT_SCHEMAS = {
-    "intake.submitted": schemas.intake_submitted_schema,
-    "note.saved": schemas.note_schema,
-    "note.signed": schemas.note_schema,
-    "note.deleted": schemas.note_deleted_schema,
-    "client.discharged": schemas.client_discharged_schema,
-}
 DEFER_SECONDS = 5.0
 MAX_DEFER_BACKOFF = 300.0
 #: How long a note may wait for its client's intake (webhooks can arrive out of order).
@@ -126,8 +119,8 @@ class Worker:
 
     def _events(self, row: dict, now) -> list[ev.Event]:
         kind, payload, clinic = row["event_type"], row["payload"], row["clinic_id"]
-        if kind in EVENT_SCHEMAS:
-            return [schemas.load(EVENT_SCHEMAS[kind], payload)]
+        if kind in schemas.EVENT_TYPES:
+            return [schemas.load(schemas.EVENT_TYPES[kind], payload)]
         if kind == "fhir.focus":
             event = self._focus(clinic, payload["focus"], now)
             return [event] if event is not None else []
