@@ -39,10 +39,10 @@ from marshmallow import fields, validate, validates_schema
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
 from progress_plugin import fhir_events, panel, schemas, signatures
-from progress_plugin.errors import ValidationError, WebhookVerificationError
+from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.notes import Rating, TagInput
-from progress_plugin.receiver import read_body
+from progress_plugin.receiver import read_signed_json
 from progress_plugin.schemas import ID, AwareDateTime, Inbound
 from progress_plugin.vocabulary import Vocabulary, default
 
@@ -443,20 +443,10 @@ def receive(clinic: str):
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None or clinic_cfg.scheme != signatures.X_SIGNATURE:
         return _answer(404, error="unknown clinic, or not configured with the x-signature scheme")
-    body, refusal = read_body(cfg.max_body_bytes, ("application/json",))
+    _, document, refusal = read_signed_json(cfg.max_body_bytes, ("application/json",), signatures.X_SIGNATURE,
+                                            clinic_cfg.secrets, "canvas")
     if refusal is not None:
         return refusal
-    try:
-        signatures.verify(signatures.X_SIGNATURE, clinic_cfg.secrets, request.headers, body)
-    except WebhookVerificationError as exc:
-        log.info("canvas refused clinic=%s reason=%s", clinic, exc.context.get("reason"))
-        return _answer(401, error="signature verification failed")
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _answer(400, error="body is not JSON")
-    if not isinstance(document, dict):
-        return _answer(400, error="body must be a JSON object")
     try:
         data = schemas.load(canvas_event_schema, document)
     except ValidationError as exc:

@@ -29,18 +29,29 @@ def _answer(code: int, **body):
     return jsonify(body), code
 
 
-def read_body(limit: int, content_types: tuple[str, ...]):
-    """``(body, None)``, or ``(None, response)`` for a body over ``limit`` bytes (413, checked
-    before reading when the length is declared, so before any HMAC work) or of another
-    content type (415)."""
+def read_signed_json(limit: int, content_types: tuple[str, ...], scheme: str, secrets, source: str):
+    """The receiver's checks up to a parsed body, in order: size (413, checked before reading
+    when the length is declared, so before any HMAC work), content type (415), signature
+    (401), JSON object (400). Returns ``(verified, document, None)`` or ``(None, None, response)``."""
     if request.content_length is not None and request.content_length > limit:
-        return None, _answer(413, error="body too large", limit=limit)
+        return None, None, _answer(413, error="body too large", limit=limit)
     if request.mimetype not in content_types:
-        return None, _answer(415, error=f"content type must be {' or '.join(content_types)}")
+        return None, None, _answer(415, error=f"content type must be {' or '.join(content_types)}")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        return None, _answer(413, error="body too large", limit=limit)
-    return body, None
+        return None, None, _answer(413, error="body too large", limit=limit)
+    try:
+        verified = signatures.verify(scheme, secrets, request.headers, body)
+    except WebhookVerificationError as exc:
+        log.info("%s refused clinic=%s reason=%s", source, request.view_args.get("clinic"), exc.context.get("reason"))
+        return None, None, _answer(401, error="signature verification failed")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None, _answer(400, error="body is not JSON")
+    if not isinstance(document, dict):
+        return None, None, _answer(400, error="body must be a JSON object")
+    return verified, document, None
 
 
 @blueprint.post("/webhooks/<clinic>")
@@ -51,22 +62,11 @@ def receive(clinic: str):
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None:
         return _answer(404, error="unknown clinic")
-    body, refusal = read_body(cfg.max_body_bytes, JSON_TYPES)        # 1. size, 2. content type
+    verified, document, refusal = read_signed_json(cfg.max_body_bytes, JSON_TYPES, clinic_cfg.scheme,
+                                                   clinic_cfg.secrets, "webhook")
     if refusal is not None:
         return refusal
-    # 3. signature
-    try:
-        verified = signatures.verify(clinic_cfg.scheme, clinic_cfg.secrets, request.headers, body)
-    except WebhookVerificationError as exc:
-        log.info("webhook refused clinic=%s reason=%s", clinic, exc.context.get("reason"))
-        return _answer(401, error="signature verification failed")
-    # 4. JSON, then schema
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _answer(400, error="body is not JSON")
-    if not isinstance(document, dict):
-        return _answer(400, error="body must be a JSON object")
+    # then the schema
     now = svc.clock()
     try:
         if clinic_cfg.scheme == signatures.STANDARD_WEBHOOKS:
