@@ -1,9 +1,14 @@
 """Schema migrations with alembic, run from code (``Store.open``) or ``progress-plugin migrate``."""
 from __future__ import annotations
 
+import os
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
+
+
+LOCK_SUFFIX = ".migrate-lock"
 
 
 def config(engine: Engine) -> Config:
@@ -15,19 +20,26 @@ def config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the store's schema to ``revision``. Several processes may call this at once:
-    on PostgreSQL an advisory lock serialises them, on SQLite an ``flock`` on the database
-    file (a lock SQLite itself does not use on Linux)."""
+    on PostgreSQL an advisory lock serialises them, on SQLite an ``flock`` on a side file
+    beside the database (``progress.db.migrate-lock``).
+
+    The database file itself is never opened here: closing a descriptor of it would drop
+    every POSIX lock this process holds on it, SQLite's own included, and another process
+    could then delete the write-ahead log under this one."""
     from progress_plugin.store import sqlite_path
     path = sqlite_path(engine.url)
     if path is None:
         return _upgrade(engine, revision)
     import fcntl
-    with open(path, "rb") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    fd = os.open(path + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             _upgrade(engine, revision)
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _upgrade(engine: Engine, revision: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sqlite3
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -54,12 +55,24 @@ def sqlite_path(url: sa.URL) -> str | None:
 
 
 def create_private_file(path: str) -> None:
-    """Create ``path`` with mode 0600 if it does not exist yet (before SQLite touches it)."""
+    """Create the SQLite file with mode 0600, through SQLite itself.
+
+    The file is never opened outside SQLite: closing any descriptor of a database file drops
+    every POSIX lock the process holds on it, SQLite's own included ("How To Corrupt An
+    SQLite Database File", section 2.2). SQLite creates the file, and later its ``-wal`` and
+    ``-shm`` files with the same mode, under a umask that leaves the group and others out."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    previous = os.umask(0o077)
+    try:
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+    finally:
+        os.umask(previous)
+    os.chmod(path, 0o600)             # by path: no descriptor of the file is opened
 
 
 def make_engine(url: str) -> Engine:
