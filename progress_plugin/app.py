@@ -56,8 +56,10 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
 
     @app.get("/readyz")
     def readyz():
-        problems = readiness(app.extensions["progress_plugin"])
-        return jsonify(status="not ready" if problems else "ready", problems=problems), 503 if problems else 200
+        svc = app.extensions["progress_plugin"]
+        problems = readiness(svc)
+        body = dict(status="not ready" if problems else "ready", problems=problems, failed_rows=failed_rows(svc))
+        return jsonify(body), 503 if problems else 200
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError):
@@ -68,6 +70,20 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
         return jsonify(error=exc.__class__.__name__, message=str(exc)), exc.status
 
     return app
+
+
+def failed_rows(svc: Services) -> dict[str, int] | None:
+    """Rows set aside for a person to look at: failed inbox rows (events the worker could not
+    apply) and dead outbox rows (write-backs the host refused). Reported by ``/readyz`` under
+    ``failed_rows``, but they never make it 503: a failed row does not stop the service taking
+    webhooks, and a load balancer that dropped the service for one would refuse every other
+    event. ``progress-plugin check`` warns about them. None when the store cannot be read."""
+    from progress_plugin import inbox, outbox
+    try:
+        with svc.store.engine.connect() as conn:
+            return {"inbox": inbox.count(conn, inbox.FAILED), "outbox": outbox.count(conn, outbox.DEAD)}
+    except Exception:                     # the store's trouble is already among the problems
+        return None
 
 
 def readiness(svc: Services) -> list[str]:

@@ -2,19 +2,35 @@
 
 Deduplicated by ``(clinic_id, event_id)``: a redelivered event is acknowledged and dropped.
 Payloads hold ids, codes and ratings (and, for intakes, the client's goal words); never note text.
+
+**Poison rows.** A row the worker cannot apply does not come back for ever. Each failure
+(:func:`fail`) adds one to ``attempts``, stores an error *code* (an exception's class
+name, never its message, which could quote a person's words) and reschedules the row with
+backoff; at the worker's ``inbox_max_attempts`` the row goes to ``failed``. A row that
+kills the worker process instead of raising is bounded by its claims (see
+:mod:`progress_plugin.leases`) and fails with the code ``LeaseExpired``. Failed rows keep
+their payload until ``progress-plugin inbox retry`` replays them or ``inbox drop`` (or a
+client's purge) deletes them; ``/readyz`` and ``progress-plugin check`` count them.
+Deferrals (a note waiting for its intake, a host that does not answer) are not failures.
 """
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from progress_plugin import leases
 from progress_plugin import tables as t
-from progress_plugin.leases import claim as _claim
 from progress_plugin.store import utc
 
+log = logging.getLogger("progress_plugin.inbox")
+
 PENDING, DONE, FAILED = "pending", "done", "failed"
+STATUSES = (PENDING, DONE, FAILED)
+#: Backoff after a failure: 5 s, 10 s, 20 s, ... at most 5 minutes.
+FAIL_BACKOFF, MAX_FAIL_BACKOFF = 5.0, 300.0
 
 
 def put(conn: Connection, clinic_id: str, event_id: str, event_type: str, payload: dict, now: datetime) -> bool:
@@ -41,34 +57,54 @@ def _insert_new(dialect: str):
     return statement
 
 
-def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[dict]:
-    ids = _claim(conn, t.inbox, owner, utc(now), lease_seconds, limit, t.inbox.c.status == PENDING)
+def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int,
+          max_claims: int | None = None) -> list[dict]:
+    """Lease due pending rows. Rows claimed ``max_claims`` times in a row without an outcome
+    are failed here (``LeaseExpired``) instead of being handed out once more."""
+    now = utc(now)
+    ready = t.inbox.c.status == PENDING
+    ids, exhausted = leases.claim(conn, t.inbox, owner, now, lease_seconds, limit, ready, max_claims)
+    for row_id in leases.set_aside(conn, t.inbox, exhausted, now, ready, status=FAILED, processed_at=now,
+                                   error=leases.LEASE_EXPIRED):
+        log.warning("inbox row failed id=%s error=%s claims=%s", row_id, leases.LEASE_EXPIRED, max_claims)
     if not ids:
         return []
     rows = conn.execute(sa.select(t.inbox).where(t.inbox.c.id.in_(ids)).order_by(t.inbox.c.id))
     return [dict(r._mapping) for r in rows]
 
 
-def finish(conn: Connection, row_id: int, owner: str, now: datetime, status: str = DONE,
-           error: str | None = None) -> bool:
-    """Mark a claimed row processed. False when the lease was lost (the caller must roll back).
+def finish(conn: Connection, row_id: int, owner: str, now: datetime) -> bool:
+    """Mark a claimed row done. False when the lease was lost (the caller must roll back).
 
-    A processed row keeps its event id (for deduplication) but not its payload: what it
+    A done row keeps its event id (for deduplication) but not its payload: what it
     carried now lives in the store's own tables, and PHI is kept once, not twice."""
-    values = dict(status=status, processed_at=utc(now), lease_owner=None, lease_until=None, error=error,
-                  attempts=t.inbox.c.attempts + 1)
-    if status == DONE:
-        values["payload"] = {}
     result = conn.execute(t.inbox.update().where(t.inbox.c.id == row_id, t.inbox.c.lease_owner == owner)
-                          .values(**values))
+                          .values(status=DONE, processed_at=utc(now), lease_owner=None, lease_until=None,
+                                  claims=0, error=None, payload={}))
     return result.rowcount == 1
 
 
+def fail(conn: Connection, row: dict, owner: str, now: datetime, code: str, max_attempts: int) -> str | None:
+    """Count one failed attempt of a claimed row: reschedule it with backoff, or at
+    ``max_attempts`` set it ``failed``. ``code`` names the error (a class name, never a
+    message). Returns the row's new status, or None when the lease was lost."""
+    attempts = row["attempts"] + 1
+    values = dict(attempts=attempts, error=code[:100], claims=0, lease_owner=None)
+    if attempts >= max_attempts:
+        values.update(status=FAILED, processed_at=utc(now), lease_until=None)
+    else:
+        delay = min(MAX_FAIL_BACKOFF, FAIL_BACKOFF * 2 ** min(attempts - 1, 10))
+        values.update(lease_until=utc(now) + timedelta(seconds=delay))
+    result = conn.execute(t.inbox.update().where(t.inbox.c.id == row["id"], t.inbox.c.lease_owner == owner)
+                          .values(**values))
+    return values.get("status", PENDING) if result.rowcount == 1 else None
+
+
 def defer(conn: Connection, row_id: int, owner: str, until: datetime, error: str) -> bool:
-    """Leave a row pending but untouchable until ``until`` (e.g. a note that arrived before its intake)."""
+    """Leave a row pending but untouchable until ``until`` (e.g. a note that arrived before its intake).
+    Not a failed attempt: ``attempts`` stays as it is."""
     result = conn.execute(t.inbox.update().where(t.inbox.c.id == row_id, t.inbox.c.lease_owner == owner)
-                          .values(lease_owner="deferred", lease_until=utc(until), error=error[:500],
-                                  attempts=t.inbox.c.attempts + 1))
+                          .values(lease_owner="deferred", lease_until=utc(until), error=error[:500], claims=0))
     return result.rowcount == 1
 
 
@@ -98,6 +134,49 @@ def wake_deferred(conn: Connection, clinic_id: str, client_id: str | None = None
 def counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(sa.select(t.inbox.c.status, sa.func.count()).group_by(t.inbox.c.status))
     return {status: n for status, n in rows}
+
+
+def count(conn: Connection, status: str = FAILED) -> int:
+    """How many rows have ``status`` (one index lookup; cheap enough for /readyz)."""
+    return conn.execute(sa.select(sa.func.count()).select_from(t.inbox).where(t.inbox.c.status == status)).scalar()
+
+
+def rows(conn: Connection, status: str | None = FAILED, clinic_id: str | None = None, limit: int = 100,
+         ids=None) -> list[dict]:
+    """Rows for a listing: ids, type, status, attempts and error code; never the payload."""
+    i = t.inbox.c
+    q = sa.select(i.id, i.clinic_id, i.event_id, i.event_type, i.status, i.attempts, i.error, i.received_at,
+                  i.processed_at, i.lease_owner, i.lease_until).order_by(i.id)
+    if status:
+        q = q.where(i.status == status)
+    if clinic_id:
+        q = q.where(i.clinic_id == clinic_id)
+    if ids:
+        q = q.where(i.id.in_(list(ids)))
+    return [dict(r._mapping) for r in conn.execute(q.limit(limit) if limit else q)]
+
+
+def retry(conn: Connection, ids=None, clinic_id: str | None = None) -> list[dict]:
+    """Put failed rows back in the queue, due now, with their attempts and claims reset (all
+    failed rows, or those in ``ids``, of one clinic or all). Returns the rows put back (ids,
+    clinic, type); a second call finds them pending and does nothing."""
+    return _take_failed(conn, ids, clinic_id, t.inbox.update().values(
+        status=PENDING, attempts=0, claims=0, lease_owner=None, lease_until=None, processed_at=None))
+
+
+def drop(conn: Connection, ids, clinic_id: str | None = None) -> list[dict]:
+    """Delete failed rows for good (their payload with them). Returns the rows deleted."""
+    return _take_failed(conn, ids, clinic_id, t.inbox.delete())
+
+
+def _take_failed(conn, ids, clinic_id, statement) -> list[dict]:
+    where = [t.inbox.c.status == FAILED]
+    if ids:
+        where.append(t.inbox.c.id.in_(list(ids)))
+    if clinic_id:
+        where.append(t.inbox.c.clinic_id == clinic_id)
+    taken = conn.execute(statement.where(*where).returning(t.inbox.c.id, t.inbox.c.clinic_id, t.inbox.c.event_type))
+    return sorted((dict(r._mapping) for r in taken), key=lambda r: r["id"])
 
 
 def bump(conn: Connection, clinic_id: str, name: str, now: datetime, by: int = 1) -> int:

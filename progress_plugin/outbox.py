@@ -4,7 +4,11 @@ Rows are written in the same transaction as the effects they come from, keyed by
 effect's idempotency key, so an effect is queued once however often its event arrives.
 A failed write is rescheduled (a row with a later ``next_attempt_at``, never a sleeping
 thread); a permanent refusal goes to the ``dead`` state, from which
-``progress-plugin outbox retry`` replays it.
+``progress-plugin outbox retry`` replays it. Every way round is bounded by the worker's
+``max_attempts``: a refusal is dead at once, a host that stays down or a fault of ours
+(e.g. building the request raises) is dead after that many attempts, and a row whose
+sends kill the worker process is dead after that many claims without an outcome (code
+``LeaseExpired``; see :mod:`progress_plugin.leases`).
 """
 from __future__ import annotations
 
@@ -13,11 +17,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+import logging
+
 from progress_plugin import effects as fx
-from progress_plugin import fhir
+from progress_plugin import fhir, leases
 from progress_plugin import tables as t
-from progress_plugin.leases import claim as _claim
 from progress_plugin.store import utc
+
+log = logging.getLogger("progress_plugin.outbox")
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
 STATUSES = (PENDING, DONE, DEAD)
@@ -70,10 +77,16 @@ def enqueue(conn: Connection, effects, vocabularies, now: datetime) -> int:
     return written
 
 
-def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[dict]:
+def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int,
+          max_claims: int | None = None) -> list[dict]:
+    """Lease due pending rows. Rows claimed ``max_claims`` times in a row without an outcome
+    go to the dead letters here (``LeaseExpired``) instead of being handed out once more."""
     now = utc(now)
     ready = sa.and_(t.outbox.c.status == PENDING, t.outbox.c.next_attempt_at <= now)
-    ids = _claim(conn, t.outbox, owner, now, lease_seconds, limit, ready)
+    ids, exhausted = leases.claim(conn, t.outbox, owner, now, lease_seconds, limit, ready, max_claims)
+    for row_id in leases.set_aside(conn, t.outbox, exhausted, now, ready, status=DEAD, updated_at=now,
+                                   last_error=leases.LEASE_EXPIRED):
+        log.warning("outbox row dead id=%s error=%s claims=%s", row_id, leases.LEASE_EXPIRED, max_claims)
     if not ids:
         return []
     rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.id.in_(ids)).order_by(t.outbox.c.id))
@@ -81,7 +94,7 @@ def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, lim
 
 
 def _finish(conn, row_id, owner, **values) -> bool:
-    values.update(lease_owner=None, lease_until=None)
+    values.update(lease_owner=None, lease_until=None, claims=0)
     q = t.outbox.update().where(t.outbox.c.id == row_id)
     if owner is not None:
         q = q.where(t.outbox.c.lease_owner == owner)
@@ -98,7 +111,7 @@ def done_many(conn, row_ids: list[int], owner: str, now: datetime) -> int:
     """:func:`done` for several rows in one statement; only rows ``owner`` still holds."""
     return conn.execute(t.outbox.update().where(t.outbox.c.id.in_(row_ids), t.outbox.c.lease_owner == owner).values(
         status=DONE, attempts=t.outbox.c.attempts + 1, updated_at=utc(now), last_error=None, payload={},
-        lease_owner=None, lease_until=None)).rowcount
+        lease_owner=None, lease_until=None, claims=0)).rowcount
 
 
 def reschedule(conn, row: dict, owner: str, now: datetime, error: str, retry_after: float | None,
@@ -131,19 +144,30 @@ def rows(conn, status: str | None = None, clinic_id: str | None = None, limit: i
     return [dict(r._mapping) for r in conn.execute(q.limit(limit))]
 
 
-def retry(conn, now: datetime, ids=None) -> int:
-    """Put dead rows back in the queue (all dead rows, or those in ``ids``). Idempotent writes make this safe."""
+def retry(conn, now: datetime, ids=None, clinic_id: str | None = None) -> int:
+    """Put dead rows back in the queue (all dead rows, or those in ``ids``; of one clinic or
+    all). Idempotent writes make this safe."""
     q = t.outbox.update().where(t.outbox.c.status == DEAD)
     if ids:
         q = q.where(t.outbox.c.id.in_(list(ids)))
-    return conn.execute(q.values(status=PENDING, attempts=0, next_attempt_at=utc(now), lease_owner=None,
+    if clinic_id:
+        q = q.where(t.outbox.c.clinic_id == clinic_id)
+    return conn.execute(q.values(status=PENDING, attempts=0, claims=0, next_attempt_at=utc(now), lease_owner=None,
                                  lease_until=None, updated_at=utc(now))).rowcount
 
 
-def drop(conn, ids) -> int:
+def drop(conn, ids, clinic_id: str | None = None) -> int:
     """Delete dead rows for good."""
-    return conn.execute(t.outbox.delete().where(t.outbox.c.status == DEAD, t.outbox.c.id.in_(list(ids)))).rowcount
+    q = t.outbox.delete().where(t.outbox.c.status == DEAD, t.outbox.c.id.in_(list(ids)))
+    if clinic_id:
+        q = q.where(t.outbox.c.clinic_id == clinic_id)
+    return conn.execute(q).rowcount
 
 
 def counts(conn) -> dict[str, int]:
     return {s: n for s, n in conn.execute(sa.select(t.outbox.c.status, sa.func.count()).group_by(t.outbox.c.status))}
+
+
+def count(conn, status: str = DEAD) -> int:
+    """How many rows have ``status`` (one index lookup; cheap enough for /readyz)."""
+    return conn.execute(sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == status)).scalar()

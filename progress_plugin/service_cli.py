@@ -1,4 +1,4 @@
-"""Commands of the webhook service: serve, worker, outbox, check, backfill."""
+"""Commands of the webhook service: serve, worker, inbox, outbox, check, backfill."""
 from __future__ import annotations
 
 import logging
@@ -84,6 +84,105 @@ def _store(cfg):
     return Store.open(cfg.store_url)
 
 
+def _when(value) -> str:
+    from progress_plugin.store import utc
+    return utc(value).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else ""
+
+
+def _table(columns: list[str], rows: list[list]) -> None:
+    """Print rows as a table. Piped to a file or another program, the table is not cut to
+    the terminal's width: each row stays on one line, for grep."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=1000)
+    table = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for row in rows:
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))     # Text: no markup in values
+    console.print(table)
+
+
+def _subject(ids, count: int, everything: str = "all") -> str:
+    """An audit subject: the row ids (cut short past 200 characters) and how many were changed."""
+    listed = ",".join(map(str, ids)) or everything
+    if len(listed) > 200:
+        listed = listed[:200].rsplit(",", 1)[0] + ",..."
+    return f"rows:{listed} count:{count}"
+
+
+@click.group("inbox")
+def inbox_group():
+    """Inspect, replay or drop stored events the worker could not apply (failed rows)."""
+
+
+@inbox_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "done", "failed"]), default="failed", show_default=True)
+@click.option("--clinic", help="Only this clinic.")
+@click.option("--limit", default=100, show_default=True)
+@pass_ctx
+def inbox_list(obj: Context, status, clinic, limit):
+    """List inbox rows (failed ones by default) with their attempts and last error code."""
+    from progress_plugin import inbox
+    with obj.store.begin() as conn:
+        rows = inbox.rows(conn, status, clinic, limit)
+        counts = inbox.counts(conn)
+    if rows:
+        _table(["id", "clinic", "type", "event", "status", "attempts", "error", "received", "processed"],
+               [[r["id"], r["clinic_id"], r["event_type"], r["event_id"], r["status"], r["attempts"], r["error"],
+                 _when(r["received_at"]), _when(r["processed_at"])] for r in rows])
+    else:
+        click.echo(f"no {status} rows" if status else "no rows")
+    click.echo("totals: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@inbox_group.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "all_failed", is_flag=True, help="Retry every failed row (of --clinic, if given).")
+@click.option("--clinic", help="Only rows of this clinic.")
+@click.option("--actor", default="cli", show_default=True)
+@pass_ctx
+def inbox_retry(obj: Context, ids, all_failed, clinic, actor):
+    """Put failed rows back in the queue, their attempts reset. A row already back is left alone."""
+    from progress_plugin import inbox
+    if not ids and not all_failed:
+        raise click.UsageError("give row ids, or --all")
+    with obj.store.begin() as conn:
+        taken = inbox.retry(conn, ids or None, clinic)
+        _audit_rows(obj, conn, "inbox.retry", taken, ids, clinic, actor)
+    click.echo(f"requeued: {len(taken)}")
+
+
+@inbox_group.command("drop")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--clinic", help="Only rows of this clinic.")
+@click.option("--actor", default="cli", show_default=True)
+@pass_ctx
+def inbox_drop(obj: Context, ids, clinic, actor):
+    """Delete failed rows for good, with what they carried (their events are not applied)."""
+    from progress_plugin import inbox
+    with obj.store.begin() as conn:
+        taken = inbox.drop(conn, ids, clinic)
+        _audit_rows(obj, conn, "inbox.drop", taken, ids, clinic, actor)
+    click.echo(f"dropped: {len(taken)}")
+
+
+def _audit_rows(obj: Context, conn, action: str, taken: list[dict], asked, clinic, actor) -> None:
+    """One audit row per clinic whose rows were changed (ids and event types, no content), or
+    one saying nothing was when none were."""
+    by_clinic: dict[str, list[dict]] = {}
+    for row in taken:
+        by_clinic.setdefault(row["clinic_id"], []).append(row)
+    for clinic_id, rows in sorted(by_clinic.items()):
+        types = ",".join(sorted({r["event_type"] for r in rows}))
+        obj.store.audit(conn, clinic_id, actor, action, f"{_subject([r['id'] for r in rows], len(rows))} "
+                        f"types:{types}", "ok", now())
+    if not taken:
+        obj.store.audit(conn, clinic or "*", actor, action, _subject(asked, 0), "none", now())
+
+
 @click.group("outbox")
 def outbox_group():
     """Inspect and replay write-backs to the host (dead letters)."""
@@ -100,49 +199,58 @@ def outbox_list(obj: Context, status, clinic, limit):
     with obj.store.begin() as conn:
         rows = outbox.rows(conn, status, clinic, limit)
         counts = outbox.counts(conn)
-    for r in rows:
-        click.echo(f"{r['id']:>7} {r['clinic_id']} {r['kind']:<13} {r['status']:<7} attempts={r['attempts']} "
-                   f"{r['key']}  {r['last_error'] or ''}")
+    if rows:
+        _table(["id", "clinic", "kind", "status", "attempts", "key", "error", "next attempt"],
+               [[r["id"], r["clinic_id"], r["kind"], r["status"], r["attempts"], r["key"], r["last_error"],
+                 _when(r["next_attempt_at"]) if r["status"] == "pending" else ""] for r in rows])
+    else:
+        click.echo(f"no {status} rows" if status else "no rows")
     click.echo("totals: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 
 @outbox_group.command("retry")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--all", "all_dead", is_flag=True, help="Retry every dead row.")
+@click.option("--all", "all_dead", is_flag=True, help="Retry every dead row (of --clinic, if given).")
+@click.option("--clinic", help="Only rows of this clinic.")
 @click.option("--actor", default="cli", show_default=True)
 @pass_ctx
-def outbox_retry(obj: Context, ids, all_dead, actor):
+def outbox_retry(obj: Context, ids, all_dead, clinic, actor):
     """Put dead rows back in the queue. Writes are idempotent, so a replay never duplicates."""
     from progress_plugin import outbox
     if not ids and not all_dead:
         raise click.UsageError("give row ids, or --all")
     with obj.store.begin() as conn:
-        n = outbox.retry(conn, now(), ids or None)
-        obj.store.audit(conn, "*", actor, "outbox.retry", f"rows:{','.join(map(str, ids)) or 'all-dead'} count:{n}",
-                        "ok", now())
+        n = outbox.retry(conn, now(), ids or None, clinic)
+        obj.store.audit(conn, clinic or "*", actor, "outbox.retry", _subject(ids, n, "all-dead"), "ok", now())
     click.echo(f"requeued: {n}")
 
 
 @outbox_group.command("drop")
 @click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--clinic", help="Only rows of this clinic.")
 @click.option("--actor", default="cli", show_default=True)
 @pass_ctx
-def outbox_drop(obj: Context, ids, actor):
+def outbox_drop(obj: Context, ids, clinic, actor):
     """Delete dead rows for good (the host will not get those writes)."""
     from progress_plugin import outbox
     with obj.store.begin() as conn:
-        n = outbox.drop(conn, ids)
-        obj.store.audit(conn, "*", actor, "outbox.drop", f"rows:{','.join(map(str, ids))} count:{n}", "ok", now())
+        n = outbox.drop(conn, ids, clinic)
+        obj.store.audit(conn, clinic or "*", actor, "outbox.drop", _subject(ids, n), "ok", now())
     click.echo(f"dropped: {n}")
 
 
 @click.command()
 @pass_ctx
 def check(obj: Context):
-    """Verify the configuration, the store, the host's reachability and credentials, and the secrets."""
+    """Verify the configuration, the store, the host's reachability and credentials, and the secrets.
+
+    Also counts failed inbox rows and dead outbox rows. Exit status: 0 when all is well, 1
+    when something failed, 3 when all passed but some rows wait for you (see `inbox list`
+    and `outbox list`)."""
+    from progress_plugin import inbox, outbox
     from progress_plugin.errors import ProgressPluginError
     from progress_plugin.hostlink import client
-    failures = 0
+    failures = warnings = 0
     try:
         cfg = service_config(obj)
     except ProgressPluginError as exc:
@@ -153,8 +261,18 @@ def check(obj: Context):
         note = " (two secrets: rotation in progress)" if len(c.secrets) == 2 else ""
         click.echo(f"ok   clinic {c.id}: scheme {c.scheme}, secret well-formed{note}")
     try:
-        _store(cfg).ping()
+        store = _store(cfg)
+        store.ping()
         click.echo(f"ok   store: {cfg.store_url.split('@')[-1]}")
+        with store.engine.connect() as conn:
+            stuck = {"inbox": (inbox.count(conn, inbox.FAILED), "failed"),
+                     "outbox": (outbox.count(conn, outbox.DEAD), "dead")}
+        for name, (n, state) in stuck.items():
+            if n:
+                warnings += 1
+                click.echo(f"WARN {name}: {n} {state} (progress-plugin {name} list)")
+            else:
+                click.echo(f"ok   {name}: none {state}")
     except Exception as exc:  # any driver error
         failures += 1
         click.echo(f"FAIL store: {exc.__class__.__name__}")
@@ -169,7 +287,7 @@ def check(obj: Context):
         except ProgressPluginError as exc:
             failures += 1
             click.echo(f"FAIL host: {exc}")
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if failures else 3 if warnings else 0)
 
 
 @click.command()
@@ -200,7 +318,7 @@ def backfill(obj: Context, clinic, page_size, write_back, restart):
 
 
 def register(main: click.Group) -> None:
-    for command in (serve, worker, outbox_group, check, backfill, bundle_command):
+    for command in (serve, worker, inbox_group, outbox_group, check, backfill, bundle_command):
         main.add_command(command)
 
 

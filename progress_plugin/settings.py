@@ -18,6 +18,8 @@ secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first,
 batch = 20
 lease_seconds = 60
 poll_seconds = 0.5
+max_attempts = 12                            # a write-back is dead after this many failed sends
+inbox_max_attempts = 5                       # an event the worker cannot apply fails after this many tries
 
 [cds]                                        # CDS Hooks 2.0 (optional; without it /cds-services is 404)
 public_url = "https://progress.example.org"  # the service's public base: a JWT's aud must be this + the path
@@ -87,6 +89,7 @@ class WorkerSection(_Strict):
     lease_seconds = fields.Float(load_default=60, validate=validate.Range(min=1, max=3600))
     poll_seconds = fields.Float(load_default=0.5, validate=validate.Range(min=0.01, max=60))
     max_attempts = fields.Integer(load_default=12, validate=validate.Range(min=1, max=100))
+    inbox_max_attempts = fields.Integer(load_default=5, validate=validate.Range(min=1, max=100))
     embedded = fields.Boolean(load_default=True)
 
 
@@ -171,6 +174,7 @@ class ServiceConfig:
     lease_seconds: float = 60
     poll_seconds: float = 0.5
     max_attempts: int = 12
+    inbox_max_attempts: int = 5
     embedded_worker: bool = True
     max_body_bytes: int = 256 * 1024
     cds: CdsConfig | None = None
@@ -209,7 +213,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         host_url=env.get(ENV_HOST_URL) or host.get("base_url"),
         host_token=token, host_timeout=host["timeout_seconds"], meta_add=host["meta_add"],
         ca_bundle=host.get("ca_bundle"), clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
-        poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"], embedded_worker=w["embedded"],
+        poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
+        inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
         max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env))
 
 

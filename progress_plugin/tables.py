@@ -113,12 +113,13 @@ inbox = Table(
     Column("event_type", String(100), nullable=False),
     Column("payload", JSON, nullable=False),           # ids and codes only; never note text
     Column("received_at", TS, nullable=False),
-    Column("status", String(20), nullable=False),      # pending | done | failed | ignored
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("lease_owner", String(100)),
+    Column("status", String(20), nullable=False),      # pending | done | failed
+    Column("attempts", Integer, nullable=False, default=0),   # failed attempts (a deferral is not one)
+    Column("claims", Integer, nullable=False, default=0, server_default="0"),  # leases with no outcome yet
+    Column("lease_owner", String(100)),                # a worker, or "deferred" (lease_until: not before)
     Column("lease_until", TS),
     Column("processed_at", TS),
-    Column("error", String(500)),
+    Column("error", String(500)),                      # an error code, or why the row waits (ids only)
     UniqueConstraint("clinic_id", "event_id", name="uq_inbox_event"),
     Index("ix_inbox_status", "status", "id"),
 )
@@ -132,6 +133,7 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("status", String(20), nullable=False),      # pending | done | dead
     Column("attempts", Integer, nullable=False, default=0),
+    Column("claims", Integer, nullable=False, default=0, server_default="0"),  # leases with no outcome yet
     Column("next_attempt_at", TS, nullable=False),
     Column("lease_owner", String(100)),
     Column("lease_until", TS),

@@ -6,6 +6,19 @@ killed mid-batch loses nothing, since its leases expire and the rows are claimed
 While a worker lives it renews the leases of the batch in hand (:class:`LeaseKeeper`), so
 no other worker takes a row it is still sending. Host writes happen outside any database
 transaction.
+
+**Poison rows.** Whatever goes wrong with one inbox row (the core raises on its payload,
+the store refuses a value, the host refuses a read) is caught and counted against that
+row, never against the loop: the row is rescheduled with backoff, or failed once it has
+failed ``inbox_max_attempts`` times, with an error code (a class name) and no message
+text. Failures that say nothing about the row are not counted: a note deferred until its
+intake, a host that does not answer (deferred), a lease lost to another worker, and an
+``OperationalError`` of the store (locked, connection lost), after which the row is handed
+back with a full lease to wait. A row that kills the process outright cannot be counted
+while it is handled; its claims are (see :mod:`progress_plugin.leases`): it is then
+claimed alone, and after as many claims with no outcome it fails with ``LeaseExpired``.
+A good row a kill -9 happened to catch in hand is charged one claim, which the next claim
+clears by finishing it. Outbox rows are bounded the same way (``max_attempts``).
 """
 from __future__ import annotations
 
@@ -63,7 +76,8 @@ class Worker:
 
     def process_inbox(self) -> int:
         with self.store.begin() as conn:
-            rows = inbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch)
+            rows = inbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch,
+                               max_claims=self.config.inbox_max_attempts)
         self._work(t.inbox, rows, self._one)
         return len(rows)
 
@@ -74,10 +88,13 @@ class Worker:
         except HostUnavailable as exc:
             self._defer(row, now, f"host unavailable: {exc.status_code}")
             return
-        except (ValidationError, HostAPIError) as exc:
-            with self.store.begin() as conn:
-                inbox.finish(conn, row["id"], self.owner, now, inbox.FAILED, f"{exc.__class__.__name__}")
-            log.warning("inbox row failed id=%s type=%s error=%s", row["id"], row["event_type"], exc.__class__.__name__)
+        except (ValidationError, HostAPIError) as exc:      # refused for good: no second try
+            self._fail(row, now, exc, permanent=True)
+            return
+        except sa.exc.OperationalError:
+            raise                                           # the store's trouble, not the row's: see _work
+        except Exception as exc:                            # a fault of ours: counted, bounded
+            self._fail(row, now, exc)
             return
         try:
             with self.store.begin() as conn:
@@ -95,16 +112,37 @@ class Worker:
         except LostLease:
             log.warning("inbox row lease lost id=%s", row["id"])
             return
+        except sa.exc.OperationalError:
+            raise
+        except Exception as exc:            # the core or the store raised on this row: counted, bounded
+            self._fail(row, now, exc)
+            return
         log.info("inbox row done id=%s type=%s event=%s", row["id"], row["event_type"], row["event_id"])
+
+    def _fail(self, row: dict, now, exc: Exception, permanent: bool = False) -> None:
+        """Count a failed attempt: the row is rescheduled with backoff, or failed when it was
+        the last allowed one (or the failure is permanent). Logs ids and the error code only."""
+        code = error_code(exc)
+        with self.store.begin() as conn:
+            state = inbox.fail(conn, row, self.owner, now, code, 1 if permanent else self.config.inbox_max_attempts)
+        if state is None:
+            log.warning("inbox row lease lost id=%s", row["id"])
+            return
+        log.warning("inbox row %s id=%s type=%s error=%s attempts=%s", "failed" if state == inbox.FAILED else
+                    "rescheduled", row["id"], row["event_type"], code, row["attempts"] + 1)
 
     def _defer(self, row, now, reason, waits_for: str | None = None) -> None:
         """Park a row for a while. A note parked until ``waits_for``'s intake is checked again
         after parking, under the lock that waking takes: an intake another worker applied in
-        the meantime either wakes this row or is seen here, never neither."""
+        the meantime either wakes this row or is seen here, never neither.
+
+        A deferral is not a failed attempt. The wait grows with the row's age (5 s at first,
+        then about as long as the row has waited so far, at most 5 minutes)."""
         with self.store.begin() as conn:
             if waits_for is not None:
                 inbox.lock_wakes(conn, row["clinic_id"])
-            delay = min(MAX_DEFER_BACKOFF, DEFER_SECONDS * 2 ** min(row["attempts"], 10))
+            age = (_utc(now) - _utc(row["received_at"])).total_seconds()
+            delay = min(MAX_DEFER_BACKOFF, max(DEFER_SECONDS, age))
             inbox.defer(conn, row["id"], self.owner, now + timedelta(seconds=delay), reason)
             if waits_for is not None and conn.execute(sa.select(t.intakes.c.client_id).where(
                     t.intakes.c.clinic_id == row["clinic_id"], t.intakes.c.client_id == waits_for)).first():
@@ -154,7 +192,8 @@ class Worker:
         transaction at the end of the batch. A worker killed before that leaves them leased:
         another worker re-sends them, and the idempotent writes find nothing to change."""
         with self.store.begin() as conn:
-            rows = outbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch)
+            rows = outbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch,
+                                max_claims=self.config.max_attempts)
         sent: list[int] = []
         try:
             self._work(t.outbox, rows, lambda row: self._send(row, sent))
@@ -222,9 +261,10 @@ class Worker:
             return
         except Exception as exc:             # a fault of ours: keep the row, back off, surface it in `outbox list`
             with self.store.begin() as conn:
-                outbox.reschedule(conn, row, self.owner, self.clock(), exc.__class__.__name__, None,
-                                  self.config.max_attempts)
-            log.exception("outbox row failed id=%s kind=%s", row["id"], row["kind"])
+                state = outbox.reschedule(conn, row, self.owner, self.clock(), error_code(exc), None,
+                                          self.config.max_attempts)
+            log.warning("outbox row %s id=%s kind=%s error=%s", "dead" if state == outbox.DEAD else "rescheduled",
+                        row["id"], row["kind"], error_code(exc))
             return
         log.info("outbox row sent id=%s kind=%s action=%s", row["id"], row["kind"], result.action)
         if row["kind"] == "questionnaire":       # some hosts count a repeated conditional create: mark it now
@@ -245,8 +285,8 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 busy = self.run_once()
-            except Exception:                    # keep the loop alive; the row's lease will expire
-                log.exception("worker iteration failed")
+            except Exception as exc:             # keep the loop alive; the row's lease will expire
+                log.warning("worker iteration failed error=%s", error_code(exc))   # a code: no SQL parameters
                 busy = 0
             if not busy:
                 self.stopping.wait(self.config.poll_seconds)
@@ -258,6 +298,16 @@ class Worker:
 
 class _Defer(Exception):
     pass
+
+
+def error_code(exc: BaseException) -> str:
+    """A short code for an error: its class name, and the driver's for a database error.
+    Never the message, which may quote a value (a person's words)."""
+    code = exc.__class__.__name__
+    orig = getattr(exc, "orig", None)
+    if orig is not None and orig is not exc:
+        code += "/" + orig.__class__.__name__
+    return code[:100]
 
 
 class LeaseKeeper:
