@@ -12,12 +12,11 @@ sends kill the worker process is dead after that many claims without an outcome 
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-
-import logging
 
 from progress_plugin import effects as fx
 from progress_plugin import fhir, leases

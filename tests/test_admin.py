@@ -18,7 +18,7 @@ A, B = "clinic-a", "clinic-b"
 PUBLIC = {
     "/openapi.json": "the API description; holds no clinic data",
     "/healthz": "liveness probe for the process manager",
-    "/readyz": "readiness probe; says only whether the store and host answer",
+    "/readyz": "readiness probe; says whether the store and host answer, and counts failed rows (no ids)",
     "/static/<path:filename>": "Flask's static files (none are clinic data)",
     "/cds-services": "CDS Hooks discovery; holds no clinic data",
 }

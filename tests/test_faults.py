@@ -1,14 +1,16 @@
 """Fault tests with real processes on 127.0.0.1: gunicorn, `progress-plugin worker`, Medplum.
 
-Each test breaks one thing (the host answers 429, drops connections, answers 409/412, or
-the worker is killed with kill -9 mid-batch) and ends with nothing lost and nothing
-duplicated:
+Each test breaks one thing (the host answers 429, drops connections, answers 409/412, the
+worker is killed with kill -9 mid-batch, or every worker that takes one row is killed) and
+ends with nothing lost and nothing duplicated:
 
 - every expected write was answered 2xx by the host exactly once (a faulted attempt is not
   a write; the host's own counters are the witness);
 - the host holds one intake Questionnaire, however often its conditional create was sent;
 - every inbox row is done, and every outbox row is done (none pending, none dead);
-- each row was reported done by one worker, once.
+- each row was reported done by one worker, once;
+- no good row was set aside as failed or dead, as `inbox list`, `outbox list` and /readyz
+  show it; only a row that kills every worker taking it is, and it is replayed.
 
 Every test starts its own Medplum, so the host's counters and data belong to it alone, and
 its searches stay fast (Medplum's in-memory identifier search scans every stored resource
@@ -220,6 +222,20 @@ def assert_nothing_lost_or_duplicated(host, stack: Stack, events, expected, ques
     return reported
 
 
+def assert_no_failed_rows(stack: Stack):
+    """What an operator sees: no failed inbox row, no dead letter, and no row left with a
+    claim that came to nothing (every row's last lease ended in an outcome)."""
+    assert "no failed rows" in stack.cli("inbox", "list").stdout
+    assert "no dead rows" in stack.cli("outbox", "list").stdout
+    assert requests.get(f"{stack.service.url}/readyz", timeout=10).json()["failed_rows"] == {"inbox": 0, "outbox": 0}
+    engine = sa.create_engine(stack.store_url)
+    try:
+        with engine.connect() as c:
+            assert {n for table in (t.inbox, t.outbox) for n in c.execute(sa.select(table.c.claims)).scalars()} == {0}
+    finally:
+        engine.dispose()
+
+
 # -- faults -------------------------------------------------------------------------------------
 def test_429_with_retry_after_is_honoured_and_nothing_is_lost(host, stack):
     """Three 429s with Retry-After: 3 on one Observation write. The client sleeps the
@@ -358,8 +374,67 @@ def test_kill_9_of_the_worker_mid_batch_loses_and_duplicates_nothing(host, stack
     reported = assert_nothing_lost_or_duplicated(host, s, events, expected, questionnaire_posts=None)
     # each row is reported done once, save those whose worker died between commit and log
     assert sum(reported.values()) >= len(events) + 1 + sum(expected.values()) - len(kills)
+    # the rows in hand at each kill were claimed again, alone, and finished: none was failed
+    assert_no_failed_rows(s)
+    assert "LeaseExpired" not in s.logs()
     print(f"kill -9: {len(kills)} kills, {len(mid_batch)} holding rows "
           f"({sum(k[1] for k in kills)} rows in hand), {sum(expected.values()) + 1} writes")
+
+
+def test_a_row_that_kills_every_worker_taking_it_fails_alone_and_is_replayed(host, stack):
+    """One inbox row kills the worker process handling it (here: the test kills each worker
+    with kill -9 while that worker reads the row's note, which the host answers slowly).
+    It arrives first, so it shares its first batch with the events behind it. With
+    ``inbox_max_attempts = 3`` it is taken three times, the last two alone, and then failed
+    (``LeaseExpired``); the events of its batch are claimed one by one and applied, none
+    failed. `inbox list`, `check` and /readyz show the failed row; once the cause is gone
+    (the host answers a fourth read at once), `inbox retry` replays it."""
+    from progress_plugin import inbox
+    events, expected = scenario(host.base_url, clients=2, notes_per_client=3, seed=14)
+    (doc,) = make_docs(host.base_url, 1)
+    host.reset()
+    host.fault(count=3, delay_ms=3000, method="GET", path=f"DocumentReference/{doc}")     # three slow reads
+    s = stack(host.base_url, lease_seconds=2)
+    s.config.write_text(s.config.read_text().replace("max_attempts = 30", "max_attempts = 30\ninbox_max_attempts = 3"))
+    engine = sa.create_engine(s.store_url)
+    try:
+        with engine.begin() as c:
+            inbox.put(c, "clinic-a", "evt-crash", "fhir.focus", {"focus": f"DocumentReference/{doc}"},
+                      datetime.now().astimezone())
+        e2e.send(s.webhook_url, SECRET, events, duplicate_every=1000)
+
+        def reads() -> int:
+            return sum(1 for e in host.stats()["log"] if e["method"] == "GET" and doc in e["path"])
+
+        for kill in range(3):
+            seen = reads()
+            w = s.worker()
+            w.owner()
+            _wait_for(lambda: reads() > seen, timeout=30)           # this worker is on the row: it "crashes"
+            w.kill9()
+        s.worker()
+        e2e.wait_drained(s.store_url, timeout=90)
+        with engine.connect() as c:
+            crash = c.execute(sa.select(t.inbox).where(t.inbox.c.event_id == "evt-crash")).one()
+        inbox_states, outbox_states = table_statuses(s.store_url)
+    finally:
+        engine.dispose()
+    assert (crash.status, crash.error, crash.attempts, crash.claims) == ("failed", "LeaseExpired", 0, 0)
+    assert inbox_states == {"done": len(events), "failed": 1} and outbox_states == {"done": 1 + sum(expected.values())}
+    assert reads() == 3                                            # taken three times, never a fourth
+
+    listed = s.cli("inbox", "list")
+    line = next(line for line in listed.stdout.splitlines() if "evt-crash" in line)
+    assert line.split()[:7] == [str(crash.id), "clinic-a", "fhir.focus", "evt-crash", "failed", "0", "LeaseExpired"]
+    checked = s.cli("check")
+    assert checked.returncode == 3 and "WARN inbox: 1 failed" in checked.stdout, checked.stdout
+    assert requests.get(f"{s.service.url}/readyz", timeout=10).json()["failed_rows"] == {"inbox": 1, "outbox": 0}
+
+    assert host.pending_faults() == []                              # the cause is gone
+    assert "requeued: 1" in s.cli("inbox", "retry", str(crash.id)).stdout
+    e2e.wait_drained(s.store_url, timeout=60)
+    assert_nothing_lost_or_duplicated(host, s, events + [("fhir.focus", {})], expected)
+    assert_no_failed_rows(s)
 
 
 def _held(engine, owner: str) -> int:

@@ -44,3 +44,27 @@ def test_racing_requests_with_one_event_id_store_it_once(store):
         thread.join()
     assert sorted(results) == [False] * 5 + [True]
     assert len(rows(store)) == 1
+
+
+def test_a_failure_backs_off_then_fails_and_only_failed_rows_are_retried_or_dropped(store):
+    from datetime import timedelta
+    with store.begin() as conn:
+        inbox.put(conn, "clinic-a", "evt_1", "note.signed", {"note_id": "n1"}, AT)
+        inbox.put(conn, "clinic-a", "evt_2", "note.signed", {"note_id": "n2"}, AT)
+    waits, at = [], AT
+    for _ in range(3):
+        with store.begin() as conn:
+            (row,) = inbox.claim(conn, "w", at, 30, 1)
+            assert row["event_id"] == "evt_1"
+            state = inbox.fail(conn, row, "w", at, "KeyError", max_attempts=3)
+            until = conn.execute(sa.select(t.inbox.c.lease_until).where(t.inbox.c.id == row["id"])).scalar()
+        waits.append((state, None if until is None else (until.replace(tzinfo=AT.tzinfo) - at).total_seconds()))
+        at += timedelta(minutes=10)
+    assert waits == [("pending", 5.0), ("pending", 10.0), ("failed", None)]
+    with store.begin() as conn:
+        assert inbox.fail(conn, row, "w", at, "KeyError", max_attempts=3) is None        # not leased: no write
+        assert [r["event_id"] for r in inbox.rows(conn)] == ["evt_1"]
+        assert inbox.drop(conn, [2]) == [] and inbox.retry(conn, [2]) == []                # evt_2 is pending
+        assert [r["id"] for r in inbox.retry(conn)] == [1] and inbox.retry(conn) == []
+        (again,) = inbox.claim(conn, "w", at, 30, 1)
+        assert (again["event_id"], again["attempts"], again["payload"]) == ("evt_1", 0, {"note_id": "n1"})

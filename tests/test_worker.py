@@ -158,3 +158,90 @@ def test_expired_lease_is_reclaimed_and_a_lost_lease_rolls_back(setup):
     with store.begin() as c:
         assert inbox.finish(c, again[0]["id"], "dead-worker", now) is False   # the old owner cannot finish it
         assert inbox.finish(c, again[0]["id"], "other", now) is True
+
+
+# -- poison rows (no host needed: only the inbox is processed) ---------------------------------
+POISON_WORDS = "Sleep through \ud800 CANARY-poison-words"
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+def poison_store(store, clock):
+    """An inbox with a good intake and a poison one: its goal words hold a lone surrogate,
+    which JSON stores (as an escape) but neither SQLite nor PostgreSQL will take as text."""
+    from progress_plugin.settings import ServiceConfig
+    bad = intake("c-poison")
+    bad["intake"]["goals"][0]["words"] = POISON_WORDS
+    with store.begin() as conn:
+        inbox.put(conn, "clinic-a", "evt-poison", "intake.submitted", {"clinic_id": "clinic-a", **bad}, clock())
+        inbox.put(conn, "clinic-a", "evt-good", "intake.submitted", {"clinic_id": "clinic-a", **intake("c-good")},
+                  clock())
+    return ServiceConfig(store_url="", batch=10, lease_seconds=30)
+
+
+def inbox_row(store, event_id):
+    with store.engine.connect() as c:
+        return c.execute(sa.select(t.inbox).where(t.inbox.c.event_id == event_id)).one()
+
+
+def test_a_poison_row_fails_after_bounded_attempts_with_a_code_and_good_rows_go_on(store):
+    clock = Clock()
+    cfg = poison_store(store, clock)
+    assert cfg.inbox_max_attempts == 5                      # the default bound
+    worker = Worker(store, cfg, clock=clock)
+    assert worker.process_inbox() == 2                       # the poison row does not stop the batch
+    assert inbox_row(store, "evt-good").status == "done"
+    row = inbox_row(store, "evt-poison")
+    assert (row.status, row.attempts, row.error, row.lease_owner) == ("pending", 1, "UnicodeEncodeError", None)
+    assert worker.process_inbox() == 0                       # rescheduled with backoff, not retried at once
+    rounds = 1
+    while inbox_row(store, "evt-poison").status == "pending":
+        clock.now += timedelta(minutes=6)                    # past the longest backoff
+        assert worker.process_inbox() == 1
+        rounds += 1
+        assert rounds <= 10, "the poison row is retried for ever"
+    row = inbox_row(store, "evt-poison")
+    assert (rounds, row.status, row.attempts, row.error) == (5, "failed", 5, "UnicodeEncodeError")
+    assert row.payload["intake"]["goals"][0]["words"] == POISON_WORDS      # kept for a replay
+    clock.now += timedelta(hours=1)
+    assert worker.process_inbox() == 0                       # failed rows are never claimed again
+    with store.engine.connect() as c:
+        assert inbox.count(c, inbox.FAILED) == 1
+        assert [(r["event_id"], r["error"]) for r in inbox.rows(c)] == [("evt-poison", "UnicodeEncodeError")]
+    assert "CANARY" not in str(store.audit_rows())
+
+
+def test_retry_replays_a_failed_row_once_its_cause_is_gone(store, monkeypatch):
+    from progress_plugin.runtime import Runtime
+    clock = Clock()
+    cfg = dataclasses.replace(poison_store(store, clock), inbox_max_attempts=2)
+    real = Runtime.dispatch
+
+    def broken(self, event, *a, **kw):                         # a fault of ours on one client's events
+        if getattr(event, "client_id", "") == "c-good":
+            raise KeyError("g1")
+        return real(self, event, *a, **kw)
+
+    monkeypatch.setattr(Runtime, "dispatch", broken)
+    worker = Worker(store, cfg, clock=clock)
+    for _ in range(3):
+        worker.process_inbox()
+        clock.now += timedelta(minutes=6)
+    assert (inbox_row(store, "evt-good").status, inbox_row(store, "evt-good").error) == ("failed", "KeyError")
+    monkeypatch.setattr(Runtime, "dispatch", real)            # the fault is fixed
+    with store.begin() as c:
+        assert [r["event_type"] for r in inbox.retry(c, clinic_id="clinic-a")] == ["intake.submitted"] * 2
+    with store.begin() as c:
+        assert inbox.retry(c) == []                            # idempotent: nothing failed any more
+    assert (inbox_row(store, "evt-good").status, inbox_row(store, "evt-good").attempts) == ("pending", 0)
+    worker.process_inbox()
+    assert inbox_row(store, "evt-good").status == "done"
+    assert store.load_state("clinic-a", "c-good").intake is not None
+    with store.begin() as c:
+        assert [r["id"] for r in inbox.drop(c, [inbox_row(store, "evt-good").id])] == []   # only failed rows
