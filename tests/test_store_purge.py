@@ -249,6 +249,8 @@ def test_a_reader_in_another_process_is_waited_for_and_reported(sqlite_url, tmp_
         after = raw_counts(path, [canary("c1"), canary("c10")])
         assert all(found[canary("c1")] == 0 for found in after.values()), after
         assert sum(found[canary("c10")] for found in after.values()) >= 1
+        with store.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     finally:
         if reader is not None and reader.poll() is None:
             reader.kill()
