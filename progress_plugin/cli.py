@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from progress_plugin import config as config_mod
-from progress_plugin.errors import ProgressPluginError, ValidationError
+from progress_plugin.errors import NotFound, ProgressPluginError, ValidationError
 from progress_plugin.store import Store
 
 
@@ -85,17 +85,58 @@ def migrate(obj: Context):
 
 
 @main.command()
-@click.option("--clinic", required=True, help="Clinic id.")
-@click.option("--client", "client_id", required=True, help="Client id whose data is removed.")
+@click.option("--clinic", help="Clinic id.")
+@click.option("--client", "client_id", help="Client id whose data is removed (matched exactly, as typed).")
 @click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit row.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for other processes (one reading the SQLite write-ahead log, one holding "
+                   "a PostgreSQL table) before reporting the erasure incomplete.")
+@click.option("--vacuum", "rebuild", is_flag=True,
+              help="Also rebuild the store (SQLite VACUUM; VACUUM FULL of every purged table on PostgreSQL), "
+                   "clearing copies that versions before this one freed without zeroing. Blocks writers while "
+                   "it runs.")
+@click.option("--erase-only", is_flag=True,
+              help="Delete nothing; only erase what earlier deletes freed, e.g. to finish a purge that "
+                   "exited 3. With --clinic and --client, the outcome is audited for that client.")
 @pass_ctx
-def purge(obj: Context, clinic, client_id, actor, yes):
-    """Remove every record of one client (intake, goals, ratings, note tags); leave one audit row."""
+def purge(obj: Context, clinic, client_id, actor, yes, wait, rebuild, erase_only):
+    """Remove every record of one client and erase the freed copies from the store's files.
+
+    Removes the intake, goals, ratings, note tags, queued and sent write-backs and waiting
+    events, leaving audit rows (counts and erasure, no content). Exits 1 for an unknown clinic
+    or client, and 3 when the rows are gone but a copy may remain until another process lets
+    go (run again with --erase-only)."""
+    store = obj.store
+    if erase_only:
+        if bool(clinic) != bool(client_id):
+            raise click.UsageError("--erase-only takes both --clinic and --client, or neither.")
+        erased = store.erase(wait, rebuild)
+        if clinic:
+            with store.begin() as c:
+                store.audit(c, clinic, actor, "client.erase", f"client:{client_id} {erased.detail}",
+                            "ok" if erased.erased else "incomplete", now())
+        _report_erasure(erased)
+        return
+    if not clinic or not client_id:
+        raise click.UsageError("Missing option '--clinic' or '--client'.")
+    if not store.clinic_exists(clinic):
+        raise NotFound(f"no clinic {clinic!r}; nothing was purged")
+    if not store.has_client(clinic, client_id):
+        raise NotFound(f"no client {client_id!r} in clinic {clinic!r}; nothing was purged (ids are matched exactly)")
     if not yes:
         click.confirm(f"Remove all progress data of client {client_id} in clinic {clinic}?", abort=True)
-    counts = obj.store.purge(clinic, client_id, actor, now())
-    click.echo("purged: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    result = store.purge(clinic, client_id, actor, now(), wait=wait, rebuild=rebuild)
+    click.echo("purged: " + " ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
+    _report_erasure(result)
+
+
+def _report_erasure(result) -> None:
+    click.echo(f"erased: {result.detail}")
+    if not result.erased:
+        click.echo("warning: the rows are gone, but freed copies may remain in the store's files until the "
+                   "process holding them lets go; run `progress-plugin purge --erase-only` again later.", err=True)
+        sys.exit(3)
 
 
 @main.group()

@@ -22,6 +22,18 @@ class Effect:
         raise NotImplementedError
 
 
+def client_of(effect: Effect) -> str | None:
+    """The client an effect is about, or None for the clinic's own (vocabulary, questionnaire).
+
+    Stored beside each queued write-back, so erasing a client matches its rows by equality,
+    never by taking its keys apart (ids may hold ``/``, ``%`` or ``_``)."""
+    if isinstance(effect, TagNote):
+        return effect.note.client_id
+    if isinstance(effect, ShowPanel):
+        return effect.progress.client_id
+    return getattr(effect, "client_id", None)
+
+
 @dataclass(frozen=True)
 class RecordIntake(Effect):
     client_id: str

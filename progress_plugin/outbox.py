@@ -65,13 +65,15 @@ def enqueue(conn: Connection, effects, vocabularies, now: datetime) -> int:
             continue
         for key, kind, payload in operations(effect, vocabularies):
             key = key[:400]
+            # The clinic's shared rows (the Questionnaire of an intake) belong to no client.
+            client_id = fx.client_of(effect) if kind != "questionnaire" else None
             exists = conn.execute(sa.select(t.outbox.c.id).where(
                 t.outbox.c.clinic_id == effect.clinic_id, t.outbox.c.key == key)).first()
             if exists:
                 continue
             conn.execute(t.outbox.insert().values(
-                clinic_id=effect.clinic_id, key=key, kind=kind, payload=payload, status=PENDING, attempts=0,
-                next_attempt_at=now, created_at=now, updated_at=now))
+                clinic_id=effect.clinic_id, client_id=client_id, key=key, kind=kind, payload=payload,
+                status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
             written += 1
     return written
 

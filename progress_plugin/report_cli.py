@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -21,11 +22,34 @@ FORMATS = ("html", "json", "svg")
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by the owner only: the panel holds the client's words."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
+    """Write ``text`` to ``path`` readable by the owner only: the panel holds the client's words.
+
+    The text goes to a new file created 0600 beside ``path``, which then takes ``path``'s place
+    (``os.replace``): an existing file, whatever its mode or other hard links, is never written
+    into, and the words are never readable by others, not even for a moment. A symlink at
+    ``path`` is refused rather than followed."""
+    if path.is_symlink():
+        raise click.ClickException(f"{path} is a symbolic link; refusing to write through it (name a plain file)")
+    if path.is_dir():
+        raise click.ClickException(f"{path} is a folder; name a file")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)   # O_EXCL, 0600
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)          # renames over a symlink made meanwhile, never through it
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError):
+            raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
 
 
 def render(runtime: Runtime, clinic_id: str, client_id: str, audience: str, fmt: str) -> str:

@@ -9,7 +9,9 @@ import functools
 import os
 import re
 import sqlite3
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -88,7 +90,10 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Deleted content is overwritten with zeros (freelist pages too), so no copy of a
+            # client's words outlives its row in the database file (see Store.erase).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine
@@ -501,29 +506,141 @@ class Store:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
-    def purge(self, clinic_id: str, client_id: str, actor: str, now: datetime) -> dict[str, int]:
-        """Remove everything stored about one client; leave one audit row with the counts."""
-        counts = {}
+    def has_client(self, clinic_id: str, client_id: str, conn: Connection | None = None) -> bool:
+        """True when anything is stored about this client (ids compared exactly)."""
+        with self._conn(conn) as c:
+            for table in _CLIENT_TABLES + (t.outbox,):
+                if c.execute(sa.select(sa.literal(1)).select_from(table).where(
+                        table.c.clinic_id == clinic_id, table.c.client_id == client_id).limit(1)).first():
+                    return True
+            return bool(self._waiting_events(c, clinic_id, client_id))
+
+    def purge(self, clinic_id: str, client_id: str, actor: str, now: datetime, wait: float = 10.0,
+              rebuild: bool = False) -> "Purged":
+        """Remove everything stored about one client, then erase the freed copies (:meth:`erase`).
+
+        The client is matched by equality in every table: its intake, goals, ratings, notes
+        and their tags, its write-backs queued or sent (by the outbox's ``client_id``) and its
+        events waiting in the inbox. An unknown clinic or client raises :class:`NotFound` and
+        changes nothing. Two audit rows: ``client.purge`` with the counts, and
+        ``client.erase`` saying whether the freed copies are gone (outcome ``ok``) or not yet
+        (``incomplete``: another process held the SQLite WAL, or a table's lock, past ``wait``).
+        """
         with self.begin() as c:
-            note_ids = [r[0] for r in c.execute(sa.select(t.notes.c.note_id).where(
-                t.notes.c.clinic_id == clinic_id, t.notes.c.client_id == client_id))]
-            for chunk in _chunks(note_ids, 500):
-                counts["note_tags"] = counts.get("note_tags", 0) + c.execute(t.note_tags.delete().where(
-                    t.note_tags.c.clinic_id == clinic_id, t.note_tags.c.note_id.in_(chunk))).rowcount
-            for table in (t.notes, t.ratings, t.goals, t.intakes):
+            if c.dialect.name == "sqlite":
+                c.exec_driver_sql("PRAGMA secure_delete=ON")      # every connection has it; said again here
+            if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first() is None:
+                raise NotFound(f"no clinic {clinic_id!r}; nothing was purged", clinic_id=clinic_id)
+            if not self.has_client(clinic_id, client_id, conn=c):
+                raise NotFound(f"no client {client_id!r} in clinic {clinic_id!r}; nothing was purged "
+                               "(ids are matched exactly)", clinic_id=clinic_id)
+            counts = {"note_tags": c.execute(t.note_tags.delete().where(
+                t.note_tags.c.clinic_id == clinic_id,
+                t.note_tags.c.note_id.in_(sa.select(t.notes.c.note_id).where(
+                    t.notes.c.clinic_id == clinic_id, t.notes.c.client_id == client_id)))).rowcount}
+            for table in _CLIENT_TABLES + (t.outbox,):
                 counts[table.name] = c.execute(table.delete().where(
                     table.c.clinic_id == clinic_id, table.c.client_id == client_id)).rowcount
-            counts.setdefault("note_tags", 0)
-            counts["outbox"] = c.execute(t.outbox.delete().where(
-                t.outbox.c.clinic_id == clinic_id, t.outbox.c.status != "done",
-                sa.or_(t.outbox.c.key.like(f"%/{clinic_id}/{client_id}/%"),
-                       *[t.outbox.c.key.like(f"tags/{clinic_id}/{n}/%") for n in note_ids[:1000]]))).rowcount
-            waiting = [r.id for r in c.execute(sa.select(t.inbox.c.id, t.inbox.c.payload).where(
-                t.inbox.c.clinic_id == clinic_id, t.inbox.c.status != "done")) if (r.payload or {}).get("client_id") == client_id]
-            counts["inbox"] = c.execute(t.inbox.delete().where(t.inbox.c.id.in_(waiting))).rowcount if waiting else 0
+            counts["inbox"] = 0
+            for chunk in _chunks(self._waiting_events(c, clinic_id, client_id), CHUNK):
+                counts["inbox"] += c.execute(t.inbox.delete().where(t.inbox.c.id.in_(chunk))).rowcount
             detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
             self.audit(c, clinic_id, actor, "client.purge", f"client:{client_id} {detail}", "ok", now)
-        return counts
+        erased = self.erase(wait, rebuild)
+        with self.begin() as c:
+            self.audit(c, clinic_id, actor, "client.erase", f"client:{client_id} {erased.detail}",
+                       "ok" if erased.erased else "incomplete", now)
+        return Purged(counts, erased.erased, erased.detail)
+
+    @staticmethod
+    def _waiting_events(c, clinic_id: str, client_id: str) -> list[int]:
+        """Ids of the inbox rows not yet processed whose event is about this client.
+
+        A processed row keeps no payload, so only waiting, failed or ignored rows can tell."""
+        rows = c.execute(sa.select(t.inbox.c.id, t.inbox.c.payload).where(
+            t.inbox.c.clinic_id == clinic_id, t.inbox.c.status != "done"))
+        return [r.id for r in rows if isinstance(r.payload, dict) and r.payload.get("client_id") == client_id]
+
+    def erase(self, wait: float = 10.0, rebuild: bool = False) -> "Erased":
+        """Make deleted rows unreadable in the store's files, waiting up to ``wait`` seconds for other processes.
+
+        SQLite: every connection has ``secure_delete`` on, so deleted content is zeroed in the
+        database pages (freelist pages included); what remains are the older page images in
+        the write-ahead log, which ``wal_checkpoint(TRUNCATE)`` copies back and cuts to zero
+        bytes. It cannot while another process reads an older snapshot: tried again until
+        ``wait`` is over, then reported as ``wal=not-truncated``. With ``rebuild``, the file
+        is first rebuilt (``VACUUM``), which also clears what was freed before ``secure_delete``
+        was on (stores written by earlier versions); it holds the write lock while it runs.
+
+        PostgreSQL: a deleted row stays in its page until vacuumed, and a plain VACUUM leaves
+        the bytes in the page's free space, so the tables that hold words (goals, intakes,
+        outbox, inbox) get ``VACUUM (FULL)``, which rewrites them into new files; the others
+        (ids and numbers only) a plain VACUUM. Each waits for its table's lock; a table not
+        locked within ``wait`` is reported as not vacuumed; ``rebuild`` makes every one FULL.
+        WAL segments, archives and backups are outside the store and keep what they have.
+        """
+        if self.dialect == "sqlite":
+            return self._erase_sqlite(wait, rebuild)
+        if self.dialect == "postgresql":
+            return self._erase_postgresql(wait, rebuild)
+        return Erased(False, f"erase not supported on {self.dialect}")
+
+    def _erase_sqlite(self, wait: float, rebuild: bool = False) -> "Erased":
+        if sqlite_path(self.engine.url) is None:
+            return Erased(True, "wal=none (in memory)")
+        deadline = time.monotonic() + max(wait, 0.0)
+        with self.engine.connect() as c:
+            rebuilt = True
+            if rebuild:
+                c.exec_driver_sql("PRAGMA secure_delete=ON")
+                try:
+                    c.exec_driver_sql("VACUUM")
+                except sa.exc.OperationalError:            # another writer held the lock past the busy timeout
+                    rebuilt = False
+            done = ("vacuum=done " if rebuilt else "vacuum=failed ") if rebuild else ""
+            if (c.exec_driver_sql("PRAGMA journal_mode").scalar() or "").lower() != "wal":
+                return Erased(rebuilt, done + "wal=none")
+            try:
+                while True:
+                    left = max(deadline - time.monotonic(), 0.0)
+                    c.exec_driver_sql(f"PRAGMA busy_timeout={int(min(left, 1.0) * 1000)}")
+                    try:
+                        busy = c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+                    except sa.exc.OperationalError:        # locked past the busy timeout
+                        busy = 1
+                    if not busy:
+                        return Erased(rebuilt, done + "wal=truncated")
+                    if time.monotonic() >= deadline:
+                        return Erased(False, done + "wal=not-truncated (another process was reading)")
+                    time.sleep(0.05)
+            finally:
+                c.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def _erase_postgresql(self, wait: float, rebuild: bool = False) -> "Erased":
+        deadline = time.monotonic() + max(wait, 0.0)
+        done, missed = {True: [], False: []}, []
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            try:
+                for table, full in _VACUUMED:
+                    full = full or rebuild
+                    while True:
+                        left = max(deadline - time.monotonic(), 0.0)
+                        c.exec_driver_sql(f"SET lock_timeout = {max(int(min(left, 2.0) * 1000), 100)}")
+                        try:
+                            c.exec_driver_sql(f"VACUUM {'(FULL) ' if full else ''}{table.name}")
+                            done[full].append(table.name)
+                            break
+                        except sa.exc.OperationalError:     # lock not granted in time
+                            if time.monotonic() >= deadline:
+                                missed.append(table.name)
+                                break
+                            time.sleep(0.05)
+            finally:
+                c.exec_driver_sql("RESET lock_timeout")
+        detail = f"vacuum=full:{','.join(done[True]) or '-'} plain:{','.join(done[False]) or '-'}"
+        if missed:
+            detail += f" not-vacuumed:{','.join(missed)}"
+        return Erased(not missed, detail)
 
     @contextmanager
     def _conn(self, conn: Connection | None, write: bool = False):
@@ -536,6 +653,28 @@ class Store:
             with self.engine.connect() as c:
                 yield c
 
+
+@dataclass(frozen=True)
+class Erased:
+    """What :meth:`Store.erase` did. ``erased`` is False when a freed copy may remain in a store file."""
+    erased: bool
+    detail: str          # e.g. "wal=truncated", "vacuum=full:goals,... plain:notes,..."
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What :meth:`Store.purge` removed (rows per table) and whether the freed copies are erased."""
+    counts: dict
+    erased: bool
+    detail: str
+
+
+#: Tables keyed by (clinic_id, client_id) that purge empties for the client.
+_CLIENT_TABLES = (t.notes, t.ratings, t.goals, t.intakes)
+#: What erase() vacuums on PostgreSQL: (table, FULL?). FULL for the tables holding a client's words.
+_VACUUMED = ((t.goals, True), (t.intakes, True), (t.outbox, True), (t.inbox, True),
+             (t.notes, False), (t.note_tags, False), (t.ratings, False))
+BUSY_TIMEOUT_MS = 30000
 
 #: Effects :meth:`Store.apply_all` writes in runs: note tagging, and those that only write an audit row.
 _BATCHED = (fx.TagNote, fx.RejectNote, fx.RefuseNote)

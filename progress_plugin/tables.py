@@ -129,6 +129,7 @@ outbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("clinic_id", ID, nullable=False),
     Column("key", String(400), nullable=False),        # idempotency key of the effect
+    Column("client_id", ID),                           # the client it is about; none for the clinic's own
     Column("kind", String(40), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("status", String(20), nullable=False),      # pending | done | dead
@@ -142,6 +143,7 @@ outbox = Table(
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("clinic_id", "key", name="uq_outbox_key"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_client", "clinic_id", "client_id"),
 )
 
 counters = Table(

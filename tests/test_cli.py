@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from progress_plugin.cli import main
 from progress_plugin.store import Store
 
+from tests.test_store_purge import HOLD_READ
+
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
@@ -70,8 +72,48 @@ def test_purge_command(runner, tmp_path):
     result = runner.invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", "purge", "--clinic", "demo-clinic",
                                   "--client", client, "--yes"])
     assert result.exit_code == 0 and "notes=7" in result.output and "goals=2" in result.output
+    assert "erased: wal=truncated" in result.output
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
     assert store.load_state("demo-clinic", client).intake is None
+
+
+def test_purge_of_an_unknown_clinic_or_client_exits_1_and_changes_nothing(runner, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    client = re.search(r"client: (\S+)", runner.invoke(main, ["--store", url, "demo"]).output).group(1)
+    for clinic, who, message in [("no-such-clinic", client, "error: no clinic 'no-such-clinic'"),
+                                 ("demo-clinic", "%", "error: no client '%' in clinic 'demo-clinic'"),
+                                 ("demo-clinic", client.upper(), f"error: no client '{client.upper()}'")]:
+        result = runner.invoke(main, ["--store", url, "purge", "--clinic", clinic, "--client", who, "--yes"])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "nothing was purged" in result.output and "purged:" not in result.output
+    store = Store.open(url)
+    assert len(store.load_state("demo-clinic", client).notes) == 7
+    assert not [r for r in store.audit_rows() if r["action"].startswith("client.")]
+    store.close()
+
+
+def test_purge_exits_3_while_another_process_reads_and_erase_only_finishes_it(runner, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    client = re.search(r"client: (\S+)", runner.invoke(main, ["--store", url, "demo"]).output).group(1)
+    reader = subprocess.Popen([sys.executable, "-c", HOLD_READ, str(tmp_path / "s.db")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        result = runner.invoke(main, ["--store", url, "purge", "--clinic", "demo-clinic", "--client", client,
+                                      "--yes", "--wait", "0.3"])
+        assert result.exit_code == 3, result.output
+        assert "notes=7" in result.output and "erased: wal=not-truncated" in result.output
+        assert "--erase-only" in result.output
+    finally:
+        reader.communicate("\n", timeout=30)
+    result = runner.invoke(main, ["--store", url, "purge", "--erase-only", "--clinic", "demo-clinic",
+                                  "--client", client])
+    assert result.exit_code == 0 and "erased: wal=truncated" in result.output, result.output
+    store = Store.open(url)
+    erasures = [(r["outcome"], r["subject"].split(" ")[1]) for r in store.audit_rows("demo-clinic")
+                if r["action"] == "client.erase"]
+    store.close()
+    assert erasures == [("incomplete", "wal=not-truncated"), ("ok", "wal=truncated")]
 
 
 def test_schemas_export_check_detects_drift(runner, tmp_path):

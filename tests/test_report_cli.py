@@ -83,3 +83,33 @@ def test_report_as_a_real_process(db, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "wrote p.html (html, therapist view)" in out.stderr
     assert (tmp_path / "p.html").read_text().count("<svg") >= 1
+
+
+def test_report_replaces_an_existing_file_instead_of_writing_into_it(db, tmp_path):
+    """An existing 0644 file is never written into: a second name of it (a hard link) keeps
+    the old text, and the new file is 0600 from its first byte."""
+    out = tmp_path / "c1.html"
+    out.write_text("old text\n")
+    os.chmod(out, 0o644)
+    os.link(out, tmp_path / "other-name.html")
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "c1.html")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "other-name.html").read_text() == "old text\n"
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600 and os.stat(out).st_nlink == 1
+    assert out.read_text().startswith("<!doctype html>")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []    # no temp file left
+
+
+def test_report_refuses_a_symlink_target(db, tmp_path):
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not yours\n")
+    (tmp_path / "c1.html").symlink_to(elsewhere)
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "c1.html")
+    assert result.exit_code == 1 and "symbolic link" in result.output and "Traceback" not in result.output
+    assert elsewhere.read_text() == "not yours\n" and (tmp_path / "c1.html").is_symlink()
+
+
+def test_report_into_a_missing_folder_is_a_clear_error(db, tmp_path):
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "nowhere/c1.html")
+    assert result.exit_code == 1 and "cannot write nowhere/c1.html" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

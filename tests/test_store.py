@@ -105,7 +105,7 @@ def test_purge_removes_the_client_and_leaves_an_audit_row(runtime, store, intake
     for n in range(3):
         runtime.dispatch(schemas.load(schemas.note_schema, note_payload(
             [{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}])))
-    counts = store.purge("clinic-a", "c1", "privacy-officer", AT)
+    counts = store.purge("clinic-a", "c1", "privacy-officer", AT).counts
     assert counts["notes"] == 3 and counts["goals"] == 2 and counts["intakes"] == 1 and counts["note_tags"] == 3
     assert counts["ratings"] == 5    # 2 baselines + 3 re-ratings
     assert store.load_state("clinic-a", "c1").intake is None
@@ -134,7 +134,7 @@ def test_purge_also_removes_queued_work_of_the_client(store, intake, now):
     with store.begin() as c:
         inbox.put(c, "clinic-a", "e1", "note.saved", {"client_id": "c1", "note_id": "n9"}, now)
         inbox.put(c, "clinic-a", "e2", "note.saved", {"client_id": "c2", "note_id": "n8"}, now)
-    counts = store.purge("clinic-a", "c1", "privacy-officer", now)
+    counts = store.purge("clinic-a", "c1", "privacy-officer", now).counts
     assert counts["outbox"] == 5 and counts["inbox"] == 1        # response, 2 goals, 2 baselines; one event
     with store.engine.connect() as c:
         left = [r["key"] for r in outbox.rows(c)]
