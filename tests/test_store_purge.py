@@ -354,7 +354,7 @@ def test_upgrade_gives_queued_rows_their_client(store_url, now):
     from progress_plugin.migrate import upgrade
     from progress_plugin.store import make_engine, migration_heads
     engine = make_engine(store_url)
-    upgrade(engine, "0003")
+    upgrade(engine, "0004p")
     shared = {"clinic_id": "k", "status": "done", "attempts": 1, "next_attempt_at": now, "created_at": now,
               "updated_at": now}
     rows = {   # key: (payload, the client it must get)

@@ -1,7 +1,7 @@
 """outbox.client_id: the client each queued write-back is about, so purge matches by equality
 
 Revision ID: 0004u
-Revises: 0003
+Revises: 0004p
 
 Rows queued before this revision get their client from the payload (the resource's
 ``Patient/<id>`` subject, or the tagged note's owner) or, for rows already sent (their payload
@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0004u"
-down_revision = "0003"
+down_revision = "0004p"
 branch_labels = None
 depends_on = None
 
