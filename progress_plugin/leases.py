@@ -3,7 +3,8 @@
 A claimed row carries ``lease_owner`` and ``lease_until``. A worker that dies mid-batch
 leaves its leases to expire; the rows are then claimed again. On PostgreSQL the claim
 uses ``FOR UPDATE SKIP LOCKED`` so concurrent workers never block on, or take, the same
-rows. SQLite serialises writers, so a plain UPDATE of the selected ids is enough there.
+rows. SQLite serialises writers, so there the UPDATE of the selected
+ids checks again that each row is still free and ready (the SELECT before it took no lock).
 
 **Claims without an outcome.** Each claim adds one to the row's ``claims``; every outcome
 a living worker writes (done, failed or dead, rescheduled, deferred) sets it back to 0,
@@ -60,7 +61,9 @@ def claim(conn: Connection, table: sa.Table, owner: str, now: datetime, lease_se
     if not ids:
         return Claim([], exhausted)
     until = now + timedelta(seconds=lease_seconds)
-    result = conn.execute(table.update().where(table.c.id.in_(ids), free)
+    # ``ready`` again, not only ``free``: on SQLite the SELECT above holds no lock, and another
+    # worker may have finished a row since (done, failed, dead: its lease cleared, so "free").
+    result = conn.execute(table.update().where(table.c.id.in_(ids), free, ready)
                           .values(lease_owner=owner, lease_until=until, claims=table.c.claims + 1))
     if result.rowcount != len(ids):       # only possible without SKIP LOCKED: re-read what is ours
         ids = [r[0] for r in conn.execute(sa.select(table.c.id).where(
