@@ -45,7 +45,8 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
             store.ensure_clinic(clinic.id, clock(), clinic.name or None)
     app = Flask("progress_plugin")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
-    app.extensions["progress_plugin"] = Services(store, Runtime(store, clock=clock), clock, config)
+    runtime = Runtime(store, clock=clock, readable_note_types=config.readable_note_types if config else None)
+    app.extensions["progress_plugin"] = Services(store, runtime, clock, config)
 
     for bp in blueprints if blueprints is not None else all_blueprints():
         app.register_blueprint(bp)

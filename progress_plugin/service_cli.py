@@ -195,7 +195,8 @@ def backfill(obj: Context, clinic, page_size, write_back, restart):
                                     TimeRemainingColumn(), transient=False) as bar:
         task = bar.add_task("notes", total=None)
         done = bf.run(store, c, clinic, now, page_size=page_size, write_back=write_back,
-                      on_page=lambda n, total: bar.update(task, completed=n, total=total))
+                      on_page=lambda n, total: bar.update(task, completed=n, total=total),
+                      readable_note_types=cfg.readable_note_types(clinic))
     click.echo(f"backfill: {done} notes")
 
 

@@ -13,6 +13,7 @@ meta_add = true                              # try $meta-add before the JSON Pat
 id = "clinic-a"
 scheme = "standard-webhooks"                 # or x-signature, fhir-subscription
 secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first, old second
+readable_note_types = ["progress-note", "11506-3"]  # optional: the only note types the plugin may read
 
 [worker]
 batch = 20
@@ -34,6 +35,12 @@ clinic = "clinic-a"                          # the clinic whose data its patient
 fhir_servers = ["https://ehr.example.org/fhir"]           # optional: fhirServer values we may read from
 ```
 
+``readable_note_types``, when set, lists the note types the plugin may read for that clinic
+(any case and separators: "Progress Note" is "progress-note"); a note of any other type, or
+of no type, is refused unread and audited as ``refused-not-readable``. Without it every type
+is read except psychotherapy and SUD counselling notes, which are always refused
+(``refused-protected``) and may not be listed.
+
 Secrets may also be given inline as ``secrets = ["whsec_..."]`` (fine for tests, not for
 production). ``PROGRESS_PLUGIN_HOST_URL`` overrides ``[host] base_url``.
 
@@ -51,6 +58,7 @@ from marshmallow import RAISE, fields, validate
 
 from progress_plugin import config as config_mod
 from progress_plugin.errors import ConfigError
+from progress_plugin.notes import classify_note_type, normalise_note_type
 from progress_plugin.signatures import SCHEMES, check_secrets
 
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
@@ -80,6 +88,20 @@ class ClinicSection(_Strict):
     scheme = fields.String(required=True, validate=validate.OneOf(SCHEMES))
     secrets = fields.List(fields.String(), validate=validate.Length(min=1, max=2))
     secrets_env = fields.String()
+    readable_note_types = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
+                                      validate=validate.Length(min=1, max=200))
+
+    @ma.validates("readable_note_types")
+    def _check_readable(self, value, **kwargs):
+        problems = {}
+        for i, raw in enumerate(value):
+            kind = classify_note_type(raw)
+            if kind.kind is None:
+                problems[i] = ["Give a note type, not only separators."]
+            elif kind.refused:
+                problems[i] = [f"{raw!r} is a protected note type ({kind.kind}): it is never read; leave it out."]
+        if problems:
+            raise ma.ValidationError(problems)
 
 
 class WorkerSection(_Strict):
@@ -136,6 +158,9 @@ class Clinic:
     scheme: str
     secrets: tuple[str, ...]
     name: str = ""
+    #: The note types (in normal form) the plugin may read for this clinic; None: any type
+    #: that is not protected.
+    readable_note_types: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +200,11 @@ class ServiceConfig:
     max_body_bytes: int = 256 * 1024
     cds: CdsConfig | None = None
 
+    def readable_note_types(self, clinic_id: str) -> frozenset[str] | None:
+        """The note types ``clinic_id`` lets the plugin read; None when it does not limit them."""
+        clinic = self.clinics.get(clinic_id)
+        return clinic.readable_note_types if clinic is not None else None
+
 
 def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
     """Validate ``raw`` (a parsed TOML document) with the environment applied. Raises ConfigError."""
@@ -202,7 +232,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
             check_secrets(c["scheme"], secrets)
         except ConfigError as exc:
             raise ConfigError(f"configuration: clinics.{i}.secrets: {exc}") from None
-        clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""))
+        clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""),
+                                  _readable(c.get("readable_note_types")))
     w = data["worker"]
     return ServiceConfig(
         store_url=config_mod.store_url(store_flag, raw),
@@ -211,6 +242,37 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         ca_bundle=host.get("ca_bundle"), clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"], embedded_worker=w["embedded"],
         max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env))
+
+
+def _readable(listed) -> frozenset[str] | None:
+    return None if listed is None else frozenset(normalise_note_type(t) for t in listed)
+
+
+class _ReadableOnly(ma.Schema):
+    """A clinic's ``readable_note_types`` alone, for a host that runs the hooks without the service."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    id = ClinicSection._declared_fields["id"]
+    readable_note_types = ClinicSection._declared_fields["readable_note_types"]
+    _check_readable = ClinicSection._check_readable
+
+
+def note_policy(raw: dict) -> dict[str, frozenset[str]]:
+    """Clinic id -> ``readable_note_types``, from the ``[[clinics]]`` of a parsed config file,
+    for the in-process hooks. Only ids and note types are read (no secrets are needed).
+    Raises ConfigError."""
+    clinics = raw.get("clinics") or []
+    if not isinstance(clinics, list):
+        raise ConfigError("configuration: clinics: must be a list of tables")
+    try:
+        loaded = _ReadableOnly(many=True).load(clinics)
+    except ma.ValidationError as exc:
+        from progress_plugin.errors import summarize
+        raise ConfigError("configuration: clinics: " + summarize(exc.messages)) from None
+    return {c["id"]: _readable(c["readable_note_types"]) for c in loaded
+            if c.get("id") and c.get("readable_note_types") is not None}
 
 
 def _cds(section: dict | None, env) -> CdsConfig | None:

@@ -45,7 +45,8 @@ class Worker:
         self.config = config
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.runtime = Runtime(store, clock=clock, on_effects=self._queue)
+        self.runtime = Runtime(store, clock=clock, on_effects=self._queue,
+                               readable_note_types=config.readable_note_types)
         self._client = client
         self.stopping = threading.Event()
         self.keeper: LeaseKeeper | None = None     # started by run(); see LeaseKeeper
