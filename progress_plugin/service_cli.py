@@ -158,9 +158,9 @@ def check(obj: Context):
     except Exception as exc:  # any driver error
         failures += 1
         click.echo(f"FAIL store: {exc.__class__.__name__}")
-    if not cfg.host_url:
-        failures += 1
-        click.echo("FAIL host: no [host] base_url")
+    if not cfg.host_url:                     # fine for Canvas or CDS Hooks alone; said plainly
+        from progress_plugin.hostlink import NO_HOST
+        click.echo(f"note host: {NO_HOST}")
     else:
         try:
             with client(cfg, retries=0) as c:
