@@ -47,6 +47,8 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
         if not config.host_url:
             from progress_plugin.hostlink import say_no_host
             say_no_host(logging.getLogger("progress_plugin.app"))
+    from progress_plugin import accesslog
+    accesslog.install()                  # no query string (a link code) in any access log line
     app = Flask("progress_plugin")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
     runtime = Runtime(store, clock=clock, readable_note_types=config.readable_note_types if config else None)

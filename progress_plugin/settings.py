@@ -25,8 +25,9 @@ public_url = "https://progress.example.org"  # the service's public base: a JWT'
 leeway_seconds = 30                          # clock skew allowed on exp and iat
 jti_ttl_seconds = 600                        # how long a jti is remembered; a longer-lived JWT is refused
 jwks_ttl_seconds = 300                       # how long fetched keys are cached
-link_secret_env = "PROGRESS_PLUGIN_CDS_LINK_SECRET"   # signs the card's short-lived panel links
-link_ttl_seconds = 900
+link_secret_env = "PROGRESS_PLUGIN_CDS_LINK_SECRET"   # keys the stored digests of the card's one-time links
+link_ttl_seconds = 900                       # how long a card's link may be opened (once)
+session_ttl_seconds = 600                    # how long the panel it opens stays readable in that browser
 
 [[cds.issuers]]
 iss = "https://ehr.example.org"              # an EHR allowed to call
@@ -46,7 +47,8 @@ production). ``PROGRESS_PLUGIN_HOST_URL`` overrides ``[host] base_url``.
 
 In ``[cds]``, ``jku``, ``fhir_servers`` and ``public_url`` must be https (plain http only on
 a loopback address). The link secret, when set, must be at least 32 bytes; without one the
-card carries no link. ``link_secret`` may be given inline, as for clinic secrets.
+card carries no link. ``link_secret`` may be given inline, as for clinic secrets. A card's link
+carries a random one-time code; the store keeps only its HMAC under the link secret.
 """
 from __future__ import annotations
 
@@ -141,6 +143,7 @@ class CdsSection(_Strict):
     link_secret = fields.String()
     link_secret_env = fields.String(load_default="PROGRESS_PLUGIN_CDS_LINK_SECRET")
     link_ttl_seconds = fields.Integer(load_default=900, validate=validate.Range(min=60, max=3600))
+    session_ttl_seconds = fields.Integer(load_default=600, validate=validate.Range(min=60, max=3600))
 
 
 class ServiceSchema(_Strict):
@@ -181,6 +184,7 @@ class CdsConfig:
     timeout_seconds: float = 5.0
     link_secret: str | None = None
     link_ttl_seconds: int = 900
+    session_ttl_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,7 @@ def _cds(section: dict | None, env) -> CdsConfig | None:
         raise ConfigError("configuration: cds.link_secret: must be at least 32 bytes")
     return CdsConfig(section["public_url"].rstrip("/"), issuers, section["leeway_seconds"],
                      section["jti_ttl_seconds"], section["jwks_ttl_seconds"], section["timeout_seconds"],
-                     secret, section["link_ttl_seconds"])
+                     secret, section["link_ttl_seconds"], section["session_ttl_seconds"])
 
 
 def from_files(config_flag: str | None = None, store_flag: str | None = None) -> ServiceConfig:
