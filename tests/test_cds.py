@@ -219,7 +219,7 @@ def test_without_a_link_secret_the_card_has_no_link(make_service, keys, now):
     seed(Runtime(store, clock=lambda: now))
     (card,) = post(client, keys, body_for()).get_json()["cards"]
     assert "links" not in card
-    assert client.get("/cds/progress.html?ticket=x").status_code == 404
+    assert client.get("/cds/progress.html?code=x").status_code == 404
 
 
 # -- the link -------------------------------------------------------------------------------------
