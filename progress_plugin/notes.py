@@ -23,7 +23,7 @@ SUD_COUNSELING_NOTE = "sud-counseling-note"
 PROTECTED_TYPES = {
     "psychotherapy": PSYCHOTHERAPY_NOTE,
     "psychotherapynote": PSYCHOTHERAPY_NOTE,
-    "34746-8": PSYCHOTHERAPY_NOTE,          # the LOINC code hosts send for psychotherapy notes
+    "34746-8": PSYCHOTHERAPY_NOTE,          # the LOINC code this plugin reads as a psychotherapy note
 }
 #: Runs of words that make any note type containing them protected, e.g. "Psychotherapy Note
 #: (confidential)" or "SUD counselling session".
