@@ -1,6 +1,7 @@
 """The Flask app factory of the service. gunicorn runs ``progress_plugin.app:create_app()``."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,9 +44,15 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
     if config is not None:
         for clinic in config.clinics.values():
             store.ensure_clinic(clinic.id, clock(), clinic.name or None)
+        if not config.host_url:
+            from progress_plugin.hostlink import say_no_host
+            say_no_host(logging.getLogger("progress_plugin.app"))
+    from progress_plugin import accesslog
+    accesslog.install()                  # no query string (a link code) in any access log line
     app = Flask("progress_plugin")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
-    app.extensions["progress_plugin"] = Services(store, Runtime(store, clock=clock), clock, config)
+    runtime = Runtime(store, clock=clock, readable_note_types=config.readable_note_types if config else None)
+    app.extensions["progress_plugin"] = Services(store, runtime, clock, config)
 
     for bp in blueprints if blueprints is not None else all_blueprints():
         app.register_blueprint(bp)

@@ -14,11 +14,16 @@ The answers, in this order:
   so nothing about the other clinic (not even that it exists) leaks;
 - a valid token of the clinic whose role is below the one required: 403.
 
+Every refusal of a presented token is logged (``token refused``, with the token id or a short
+hash prefix, never the secret, and the reason); a 401 and a 404 are also counted in the
+store (:func:`progress_plugin.tokens.record_failure`).
+
 On success ``flask.g.principal`` is the caller's :class:`~progress_plugin.tokens.Principal`
 (``token_id``, ``clinic_id``, ``role``); :func:`actor` names it for audit rows.
 """
 from __future__ import annotations
 
+import logging
 from functools import wraps
 
 from flask import abort, g, jsonify, request
@@ -27,6 +32,8 @@ from progress_plugin import tokens
 from progress_plugin.tokens import ROLES, Principal
 
 __all__ = ["require", "actor", "principal", "ROLES", "Principal"]
+
+log = logging.getLogger("progress_plugin.auth")
 
 
 def require(role: str):
@@ -59,15 +66,33 @@ def authenticate(clinic_id: str, role: str) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         abort(_deny(401, "Unauthorized", "A bearer token is required.", 'Bearer realm="progress-plugin"'))
-    found = tokens.verify(services().store, token.strip())
+    svc = services()
+    checked = tokens.check(svc.store, token.strip())
+    found = checked.principal
     if found is None:
+        _refused(svc, clinic_id, checked, checked.reason)
         abort(_deny(401, "Unauthorized", "The token is not valid.",
                     'Bearer realm="progress-plugin", error="invalid_token"'))
     if found.clinic_id != clinic_id:
+        _refused(svc, clinic_id, checked, "other-clinic")
         abort(_deny(404, "NotFound", "Not found."))
     if not found.may(role):
+        log.info("token refused clinic=%s token=%s reason=role", _safe(clinic_id), checked.label)
         abort(_deny(403, "Forbidden", f"This needs the {role} role; the token has {found.role}."))
     return found
+
+
+def _safe(clinic_id: str) -> str:
+    """The URL's clinic id for a log line, or ``?`` when it is not a clinic id (it comes from the caller)."""
+    return clinic_id if tokens.CLINIC_RE.match(clinic_id or "") else "?"
+
+
+def _refused(svc, clinic_id: str, checked, reason: str) -> None:
+    log.warning("token refused clinic=%s token=%s reason=%s", _safe(clinic_id), checked.label, reason)
+    try:
+        tokens.record_failure(svc.store, clinic_id, checked, svc.clock())
+    except Exception as exc:          # counting must never turn a 401 into a 500
+        log.warning("token failure not counted error=%s", exc.__class__.__name__)
 
 
 def principal() -> Principal:

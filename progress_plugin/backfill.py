@@ -47,11 +47,12 @@ def reset(store: Store, clinic_id: str) -> None:
 
 def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, page_size: int = 200,
         params: dict | None = None, write_back: bool = False, on_page: Callable[[int, int | None], None] | None = None,
-        max_pages: int | None = None) -> int:
+        max_pages: int | None = None, readable_note_types=None) -> int:
     """Process every note page from the checkpoint on. Returns the notes processed in total (all runs).
 
     ``on_page(done, total)`` is called after each page (for a progress bar). ``max_pages``
-    stops early (the checkpoint keeps the place).
+    stops early (the checkpoint keeps the place). ``readable_note_types``: the clinic's list
+    of note types the plugin may read (None: any unprotected type); other notes are refused.
     """
     store.ensure_clinic(clinic_id, now())
     next_url, done = checkpoint(store, clinic_id)
@@ -63,7 +64,7 @@ def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, pa
         docs = [fhir_events.keep(e["resource"]) for e in bundle.get("entry") or []
                 if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
         with store.begin() as conn:
-            _page(store, conn, clinic_id, docs, now(), write_back)
+            _page(store, conn, clinic_id, docs, now(), write_back, readable_note_types)
             done += len(docs)
             _save(conn, clinic_id, following, done, now())
         if on_page is not None:
@@ -89,7 +90,8 @@ def _ahead(items):
 _END = object()
 
 
-def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, write_back: bool) -> None:
+def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, write_back: bool,
+          readable_note_types=None) -> None:
     by_client: dict[str, list] = {}
     for doc in docs:
         event = fhir_events.document_event(clinic_id, doc, now)
@@ -100,7 +102,8 @@ def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, w
     written: list[fx.Effect] = []
     for client_id, events in by_client.items():
         notes = dict(states[client_id].notes)       # this page's view of the client's notes, kept current
-        state = replace(states[client_id], notes=notes)
+        state = replace(states[client_id], notes=notes, readable_note_types=None if readable_note_types is None
+                        else frozenset(readable_note_types))
         for event in events:
             effects = handle(event, state)
             written += effects

@@ -38,10 +38,10 @@ from marshmallow import fields, validate, validates_schema
 
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
-from progress_plugin import fhir_events, panel, schemas, signatures
+from progress_plugin import panel, schemas, signatures
 from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
-from progress_plugin.notes import Rating, TagInput
+from progress_plugin.notes import Rating, TagInput, classify_note_type
 from progress_plugin.receiver import read_signed_json
 from progress_plugin.schemas import ID, AwareDateTime, Inbound
 from progress_plugin.vocabulary import Vocabulary, default
@@ -250,12 +250,12 @@ canvas_event_schema = CanvasEventSchema()
 
 # -- Canvas events -> our events ----------------------------------------------------------
 def note_type(data: dict) -> str | None:
-    """Our note type for Canvas's note type codes (protected categories recognised as for FHIR)."""
+    """Our note type for Canvas's note type: its code, else its name, in normal form; a protected
+    category when either is one (the one classification of every path; the core refuses it)."""
     kind = data.get("note_type")
     if not kind:
         return None
-    return fhir_events.note_type({"type": {"coding": [{"system": kind["system"], "code": kind["code"]}],
-                                           "text": kind["name"]}})
+    return classify_note_type([kind["code"], kind["name"]]).kind
 
 
 def stored_tags(record) -> tuple[TagInput, ...]:

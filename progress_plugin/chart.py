@@ -25,6 +25,8 @@ from datetime import datetime
 import pygal
 from pygal.style import Style
 
+from progress_plugin.bidi import isolate
+
 # Okabe-Ito colours. Goals use blue, reddish purple and black; tag directions use the rest.
 GOAL_COLOURS = ("#0072B2", "#CC79A7", "#1A1A1A")
 DIRECTIONS = ("toward", "steady", "mixed", "away", "none")
@@ -66,12 +68,17 @@ class XY(pygal.XY):
 @dataclass(frozen=True)
 class LegendEntry:
     kind: str            # client | therapist | baseline | tag
-    label: str           # as shown (goal words truncated)
-    full: str            # full text, for the tooltip
+    label: str           # as shown (goal words truncated, bidi-isolated)
+    full: str            # full text, for the tooltip (goal words bidi-isolated)
     colour: str
     shape: str = ""      # for tag and baseline entries
     direction: str = ""  # for tag entries
     goal: int = 0        # the goal's rank, for client and therapist entries
+    words: str = ""      # the goal's words as shown in ``label`` (truncated, not isolated), for HTML
+
+
+def goal_prefix(rank: int) -> str:
+    return f"Goal {rank}: "
 
 
 def truncate(text: str, limit: int = LABEL_CHARS) -> str:
@@ -99,9 +106,11 @@ def legend(data: dict) -> list[LegendEntry]:
     """The legend entries, in drawing order: per goal client then therapist, baseline, tag directions."""
     out = []
     for i, g in enumerate(data["goals"]):
-        words = f"Goal {g['rank']}: {g['words']}"
-        out.append(LegendEntry("client", truncate(words), words + " (client's rating)", goal_colour(i),
-                               goal=g["rank"]))
+        prefix = goal_prefix(g["rank"])
+        shown = truncate(g["words"], LABEL_CHARS - len(prefix))
+        words = prefix + isolate(g["words"])
+        out.append(LegendEntry("client", prefix + isolate(shown), words + " (client's rating)", goal_colour(i),
+                               goal=g["rank"], words=shown))
         if any(p["value"] is not None for p in g["therapist"]):
             out.append(LegendEntry("therapist", f"Goal {g['rank']}: therapist's rating",
                                    words + " (therapist's rating)", goal_colour(i), goal=g["rank"]))
@@ -219,6 +228,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
         y_labels=[0, 2, 4, 6, 8, 10, {"label": "Tags", "value": row_y("mixed")}] if series else None, x_labels=_x_labels(last) if series else None,
         x_title="Session",
         show_legend=show_legend, legend_at_bottom=True, legend_at_bottom_columns=2, legend_box_size=12,
+        truncate_legend=-1,               # labels come truncated (and bidi-isolated): pygal must not cut them
         show_x_guides=False, show_y_guides=True,
         dots_size=3.5, margin=8, spacing=8, js=[], disable_xml_declaration=True, explicit_size=False,
         no_data_text="No goals or tags yet", classes=["progress-chart"],
@@ -307,7 +317,7 @@ def describe(data: dict) -> str:
     parts = []
     for g in data["goals"]:
         delta = "" if g["delta"] is None else f" ({g['delta']:+d} since the start)"
-        parts.append(f"Goal {g['rank']}, {g['words']}: started at {g['baseline']}/10, "
+        parts.append(f"Goal {g['rank']}, {isolate(g['words'])}: started at {g['baseline']}/10, "
                      f"latest client rating {g['last'] if g['last'] is not None else g['baseline']}/10; "
                      f"{g['status']}{delta}.")
     counts: dict[str, int] = {}

@@ -25,6 +25,9 @@ class ClientState:
     intake: Intake | None = None
     notes: dict[str, NoteProgress] = field(default_factory=dict)        # note_id -> record (not deleted)
     settings: Settings = Settings()
+    #: The note types the clinic lets the plugin read (``readable_note_types``); None: any
+    #: type that is not protected.
+    readable_note_types: frozenset[str] | None = None
 
     def all_vocabularies(self) -> dict[int, Vocabulary]:
         return {**self.vocabularies, self.vocabulary.version: self.vocabulary}
@@ -55,8 +58,9 @@ def _intake(event: ev.IntakeSubmitted, state: ClientState) -> list[fx.Effect]:
 
 @handle.register
 def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
-    if notes_mod.is_protected(event.note_type):
-        return [fx.RefuseNote(event.clinic_id, event.client_id, event.note_id, event.note_type)]
+    kind = notes_mod.classify_note_type(event.note_type, state.readable_note_types)
+    if kind.refused:
+        return [fx.RefuseNote(event.clinic_id, event.client_id, event.note_id, kind.kind or "none", kind.refused)]
     signing = isinstance(event, ev.NoteSigned)
     existing = state.notes.get(event.note_id)
     if existing is not None and existing.signed:

@@ -99,11 +99,13 @@ class RejectNote(Effect):
 
 @dataclass(frozen=True)
 class RefuseNote(Effect):
-    """A protected note (psychotherapy or SUD counselling): nothing read, nothing stored, one audit row."""
+    """A note not read: a protected one (psychotherapy or SUD counselling), or of a type the
+    clinic does not let the plugin read. Nothing stored, one audit row with ``reason`` as outcome."""
 
     client_id: str
     note_id: str
     note_type: str
+    reason: str = "refused-protected"      # notes.REFUSED_PROTECTED or notes.REFUSED_NOT_READABLE
 
     def key(self) -> str:
         return f"refuse/{self.clinic_id}/{self.note_id}"

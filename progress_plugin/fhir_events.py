@@ -12,11 +12,10 @@ from datetime import datetime, timezone
 from progress_plugin import events as ev
 from progress_plugin import intake as intake_mod
 from progress_plugin import schemas
-from progress_plugin.notes import TagInput
+from progress_plugin.notes import REFUSED_PROTECTED, TagInput, classify_note_type
 from progress_plugin.vocabulary import SYSTEM
 
 NOTE_ELEMENTS = ("meta", "type", "subject", "date", "docStatus", "status", "author", "context")
-PROTECTED_LOINC = {"34746-8"}    # psychotherapy note (host configuration may add more)
 
 
 def keep(resource: dict, elements=NOTE_ELEMENTS) -> dict:
@@ -39,15 +38,15 @@ def _when(value: str | None, fallback: datetime) -> datetime:
 
 
 def note_type(resource: dict) -> str | None:
-    """``psychotherapy-note`` when the DocumentReference's type says so, else its first code."""
-    kind = resource.get("type") or {}
-    codes = {c.get("code") for c in kind.get("coding") or []}
-    text = (kind.get("text") or "").lower()
-    if codes & PROTECTED_LOINC or "psychotherapy" in text or "psychotherapy-note" in codes:
-        return "psychotherapy-note"
-    if "sud-counselling-note" in codes or "substance use" in text:
-        return "sud-counselling-note"
-    return next(iter(sorted(c for c in codes if c)), None)
+    """The note's type for our events: a protected category (``psychotherapy-note``) when any
+    of the type's codes or its text is one (:func:`~progress_plugin.notes.classify_note_type`
+    decides, as on every other path); else its first code, else its text, in normal form."""
+    kind = resource.get("type")
+    kind = kind if isinstance(kind, dict) else {}
+    codings = kind.get("coding") if isinstance(kind.get("coding"), list) else []
+    codes = sorted({c["code"] for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"]})
+    text = kind.get("text")
+    return classify_note_type([*codes, text] if isinstance(text, str) else codes).kind
 
 
 def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
@@ -56,6 +55,7 @@ def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
     if client_id is None:
         return None
     kind = note_type(doc)
+    protected = classify_note_type(kind).refused == REFUSED_PROTECTED
     at = _when((doc.get("meta") or {}).get("lastUpdated"), now)
     if doc.get("status") == "entered-in-error":
         return ev.NoteDeleted(clinic_id, at, client_id, doc["id"])
@@ -64,7 +64,7 @@ def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
     author = next((a.get("reference", "").split("/")[-1] for a in doc.get("author") or [] if a.get("reference")), "host")
     cls = ev.NoteSigned if doc.get("docStatus") == "final" else ev.NoteSaved
     return cls(clinic_id, at, client_id, doc["id"], _when(doc.get("date"), at), author or "host",
-               tags if kind not in ("psychotherapy-note", "sud-counselling-note") else (), kind)
+               () if protected else tags, kind)
 
 
 def intake_event(clinic_id: str, qr: dict, now: datetime) -> ev.IntakeSubmitted | None:

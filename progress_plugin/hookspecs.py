@@ -105,8 +105,10 @@ def note_fields(clinic_id, client_id, note_type):
 
     :param clinic_id: The clinic's id.
     :param client_id: The client's id in the host.
-    :param note_type: The host's note type, or None. For psychotherapy notes and SUD
-        counselling notes the progress plugin reads nothing and returns None.
+    :param note_type: The host's note type, or None. Case, spaces, ``_ - . /`` and the
+        spelling counselling/counseling do not matter. For psychotherapy notes and SUD
+        counselling notes, and for a type the clinic's ``readable_note_types`` does not list,
+        the progress plugin reads nothing and returns None.
     :return: ``{"id": str, "type": "tag-picker", "title": str, "vocabulary_version": int,
         "categories": [{"id", "label", "tags": [{"code", "label", "description",
         "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words",
@@ -141,8 +143,10 @@ def note_saved(note):
         "goals"}], "ratings": [{"goal", "value", "rated_by", "level"}], "review_due": None |
         {"last_reviewed": str, "cadence": str}}``; or ``{"status": "rejected", "note_id",
         "errors": {...}}`` when validation fails; or ``{"status": "refused", "note_id",
-        "reason": str}`` for a psychotherapy or SUD counselling note, which is neither read
-        nor stored (the refusal is audited).
+        "reason_code", "reason": str}`` for a note that is neither read nor stored (the
+        refusal is audited): ``reason_code`` is ``refused-protected`` for a psychotherapy or
+        SUD counselling note, ``refused-not-readable`` for a type the clinic's
+        ``readable_note_types`` leaves out.
     """
 
 

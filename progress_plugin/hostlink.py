@@ -1,6 +1,8 @@
 """The configured host's FHIR client, and a cached reachability check for /readyz."""
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 from progress_plugin.errors import HostAPIError
@@ -9,6 +11,20 @@ from progress_plugin.settings import ServiceConfig
 
 _checked: dict[str, tuple[float, str | None]] = {}
 CHECK_TTL = 10.0
+
+
+#: Said once when a process starts without a host, and by ``progress-plugin check``.
+NO_HOST = "no [host] base_url (or $PROGRESS_PLUGIN_HOST_URL): write-backs to the host are off and none are queued"
+
+
+_said = threading.Event()
+
+
+def say_no_host(log: logging.Logger) -> None:
+    """Log :data:`NO_HOST` once per process (the service and its embedded worker share one line)."""
+    if not _said.is_set():
+        _said.set()
+        log.warning(NO_HOST)
 
 
 def client(config: ServiceConfig, retries: int = 2) -> FHIRClient:

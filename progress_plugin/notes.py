@@ -1,6 +1,8 @@
 """Progress recorded on one session note: tags, goal links and re-ratings. Never note text."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,12 +11,96 @@ from progress_plugin.vocabulary import Vocabulary
 
 RATERS = ("client", "therapist")
 
-#: Note types the plugin refuses without reading (45 CFR 164.501, 42 CFR part 2).
-PROTECTED_NOTE_TYPES = frozenset({
-    "psychotherapy-note", "psychotherapy-notes", "sud-counselling-note", "sud-counseling-note",
-    # LOINC: Psychotherapy note; Substance use disorder counseling note (host-mapped)
-    "loinc:11488-4-psychotherapy", "loinc:sud-counseling",
-})
+#: Why a note was not read: a protected category (45 CFR 164.501, 42 CFR part 2), or a type
+#: the clinic did not list in ``readable_note_types``. Also the audit rows' outcomes.
+REFUSED_PROTECTED = "refused-protected"
+REFUSED_NOT_READABLE = "refused-not-readable"
+
+PSYCHOTHERAPY_NOTE = "psychotherapy-note"
+SUD_COUNSELING_NOTE = "sud-counseling-note"
+
+#: Whole note types that are protected (in normal form, see :func:`normalise_note_type`).
+PROTECTED_TYPES = {
+    "psychotherapy": PSYCHOTHERAPY_NOTE,
+    "psychotherapynote": PSYCHOTHERAPY_NOTE,
+    "34746-8": PSYCHOTHERAPY_NOTE,          # the LOINC code this plugin reads as a psychotherapy note
+}
+#: Runs of words that make any note type containing them protected, e.g. "Psychotherapy Note
+#: (confidential)" or "SUD counselling session".
+PROTECTED_PHRASES = (
+    (("psychotherapy", "note"), PSYCHOTHERAPY_NOTE),
+    (("sud", "counseling"), SUD_COUNSELING_NOTE),
+    (("substance", "use", "counseling"), SUD_COUNSELING_NOTE),
+    (("substance", "use", "disorder", "counseling"), SUD_COUNSELING_NOTE),
+    (("substance", "abuse", "counseling"), SUD_COUNSELING_NOTE),
+)
+_SEPARATORS = re.compile(r"[\s_\-./:|]+")
+_SPELLINGS = {"counselling": "counseling", "notes": "note"}
+
+
+@dataclass(frozen=True)
+class NoteType:
+    """What :func:`classify_note_type` found: the type in normal form, and why it is refused, if it is."""
+
+    kind: str | None            # normal form; a protected type's category ("psychotherapy-note")
+    refused: str | None = None  # None (the plugin may read the note), REFUSED_PROTECTED or REFUSED_NOT_READABLE
+
+    @property
+    def readable(self) -> bool:
+        return self.refused is None
+
+
+def normalise_note_type(raw) -> str | None:
+    """A note type in normal form: case folded, compatibility characters folded, invisible
+    format characters dropped, any run of spaces, ``_ - . / : |`` as one ``-``, the UK
+    spelling "counselling" as "counseling" and "notes" as "note". None for no type."""
+    if not isinstance(raw, str):
+        return None
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", raw) if unicodedata.category(ch) != "Cf")
+    words = [_SPELLINGS.get(w, w) for w in _SEPARATORS.split(text.casefold()) if w]
+    return "-".join(words) or None
+
+
+def _protected(kind: str | None) -> str | None:
+    if kind is None:
+        return None
+    if kind in PROTECTED_TYPES:
+        return PROTECTED_TYPES[kind]
+    words = kind.split("-")
+    for phrase, category in PROTECTED_PHRASES:
+        n = len(phrase)
+        if any(tuple(words[i:i + n]) == phrase for i in range(len(words) - n + 1)):
+            return category
+    return None
+
+
+def classify_note_type(raw, readable=None) -> NoteType:
+    """The one decision, for every path (hooks, webhooks, FHIR, Canvas), on whether a note may be read.
+
+    ``raw`` is the host's note type: a string, None, or several names of one type (its codes
+    and its text; the first that is set gives ``kind``). A type that is, or contains, a
+    protected category is refused as :data:`REFUSED_PROTECTED`, whatever the clinic allows.
+    ``readable``, when not None, is the clinic's list of the note types the plugin may read
+    (any spelling; see :func:`normalise_note_type`): a note of any other type, or of no type,
+    is refused as :data:`REFUSED_NOT_READABLE`.
+    """
+    names = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    kinds = [k for k in (normalise_note_type(n) for n in names) if k is not None]
+    for kind in kinds:
+        category = _protected(kind)
+        if category is not None:
+            return NoteType(category, REFUSED_PROTECTED)
+    kind = kinds[0] if kinds else None
+    if readable is not None:
+        allowed = {normalise_note_type(r) for r in readable}
+        if not any(k in allowed for k in kinds):
+            return NoteType(kind, REFUSED_NOT_READABLE)
+    return NoteType(kind)
+
+
+def is_protected(note_type) -> bool:
+    """True for a psychotherapy or SUD counselling note type (see :func:`classify_note_type`)."""
+    return classify_note_type(note_type).refused == REFUSED_PROTECTED
 
 
 @dataclass(frozen=True)
@@ -57,10 +143,6 @@ class TagInput:
     code: str
     goal_ids: tuple[str, ...] = ()
     ratings: tuple[Rating, ...] = field(default_factory=tuple)
-
-
-def is_protected(note_type) -> bool:
-    return isinstance(note_type, str) and note_type.strip().lower() in PROTECTED_NOTE_TYPES
 
 
 def check_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: Intake | None) -> dict:

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from html import escape
 
 from progress_plugin import chart
+from progress_plugin.bidi import bdi
 from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, THERAPIST_ONLY, Intake
 from progress_plugin.progress import (NO_RELIABLE_CHANGE, NOT_ENOUGH, RELIABLE_DETERIORATION,
@@ -203,7 +204,8 @@ def _legend_html(data: dict) -> str:
     items = []
     for e in chart.legend(data):
         title = f' title="{escape(e.full)}"' if e.full != e.label else ""
-        items.append(f'<li class="pp-legend-{e.kind}"{title}>{_legend_icon(e)}<span>{escape(e.label)}</span></li>')
+        text = escape(chart.goal_prefix(e.goal)) + bdi(e.words) if e.words else escape(e.label)
+        items.append(f'<li class="pp-legend-{e.kind}"{title}>{_legend_icon(e)}<span>{text}</span></li>')
     return f'<ul class="pp-legend" aria-label="Legend">{"".join(items)}</ul>'
 
 
@@ -215,7 +217,7 @@ def _goal_cards(data: dict) -> str:
         level = "" if g["attained_level"] is None else f"<p>Attainment level: {g['attained_level']:+d}</p>"
         cards.append(
             f'<li class="pp-goal" style="--goal:{chart.goal_colour(i)}" data-goal="{escape(g["goal_id"])}">'
-            f'<h3>Goal {g["rank"]}</h3><q>{escape(g["words"])}</q>'
+            f'<h3>Goal {g["rank"]}</h3><q>{bdi(g["words"])}</q>'
             f'<div class="pp-status">{escape(g["status"])}{delta}</div>'
             f'<p>Started at {g["baseline"]}/10, latest client rating {last}/10. {STATUS_NOTE[g["status"]]}</p>'
             f'{level}</li>')
@@ -223,10 +225,13 @@ def _goal_cards(data: dict) -> str:
 
 
 def _answer_text(field_id: str, value) -> str:
+    """An answer as HTML: an option's label as it is, a person's own words isolated in ``<bdi>``."""
     field = next((f for f in FIELDS if f.id == field_id), None)
     if field is not None and field.options:
-        value = next((o.label for o in field.options if o.code == value), value)
-    return escape(str(value))
+        label = next((o.label for o in field.options if o.code == value), None)
+        if label is not None:
+            return escape(label)
+    return bdi(str(value))
 
 
 def _agreed(data: dict) -> str:

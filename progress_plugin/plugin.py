@@ -33,6 +33,13 @@ NOTE_FIELDS_ID = "progress-tags"
 PANEL_ID = "progress"
 ADMIN_PAGE_ID = "progress-vocabulary"
 GAS_KEYS = {-2: "-2", -1: "-1", 0: "0", 1: "+1", 2: "+2"}
+#: The ``reason`` of a refused note, by its ``reason_code``.
+REFUSALS = {
+    notes_mod.REFUSED_PROTECTED: "Psychotherapy notes and SUD counselling notes are not read; "
+                                 "no progress tags are recorded.",
+    notes_mod.REFUSED_NOT_READABLE: "This clinic lets the progress plugin read only some note types, and "
+                                    "this note's type is not one of them; no progress tags are recorded.",
+}
 
 _lock = threading.RLock()
 _runtime: Runtime | None = None
@@ -40,11 +47,13 @@ _owned: Store | None = None          # a store this module opened itself; closed
 
 
 def setup(store: Store | None = None, *, store_url: str | None = None,
-          clock: Callable | None = None, runtime=None):
+          clock: Callable | None = None, runtime=None, readable_note_types: dict | None = None):
     """Point the hooks at a store: an open ``store``, a ``store_url`` to open, or a ready ``runtime``.
 
-    ``runtime`` is anything with ``Runtime``'s ``dispatch``, ``state``, ``store`` and ``clock``.
-    A store this module opened before is closed. Returns the runtime in use.
+    ``runtime`` is anything with ``Runtime``'s ``dispatch``, ``state``, ``store``, ``clock`` and
+    ``readable_note_types``. ``readable_note_types`` maps a clinic id to the note types the
+    plugin may read for it; by default each clinic's ``readable_note_types`` in the config
+    file's ``[[clinics]]``. A store this module opened before is closed. Returns the runtime in use.
     """
     global _runtime, _owned
     with _lock:
@@ -52,10 +61,15 @@ def setup(store: Store | None = None, *, store_url: str | None = None,
             _owned.close()
             _owned = None
         if runtime is None:
+            raw = config_mod.read_file(config_mod.config_path())
             if store is None:
-                store = _owned = Store.open(store_url or config_mod.store_url(
-                    None, config_mod.read_file(config_mod.config_path())))
-            runtime = Runtime(store, clock=clock or utcnow)
+                store = _owned = Store.open(store_url or config_mod.store_url(None, raw))
+            if readable_note_types is None:
+                from progress_plugin.settings import note_policy
+                readable_note_types = note_policy(raw)
+            policy = {clinic: frozenset(notes_mod.normalise_note_type(t) for t in types)
+                      for clinic, types in readable_note_types.items()}
+            runtime = Runtime(store, clock=clock or utcnow, readable_note_types=policy.get)
         _runtime = runtime
         return runtime
 
@@ -166,7 +180,7 @@ def _intake_values(intake, hidden) -> dict:
 def note_fields(clinic_id, client_id, note_type):
     req = schemas.load(schemas.note_fields_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "note_type": note_type})
-    if notes_mod.is_protected(req.get("note_type")):
+    if _kind(req.get("note_type"), req["clinic_id"]).refused:
         return None
     state = _state(_rt(), req["clinic_id"], req["client_id"])
     goals = state.intake.goals if state.intake else ()
@@ -186,7 +200,7 @@ def note_fields(clinic_id, client_id, note_type):
 
 @hookimpl
 def validate_note(note):
-    if _protected(note):
+    if _refused(note):
         return {}
     try:
         event = _as_saved(schemas.load(schemas.note_schema, note), signed=False)
@@ -221,8 +235,18 @@ def note_deleted(clinic_id, client_id, note_id, at):
     return {"status": "deleted" if done else "not-recorded", "note_id": event.note_id}
 
 
-def _protected(note) -> bool:
-    return isinstance(note, dict) and notes_mod.is_protected(note.get("note_type"))
+def _kind(note_type, clinic_id) -> notes_mod.NoteType:
+    """The one classification (:func:`~progress_plugin.notes.classify_note_type`), with the clinic's list."""
+    policy = getattr(_rt(), "readable_note_types", None)
+    readable = policy(clinic_id) if policy is not None and isinstance(clinic_id, str) else None
+    return notes_mod.classify_note_type(note_type, readable)
+
+
+def _refused(note) -> str | None:
+    """Why ``note`` is not read (a refusal reason), or None; decided on its type and clinic alone."""
+    if not isinstance(note, dict):
+        return None
+    return _kind(note.get("note_type"), note.get("clinic_id")).refused
 
 
 def _as_saved(event: ev.NoteSaved, signed: bool) -> ev.NoteSaved:
@@ -235,7 +259,7 @@ def _as_saved(event: ev.NoteSaved, signed: bool) -> ev.NoteSaved:
 
 
 def _save(note, signed: bool) -> dict:
-    if _protected(note):
+    if _refused(note):
         return _refuse(note)
     try:
         event = _as_saved(schemas.load(schemas.note_schema, note), signed)
@@ -253,10 +277,9 @@ def _refuse(note) -> dict:
         return {"status": "rejected", "note_id": note.get("note_id"), "errors": exc.messages}
     rt = _rt()
     now = rt.clock()
-    rt.dispatch(ev.NoteSaved(ref["clinic_id"], now, ref["client_id"], ref["note_id"], now,
-                             ref.get("author") or "host", (), ref["note_type"]))
-    return {"status": "refused", "note_id": ref["note_id"],
-            "reason": "Psychotherapy notes and SUD counselling notes are not read; no progress tags are recorded."}
+    effects = rt.dispatch(ev.NoteSaved(ref["clinic_id"], now, ref["client_id"], ref["note_id"], now,
+                                       ref.get("author") or "host", (), ref.get("note_type")))
+    return note_result(effects, ref["note_id"], False)
 
 
 def note_result(effects, note_id: str, signed: bool) -> dict:
@@ -267,7 +290,7 @@ def note_result(effects, note_id: str, signed: bool) -> dict:
         if isinstance(e, fx.RejectNote):
             return {"status": "rejected", "note_id": note_id, "errors": e.messages}
         if isinstance(e, fx.RefuseNote):
-            return {"status": "refused", "note_id": note_id, "reason": "protected note type"}
+            return {"status": "refused", "note_id": note_id, "reason_code": e.reason, "reason": REFUSALS[e.reason]}
         if isinstance(e, fx.TagNote):
             out["tags"] = [{"code": t.code, "vocabulary_version": t.vocabulary_version, "goals": list(t.goal_ids)}
                            for t in e.note.tags]

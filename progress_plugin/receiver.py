@@ -3,8 +3,9 @@
 Checks run in this order: body size (413, before any HMAC work), content type (415),
 signature (401), JSON (400) and schema (422). A verified event is stored in the inbox,
 deduplicated by its event id, and acknowledged with 2xx. An unknown event type gets 2xx
-and is counted. A psychotherapy-note or SUD-counselling-note event is refused: nothing of
-it is read beyond its type, nothing is stored, and one audit row records the refusal.
+and is counted. A psychotherapy-note or SUD-counselling-note event, or a note of a type the
+clinic's ``readable_note_types`` leaves out, is refused: nothing of it is read beyond its
+type, nothing is stored, and one audit row records the refusal and its reason.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from flask import Blueprint, jsonify, request
 
 from progress_plugin import inbox, schemas, signatures, subscription, tables
 from progress_plugin.errors import ValidationError, WebhookVerificationError
-from progress_plugin.notes import is_protected
+from progress_plugin.notes import REFUSED_NOT_READABLE, REFUSED_PROTECTED, classify_note_type
 
 log = logging.getLogger("progress_plugin.receiver")
 blueprint = Blueprint("webhooks", __name__)
@@ -87,9 +88,10 @@ def _envelope(svc, clinic, event_id, document, now):
             inbox.bump(conn, clinic, f"unknown-event:{event_type}", now)
             log.info("webhook unknown type clinic=%s event=%s type=%s", clinic, event_id, event_type)
             return _answer(202, status="ignored", reason="unknown event type")
-        if event_type.startswith("note.") and is_protected(data.get("note_type")):
-            _refuse(svc, conn, clinic, event_id, data, now)
-            return _answer(202, status="refused", reason="protected note category")
+        refused = _refusal(svc.config, clinic, event_type, data)
+        if refused:
+            _refuse(svc, conn, clinic, event_id, data, now, refused)
+            return _answer(202, status="refused", reason_code=refused, reason=REASONS[refused])
         if data.setdefault("clinic_id", clinic) != clinic:
             raise ValidationError({"data": {"clinic_id": ["Does not match the clinic in the URL."]}})
         if schema is schemas.note_schema:
@@ -105,14 +107,27 @@ def _envelope(svc, clinic, event_id, document, now):
     return _answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
 
 
-def _refuse(svc, conn, clinic, event_id, data, now):
+REASONS = {REFUSED_PROTECTED: "protected note category",
+           REFUSED_NOT_READABLE: "note type not readable under this clinic's settings"}
+
+
+def _refusal(config, clinic: str, event_type: str, data: dict) -> str | None:
+    """Why a note event is refused unread, by :func:`~progress_plugin.notes.classify_note_type`;
+    a deletion is refused only for a protected type (nothing of other notes is read to delete)."""
+    if not event_type.startswith("note."):
+        return None
+    readable = config.readable_note_types(clinic) if event_type != "note.deleted" else None
+    return classify_note_type(data.get("note_type"), readable).refused
+
+
+def _refuse(svc, conn, clinic, event_id, data, now, reason=REFUSED_PROTECTED):
     subject = f"event:{event_id} note:{str(data.get('note_id', ''))[:128]}"[:300]
     audit = tables.audit_log
     seen = conn.execute(sa.select(audit.c.id).where(audit.c.clinic_id == clinic, audit.c.action == "note.refuse",
                                                     audit.c.subject == subject).limit(1)).first()
     if seen is None:
-        svc.store.audit(conn, clinic, "webhook", "note.refuse", subject, "refused-protected", now)
-    log.info("webhook refused protected note clinic=%s event=%s", clinic, event_id)
+        svc.store.audit(conn, clinic, "webhook", "note.refuse", subject, reason, now)
+    log.info("webhook refused note clinic=%s event=%s reason=%s", clinic, event_id, reason)
 
 
 def _notification(svc, clinic, document, now):

@@ -1,6 +1,7 @@
 """Runs the core against the store: load state, ``handle()``, persist the effects, in one transaction."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -24,14 +25,21 @@ class Runtime:
     """
 
     def __init__(self, store: Store, settings: Settings = Settings(), clock: Callable[[], datetime] = utcnow,
-                 on_effects: Callable | None = None):
+                 on_effects: Callable | None = None,
+                 readable_note_types: Callable[[str], frozenset[str] | None] | None = None):
         self.store = store
         self.settings = settings
         self.clock = clock
         self.on_effects = on_effects
+        #: clinic id -> the note types it lets the plugin read, or None for "any unprotected type"
+        self.readable_note_types = readable_note_types or (lambda clinic_id: None)
 
     def state(self, clinic_id: str, client_id: str, conn=None) -> ClientState:
-        return self.store.load_state(clinic_id, client_id, self.settings, conn=conn)
+        return self._with_policy(self.store.load_state(clinic_id, client_id, self.settings, conn=conn))
+
+    def _with_policy(self, state: ClientState) -> ClientState:
+        readable = self.readable_note_types(state.clinic_id)
+        return state if readable is None else replace(state, readable_note_types=frozenset(readable))
 
     def dispatch(self, event: ev.Event, actor: str | None = None, conn=None) -> list[fx.Effect]:
         if conn is None:
@@ -40,8 +48,8 @@ class Runtime:
         now = self.clock()
         self.store.ensure_clinic(event.clinic_id, now, conn=conn)
         client_id = getattr(event, "client_id", "")
-        state = self.state(event.clinic_id, client_id, conn) if client_id else ClientState(
-            event.clinic_id, "", self.store.vocabulary(event.clinic_id, conn=conn), settings=self.settings)
+        state = self.state(event.clinic_id, client_id, conn) if client_id else self._with_policy(ClientState(
+            event.clinic_id, "", self.store.vocabulary(event.clinic_id, conn=conn), settings=self.settings))
         effects = handle(event, state)
         who = actor or getattr(event, "author", None) or "host"
         for effect in effects:

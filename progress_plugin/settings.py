@@ -13,6 +13,7 @@ meta_add = true                              # try $meta-add before the JSON Pat
 id = "clinic-a"
 scheme = "standard-webhooks"                 # or x-signature, fhir-subscription
 secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first, old second
+readable_note_types = ["progress-note", "11506-3"]  # optional: the only note types the plugin may read
 
 [worker]
 batch = 20
@@ -26,8 +27,9 @@ public_url = "https://progress.example.org"  # the service's public base: a JWT'
 leeway_seconds = 30                          # clock skew allowed on exp and iat
 jti_ttl_seconds = 600                        # how long a jti is remembered; a longer-lived JWT is refused
 jwks_ttl_seconds = 300                       # how long fetched keys are cached
-link_secret_env = "PROGRESS_PLUGIN_CDS_LINK_SECRET"   # signs the card's short-lived panel links
-link_ttl_seconds = 900
+link_secret_env = "PROGRESS_PLUGIN_CDS_LINK_SECRET"   # keys the stored digests of the card's one-time links
+link_ttl_seconds = 900                       # how long a card's link may be opened (once)
+session_ttl_seconds = 600                    # how long the panel it opens stays readable in that browser
 
 [[cds.issuers]]
 iss = "https://ehr.example.org"              # an EHR allowed to call
@@ -36,12 +38,19 @@ clinic = "clinic-a"                          # the clinic whose data its patient
 fhir_servers = ["https://ehr.example.org/fhir"]           # optional: fhirServer values we may read from
 ```
 
+``readable_note_types``, when set, lists the note types the plugin may read for that clinic
+(any case and separators: "Progress Note" is "progress-note"); a note of any other type, or
+of no type, is refused unread and audited as ``refused-not-readable``. Without it every type
+is read except psychotherapy and SUD counselling notes, which are always refused
+(``refused-protected``) and may not be listed.
+
 Secrets may also be given inline as ``secrets = ["whsec_..."]`` (fine for tests, not for
 production). ``PROGRESS_PLUGIN_HOST_URL`` overrides ``[host] base_url``.
 
 In ``[cds]``, ``jku``, ``fhir_servers`` and ``public_url`` must be https (plain http only on
 a loopback address). The link secret, when set, must be at least 32 bytes; without one the
-card carries no link. ``link_secret`` may be given inline, as for clinic secrets.
+card carries no link. ``link_secret`` may be given inline, as for clinic secrets. A card's link
+carries a random one-time code; the store keeps only its HMAC under the link secret.
 """
 from __future__ import annotations
 
@@ -53,6 +62,7 @@ from marshmallow import RAISE, fields, validate
 
 from progress_plugin import config as config_mod
 from progress_plugin.errors import ConfigError
+from progress_plugin.notes import classify_note_type, normalise_note_type
 from progress_plugin.signatures import SCHEMES, check_secrets
 
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
@@ -82,6 +92,20 @@ class ClinicSection(_Strict):
     scheme = fields.String(required=True, validate=validate.OneOf(SCHEMES))
     secrets = fields.List(fields.String(), validate=validate.Length(min=1, max=2))
     secrets_env = fields.String()
+    readable_note_types = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
+                                      validate=validate.Length(min=1, max=200))
+
+    @ma.validates("readable_note_types")
+    def _check_readable(self, value, **kwargs):
+        problems = {}
+        for i, raw in enumerate(value):
+            kind = classify_note_type(raw)
+            if kind.kind is None:
+                problems[i] = ["Give a note type, not only separators."]
+            elif kind.refused:
+                problems[i] = [f"{raw!r} is a protected note type ({kind.kind}): it is never read; leave it out."]
+        if problems:
+            raise ma.ValidationError(problems)
 
 
 class WorkerSection(_Strict):
@@ -122,6 +146,7 @@ class CdsSection(_Strict):
     link_secret = fields.String()
     link_secret_env = fields.String(load_default="PROGRESS_PLUGIN_CDS_LINK_SECRET")
     link_ttl_seconds = fields.Integer(load_default=900, validate=validate.Range(min=60, max=3600))
+    session_ttl_seconds = fields.Integer(load_default=600, validate=validate.Range(min=60, max=3600))
 
 
 class ServiceSchema(_Strict):
@@ -139,6 +164,9 @@ class Clinic:
     scheme: str
     secrets: tuple[str, ...]
     name: str = ""
+    #: The note types (in normal form) the plugin may read for this clinic; None: any type
+    #: that is not protected.
+    readable_note_types: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +187,7 @@ class CdsConfig:
     timeout_seconds: float = 5.0
     link_secret: str | None = None
     link_ttl_seconds: int = 900
+    session_ttl_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -178,6 +207,11 @@ class ServiceConfig:
     embedded_worker: bool = True
     max_body_bytes: int = 256 * 1024
     cds: CdsConfig | None = None
+
+    def readable_note_types(self, clinic_id: str) -> frozenset[str] | None:
+        """The note types ``clinic_id`` lets the plugin read; None when it does not limit them."""
+        clinic = self.clinics.get(clinic_id)
+        return clinic.readable_note_types if clinic is not None else None
 
 
 def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
@@ -206,7 +240,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
             check_secrets(c["scheme"], secrets)
         except ConfigError as exc:
             raise ConfigError(f"configuration: clinics.{i}.secrets: {exc}") from None
-        clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""))
+        clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""),
+                                  _readable(c.get("readable_note_types")))
     w = data["worker"]
     return ServiceConfig(
         store_url=config_mod.store_url(store_flag, raw),
@@ -216,6 +251,37 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
         inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
         max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env))
+
+
+def _readable(listed) -> frozenset[str] | None:
+    return None if listed is None else frozenset(normalise_note_type(t) for t in listed)
+
+
+class _ReadableOnly(ma.Schema):
+    """A clinic's ``readable_note_types`` alone, for a host that runs the hooks without the service."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    id = ClinicSection._declared_fields["id"]
+    readable_note_types = ClinicSection._declared_fields["readable_note_types"]
+    _check_readable = ClinicSection._check_readable
+
+
+def note_policy(raw: dict) -> dict[str, frozenset[str]]:
+    """Clinic id -> ``readable_note_types``, from the ``[[clinics]]`` of a parsed config file,
+    for the in-process hooks. Only ids and note types are read (no secrets are needed).
+    Raises ConfigError."""
+    clinics = raw.get("clinics") or []
+    if not isinstance(clinics, list):
+        raise ConfigError("configuration: clinics: must be a list of tables")
+    try:
+        loaded = _ReadableOnly(many=True).load(clinics)
+    except ma.ValidationError as exc:
+        from progress_plugin.errors import summarize
+        raise ConfigError("configuration: clinics: " + summarize(exc.messages)) from None
+    return {c["id"]: _readable(c["readable_note_types"]) for c in loaded
+            if c.get("id") and c.get("readable_note_types") is not None}
 
 
 def _cds(section: dict | None, env) -> CdsConfig | None:
@@ -234,7 +300,7 @@ def _cds(section: dict | None, env) -> CdsConfig | None:
         raise ConfigError("configuration: cds.link_secret: must be at least 32 bytes")
     return CdsConfig(section["public_url"].rstrip("/"), issuers, section["leeway_seconds"],
                      section["jti_ttl_seconds"], section["jwks_ttl_seconds"], section["timeout_seconds"],
-                     secret, section["link_ttl_seconds"])
+                     secret, section["link_ttl_seconds"], section["session_ttl_seconds"])
 
 
 def from_files(config_flag: str | None = None, store_flag: str | None = None) -> ServiceConfig:

@@ -433,7 +433,7 @@ class Store:
             action, subject, outcome = "note.reject", f"note:{e.note_id}", "rejected"
         else:
             action, subject, outcome = ("note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
-                                        "refused-protected")
+                                        e.reason)
         return _audit_values(e.clinic_id, actor, action, subject, outcome, now)
 
     def _apply_RecordIntake(self, c, e: fx.RecordIntake, actor, now):
@@ -481,7 +481,7 @@ class Store:
 
     def _apply_RefuseNote(self, c, e: fx.RefuseNote, actor, now):
         self.audit(c, e.clinic_id, actor, "note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
-                   "refused-protected", now)
+                   e.reason, now)
 
     def _clear_note(self, c, clinic_id, client_id, note_id):
         c.execute(t.note_tags.delete().where(t.note_tags.c.clinic_id == clinic_id, t.note_tags.c.note_id == note_id))

@@ -183,3 +183,15 @@ cds_jtis = Table(
     Column("expires_at", TS, nullable=False),          # forgotten after this
     Index("ix_cds_jtis_expires", "expires_at"),
 )
+
+link_codes = Table(
+    "link_codes", metadata,
+    Column("key", String(64), primary_key=True),       # HMAC-SHA256 hex of the code or session id; never the value
+    Column("kind", String(10), nullable=False),        # code (single use, in the card's link) | session (cookie)
+    Column("clinic_id", ID, nullable=False),
+    Column("client_id", ID, nullable=False),
+    Column("user_id", ID, nullable=False),             # the chart viewer the EHR named
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS),                             # a code's first (and only) use
+    Index("ix_link_codes_expires", "expires_at"),
+)

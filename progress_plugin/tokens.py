@@ -6,6 +6,12 @@ creation. The store keeps only a SHA-256 digest of the whole token: with that mu
 a slow password hash adds nothing but latency, and verification runs on every request.
 
 Roles are ranked: ``viewer`` may read, ``admin`` may read and edit.
+
+A refused token is logged and counted by what is safe to name: its token id when it has
+the token shape (the id is public), else ``h:`` and the first 8 hex digits of its SHA-256;
+never the secret. Counters (in the store's ``counters`` table, see :func:`record_failure`):
+``auth-failures`` per clinic whose URL was called (``*`` for a clinic that does not exist),
+and ``auth-failures:<token id>`` under the token's own clinic; ``tokens list`` shows them.
 """
 from __future__ import annotations
 
@@ -79,18 +85,81 @@ def create(store: Store, clinic_id: str, role: str, name: str, now: datetime,
 
 def verify(store: Store, token: str | None) -> Principal | None:
     """The principal of a valid, unrevoked token, else None. Constant-time on the secret."""
+    return check(store, token).principal
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check` found. ``label`` names the token in logs without its secret."""
+
+    principal: Principal | None
+    reason: str                 # ok | malformed | unknown | bad-secret | revoked
+    label: str                  # the token id, or "h:" + 8 hex digits of the token's SHA-256
+    token_clinic: str | None = None     # the clinic of a known token id, even when refused
+
+
+def label(token: str) -> str:
+    """How logs name a presented token: its public id when it has the token shape, else a short
+    hash prefix. Never the secret."""
+    match = TOKEN_RE.match(token or "")
+    if match is not None:
+        return match.group(1)
+    return "h:" + hashlib.sha256((token or "").encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def check(store: Store, token: str | None) -> Checked:
+    """Verify ``token`` and say why it fails, if it does. Constant-time on the secret."""
     match = TOKEN_RE.match(token or "")
     if match is None:
-        return None
+        return Checked(None, "malformed", label(token or ""))
+    token_id = match.group(1)
     tt = t.tokens
     with store.engine.connect() as c:
         row = c.execute(sa.select(tt.c.clinic_id, tt.c.role, tt.c.secret_hash, tt.c.revoked_at)
-                        .where(tt.c.token_id == match.group(1))).first()
+                        .where(tt.c.token_id == token_id)).first()
     stored = row.secret_hash if row is not None else _DUMMY
     same = hmac.compare_digest(stored.encode("ascii"), digest(token).encode("ascii"))
-    if row is None or not same or row.revoked_at is not None or row.role not in ROLES:
-        return None
-    return Principal(match.group(1), row.clinic_id, row.role)
+    if row is None:
+        return Checked(None, "unknown", token_id)
+    if not same:
+        return Checked(None, "bad-secret", token_id, row.clinic_id)
+    if row.revoked_at is not None or row.role not in ROLES:
+        return Checked(None, "revoked", token_id, row.clinic_id)
+    return Checked(Principal(token_id, row.clinic_id, row.role), "ok", token_id, row.clinic_id)
+
+
+FAILURES = "auth-failures"
+
+
+def record_failure(store: Store, url_clinic: str, found: Checked, now: datetime) -> None:
+    """Count a refused token: for the clinic whose URL was called (``*`` when no such clinic
+    exists, so made-up clinic ids add no rows), and for the token itself when its id is known."""
+    from progress_plugin import inbox
+    with store.begin() as c:
+        known = CLINIC_RE.match(url_clinic or "") and c.execute(
+            sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == url_clinic)).first()
+        inbox.bump(c, url_clinic if known else "*", FAILURES, now)
+        if found.token_clinic is not None:
+            inbox.bump(c, found.token_clinic, f"{FAILURES}:{found.label}", now)
+
+
+def failures(store: Store, clinic_id: str | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Refused-token counts: ``({clinic id: n}, {token id: n})``, for one clinic when given
+    (``*`` collects the calls to clinics that do not exist)."""
+    ct = t.counters
+    q = sa.select(ct.c.clinic_id, ct.c.name, ct.c.value).where(
+        sa.or_(ct.c.name == FAILURES, ct.c.name.like(f"{FAILURES}:%")))
+    if clinic_id is not None:
+        q = q.where(ct.c.clinic_id == clinic_id)
+    by_clinic: dict[str, int] = {}
+    by_token: dict[str, int] = {}
+    with store.engine.connect() as c:
+        for row in c.execute(q):
+            if row.name == FAILURES:
+                by_clinic[row.clinic_id] = row.value
+            else:
+                by_token[row.name.split(":", 1)[1]] = row.value
+    return by_clinic, by_token
 
 
 def revoke(store: Store, token_id: str, now: datetime, actor: str = "cli", clinic_id: str | None = None) -> None:

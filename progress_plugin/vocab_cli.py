@@ -294,10 +294,16 @@ def create(obj: Context, clinic, role, name, actor):
 @click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", help="Only this clinic's tokens.")
 @pass_ctx
 def list_tokens(obj: Context, clinic):
-    """List tokens: id, clinic, role, name, created, revoked. Never a secret."""
+    """List tokens: id, clinic, role, name, created, revoked, refused attempts. Never a secret.
+
+    Then the refused attempts per clinic whose URL was called (``*``: a clinic that does not exist).
+    """
+    per_clinic, per_token = tokens_mod.failures(obj.store, clinic)
     for r in tokens_mod.list_tokens(obj.store, clinic):
         revoked = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}Z" if r["revoked_at"] else "active"
-        click.echo(f"{r['token_id']}  {r['clinic_id']:<16} {r['role']:<7} {revoked:<26} {r['name']}")
+        click.echo(f"{r['token_id']}  {r['clinic_id']:<16} {r['role']:<7} {revoked:<26} "
+                   f"refused={per_token.get(r['token_id'], 0):<5} {r['name']}")
+    click.echo("refused token attempts: " + (" ".join(f"{k}={v}" for k, v in sorted(per_clinic.items())) or "none"))
 
 
 @tokens.command()

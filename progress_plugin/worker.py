@@ -58,7 +58,8 @@ class Worker:
         self.config = config
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.runtime = Runtime(store, clock=clock, on_effects=self._queue)
+        self.runtime = Runtime(store, clock=clock, on_effects=self._queue,
+                               readable_note_types=config.readable_note_types)
         self._client = client
         self.stopping = threading.Event()
         self.keeper: LeaseKeeper | None = None     # started by run(); see LeaseKeeper
@@ -72,6 +73,8 @@ class Worker:
 
     # -- inbox ------------------------------------------------------------------------
     def _queue(self, conn, effects, state) -> None:
+        if not self.config.host_url:          # no host: nothing to send, so nothing is queued (said at start)
+            return
         outbox.enqueue(conn, effects, state.all_vocabularies(), self.clock())
 
     def process_inbox(self) -> int:
@@ -191,6 +194,8 @@ class Worker:
         """Send a claimed batch; the rows the host took are marked done together, in one
         transaction at the end of the batch. A worker killed before that leaves them leased:
         another worker re-sends them, and the idempotent writes find nothing to change."""
+        if not self.config.host_url:          # rows queued while a host was configured wait for one
+            return 0
         with self.store.begin() as conn:
             rows = outbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch,
                                 max_claims=self.config.max_attempts)
@@ -280,6 +285,9 @@ class Worker:
 
     def run(self) -> None:
         log.info("worker started owner=%s", self.owner)
+        if not self.config.host_url:
+            from progress_plugin.hostlink import say_no_host
+            say_no_host(log)
         self.keeper = LeaseKeeper(self)
         self.keeper.start()
         while not self.stopping.is_set():

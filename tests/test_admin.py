@@ -26,7 +26,7 @@ PUBLIC = {
 SIGNED = {
     "/webhooks/<clinic>": "host webhooks, verified by the clinic's signing secret",
     "/cds-services/progress-defined-together": "CDS Hooks calls, verified by the EHR's JWT (tests/test_cds_jwt.py)",
-    "/cds/progress.html": "the CDS card's link, verified by its signed ticket (tests/test_cds.py)",
+    "/cds/progress.html": "the CDS card's link: a one-time code, then a session cookie (tests/test_cds.py)",
     "/canvas/<clinic>": "the Canvas plugin's events, verified by the clinic's X-Signature (tests/test_canvas_service.py)",
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

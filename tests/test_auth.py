@@ -98,3 +98,36 @@ def test_require_rejects_unknown_roles_and_routes_without_a_clinic(app_tokens):
     client, made = app_tokens
     assert client.get("/no-clinic", headers=bearer(made["a-admin"][1])).status_code == 500
     assert read.required_role == "viewer" and write.required_role == "admin"
+
+
+def test_refused_tokens_are_logged_by_id_or_hash_prefix_and_counted(app_tokens, sqlite_store, now, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    client, made = app_tokens
+    a_id, a_token = made["a-admin"]
+    b_id, b_token = made["b-admin"]
+    wrong_secret = a_token[:-4] + ("AAAA" if not a_token.endswith("AAAA") else "BBBB")
+    unknown = "pp_0123456789abcdef_" + "A" * 43
+    junk = "not-a-token-" + "S3CRET" * 4
+    for token, url in [(wrong_secret, "/clinics/clinic-a/probe"), (unknown, "/clinics/clinic-a/probe"),
+                       (junk, "/clinics/clinic-a/probe"), (b_token, "/clinics/clinic-a/probe"),
+                       (junk, "/clinics/no-such-clinic/probe")]:
+        assert client.get(url, headers=bearer(token)).status_code in (401, 404)
+    lines = [r.getMessage() for r in caplog.records if r.name == "progress_plugin.auth"]
+    assert f"token refused clinic=clinic-a token={a_id} reason=bad-secret" in lines
+    assert "token refused clinic=clinic-a token=0123456789abcdef reason=unknown" in lines
+    assert f"token refused clinic=clinic-a token={tokens.label(junk)} reason=malformed" in lines
+    assert tokens.label(junk).startswith("h:") and len(tokens.label(junk)) == 10
+    assert f"token refused clinic=clinic-a token={b_id} reason=other-clinic" in lines
+    text = caplog.text
+    for token in (a_token, wrong_secret, unknown, junk, b_token):
+        assert token not in text and token.split("_", 2)[-1] not in text
+    by_clinic, by_token = tokens.failures(sqlite_store)
+    assert by_clinic == {"clinic-a": 4, "*": 1}              # a made-up clinic id adds no counter of its own
+    assert by_token == {a_id: 1, b_id: 1}
+
+
+def test_a_valid_token_adds_nothing_to_the_counts(app_tokens, sqlite_store):
+    client, made = app_tokens
+    assert client.get("/clinics/clinic-a/probe", headers=bearer(made["a-viewer"][1])).status_code == 200
+    assert tokens.failures(sqlite_store) == ({}, {})

@@ -216,3 +216,15 @@ def test_reading_ahead_keeps_order_stops_early_and_passes_errors_on():
     assert next(ahead) == 1
     with pytest.raises(RuntimeError, match="host went away"):
         next(ahead)
+
+
+def test_a_backfill_page_refuses_types_the_clinic_does_not_list(sqlite_store):
+    sqlite_store.ensure_clinic(NEW, AT)
+    other = {"coding": [{"system": "http://snomed.info/sct", "code": "371531000"}]}
+    page = [doc("k1", "plain", ["setback"]), doc("k2", "plain", ["setback"], type=other),
+            doc("k3", "plain", ["setback"], type={"text": "Psychotherapy_Note"})]
+    with sqlite_store.begin() as conn:
+        backfill._page(sqlite_store, conn, NEW, page, AT, False, readable_note_types={"11506-3"})
+    assert set(sqlite_store.load_state(NEW, "plain").notes) == {"k1"}
+    outcomes = {a["subject"].split()[1]: a["outcome"] for a in sqlite_store.audit_rows(NEW) if a["action"] == "note.refuse"}
+    assert outcomes == {"note:k2": "refused-not-readable", "note:k3": "refused-protected"}

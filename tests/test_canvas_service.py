@@ -205,6 +205,35 @@ def test_other_note_states_are_ignored(client, app, state):
     assert rows(app, t.notes) == []
 
 
+@pytest.mark.parametrize("name", ["Psychotherapy Note", "psychotherapy_note", "psychotherapy", "sud-counseling"])
+def test_every_spelling_of_a_protected_type_is_refused(client, app, name):
+    intake(client)
+    kind = {"system": "http://snomed.info/sct", "code": "", "name": name}
+    r = post(client, event("NOTE_STATE_CHANGE_EVENT_UPDATED", state="LKD", **note_facts(NOTE_2, note_type=kind)))
+    assert (r.status_code, r.json["status"], r.json["effects"]) == (200, "refused", [])
+    assert NOTE_2 not in app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes
+
+
+def test_a_type_the_clinic_does_not_list_is_refused(config, sqlite_url):
+    import dataclasses
+    clinic = dataclasses.replace(config.clinics["clinic-c"], readable_note_types=frozenset({"448337001"}))
+    listed = create_app(Store.open(config.store_url),
+                        config=dataclasses.replace(config, clinics={**config.clinics, "clinic-c": clinic}))
+    http = listed.test_client()
+    intake(http)
+    other = {"system": "http://snomed.info/sct", "code": "371531000", "name": "Report of clinical encounter"}
+    r = post(http, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", event_id="cmd-x", answers={"pp-session.tags": ["setback"]},
+                         **note_facts(NOTE_2, note_type=other)))
+    assert (r.status_code, r.json["status"]) == (200, "refused")
+    r = post(http, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", event_id="cmd-y", answers={"pp-session.tags": ["setback"]},
+                         **note_facts(NOTE_1)))                                    # 448337001: listed
+    assert r.json["status"] == "ok"
+    assert set(listed.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes) == {NOTE_1}
+    outcomes = [a["outcome"] for a in listed.extensions["progress_plugin"].store.audit_rows("clinic-c")
+                if a["action"] == "note.refuse"]
+    assert outcomes == ["refused-not-readable"]
+
+
 def test_a_psychotherapy_note_is_refused_without_being_recorded(client, app):
     intake(client)
     kind = {"system": "http://loinc.org", "code": "34746-8", "name": "Psychotherapy note"}

@@ -15,7 +15,9 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from progress_plugin import cds, schemas, settings
+import sqlalchemy as sa
+
+from progress_plugin import cds, schemas, settings, tables
 from progress_plugin.app import all_blueprints, create_app
 from progress_plugin.events import IntakeSubmitted
 from progress_plugin.fhir import GOAL_ID_SYSTEM
@@ -136,13 +138,13 @@ def test_the_card_for_two_goals_with_the_review_due(service, keys):
     assert card["source"] == {"label": "Progress defined together"}
     assert uuid.UUID(card["uuid"])
     detail = card["detail"]
-    assert "1. **Sleep through most nights**: 3 at the start, 7 now: reliable improvement" in detail
+    assert "1. **\u2068Sleep through most nights\u2069**: 3 at the start, 7 now: reliable improvement" in detail
     assert "2. **Goal 2**: 2 at the start; not enough ratings yet" in detail
     assert "Review (agreed: every 4 sessions): **due**, 5 session(s) since the last one." in detail
     assert "2026-01-05" in detail
     (link,) = card["links"]
     assert link["type"] == "absolute" and link["label"]
-    assert link["url"].startswith(PUBLIC + "/cds/progress.html?ticket=")
+    assert link["url"].startswith(PUBLIC + "/cds/progress.html?code=")
 
 
 def test_the_card_shows_only_words_the_chart_sent_and_nothing_therapist_only(service, keys, caplog):
@@ -168,7 +170,7 @@ def test_goals_of_another_client_or_another_system_are_not_matched(service, keys
              {**chart_goal("c1", "g2", "Unrelated goal"), "identifier": [{"system": "urn:other", "value": "x"}]},
              chart_goal("c1", "g2", "Speak up at work"), {"resourceType": "Observation"}]
     (card,) = post(client, keys, body_for(goals=goals)).get_json()["cards"]
-    assert "1. **Goal 1**:" in card["detail"] and "2. **Speak up at work**:" in card["detail"]
+    assert "1. **Goal 1**:" in card["detail"] and "2. **\u2068Speak up at work\u2069**:" in card["detail"]
     assert "Someone else" not in card["detail"] and "Unrelated" not in card["detail"]
 
 
@@ -177,8 +179,16 @@ def test_chart_words_are_escaped_as_markdown(service, keys):
     nasty = "**Sleep** [click](javascript:alert(1)) <img src=x>\n# heading"
     (card,) = post(client, keys, body_for(goals=[chart_goal("c1", "g1", nasty)])).get_json()["cards"]
     line = next(li for li in card["detail"].splitlines() if li.startswith("1. "))
-    assert line.startswith(r"1. **\*\*Sleep\*\* \[click\]\(javascript:alert\(1\)\) &lt;img src=x&gt; \# heading**:")
+    assert line.startswith("1. **\u2068" + r"\*\*Sleep\*\* \[click\]\(javascript:alert\(1\)\) &lt;img src=x&gt; \# heading"
+                           + "\u2069**:")
     assert "<img" not in card["detail"] and "](" not in card["detail"]
+
+
+def test_chart_words_are_bidi_isolated_on_the_card(service, keys):
+    client, _, _ = service
+    (card,) = post(client, keys, body_for(goals=[chart_goal("c1", "g1", "Sleep \u202eevil \u2069more")])).get_json()["cards"]
+    line = next(li for li in card["detail"].splitlines() if li.startswith("1. "))
+    assert line.startswith("1. **\u2068Sleep \u202eevil more\u202c\u2069**: 3 at the start")
 
 
 def test_review_not_yet_due_is_info(make_service, keys, now):
@@ -209,15 +219,28 @@ def test_without_a_link_secret_the_card_has_no_link(make_service, keys, now):
     seed(Runtime(store, clock=lambda: now))
     (card,) = post(client, keys, body_for()).get_json()["cards"]
     assert "links" not in card
-    assert client.get("/cds/progress.html?ticket=x").status_code == 404
+    assert client.get("/cds/progress.html?code=x").status_code == 404
 
 
 # -- the link -------------------------------------------------------------------------------------
-def test_the_link_opens_the_shared_view(service, keys):
-    client, store, _ = service
-    (card,) = post(client, keys, body_for()).get_json()["cards"]
+def card_link(client, keys, body=None):
+    (card,) = post(client, keys, body or body_for()).get_json()["cards"]
     url = urlsplit(card["links"][0]["url"])
-    r = client.get(f"{url.path}?{url.query}")
+    return f"{url.path}?{url.query}", url.query.removeprefix("code=")
+
+
+def test_the_link_opens_the_shared_view_once_through_a_session_cookie(service, keys):
+    client, store, config = service
+    link, code = card_link(client, keys)
+    assert len(code) >= 43                                      # 32 random bytes
+    first = client.get(link)
+    assert first.status_code == 303 and first.headers["Location"] == PUBLIC + "/cds/progress.html"
+    assert first.headers["Cache-Control"] == "no-store" and first.headers["Referrer-Policy"] == "no-referrer"
+    cookie = first.headers["Set-Cookie"]
+    assert cookie.startswith(f"{cds.COOKIE}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Path=/cds/progress.html" in cookie and f"Max-Age={config.cds.session_ttl_seconds}" in cookie
+    assert ("Secure" in cookie) == PUBLIC.startswith("https://")
+    r = client.get("/cds/progress.html")                        # the clean URL, with the cookie
     assert r.status_code == 200 and r.mimetype == "text/html"
     page = r.get_data(as_text=True)
     assert "Shared view" in page and STORE_WORDS[0] in page
@@ -226,22 +249,62 @@ def test_the_link_opens_the_shared_view(service, keys):
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
     (row,) = [a for a in store.audit_rows("clinic-a") if a["action"] == "cds.panel"]
     assert row["actor"] == "cds:Practitioner/pr-1" and row["subject"] == "client:c1"
+    assert [a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "cds.link"] == ["exchanged"]
 
 
-def test_a_bad_or_expired_ticket_is_401(service):
-    client, _, config = service
-    import jwt as pyjwt
-    good = cds.ticket(config.cds, "clinic-a", "c1", "Practitioner/pr-1")
-    expired = cds.ticket(config.cds, "clinic-a", "c1", "Practitioner/pr-1", now=time.time() - 2000)
-    forged = pyjwt.encode({"aud": cds.TICKET_AUDIENCE, "clinic": "clinic-a", "sub": "c1", "iat": int(time.time()),
-                           "exp": int(time.time()) + 60}, "another-secret-" + "z" * 40, algorithm="HS256")
-    unsigned = good.rsplit(".", 1)[0] + "."
-    assert client.get("/cds/progress.html", query_string={"ticket": good}).status_code == 200
-    for ticket in (expired, forged, unsigned, good[:-3] + "abc", ""):
-        r = client.get("/cds/progress.html", query_string={"ticket": ticket})
-        assert r.status_code == 401, ticket
-    other = cds.ticket(config.cds, "clinic-a", "nobody", "Practitioner/pr-1")
-    assert client.get("/cds/progress.html", query_string={"ticket": other}).status_code == 404
+def test_the_store_keeps_only_digests_of_codes_and_sessions(service, keys):
+    client, store, config = service
+    link, code = card_link(client, keys)
+    session = client.get(link).headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    with store.engine.connect() as c:
+        rows = [dict(r._mapping) for r in c.execute(sa.select(tables.link_codes))]
+    assert sorted(r["kind"] for r in rows) == ["code", "session"]
+    assert code not in str(rows) and session not in str(rows)
+    assert {r["key"] for r in rows} == {cds._digest(config.cds, v) for v in (code, session)}
+
+
+def test_a_reused_code_is_410_in_another_browser_and_goes_back_to_the_view_in_the_same_one(make_service, keys, now):
+    client, store, config = make_service()
+    seed(Runtime(store, clock=lambda: now))
+    link, _ = card_link(client, keys)
+    assert client.get(link).status_code == 303
+    assert client.get(link).status_code == 303                   # the same browser: its own session
+    other = client.application.test_client()                     # a second browser, no cookie
+    r = other.get(link)
+    assert r.status_code == 410 and r.mimetype == "text/html"
+    assert "already been used" in r.get_data(as_text=True) and "Set-Cookie" not in r.headers
+    assert other.get("/cds/progress.html").status_code == 401
+    outcomes = [a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "cds.link"]
+    assert outcomes == ["exchanged", "reused", "reused"]
+
+
+def test_an_expired_or_unknown_code_and_an_expired_session_get_a_clear_page(make_service, keys, now):
+    clock = [now]
+    client, store, config = make_service()
+    client.application.extensions["progress_plugin"].clock = lambda: clock[0]
+    seed(Runtime(store, clock=lambda: now))
+    link, code = card_link(client, keys)
+    late, _ = card_link(client, keys)
+    assert client.get(link).status_code == 303
+    clock[0] = now + timedelta(seconds=config.cds.session_ttl_seconds + 1)
+    r = client.get("/cds/progress.html")                          # the session has ended
+    assert r.status_code == 401 and "Open the progress view" in r.get_data(as_text=True)
+    clock[0] = now + timedelta(seconds=config.cds.link_ttl_seconds + 1)
+    r = client.get(late)
+    assert r.status_code == 410 and "expired" in r.get_data(as_text=True) and "Set-Cookie" not in r.headers
+    for bad in (code[:-2] + "xx", "", "x" * 500):
+        r = client.get("/cds/progress.html", query_string={"code": bad})
+        assert r.status_code == 404 and "does not work" in r.get_data(as_text=True)
+    assert [a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "cds.link"] == ["exchanged", "expired"]
+
+
+def test_a_forged_cookie_or_a_code_used_as_a_cookie_opens_nothing(service, keys):
+    client, _, _ = service
+    _, code = card_link(client, keys)
+    for value in (code, "x" * 43, ""):
+        client.set_cookie(cds.COOKIE, value, path="/cds/progress.html")
+        assert client.get("/cds/progress.html").status_code == 401
+    assert client.get(f"/cds/progress.html?code={code}").status_code == 303    # the code itself still works once
 
 
 # -- missing prefetch -----------------------------------------------------------------------------
@@ -277,7 +340,7 @@ def test_missing_prefetch_is_read_from_medplum_with_fhir_authorization(make_serv
     r = post(client, keys, body)
     assert r.status_code == 200, r.get_json()
     (card,) = r.get_json()["cards"]
-    assert f"1. **{CHART_WORDS}**: 3 at the start, 7 now" in card["detail"]
+    assert f"1. **\u2068{CHART_WORDS}\u2069**: 3 at the start, 7 now" in card["detail"]
     assert "2. **Goal 2**" in card["detail"]                     # the completed goal is not active
     assert medplum.count("GET Patient/:id", 200) == 1 and medplum.count("GET Goal", 200) == 1
 
@@ -330,7 +393,7 @@ def test_only_the_missing_key_is_read_with_the_ehrs_token(service, keys, fhir):
     del body["prefetch"]["goals"]
     r = post(client, keys, body)
     assert r.status_code == 200
-    assert "2. **Speak up at work**" in r.get_json()["cards"][0]["detail"]
+    assert "2. **\u2068Speak up at work\u2069**" in r.get_json()["cards"][0]["detail"]
     assert fhir.requests == [{"path": "/fhir/Goal", "args": {"patient": "Patient/c1", "lifecycle-status": "active"},
                               "authorization": "Bearer ehr-token-123"}]
 

@@ -82,13 +82,13 @@ def test_legend_names_goals_in_their_words_truncated_with_the_full_text_as_title
     data, root = svg_of(intake, [note(1, ["setback"], [("g1", 4, "client")])])
     legends = [g for g in root.iter() if (g.get("id") or "").startswith("activate-serie-")]
     texts = ["".join(t.text for t in g if local(t) == "text") for g in legends]
-    assert texts[0].endswith("…") and f"Goal 1: {long}".startswith(texts[0][:-1])
-    assert len(texts[0]) >= 30
-    assert long in "".join(t.text or "" for t in legends[0].iter() if local(t) == "title")
+    assert texts[0].startswith("Goal 1: \u2068") and texts[0].endswith("…\u2069")     # the words isolated
+    assert long.startswith(texts[0][9:-2]) and len(texts[0]) >= 30
+    assert f"\u2068{long}\u2069" in "".join(t.text or "" for t in legends[0].iter() if local(t) == "title")
     assert texts[1:] == ["Starting point (intake)", "Tag: away"]
     entries = chart.legend(data)
     assert [e.kind for e in entries] == ["client", "baseline", "tag"]
-    assert entries[0].full == f"Goal 1: {long} (client's rating)"
+    assert entries[0].full == f"Goal 1: \u2068{long}\u2069 (client's rating)"
 
 
 def test_svg_is_accessible_scales_and_fetches_nothing():
@@ -103,7 +103,7 @@ def test_svg_is_accessible_scales_and_fetches_nothing():
     desc = next(el for el in root if el.get("id") == desc_id)
     assert title.text.startswith("Progress chart: 3 goals rated 0 to 10 over 12 sessions")
     for g in data["goals"]:
-        assert f"Goal {g['rank']}, {g['words']}: started at {g['baseline']}/10" in desc.text
+        assert f"Goal {g['rank']}, \u2068{g['words']}\u2069: started at {g['baseline']}/10" in desc.text
     assert not [el for el in root.iter() if local(el) == "script"]
     axis_titles = [t for g in root.iter() if "axis" in (g.get("class") or "") for t in g.iter() if local(t) == "title"]
     assert axis_titles == []                                   # only data points and legend entries have tooltips
@@ -143,3 +143,18 @@ def test_the_faster_chart_class_draws_exactly_what_pygal_draws(monkeypatch):
     stock = [chart.render(panel.panel_data(progress_of(i, ns), i, "therapist"), show_legend=legend)
              for i, ns in cases for legend in (True, False)]
     assert ours == stock
+
+
+def test_goal_words_cannot_reorder_the_text_around_them():
+    """U+202E (right-to-left override) in a goal's words stays inside an isolate in every SVG text."""
+    words = "Sleep \u202eevil\u202c more \u202e\u2069 after"          # an override, and a stray closer
+    data, root = svg_of(make_intake(goals=1, words=(words,)), [note(1, ["setback"], [("g1", 4, "client")])])
+    shown = [el.text for el in root.iter() if local(el) in ("text", "title", "desc") and el.text and "\u202e" in el.text]
+    assert len(shown) >= 3                                                  # legend, its tooltip, the description
+    for text in shown:
+        start = text.index("\u2068")
+        end = text.index("\u2069", start)
+        inside = text[start + 1:end]
+        assert "\u202e" not in text[:start] + text[end + 1:]                # nothing outside the isolate
+        assert inside.count("\u202e") == inside.count("\u202c")           # every override closed inside
+        assert "\u2069" not in inside                                      # the stray closer dropped

@@ -75,6 +75,19 @@ def test_protected_notes_are_refused_without_looking_at_tags(intake):
     assert [type(e) for e in out] == [fx.RefuseNote]
 
 
+def test_a_clinic_list_refuses_other_types_as_not_readable(intake):
+    from dataclasses import replace
+    listed = replace(state(intake), readable_note_types=frozenset({"progress-note"}))
+    (refused,) = handle(saved([TagInput("setback")], note_type="Therapy session"), listed)
+    assert isinstance(refused, fx.RefuseNote) and refused.reason == "refused-not-readable"
+    assert refused.note_type == "therapy-session"
+    (untyped,) = handle(saved([TagInput("setback")]), listed)
+    assert untyped.reason == "refused-not-readable"
+    assert any(isinstance(e, fx.TagNote) for e in handle(saved([TagInput("setback")], note_type="Progress Note"), listed))
+    (protected,) = handle(saved([], note_type="Psychotherapy Note"), listed)
+    assert protected.reason == "refused-protected" and protected.note_type == "psychotherapy-note"
+
+
 def test_signed_note_cannot_be_retagged(intake):
     first = handle(saved([TagInput("setback")], signed=True), state(intake))
     record = next(e.note for e in first if isinstance(e, fx.TagNote))

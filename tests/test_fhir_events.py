@@ -1,5 +1,7 @@
 from datetime import datetime, timezone
 
+import pytest
+
 from progress_plugin import events as ev
 from progress_plugin import fhir, fhir_events, schemas
 from progress_plugin.vocabulary import SYSTEM
@@ -41,6 +43,18 @@ def test_psychotherapy_type_is_marked_protected_and_carries_no_tags():
     assert event.note_type == "psychotherapy-note"
 
 
+@pytest.mark.parametrize("spelling", ["Psychotherapy Note", "psychotherapy_note", "psychotherapy", "sud-counseling"])
+def test_every_spelling_of_a_protected_type_is_protected_as_code_or_text(spelling):
+    for kind in ({"text": spelling}, {"coding": [{"system": "urn:host:note-types", "code": spelling}]}):
+        event = fhir_events.document_event("c", doc(type=kind), NOW)
+        assert event.note_type in ("psychotherapy-note", "sud-counseling-note") and event.tags == ()
+
+
+def test_a_type_that_only_mentions_psychotherapy_is_read_as_on_the_other_paths():
+    event = fhir_events.document_event("c", doc(type={"text": "Psychotherapy progress note"}), NOW)
+    assert event.note_type == "psychotherapy-progress-note" and [t.code for t in event.tags] == ["setback"]
+
+
 def test_document_without_a_patient_is_ignored():
     assert fhir_events.document_event("c", doc(subject={"reference": "Group/g"}), NOW) is None
 
@@ -56,3 +70,38 @@ def test_questionnaire_response_round_trips_to_an_intake(intake):
 
 def test_other_questionnaires_are_ignored():
     assert fhir_events.intake_event("c", {"questionnaire": "http://x/Questionnaire/phq9"}, NOW) is None
+
+
+class Host:
+    """A FHIR host that answers reads of its DocumentReferences (metadata only is asked for)."""
+
+    def __init__(self, docs):
+        self.docs = {d["id"]: d for d in docs}
+
+    def read(self, rtype, rid, elements=None):
+        assert rtype == "DocumentReference" and elements == fhir_events.NOTE_ELEMENTS
+        return dict(self.docs[rid])
+
+
+def test_the_worker_refuses_fhir_notes_of_types_the_clinic_does_not_list(service_config):
+    import dataclasses
+
+    from progress_plugin import inbox
+    from progress_plugin.store import Store
+    from progress_plugin.worker import Worker
+    clinic = dataclasses.replace(service_config.clinics["clinic-a"], readable_note_types=frozenset({"11506-3"}))
+    cfg = dataclasses.replace(service_config, clinics={"clinic-a": clinic})
+    progress = {"coding": [{"system": "http://loinc.org", "code": "11506-3"}]}
+    docs = [doc(id="d-ok", type=progress), doc(id="d-other", type={"text": "Therapy session"}),
+            doc(id="d-psy", type={"text": "Psychotherapy Note"})]
+    store = Store.open(cfg.store_url)
+    with store.begin() as conn:
+        for d in docs:
+            inbox.put(conn, "clinic-a", d["id"], "fhir.focus", {"focus": f"DocumentReference/{d['id']}"}, NOW)
+    worker = Worker(store, cfg, clock=lambda: NOW, client=Host(docs))
+    while worker.process_inbox():
+        pass
+    assert set(store.load_state("clinic-a", "p1").notes) == {"d-ok"}
+    outcomes = {a["subject"].split()[1]: a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "note.refuse"}
+    assert outcomes == {"note:d-other": "refused-not-readable", "note:d-psy": "refused-protected"}
+    store.close()

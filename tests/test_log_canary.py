@@ -1,13 +1,17 @@
-"""Client words planted in payloads never appear in any log line, at any level, from any logger."""
+"""Client words planted in payloads, link codes, session cookies and token secrets never appear
+in any log line, at any level, from any logger."""
 import dataclasses
 import logging
 import uuid
+from datetime import datetime, timezone
 
 import requests
 
 from progress_plugin.app import create_app
 from progress_plugin.store import Store
 from progress_plugin.worker import Worker
+
+from tests.test_cds_jwt import keys, keyserver  # noqa: F401  (fixtures: a JWKS server for the CDS calls)
 
 CANARY = "CANARY-7c1e-client-words"
 
@@ -43,3 +47,59 @@ def test_client_words_never_reach_the_logs(service_config, medplum, signed, capl
     lines = [r.getMessage() for r in caplog.records] + [caplog.text]
     assert len(caplog.records) > 10
     assert not [line for line in lines if CANARY in line]
+
+
+def test_link_codes_sessions_and_token_secrets_never_reach_the_logs(sqlite_url, keys, caplog):
+    """The card's one-time code (in a URL once), the panel session cookie and API token secrets
+    (right or wrong, in a header or pasted into a URL) appear in no log line, werkzeug's
+    request lines included. The test's own requests go through http.client, which logs nothing."""
+    import http.client
+    import json
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from progress_plugin import cds, settings, tokens
+    from progress_plugin.runtime import Runtime
+
+    from tests.test_cds import body_for, seed
+    from tests.test_cds_jwt import PATH, cds_section, make_token
+
+    caplog.set_level(logging.DEBUG)
+    config = settings.load({"store": {"url": sqlite_url}, "cds": cds_section(keys)}, env={})
+    store = Store.open(config.store_url)
+    seed(Runtime(store))
+    server = make_server("127.0.0.1", 0, create_app(store, config=config), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def call(method, path, headers=None, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        found = (response.status, dict(response.getheaders()), response.read())
+        conn.close()
+        return found
+
+    try:
+        _, _, answer = call("POST", PATH, {"Authorization": f"Bearer {make_token(keys)}",
+                                           "Content-Type": "application/json"}, json.dumps(body_for()))
+        code = json.loads(answer)["cards"][0]["links"][0]["url"].split("?code=", 1)[1]
+        status, headers, _ = call("GET", f"/cds/progress.html?code={code}")
+        assert status == 303
+        session = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        assert call("GET", "/cds/progress.html", {"Cookie": f"{cds.COOKIE}={session}"})[0] == 200
+        assert call("GET", f"/cds/progress.html?code={code}")[0] == 410
+        _, token = tokens.create(store, "clinic-a", "viewer", "canary", datetime.now(timezone.utc))
+        wrong = token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8)
+        path = "/clinics/clinic-a/clients/c1/progress.json"
+        assert call("GET", path, {"Authorization": f"Bearer {wrong}"})[0] == 401
+        assert call("GET", path, {"Authorization": f"Bearer {token}"})[0] == 200
+        call("GET", f"{path}?token={token}")                              # a token pasted into a URL
+    finally:
+        server.shutdown()
+        store.close()
+    lines = [r.getMessage() for r in caplog.records] + [caplog.text]
+    assert len([line for line in lines if "GET /cds/progress.html" in line]) >= 3     # werkzeug logged them
+    secrets = [code, session, token.split("_", 2)[2], wrong.split("_", 2)[2]]
+    assert not [line for line in lines for s in secrets if s in line]
+    assert any("token refused" in line and wrong.split("_")[1] in line for line in lines)   # named by its id

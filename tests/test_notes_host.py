@@ -186,3 +186,24 @@ def test_the_admin_page_comes_from_the_plugin(web):
     html = web.get("/admin").get_data(as_text=True)
     assert 'data-admin-page="progress-vocabulary"' in html
     assert "<code>let-go-of-fixing</code>" in html
+
+
+def test_a_persons_words_on_the_host_pages_are_bidi_isolated(web):
+    """A name, goal words and note text holding U+202E sit inside <bdi>, so they cannot reorder the page."""
+    name = "Robin \u202eniboR"
+    client_id = web.post("/clients", data={"name": name}).location.rsplit("/", 1)[1]
+    goal = "Sleep \u202ethrough"
+    assert web.post(f"/clients/{client_id}/intake", data={**INTAKE, "goals-0-words": goal}).status_code == 302
+    text = "Said \u202ethat it helped"
+    assert web.post(f"/clients/{client_id}/notes/new", data={**note_form(), "text": text}).status_code == 302
+    pages = {"clients": web.get("/").get_data(as_text=True),
+             "client": web.get(f"/clients/{client_id}").get_data(as_text=True),
+             "note": web.get(f"/clients/{client_id}/notes/new").get_data(as_text=True)}
+    assert f"<bdi>{name}</bdi>" in pages["clients"] and f"<h1><bdi>{name}</bdi></h1>" in pages["client"]
+    assert f"<title>\u2068{name}\u2069" in pages["client"]
+    assert f"<td><bdi>{text}</bdi></td>" in pages["client"]
+    assert f"links goal 1: <bdi>{goal}</bdi>" in pages["note"]
+    for page in pages.values():
+        # <bdi> here, U+2068...U+2069 in the plugin's SVG and tooltips; form controls are isolated by nature
+        outside = re.sub(r"<bdi>.*?</bdi>|\u2068.*?\u2069|<textarea[^>]*>.*?</textarea>", "", page, flags=re.S)
+        assert "\u202e" not in outside

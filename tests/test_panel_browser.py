@@ -90,7 +90,7 @@ def test_therapist_view_renders_chart_legend_and_tooltips(served, page, artifact
     assert tip.inner_text().startswith("Goal 1, session ") and tip.inner_text().endswith("/10, client's rating")
     # the legend's truncated goal words show in full
     legend.first.hover()
-    assert tip.inner_text() == f"Goal 1: {data['goals'][0]['words']} (client's rating)"
+    assert tip.inner_text() == f"Goal 1: \u2068{data['goals'][0]['words']}\u2069 (client's rating)"   # bidi-isolated
     page.mouse.move(2, 2)
     assert tip.is_hidden() or tip.inner_text() == ""
 

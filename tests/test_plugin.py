@@ -155,6 +155,38 @@ def test_a_protected_note_is_refused_without_reading_its_tags(hook, store, intak
     assert "n-pt" in refusals[0]["subject"] and "psychotherapy-note" in refusals[0]["subject"]
 
 
+@pytest.mark.parametrize("note_type", ["Psychotherapy Note", "psychotherapy_note", "psychotherapy", "sud-counseling"])
+def test_every_spelling_of_a_protected_type_is_refused(hook, store, intake_payload, note_payload, note_type):
+    submit_intake(hook, intake_payload)
+    note = note_payload([{"code": "setback"}], note_type=note_type, note_id="n-pt")
+    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type=note_type) == []
+    (result,) = hook.note_signed(note=note)
+    assert (result["status"], result["reason_code"]) == ("refused", "refused-protected")
+    assert "n-pt" not in store.load_state(CLINIC, CLIENT).notes
+    (refusal,) = [r for r in store.audit_rows(CLINIC) if r["action"] == "note.refuse"]
+    assert refusal["outcome"] == "refused-protected"
+
+
+def test_a_clinic_list_of_readable_types_refuses_other_types_unread(pm, hook, store, now, intake_payload,
+                                                                   note_payload):
+    pm.get_plugin("progress").setup(store=store, clock=lambda: now,
+                                    readable_note_types={CLINIC: ["Progress Note"]})
+    submit_intake(hook, intake_payload)
+    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="Therapy session") == []
+    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="progress_note")
+    other = note_payload(note_type="Therapy session", note_id="n-other", tags=[{"code": 42, "junk": True}])
+    assert hook.validate_note(note=other) == [{}]
+    (result,) = hook.note_saved(note=other)
+    assert (result["status"], result["reason_code"]) == ("refused", "refused-not-readable")
+    (untyped,) = hook.note_saved(note=note_payload([{"code": "setback"}], note_id="n-untyped"))
+    assert untyped["reason_code"] == "refused-not-readable"
+    (listed,) = hook.note_saved(note=note_payload([{"code": "setback"}], note_type="Progress-Notes", note_id="n-ok"))
+    assert listed["status"] == "saved"
+    assert set(store.load_state(CLINIC, CLIENT).notes) == {"n-ok"}
+    refusals = [r for r in store.audit_rows(CLINIC) if r["action"] == "note.refuse"]
+    assert [r["outcome"] for r in refusals] == ["refused-not-readable"] * 2
+
+
 def test_malformed_notes_come_back_as_field_errors(hook, note_payload):
     note = note_payload(tags=[{"code": "step-forward"}])
     del note["clinic_id"]

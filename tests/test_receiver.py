@@ -112,6 +112,33 @@ def test_protected_note_is_refused_stored_nowhere_and_audited_once(client, signe
     assert len(refusals) == 1 and "must never" not in str(refusals)
 
 
+@pytest.mark.parametrize("note_type", ["Psychotherapy Note", "psychotherapy_note", "psychotherapy", "sud-counseling"])
+def test_every_spelling_of_a_protected_type_is_refused(client, signed, app, note_type):
+    headers, body = signed("note.saved", {**NOTE, "note_type": note_type})
+    r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert (r.status_code, r.json["status"], r.json["reason_code"]) == (202, "refused", "refused-protected")
+    assert inbox_rows(app) == []
+
+
+def test_a_type_the_clinic_does_not_list_is_refused_unread_with_its_own_reason(service_config, signed):
+    import dataclasses
+    clinic = dataclasses.replace(service_config.clinics["clinic-a"], readable_note_types=frozenset({"progress-note"}))
+    config = dataclasses.replace(service_config, clinics={"clinic-a": clinic})
+    app = create_app(Store.open(config.store_url), config=config)
+    http = app.test_client()
+    for event_id, data in [("e1", {**NOTE, "note_type": "Therapy session", "text": "must never be read"}),
+                           ("e2", NOTE)]:                                   # no type at all: not listed either
+        headers, body = signed("note.signed", data, event_id=event_id)
+        r = http.post("/webhooks/clinic-a", data=body, headers=headers)
+        assert (r.status_code, r.json["status"], r.json["reason_code"]) == (202, "refused", "refused-not-readable")
+    headers, body = signed("note.signed", {**NOTE, "note_type": "Progress Note"}, event_id="e3")
+    assert http.post("/webhooks/clinic-a", data=body, headers=headers).json["status"] == "accepted"
+    assert [r["event_id"] for r in inbox_rows(app)] == ["e3"]
+    store = app.extensions["progress_plugin"].store
+    refusals = [a for a in store.audit_rows("clinic-a") if a["action"] == "note.refuse"]
+    assert [a["outcome"] for a in refusals] == ["refused-not-readable"] * 2 and "must never" not in str(refusals)
+
+
 def test_clinic_in_data_must_match_the_url(client, signed):
     headers, body = signed("note.saved", {**NOTE, "clinic_id": "clinic-b"})
     r = client.post("/webhooks/clinic-a", data=body, headers=headers)

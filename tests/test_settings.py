@@ -40,3 +40,30 @@ def test_bad_configuration_names_the_field(raw, needle):
     with pytest.raises(ConfigError) as info:
         load(raw)
     assert needle in str(info.value)
+
+
+def test_readable_note_types_are_kept_in_normal_form_per_clinic():
+    cfg = load({"clinics": [{"id": "a", "scheme": "x-signature", "secrets": [SECRET],
+                             "readable_note_types": ["Progress Note", "11506-3"]},
+                            {"id": "b", "scheme": "x-signature", "secrets": [SECRET]}]})
+    assert cfg.readable_note_types("a") == frozenset({"progress-note", "11506-3"})
+    assert cfg.readable_note_types("b") is None and cfg.readable_note_types("nope") is None
+
+
+@pytest.mark.parametrize("listed,needle", [
+    (["progress-note", "Psychotherapy Notes"], "clinics.0.readable_note_types.1: 'Psychotherapy Notes' is a protected"),
+    (["sud_counselling"], "clinics.0.readable_note_types.0"),
+    ([" - "], "clinics.0.readable_note_types.0: Give a note type"),
+    ([], "clinics.0.readable_note_types"),
+])
+def test_a_protected_or_empty_readable_type_is_a_config_error(listed, needle):
+    with pytest.raises(ConfigError) as info:
+        load({"clinics": [{"id": "a", "scheme": "x-signature", "secrets": [SECRET], "readable_note_types": listed}]})
+    assert needle in str(info.value)
+
+
+def test_the_hooks_read_the_list_from_the_config_file_without_secrets():
+    assert settings.note_policy({"clinics": [{"id": "a", "readable_note_types": ["Progress Note"]},
+                                             {"id": "b", "scheme": "x-signature"}]}) == {"a": frozenset({"progress-note"})}
+    with pytest.raises(ConfigError):
+        settings.note_policy({"clinics": [{"id": "a", "readable_note_types": ["psychotherapy"]}]})

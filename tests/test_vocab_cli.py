@@ -183,6 +183,7 @@ def test_tokens_create_list_revoke_and_the_token_works_on_the_api(cli, tmp_path)
     token_id = token.split("_")[1]
     listed = cli("tokens", "list", "--clinic", "clinic-a").output
     assert token_id in listed and "front desk" in listed and token.split("_", 2)[2] not in listed
+    assert "refused=0" in listed and "refused token attempts: none" in listed
 
     s = stored(tmp_path)
     try:
@@ -196,6 +197,16 @@ def test_tokens_create_list_revoke_and_the_token_works_on_the_api(cli, tmp_path)
     finally:
         s.close()
     assert "revoked" in cli("tokens", "list").output
+    s = stored(tmp_path)
+    try:
+        client = create_app(s, blueprints=[admin.blueprint]).test_client()
+        for _ in range(2):                                    # the revoked token, twice
+            assert client.get("/clinics/clinic-a/vocabulary", headers=auth).status_code == 401
+    finally:
+        s.close()
+    listed = cli("tokens", "list").output
+    assert f"{token_id}  clinic-a" in listed and "refused=3" in listed      # the first 401 above, then two
+    assert "refused token attempts: clinic-a=3" in listed
     r = cli("tokens", "create", "--clinic", "clinic-a", "--role", "owner", "--name", "x", ok=False)
     assert r.exit_code == 2
     r = cli("tokens", "revoke", "0" * 16, ok=False)

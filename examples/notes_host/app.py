@@ -39,6 +39,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
                     pm: pluggy.PluginManager | None = None) -> Flask:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = uuid.uuid4().hex        # flash messages only; a new key per start is fine
+    # A person's words in a <title> (no elements there): isolated for bidi; in the body, <bdi>.
+    app.jinja_env.filters["isolate"] = lambda text: f"\u2068{text}\u2069"
     db = NotesDB(db_path)
     pm = pm or plugin_manager(plugin_store_url)
     hook = pm.hook
