@@ -22,7 +22,7 @@ from marshmallow import fields, validate
 from progress_plugin import __version__, auth, jsonio, vocab_io
 from progress_plugin.app import services
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
-from progress_plugin.schemas import (TagEditSchema, TagSchema, Text, Version, VocabularyFileSchema, load,
+from progress_plugin.schemas import (Int, TagEditSchema, TagSchema, Text, Version, VocabularyFileSchema, load,
                                      tag_edit_schema, tag_schema)
 from progress_plugin.vocabulary import Vocabulary
 
@@ -38,14 +38,14 @@ class Query(ma.Schema):
 
 
 class VersionQuerySchema(Query):
-    version = fields.Integer(validate=Version,
+    version = Int(validate=Version,
                              metadata={"description": "A past version; the current one when omitted."})
 
 
 class DiffQuerySchema(Query):
-    from_ = fields.Integer(data_key="from", validate=Version,
+    from_ = Int(data_key="from", validate=Version,
                            metadata={"description": "Defaults to the version before 'to'."})
-    to = fields.Integer(validate=Version, metadata={"description": "Defaults to the current version."})
+    to = Int(validate=Version, metadata={"description": "Defaults to the current version."})
 
 
 class ExportQuerySchema(Query):

@@ -44,7 +44,7 @@ from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.notes import Rating, TagInput
 from progress_plugin.receiver import read_signed_json
-from progress_plugin.schemas import ID, AwareDateTime, FreeJSON, Inbound, Text
+from progress_plugin.schemas import ID, AwareDateTime, FreeJSON, Inbound, Int, Text
 from progress_plugin.vocabulary import Vocabulary, default
 
 log = logging.getLogger("progress_plugin.canvas")
@@ -209,10 +209,10 @@ class GoalChangeSchema(Inbound):
 class CanvasEventSchema(Inbound):
     """One forwarded Canvas event. No field carries note text."""
 
-    version = fields.Integer(required=True, strict=True, validate=validate.Equal(WIRE_VERSION))
+    version = Int(required=True, strict=True, validate=validate.Equal(WIRE_VERSION))
     event = Text(required=True, validate=validate.OneOf(EVENTS))
     event_id = Text(required=True, validate=validate.Length(max=128))
-    sent_at = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_EPOCH))
+    sent_at = Int(required=True, strict=True, validate=validate.Range(min=0, max=MAX_EPOCH))
     patient_id = Text(required=True, validate=ID)
     note_id = Text(validate=validate.Length(max=128))
     author = Text(validate=ID)

@@ -16,8 +16,8 @@ all three raise :class:`NotJSON` (the web layer answers 400). Then, with the pat
 
 raise :class:`~progress_plugin.errors.ValidationError` (422), every problem by its path.
 
-:func:`text_problems` is the same text check for data that did not come as JSON (hook
-arguments, command-line options); :func:`plain_keys` turns error messages into something
+:func:`value_problems` is the same check of text and numbers for data that did not come as
+JSON (hook arguments); :func:`plain_keys` turns error messages into something
 JSON can encode with sorted keys (marshmallow mixes ``int`` list positions and ``str`` names).
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 
 from progress_plugin.errors import ValidationError
 
@@ -38,6 +39,7 @@ SURROGATE_MESSAGE = "Holds a lone surrogate (U+D800-U+DFFF), which is not valid 
 NUMBER_MESSAGE = f"Number out of range: integers must be between {INT_MIN} and {INT_MAX}."
 FLOAT_MESSAGE = "Number out of range for a floating-point value."
 
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
@@ -65,6 +67,25 @@ def _constant(name: str):
     raise _Constant(f"{name} is not a JSON number")
 
 
+def _parse_int(literal: str):
+    if len(literal) <= _INT_DIGITS - 1 or (len(literal) <= _INT_DIGITS + 1 and INT_MIN <= int(literal) <= INT_MAX):
+        return int(literal)
+    _refused.count += 1                              # never converted: no 4300-digit limit is reached
+    return _OutOfRange(NUMBER_MESSAGE)
+
+
+def _parse_float(literal: str):
+    value = float(literal)
+    if math.isfinite(value):
+        return value
+    _refused.count += 1
+    return _OutOfRange(FLOAT_MESSAGE)
+
+
+_refused = threading.local()                         #: numbers refused by the current thread's parse
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_float=_parse_float, parse_constant=_constant)
+
+
 def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH):
     """Parse one JSON document from outside (see the module docstring for what is refused).
 
@@ -80,38 +101,21 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH):
                           "the body is not UTF-8 text") from None
     else:
         text = data
-    too_deep = depth_exceeds(text, max_depth)
-    if too_deep:
+    if depth_exceeds(text, max_depth):
         raise NotJSON({"_schema": [f"JSON nested more than {max_depth} levels deep."]},
                       "the JSON is nested too deeply")
-    refused = []
-
-    def parse_int(literal: str):
-        digits = len(literal) - literal.startswith("-")
-        if digits <= _INT_DIGITS:
-            value = int(literal)
-            if INT_MIN <= value <= INT_MAX:
-                return value
-        refused.append(1)
-        return _OutOfRange(NUMBER_MESSAGE)
-
-    def parse_float(literal: str):
-        value = float(literal)
-        if math.isfinite(value):
-            return value
-        refused.append(1)
-        return _OutOfRange(FLOAT_MESSAGE)
-
+    _refused.count = 0
     try:
-        document = json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=_constant)
+        document = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise NotJSON({"_schema": [f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}."]},
                       "the body is not valid JSON") from None
     except (_Constant, RecursionError) as exc:       # RecursionError: only with a max_depth near the stack limit
         raise NotJSON({"_schema": [f"Not valid JSON: {exc if isinstance(exc, _Constant) else 'too deep'}."]},
                       "the body is not valid JSON") from None
-    if refused or "\\u" in text:                     # a bad code point can only arrive as a \u escape
-        problems = text_problems(document)
+    # a NUL or a lone surrogate can only arrive as a \u escape (raw ones are not valid JSON or UTF-8)
+    if _refused.count or ("\\u" in text and _SUSPECT_ESCAPE.search(text)):
+        problems = value_problems(document)
         if problems:
             raise ValidationError(problems)
     return document
@@ -134,7 +138,7 @@ def depth_exceeds(text: str, max_depth: int = MAX_DEPTH) -> int:
     return 0
 
 
-def text_problems(value, max_depth: int = MAX_DEPTH) -> dict:
+def value_problems(value, max_depth: int = MAX_DEPTH) -> dict:
     """Every refused value in ``value`` (dicts, lists, text, numbers) as marshmallow-shaped
     messages by path: text with NUL or a lone surrogate, numbers out of range. ``{}`` when none.
 
@@ -164,6 +168,8 @@ def text_problems(value, max_depth: int = MAX_DEPTH) -> dict:
             report(path, item.message)
         elif isinstance(item, float) and not math.isfinite(item):
             report(path, FLOAT_MESSAGE)
+        elif isinstance(item, int) and not isinstance(item, bool) and not INT_MIN <= item <= INT_MAX:
+            report(path, NUMBER_MESSAGE)
         elif isinstance(item, (dict, list, tuple)):
             if len(path) >= max_depth:
                 report(path, f"Nested more than {max_depth} levels deep.")
@@ -193,20 +199,26 @@ def printable(text: str) -> str:
     return _BAD_TEXT.sub(lambda m: "\\u%04x" % ord(m.group()), text)
 
 
-def plain_keys(messages):
+def plain_keys(messages, *, keys_as_text: bool = True):
     """Error messages with every dict key as text, so JSON can sort them: marshmallow gives a list
-    position as an ``int`` key beside ``str`` field names (``{"entry": {0: [...], "_schema": [...]}}``)."""
+    position as an ``int`` key beside ``str`` field names (``{"entry": {0: [...], "_schema": [...]}}``).
+
+    Text anywhere in them (a field name taken from the input, a message quoting it) goes through
+    :func:`printable`. With ``keys_as_text=False`` ``int`` keys stay (the hooks' documented shape)."""
     if isinstance(messages, dict):
         out: dict = {}
         for key, value in messages.items():
-            name = printable(key) if isinstance(key, str) else str(key)
-            value = plain_keys(value)
+            if isinstance(key, str):
+                name = printable(key)
+            else:
+                name = str(key) if keys_as_text else key
+            value = plain_keys(value, keys_as_text=keys_as_text)
             if name in out:                          # 0 and "0" side by side: keep both messages
                 value = _merge(out[name], value)
             out[name] = value
         return out
     if isinstance(messages, (list, tuple)):
-        return [plain_keys(m) for m in messages]
+        return [plain_keys(m, keys_as_text=keys_as_text) for m in messages]
     if isinstance(messages, str):
         return printable(messages)
     return messages

@@ -38,10 +38,25 @@ class Text(fields.String):
     character are kept as given."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is str and value.isascii() and "\x00" not in value:
+            return value                             # the usual case, without the regular expression
         value = super()._deserialize(value, attr, data, **kwargs)
         problem = jsonio.str_problem(value)
         if problem:
             raise ma.ValidationError(problem)
+        return value
+
+
+class Int(fields.Integer):
+    """An integer within 64 bits: a larger one is refused before any validator formats it into a
+    message (Python refuses to write integers of more than 4300 digits as text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is int and jsonio.INT_MIN <= value <= jsonio.INT_MAX:
+            return value                             # the usual case
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value is not None and not jsonio.INT_MIN <= value <= jsonio.INT_MAX:
+            raise ma.ValidationError(jsonio.NUMBER_MESSAGE)
         return value
 
 
@@ -50,7 +65,7 @@ class FreeJSON(fields.Raw):
     is and every number bounded; a problem is reported at its path inside the value."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        problems = jsonio.text_problems(value)
+        problems = jsonio.value_problems(value)
         if list(problems) == ["_schema"]:            # the value itself, not something inside it
             raise ma.ValidationError(problems["_schema"])
         if problems:
@@ -96,10 +111,10 @@ class GoalSchema(Inbound):
     words = Text(required=True, validate=validate.Length(min=1, max=1000),
                           metadata={"description": "The goal in the client's own words.", "answered_by": "client"})
     whose = Text(required=True, validate=validate.OneOf(WHOSE))
-    baseline = fields.Integer(required=True, strict=True, validate=Rating010)
-    rank = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
+    baseline = Int(required=True, strict=True, validate=Rating010)
+    rank = Int(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
     gas_levels = fields.Nested(GasLevelsSchema)
-    weight = fields.Integer(strict=True, validate=validate.Range(min=1, max=10))
+    weight = Int(strict=True, validate=validate.Range(min=1, max=10))
 
 
 class IntakeSchema(Inbound):
@@ -159,9 +174,9 @@ class RatingSchema(Inbound):
     goal = Text(required=True, validate=ID,
                          error_messages={"required": "A rating needs a goal link: say which goal it rates.",
                                          "null": "A rating needs a goal link: say which goal it rates."})
-    value = fields.Integer(strict=True, validate=Rating010, allow_none=True)
+    value = Int(strict=True, validate=Rating010, allow_none=True)
     rated_by = Text(load_default="client", validate=validate.OneOf(RATERS))
-    level = fields.Integer(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
+    level = Int(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
 
     @validates_schema
     def something(self, data, **kwargs):
@@ -236,7 +251,7 @@ class VocabularyFileSchema(Inbound):
     """A vocabulary file, as exported by ``progress-plugin vocab export --format json``."""
 
     format = Text(required=True, validate=validate.Equal("progress-plugin/vocabulary"))
-    version = fields.Integer(strict=True, validate=Version,
+    version = Int(strict=True, validate=Version,
                              metadata={"description": "The version it was exported from (informational)."})
     clinic_id = Text(validate=ID)
     tags = fields.List(fields.Nested(TagSchema), required=True, validate=validate.Length(min=1, max=500))
@@ -387,5 +402,5 @@ def load(schema: ma.Schema, data):
         raise errors.ValidationError({"_schema": ["Expected a JSON object."]})
     try:
         return schema.load(data)
-    except ma.ValidationError as exc:
-        raise errors.ValidationError(exc.messages) from None
+    except ma.ValidationError as exc:       # a field name taken from the input is made printable
+        raise errors.ValidationError(jsonio.plain_keys(exc.messages, keys_as_text=False)) from None
