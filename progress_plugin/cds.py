@@ -50,7 +50,7 @@ from progress_plugin.fhir import GOAL_ID_SYSTEM
 from progress_plugin.fhir_client import FHIRClient
 from progress_plugin.panel_http import CSP
 from progress_plugin.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
-from progress_plugin.schemas import FreeJSON, Text, load
+from progress_plugin.schemas import FreeJSON, Int, Text, load
 
 try:
     import jwt
@@ -85,7 +85,7 @@ class FhirAuthorizationSchema(ma.Schema):
 
     access_token = Text(required=True, validate=validate.Length(min=1, max=8192))
     token_type = Text(required=True, validate=validate.Equal("Bearer"))
-    expires_in = fields.Integer(required=True, validate=validate.Range(min=0, max=2 ** 31 - 1))
+    expires_in = Int(required=True, validate=validate.Range(min=0, max=2 ** 31 - 1))
     scope = Text(required=True)
     subject = Text(required=True)
     patient = Text()
@@ -270,15 +270,20 @@ def chart_goals(bundle: dict | None, clinic: str, client: str) -> dict[str, str]
     """Our goal id -> the goal's words as the EHR holds them (its ``description.text``)."""
     prefix = f"{clinic}/{client}/"
     words = {}
-    for entry in (bundle or {}).get("entry") or []:
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
         goal = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(goal, dict) or goal.get("resourceType") != "Goal":
             continue
-        text = (goal.get("description") or {}).get("text")
+        description = goal.get("description")
+        text = description.get("text") if isinstance(description, dict) else None
         if not isinstance(text, str) or not text.strip():
             continue
-        for identifier in goal.get("identifier") or []:
-            value = identifier.get("value") if isinstance(identifier, dict) else None
+        identifiers = goal.get("identifier")
+        for identifier in identifiers if isinstance(identifiers, list) else []:
+            if not isinstance(identifier, dict):
+                continue
+            value = identifier.get("value")
             if identifier.get("system") == GOAL_ID_SYSTEM and isinstance(value, str) and value.startswith(prefix):
                 words[value[len(prefix):]] = text
     return words
