@@ -39,19 +39,19 @@ class Query(ma.Schema):
 
 class VersionQuerySchema(Query):
     version = Int(validate=Version,
-                             metadata={"description": "A past version; the current one when omitted."})
+                  metadata={"description": "A past version; the current one when omitted."})
 
 
 class DiffQuerySchema(Query):
     from_ = Int(data_key="from", validate=Version,
-                           metadata={"description": "Defaults to the version before 'to'."})
+                metadata={"description": "Defaults to the version before 'to'."})
     to = Int(validate=Version, metadata={"description": "Defaults to the current version."})
 
 
 class ExportQuerySchema(Query):
     format = Text(load_default="json", validate=validate.OneOf(vocab_io.FORMATS),
-                           metadata={"description": "json: our vocabulary file; fhir: a Bundle of CodeSystem "
-                                                    "and ValueSet."})
+                  metadata={"description": "json: our vocabulary file; fhir: a Bundle of CodeSystem "
+                                           "and ValueSet."})
 
 
 class VocabularySchema(ma.Schema):

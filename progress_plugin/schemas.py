@@ -107,9 +107,9 @@ class GasLevelsSchema(Inbound):
 
 class GoalSchema(Inbound):
     id = Text(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"),
-                       metadata={"description": "Stable id for this goal; defaults to g<rank>."})
+              metadata={"description": "Stable id for this goal; defaults to g<rank>."})
     words = Text(required=True, validate=validate.Length(min=1, max=1000),
-                          metadata={"description": "The goal in the client's own words.", "answered_by": "client"})
+                 metadata={"description": "The goal in the client's own words.", "answered_by": "client"})
     whose = Text(required=True, validate=validate.OneOf(WHOSE))
     baseline = Int(required=True, strict=True, validate=Rating010)
     rank = Int(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
@@ -172,8 +172,8 @@ class IntakeSchema(Inbound):
 # -- note progress ------------------------------------------------------------------------
 class RatingSchema(Inbound):
     goal = Text(required=True, validate=ID,
-                         error_messages={"required": "A rating needs a goal link: say which goal it rates.",
-                                         "null": "A rating needs a goal link: say which goal it rates."})
+                error_messages={"required": "A rating needs a goal link: say which goal it rates.",
+                                "null": "A rating needs a goal link: say which goal it rates."})
     value = Int(strict=True, validate=Rating010, allow_none=True)
     rated_by = Text(load_default="client", validate=validate.OneOf(RATERS))
     level = Int(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
@@ -225,7 +225,7 @@ class TagSchema(Inbound):
     label = Text(required=True, validate=validate.Length(min=1, max=LABEL_MAX))
     description = Text(load_default="", validate=validate.Length(max=300))
     category = Text(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
-                             error="Categories are lower-case words, e.g. 'movement'."))
+                    error="Categories are lower-case words, e.g. 'movement'."))
     direction = Text(required=True, validate=validate.OneOf(DIRECTIONS))
     audience = Text(load_default="all", validate=validate.OneOf(AUDIENCES))
     status = Text(load_default="active", validate=validate.OneOf(STATUSES))
@@ -242,7 +242,7 @@ class TagEditSchema(Inbound):
     label = Text(validate=validate.Length(min=1, max=LABEL_MAX))
     description = Text(validate=validate.Length(max=300))
     category = Text(validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
-                             error="Categories are lower-case words, e.g. 'movement'."))
+                    error="Categories are lower-case words, e.g. 'movement'."))
     direction = Text(validate=validate.OneOf(DIRECTIONS))
     audience = Text(validate=validate.OneOf(AUDIENCES))
 
@@ -252,7 +252,7 @@ class VocabularyFileSchema(Inbound):
 
     format = Text(required=True, validate=validate.Equal("progress-plugin/vocabulary"))
     version = Int(strict=True, validate=Version,
-                             metadata={"description": "The version it was exported from (informational)."})
+                  metadata={"description": "The version it was exported from (informational)."})
     clinic_id = Text(validate=ID)
     tags = fields.List(fields.Nested(TagSchema), required=True, validate=validate.Length(min=1, max=500))
 
@@ -330,7 +330,7 @@ class HostConfigSchema(Inbound):
     """The plugin's part of a host's settings (``config["progress_plugin"]`` of the configure hook)."""
 
     store_url = Text(validate=validate.Length(min=1, max=2000),
-                              metadata={"description": "SQLAlchemy URL of the plugin's store."})
+                     metadata={"description": "SQLAlchemy URL of the plugin's store."})
 
 
 class NoteRefSchema(ma.Schema):
