@@ -19,11 +19,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app, jsonify, request, url_for
 from marshmallow import fields, validate
 
-from progress_plugin import __version__, auth, vocab_io
+from progress_plugin import __version__, auth, jsonio, vocab_io
 from progress_plugin.app import services
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
-from progress_plugin.schemas import (TagEditSchema, TagSchema, VocabularyFileSchema, load, tag_edit_schema,
-                                     tag_schema)
+from progress_plugin.schemas import (Int, TagEditSchema, TagSchema, Text, Version, VocabularyFileSchema, load,
+                                     tag_edit_schema, tag_schema)
 from progress_plugin.vocabulary import Vocabulary
 
 blueprint = Blueprint("admin", __name__)
@@ -38,20 +38,20 @@ class Query(ma.Schema):
 
 
 class VersionQuerySchema(Query):
-    version = fields.Integer(validate=validate.Range(min=1),
-                             metadata={"description": "A past version; the current one when omitted."})
+    version = Int(validate=Version,
+                  metadata={"description": "A past version; the current one when omitted."})
 
 
 class DiffQuerySchema(Query):
-    from_ = fields.Integer(data_key="from", validate=validate.Range(min=1),
-                           metadata={"description": "Defaults to the version before 'to'."})
-    to = fields.Integer(validate=validate.Range(min=1), metadata={"description": "Defaults to the current version."})
+    from_ = Int(data_key="from", validate=Version,
+                metadata={"description": "Defaults to the version before 'to'."})
+    to = Int(validate=Version, metadata={"description": "Defaults to the current version."})
 
 
 class ExportQuerySchema(Query):
-    format = fields.String(load_default="json", validate=validate.OneOf(vocab_io.FORMATS),
-                           metadata={"description": "json: our vocabulary file; fhir: a Bundle of CodeSystem "
-                                                    "and ValueSet."})
+    format = Text(load_default="json", validate=validate.OneOf(vocab_io.FORMATS),
+                  metadata={"description": "json: our vocabulary file; fhir: a Bundle of CodeSystem "
+                                           "and ValueSet."})
 
 
 class VocabularySchema(ma.Schema):
@@ -145,10 +145,9 @@ def _query(schema: ma.Schema) -> dict:
 
 
 def _body(schema: ma.Schema):
-    data = request.get_json(silent=True)
-    if data is None:
+    if not request.is_json:
         raise ValidationError({"_schema": ["Expected a JSON object body (Content-Type: application/json)."]})
-    return load(schema, data)
+    return load(schema, jsonio.loads(request.get_data()))
 
 
 ETAG_RE = re.compile(r'^(?:W/)?"?(\d+)"?$')

@@ -1,13 +1,17 @@
 """The Flask app factory of the service. gunicorn runs ``progress_plugin.app:create_app()``."""
 from __future__ import annotations
 
+import json
 import logging
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from progress_plugin.errors import ProgressPluginError, ValidationError
+from progress_plugin.jsonio import plain_keys
 from progress_plugin.runtime import Runtime, utcnow
 from progress_plugin.settings import ServiceConfig
 from progress_plugin.store import Store
@@ -25,6 +29,17 @@ class Services:
 
 def services() -> Services:
     return current_app.extensions["progress_plugin"]
+
+
+log = logging.getLogger("progress_plugin.app")
+
+
+def answer(code: int, /, **body) -> Response:
+    """The one way a view answers JSON: every key in ``body`` made text first, so sorting the keys
+    never fails (marshmallow's messages put ``int`` list positions beside ``str`` field names)."""
+    response = jsonify(plain_keys(body))
+    response.status_code = code
+    return response
 
 
 def create_app(store: Store | None = None, *, config: ServiceConfig | None = None, store_url: str | None = None,
@@ -70,11 +85,26 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError):
-        return jsonify(json=exc.messages), 422
+        return answer(422, json=exc.messages)
 
     @app.errorhandler(ProgressPluginError)
     def _error(exc: ProgressPluginError):
-        return jsonify(error=exc.__class__.__name__, message=str(exc)), exc.status
+        return answer(exc.status, error=exc.__class__.__name__, message=str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if exc.code is None or exc.code < 400:     # redirects pass as they are
+            return exc
+        response = exc.get_response()               # keeps headers such as Allow
+        response.set_data(json.dumps({"error": exc.name, "message": exc.description}))
+        response.mimetype = "application/json"
+        return response
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception):
+        _log_crash(exc)
+        return answer(500, error="InternalServerError",
+                      message="The request could not be completed; the failure has been logged.")
 
     return app
 
@@ -91,6 +121,15 @@ def failed_rows(svc: Services) -> dict[str, int] | None:
             return {"inbox": inbox.count(conn, inbox.FAILED), "outbox": outbox.count(conn, outbox.DEAD)}
     except Exception:                     # the store's trouble is already among the problems
         return None
+
+
+def _log_crash(exc: BaseException) -> None:
+    """Log an unexpected failure by its class and where it happened. Not its message, which may quote
+    the request's data (logs carry ids and codes only), and never into the answer."""
+    frames = "; ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+                       for f in traceback.extract_tb(exc.__traceback__)[-8:])
+    log.error("unhandled %s in %s %s at %s", exc.__class__.__name__, request.method,
+              request.url_rule.rule if request.url_rule else "-", frames)
 
 
 def readiness(svc: Services) -> list[str]:

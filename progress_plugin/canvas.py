@@ -33,17 +33,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import marshmallow as ma
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 from marshmallow import fields, validate, validates_schema
 
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
 from progress_plugin import panel, schemas, signatures
+from progress_plugin.app import answer
 from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.notes import Rating, TagInput, classify_note_type
 from progress_plugin.receiver import read_signed_json
-from progress_plugin.schemas import ID, AwareDateTime, Inbound
+from progress_plugin.schemas import ID, AwareDateTime, FreeJSON, Inbound, Int, Text
 from progress_plugin.vocabulary import Vocabulary, default
 
 log = logging.getLogger("progress_plugin.canvas")
@@ -68,6 +69,7 @@ EVENTS = ("NOTE_STATE_CHANGE_EVENT_UPDATED", "QUESTIONNAIRE_COMMAND__POST_COMMIT
 #: service, and the private reflection never goes into a note.
 NOT_ASKED = ("goals", "agreed_on", "private_reflection")
 YES_NO = (("yes", "Yes"), ("no", "No"))
+MAX_EPOCH = 2 ** 37                 #: epoch seconds: about the year 6325
 
 
 # -- the two questionnaires ---------------------------------------------------------------
@@ -194,30 +196,30 @@ ANSWER_TYPES = {q["code"]: q["responses_type"] for doc in questionnaires().value
 
 # -- the wire format ----------------------------------------------------------------------
 class NoteTypeSchema(Inbound):
-    system = fields.String(load_default="", validate=validate.Length(max=200))
-    code = fields.String(load_default="", validate=validate.Length(max=200))
-    name = fields.String(load_default="", validate=validate.Length(max=200))
+    system = Text(load_default="", validate=validate.Length(max=200))
+    code = Text(load_default="", validate=validate.Length(max=200))
+    name = Text(load_default="", validate=validate.Length(max=200))
 
 
 class GoalChangeSchema(Inbound):
-    achievement_status = fields.String(allow_none=True, validate=validate.OneOf(GOAL_ACHIEVEMENT))
-    priority = fields.String(allow_none=True, validate=validate.OneOf(GOAL_PRIORITY))
+    achievement_status = Text(allow_none=True, validate=validate.OneOf(GOAL_ACHIEVEMENT))
+    priority = Text(allow_none=True, validate=validate.OneOf(GOAL_PRIORITY))
 
 
 class CanvasEventSchema(Inbound):
     """One forwarded Canvas event. No field carries note text."""
 
-    version = fields.Integer(required=True, strict=True, validate=validate.Equal(WIRE_VERSION))
-    event = fields.String(required=True, validate=validate.OneOf(EVENTS))
-    event_id = fields.String(required=True, validate=validate.Length(max=128))
-    sent_at = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    patient_id = fields.String(required=True, validate=ID)
-    note_id = fields.String(validate=validate.Length(max=128))
-    author = fields.String(validate=ID)
+    version = Int(required=True, strict=True, validate=validate.Equal(WIRE_VERSION))
+    event = Text(required=True, validate=validate.OneOf(EVENTS))
+    event_id = Text(required=True, validate=validate.Length(max=128))
+    sent_at = Int(required=True, strict=True, validate=validate.Range(min=0, max=MAX_EPOCH))
+    patient_id = Text(required=True, validate=ID)
+    note_id = Text(validate=validate.Length(max=128))
+    author = Text(validate=ID)
     session_at = AwareDateTime()
     note_type = fields.Nested(NoteTypeSchema)
-    state = fields.String(validate=validate.Length(max=8))
-    answers = fields.Dict(keys=fields.String(), values=fields.Raw())
+    state = Text(validate=validate.Length(max=8))
+    answers = fields.Dict(keys=Text(), values=FreeJSON())
     goal = fields.Nested(GoalChangeSchema)
 
     @validates_schema
@@ -432,7 +434,7 @@ def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, li
 
 # -- the endpoint -------------------------------------------------------------------------
 def _answer(code: int, **body):
-    return jsonify(body), code
+    return answer(code, **body)
 
 
 @blueprint.post("/canvas/<clinic>")

@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import json
 import logging
 import re
 import secrets
@@ -56,8 +55,8 @@ import marshmallow as ma
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request
 from marshmallow import fields, validate
 
-from progress_plugin import panel, tables
-from progress_plugin.app import services
+from progress_plugin import jsonio, panel, tables
+from progress_plugin.app import answer, services
 from progress_plugin.bidi import isolate
 from progress_plugin.core import handle
 from progress_plugin.errors import HostAuthError, HostNotFound, HostRejected, ValidationError
@@ -66,7 +65,7 @@ from progress_plugin.fhir import GOAL_ID_SYSTEM
 from progress_plugin.fhir_client import FHIRClient
 from progress_plugin.panel_http import CSP
 from progress_plugin.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
-from progress_plugin.schemas import load
+from progress_plugin.schemas import FreeJSON, Int, Text, load
 from progress_plugin.store import utc
 
 try:
@@ -101,22 +100,22 @@ class FhirAuthorizationSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    access_token = fields.String(required=True, validate=validate.Length(min=1, max=8192))
-    token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
-    expires_in = fields.Integer(required=True, validate=validate.Range(min=0))
-    scope = fields.String(required=True)
-    subject = fields.String(required=True)
-    patient = fields.String()
+    access_token = Text(required=True, validate=validate.Length(min=1, max=8192))
+    token_type = Text(required=True, validate=validate.Equal("Bearer"))
+    expires_in = Int(required=True, validate=validate.Range(min=0, max=2 ** 31 - 1))
+    scope = Text(required=True)
+    subject = Text(required=True)
+    patient = Text()
 
 
 class ContextSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    userId = fields.String(required=True, validate=validate.Regexp(
+    userId = Text(required=True, validate=validate.Regexp(
         r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}$"))
-    patientId = fields.String(required=True, validate=validate.Regexp(_FHIR_ID))
-    encounterId = fields.String(validate=validate.Regexp(_FHIR_ID))
+    patientId = Text(required=True, validate=validate.Regexp(_FHIR_ID))
+    encounterId = Text(validate=validate.Regexp(_FHIR_ID))
 
 
 class CdsRequestSchema(ma.Schema):
@@ -125,12 +124,12 @@ class CdsRequestSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    hook = fields.String(required=True, validate=validate.Equal(HOOK))
-    hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    hook = Text(required=True, validate=validate.Equal(HOOK))
+    hookInstance = Text(required=True, validate=validate.Length(min=1, max=128))
     fhirServer = fields.Url(schemes={"http", "https"}, require_tld=False)
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Nested(ContextSchema, required=True)
-    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), load_default=dict)
+    prefetch = fields.Dict(keys=Text(), values=FreeJSON(allow_none=True), load_default=dict)
 
     @ma.validates_schema
     def _consistent(self, data, **kwargs):
@@ -181,9 +180,8 @@ def verifier() -> Verifier:
     return found
 
 
-def _answer(status: int, **body) -> Response:
-    response = jsonify(body)
-    response.status_code = status
+def _answer(code: int, /, **body) -> Response:
+    response = answer(code, **body)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -204,9 +202,11 @@ def patient_view():
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
     try:
-        document = json.loads(request.get_data())
-    except ValueError:
-        return _answer(400, error="body is not JSON")
+        document = jsonio.loads(request.get_data())
+    except jsonio.NotJSON as exc:
+        return _answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
+    except ValidationError as exc:
+        return _answer(422, json=exc.messages)
     if not isinstance(document, dict):
         return _answer(400, error="body must be a JSON object")
     try:
@@ -287,15 +287,20 @@ def chart_goals(bundle: dict | None, clinic: str, client: str) -> dict[str, str]
     """Our goal id -> the goal's words as the EHR holds them (its ``description.text``)."""
     prefix = f"{clinic}/{client}/"
     words = {}
-    for entry in (bundle or {}).get("entry") or []:
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
         goal = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(goal, dict) or goal.get("resourceType") != "Goal":
             continue
-        text = (goal.get("description") or {}).get("text")
+        description = goal.get("description")
+        text = description.get("text") if isinstance(description, dict) else None
         if not isinstance(text, str) or not text.strip():
             continue
-        for identifier in goal.get("identifier") or []:
-            value = identifier.get("value") if isinstance(identifier, dict) else None
+        identifiers = goal.get("identifier")
+        for identifier in identifiers if isinstance(identifiers, list) else []:
+            if not isinstance(identifier, dict):
+                continue
+            value = identifier.get("value")
             if identifier.get("system") == GOAL_ID_SYSTEM and isinstance(value, str) and value.startswith(prefix):
                 words[value[len(prefix):]] = text
     return words

@@ -20,7 +20,7 @@ import pluggy
 from progress_plugin import config as config_mod
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
-from progress_plugin import hookspecs, intake as intake_mod, notes as notes_mod, schemas
+from progress_plugin import hookspecs, intake as intake_mod, jsonio, notes as notes_mod, schemas
 from progress_plugin.core import ClientState, handle
 from progress_plugin.errors import ValidationError
 from progress_plugin.runtime import Runtime, utcnow
@@ -229,7 +229,7 @@ def note_deleted(clinic_id, client_id, note_id, at):
         event = schemas.load(schemas.note_deleted_schema,
                              {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "at": at})
     except ValidationError as exc:
-        return {"status": "rejected", "note_id": note_id, "errors": exc.messages}
+        return {"status": "rejected", "note_id": _given_id(note_id), "errors": exc.messages}
     effects = _rt().dispatch(event)
     done = any(isinstance(e, fx.UntagNote) for e in effects)
     return {"status": "deleted" if done else "not-recorded", "note_id": event.note_id}
@@ -249,6 +249,11 @@ def _refused(note) -> str | None:
     return _kind(note.get("note_type"), note.get("clinic_id")).refused
 
 
+def _given_id(value):
+    """The host's note id, echoed in a rejection only when it is plain, encodable text; else None."""
+    return value if isinstance(value, str) and len(value) <= 128 and not jsonio.str_problem(value) else None
+
+
 def _as_saved(event: ev.NoteSaved, signed: bool) -> ev.NoteSaved:
     """The event the hook stands for: the hook, not a ``signed`` key in the note, says whether it was signed."""
     if isinstance(event, ev.NoteSigned) == signed:
@@ -264,7 +269,7 @@ def _save(note, signed: bool) -> dict:
     try:
         event = _as_saved(schemas.load(schemas.note_schema, note), signed)
     except ValidationError as exc:
-        return {"status": "rejected", "note_id": note.get("note_id") if isinstance(note, dict) else None,
+        return {"status": "rejected", "note_id": _given_id(note.get("note_id") if isinstance(note, dict) else None),
                 "errors": exc.messages}
     return note_result(_rt().dispatch(event), event.note_id, signed)
 
@@ -274,7 +279,7 @@ def _refuse(note) -> dict:
     try:
         ref = schemas.load(schemas.note_ref_schema, note)
     except ValidationError as exc:
-        return {"status": "rejected", "note_id": note.get("note_id"), "errors": exc.messages}
+        return {"status": "rejected", "note_id": _given_id(note.get("note_id")), "errors": exc.messages}
     rt = _rt()
     now = rt.clock()
     effects = rt.dispatch(ev.NoteSaved(ref["clinic_id"], now, ref["client_id"], ref["note_id"], now,

@@ -9,13 +9,14 @@ type, nothing is stored, and one audit row records the refusal and its reason.
 """
 from __future__ import annotations
 
-import json
 import logging
+import re
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 
-from progress_plugin import inbox, schemas, signatures, subscription, tables
+from progress_plugin import inbox, jsonio, schemas, signatures, subscription, tables
+from progress_plugin.app import answer
 from progress_plugin.errors import ValidationError, WebhookVerificationError
 from progress_plugin.notes import REFUSED_NOT_READABLE, REFUSED_PROTECTED, classify_note_type
 
@@ -23,17 +24,20 @@ log = logging.getLogger("progress_plugin.receiver")
 blueprint = Blueprint("webhooks", __name__)
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 ENVELOPE_TYPES = schemas.EVENT_TYPES
 
 
 def _answer(code: int, **body):
-    return jsonify(body), code
+    return answer(code, **body)
 
 
 def read_signed_json(limit: int, content_types: tuple[str, ...], scheme: str, secrets, source: str):
     """The receiver's checks up to a parsed body, in order: size (413, checked before reading
     when the length is declared, so before any HMAC work), content type (415), signature
-    (401), JSON object (400). Returns ``(verified, document, None)`` or ``(None, None, response)``."""
+    (401), JSON object (400: not UTF-8, not JSON, nested too deeply, not an object), then text
+    and numbers anywhere in it (422 by path: NUL, lone surrogates, numbers out of range; see
+    :mod:`progress_plugin.jsonio`). Returns ``(verified, document, None)`` or ``(None, None, response)``."""
     if request.content_length is not None and request.content_length > limit:
         return None, None, _answer(413, error="body too large", limit=limit)
     if request.mimetype not in content_types:
@@ -47,9 +51,11 @@ def read_signed_json(limit: int, content_types: tuple[str, ...], scheme: str, se
         log.info("%s refused clinic=%s reason=%s", source, request.view_args.get("clinic"), exc.context.get("reason"))
         return None, None, _answer(401, error="signature verification failed")
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None, None, _answer(400, error="body is not JSON")
+        document = jsonio.loads(body)
+    except jsonio.NotJSON as exc:
+        return None, None, _answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
+    except ValidationError as exc:
+        return None, None, _answer(422, json=exc.messages)
     if not isinstance(document, dict):
         return None, None, _answer(400, error="body must be a JSON object")
     return verified, document, None
@@ -158,12 +164,17 @@ def _notification(svc, clinic, document, now):
 def _resource(svc, clinic, document, now):
     """Medplum-style: the body is the changed resource. Only its type, id and version are kept."""
     rtype, rid = document.get("resourceType"), document.get("id")
-    version = (document.get("meta") or {}).get("versionId")
+    meta = document.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
     problems = {}
-    if not isinstance(rtype, str) or not rtype.isalpha():
+    if not isinstance(rtype, str) or not rtype.isascii() or not rtype.isalpha() or len(rtype) > 64:
         problems["resourceType"] = ["A FHIR resource type is required."]
-    if not isinstance(rid, str) or not rid or len(rid) > 64:
-        problems["id"] = ["A resource id is required."]
+    if not isinstance(rid, str) or not FHIR_ID.fullmatch(rid):
+        problems["id"] = ["A resource id is required: 1-64 letters, digits, '-' or '.'."]
+    if meta is not None and not isinstance(meta, dict):
+        problems["meta"] = ["Must be an object."]
+    elif version is not None and (not isinstance(version, str) or not FHIR_ID.fullmatch(version)):
+        problems["meta"] = {"versionId": ["A version id is 1-64 letters, digits, '-' or '.'."]}
     if problems:
         raise ValidationError(problems)
     event_id = f"{rtype}/{rid}/_history/{version or '-'}"

@@ -12,6 +12,7 @@ from marshmallow import RAISE, fields, post_load, validate, validates_schema
 
 from progress_plugin import errors
 from progress_plugin import events as ev
+from progress_plugin import jsonio
 from progress_plugin.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, MAX_GOALS, RATING_MAX,
                                     RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, WHOSE, Goal,
                                     Intake)
@@ -20,11 +21,63 @@ from progress_plugin.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX
 
 ID = validate.Length(min=1, max=128)
 Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
+#: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
+MAX_VERSION = 2 ** 31 - 1
+Version = validate.Range(min=1, max=MAX_VERSION, error="A version is between {min} and {max}.")
 
 
 class Inbound(ma.Schema):
     class Meta:
         unknown = RAISE
+
+
+class Text(fields.String):
+    """Text that can be stored, encoded and shown: no NUL character and no lone surrogate.
+
+    Every inbound string field is one of these; bidirectional controls and every other
+    character are kept as given."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is str and value.isascii() and "\x00" not in value:
+            return value                             # the usual case, without the regular expression
+        value = super()._deserialize(value, attr, data, **kwargs)
+        problem = jsonio.str_problem(value)
+        if problem:
+            raise ma.ValidationError(problem)
+        return value
+
+
+class Int(fields.Integer):
+    """An integer within 64 bits: a larger one is refused before any validator formats it into a
+    message (Python refuses to write integers of more than 4300 digits as text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is int and jsonio.INT_MIN <= value <= jsonio.INT_MAX:
+            return value                             # the usual case
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value is not None and not jsonio.INT_MIN <= value <= jsonio.INT_MAX:
+            raise ma.ValidationError(jsonio.NUMBER_MESSAGE)
+        return value
+
+
+class FreeJSON(fields.Raw):
+    """Any JSON value (free-form payloads), with every text and key in it checked as :class:`Text`
+    is and every number bounded; a problem is reported at its path inside the value."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        problems = jsonio.value_problems(value)
+        if list(problems) == ["_schema"]:            # the value itself, not something inside it
+            raise ma.ValidationError(problems["_schema"])
+        if problems:
+            raise ma.ValidationError(problems)
+        return value
+
+
+class FreeDict(fields.Dict):
+    """A free-form JSON object: text keys, :class:`FreeJSON` values."""
+
+    def __init__(self, **kwargs):
+        super().__init__(keys=Text(), values=FreeJSON(allow_none=True), **kwargs)
 
 
 def aware(value: datetime) -> datetime:
@@ -40,11 +93,11 @@ class AwareDateTime(fields.DateTime):
 
 # -- intake -------------------------------------------------------------------------------
 class GasLevelsSchema(Inbound):
-    minus2 = fields.String(data_key="-2", required=True, validate=validate.Length(min=1, max=500))
-    minus1 = fields.String(data_key="-1", required=True, validate=validate.Length(min=1, max=500))
-    zero = fields.String(data_key="0", required=True, validate=validate.Length(min=1, max=500))
-    plus1 = fields.String(data_key="+1", required=True, validate=validate.Length(min=1, max=500))
-    plus2 = fields.String(data_key="+2", required=True, validate=validate.Length(min=1, max=500))
+    minus2 = Text(data_key="-2", required=True, validate=validate.Length(min=1, max=500))
+    minus1 = Text(data_key="-1", required=True, validate=validate.Length(min=1, max=500))
+    zero = Text(data_key="0", required=True, validate=validate.Length(min=1, max=500))
+    plus1 = Text(data_key="+1", required=True, validate=validate.Length(min=1, max=500))
+    plus2 = Text(data_key="+2", required=True, validate=validate.Length(min=1, max=500))
 
     @post_load
     def to_levels(self, data, **kwargs):
@@ -53,38 +106,38 @@ class GasLevelsSchema(Inbound):
 
 
 class GoalSchema(Inbound):
-    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"),
-                       metadata={"description": "Stable id for this goal; defaults to g<rank>."})
-    words = fields.String(required=True, validate=validate.Length(min=1, max=1000),
-                          metadata={"description": "The goal in the client's own words.", "answered_by": "client"})
-    whose = fields.String(required=True, validate=validate.OneOf(WHOSE))
-    baseline = fields.Integer(required=True, strict=True, validate=Rating010)
-    rank = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
+    id = Text(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"),
+              metadata={"description": "Stable id for this goal; defaults to g<rank>."})
+    words = Text(required=True, validate=validate.Length(min=1, max=1000),
+                 metadata={"description": "The goal in the client's own words.", "answered_by": "client"})
+    whose = Text(required=True, validate=validate.OneOf(WHOSE))
+    baseline = Int(required=True, strict=True, validate=Rating010)
+    rank = Int(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
     gas_levels = fields.Nested(GasLevelsSchema)
-    weight = fields.Integer(strict=True, validate=validate.Range(min=1, max=10))
+    weight = Int(strict=True, validate=validate.Range(min=1, max=10))
 
 
 class IntakeSchema(Inbound):
     """A filled-in "Defining progress together" section."""
 
-    intake_id = fields.String(validate=ID)
-    definition_version = fields.String(load_default=SECTION_VERSION, validate=validate.Equal(SECTION_VERSION))
+    intake_id = Text(validate=ID)
+    definition_version = Text(load_default=SECTION_VERSION, validate=validate.Equal(SECTION_VERSION))
     goals = fields.List(fields.Nested(GoalSchema), required=True,
                         validate=validate.Length(min=1, max=MAX_GOALS,
                                                  error="Between 1 and 3 goals; goal 1 is required."))
-    better_looks_like = fields.String(validate=validate.Length(max=2000))
-    small_shift = fields.String(validate=validate.Length(max=2000))
-    holding_steady_counts = fields.String(validate=validate.OneOf(HOLDING_STEADY))
-    if_stirred_up = fields.String(validate=validate.Length(max=2000))
-    saying_not_working = fields.String(validate=validate.OneOf(SAYING_NOT_WORKING))
-    saying_not_working_other = fields.String(validate=validate.Length(max=500))
-    review_cadence = fields.String(required=True, validate=validate.OneOf(CADENCES))
+    better_looks_like = Text(validate=validate.Length(max=2000))
+    small_shift = Text(validate=validate.Length(max=2000))
+    holding_steady_counts = Text(validate=validate.OneOf(HOLDING_STEADY))
+    if_stirred_up = Text(validate=validate.Length(max=2000))
+    saying_not_working = Text(validate=validate.OneOf(SAYING_NOT_WORKING))
+    saying_not_working_other = Text(validate=validate.Length(max=500))
+    review_cadence = Text(required=True, validate=validate.OneOf(CADENCES))
     review_date = fields.Date()
-    therapist_view = fields.String(validate=validate.Length(max=2000))
+    therapist_view = Text(validate=validate.Length(max=2000))
     agreed = fields.Boolean(required=True)
     agreed_on = fields.Date(required=True)
     goals_reviewed = fields.Boolean(required=True)
-    private_reflection = fields.String(validate=validate.Length(max=4000))
+    private_reflection = Text(validate=validate.Length(max=4000))
 
     @validates_schema
     def check(self, data, **kwargs):
@@ -118,12 +171,12 @@ class IntakeSchema(Inbound):
 
 # -- note progress ------------------------------------------------------------------------
 class RatingSchema(Inbound):
-    goal = fields.String(required=True, validate=ID,
-                         error_messages={"required": "A rating needs a goal link: say which goal it rates.",
-                                         "null": "A rating needs a goal link: say which goal it rates."})
-    value = fields.Integer(strict=True, validate=Rating010, allow_none=True)
-    rated_by = fields.String(load_default="client", validate=validate.OneOf(RATERS))
-    level = fields.Integer(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
+    goal = Text(required=True, validate=ID,
+                error_messages={"required": "A rating needs a goal link: say which goal it rates.",
+                                "null": "A rating needs a goal link: say which goal it rates."})
+    value = Int(strict=True, validate=Rating010, allow_none=True)
+    rated_by = Text(load_default="client", validate=validate.OneOf(RATERS))
+    level = Int(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
 
     @validates_schema
     def something(self, data, **kwargs):
@@ -136,8 +189,8 @@ class RatingSchema(Inbound):
 
 
 class AppliedTagSchema(Inbound):
-    code = fields.String(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
-    goals = fields.List(fields.String(validate=ID), load_default=list, validate=validate.Length(max=MAX_GOALS))
+    code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
+    goals = fields.List(Text(validate=ID), load_default=list, validate=validate.Length(max=MAX_GOALS))
     ratings = fields.List(fields.Nested(RatingSchema), load_default=list, validate=validate.Length(max=2 * MAX_GOALS))
 
     @post_load
@@ -148,12 +201,12 @@ class AppliedTagSchema(Inbound):
 class NoteProgressSchema(Inbound):
     """The progress part of one session note. There is no field for note text, by design."""
 
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
-    note_id = fields.String(required=True, validate=ID)
-    note_type = fields.String(validate=validate.Length(max=128), allow_none=True)
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_id = Text(required=True, validate=ID)
+    note_type = Text(validate=validate.Length(max=128), allow_none=True)
     session_at = AwareDateTime(required=True)
-    author = fields.String(required=True, validate=ID)
+    author = Text(required=True, validate=ID)
     at = AwareDateTime(required=True, metadata={"description": "When the host saved or signed the note."})
     tags = fields.List(fields.Nested(AppliedTagSchema), load_default=list, validate=validate.Length(max=40))
     signed = fields.Boolean(load_default=False)
@@ -167,15 +220,15 @@ class NoteProgressSchema(Inbound):
 
 # -- vocabulary ---------------------------------------------------------------------------
 class TagSchema(Inbound):
-    code = fields.String(required=True, validate=validate.Regexp(
+    code = Text(required=True, validate=validate.Regexp(
         CODE_RE, error="Codes are 1-64 characters of letters, digits, '.', '_' or '-'."))
-    label = fields.String(required=True, validate=validate.Length(min=1, max=LABEL_MAX))
-    description = fields.String(load_default="", validate=validate.Length(max=300))
-    category = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
-                             error="Categories are lower-case words, e.g. 'movement'."))
-    direction = fields.String(required=True, validate=validate.OneOf(DIRECTIONS))
-    audience = fields.String(load_default="all", validate=validate.OneOf(AUDIENCES))
-    status = fields.String(load_default="active", validate=validate.OneOf(STATUSES))
+    label = Text(required=True, validate=validate.Length(min=1, max=LABEL_MAX))
+    description = Text(load_default="", validate=validate.Length(max=300))
+    category = Text(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
+                    error="Categories are lower-case words, e.g. 'movement'."))
+    direction = Text(required=True, validate=validate.OneOf(DIRECTIONS))
+    audience = Text(load_default="all", validate=validate.OneOf(AUDIENCES))
+    status = Text(load_default="active", validate=validate.OneOf(STATUSES))
 
     @post_load
     def to_tag(self, data, **kwargs) -> Tag:
@@ -185,22 +238,22 @@ class TagSchema(Inbound):
 class TagEditSchema(Inbound):
     """Changes to one tag (admin API ``PATCH``). Codes are immutable; the status changes through retire/restore."""
 
-    code = fields.String(metadata={"description": "If given, must be the tag's own code."})
-    label = fields.String(validate=validate.Length(min=1, max=LABEL_MAX))
-    description = fields.String(validate=validate.Length(max=300))
-    category = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
-                             error="Categories are lower-case words, e.g. 'movement'."))
-    direction = fields.String(validate=validate.OneOf(DIRECTIONS))
-    audience = fields.String(validate=validate.OneOf(AUDIENCES))
+    code = Text(metadata={"description": "If given, must be the tag's own code."})
+    label = Text(validate=validate.Length(min=1, max=LABEL_MAX))
+    description = Text(validate=validate.Length(max=300))
+    category = Text(validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
+                    error="Categories are lower-case words, e.g. 'movement'."))
+    direction = Text(validate=validate.OneOf(DIRECTIONS))
+    audience = Text(validate=validate.OneOf(AUDIENCES))
 
 
 class VocabularyFileSchema(Inbound):
     """A vocabulary file, as exported by ``progress-plugin vocab export --format json``."""
 
-    format = fields.String(required=True, validate=validate.Equal("progress-plugin/vocabulary"))
-    version = fields.Integer(strict=True, validate=validate.Range(min=1),
-                             metadata={"description": "The version it was exported from (informational)."})
-    clinic_id = fields.String(validate=ID)
+    format = Text(required=True, validate=validate.Equal("progress-plugin/vocabulary"))
+    version = Int(strict=True, validate=Version,
+                  metadata={"description": "The version it was exported from (informational)."})
+    clinic_id = Text(validate=ID)
     tags = fields.List(fields.Nested(TagSchema), required=True, validate=validate.Length(min=1, max=500))
 
     @validates_schema
@@ -218,9 +271,9 @@ class VocabularyFileSchema(Inbound):
 
 # -- events that arrive as plain data (webhooks, hook arguments) --------------------------
 class IntakeSubmittedSchema(Inbound):
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
-    author = fields.String(required=True, validate=ID)
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    author = Text(required=True, validate=ID)
     at = AwareDateTime(required=True)
     intake = fields.Nested(IntakeSchema, required=True)
 
@@ -230,9 +283,9 @@ class IntakeSubmittedSchema(Inbound):
 
 
 class NoteDeletedSchema(Inbound):
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
-    note_id = fields.String(required=True, validate=ID)
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_id = Text(required=True, validate=ID)
     at = AwareDateTime(required=True)
 
     @post_load
@@ -241,8 +294,8 @@ class NoteDeletedSchema(Inbound):
 
 
 class ClientDischargedSchema(Inbound):
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
     at = AwareDateTime(required=True)
 
     @post_load
@@ -254,30 +307,30 @@ class ClientDischargedSchema(Inbound):
 class ClientRequestSchema(Inbound):
     """A host asking for something about one client: its intake sections or chart panels."""
 
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
-    audience = fields.String(load_default="therapist", validate=validate.OneOf(("therapist", "client")))
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    audience = Text(load_default="therapist", validate=validate.OneOf(("therapist", "client")))
 
 
 class NoteFieldsRequestSchema(Inbound):
     """A host asking for the fields to add to one client's note form."""
 
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
-    note_type = fields.String(validate=validate.Length(max=128), allow_none=True)
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_type = Text(validate=validate.Length(max=128), allow_none=True)
 
 
 class ClinicRequestSchema(Inbound):
     """A host asking for something about one clinic: its admin pages."""
 
-    clinic_id = fields.String(required=True, validate=ID)
+    clinic_id = Text(required=True, validate=ID)
 
 
 class HostConfigSchema(Inbound):
     """The plugin's part of a host's settings (``config["progress_plugin"]`` of the configure hook)."""
 
-    store_url = fields.String(validate=validate.Length(min=1, max=2000),
-                              metadata={"description": "SQLAlchemy URL of the plugin's store."})
+    store_url = Text(validate=validate.Length(min=1, max=2000),
+                     metadata={"description": "SQLAlchemy URL of the plugin's store."})
 
 
 class NoteRefSchema(ma.Schema):
@@ -286,19 +339,19 @@ class NoteRefSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    clinic_id = fields.String(required=True, validate=ID)
-    client_id = fields.String(required=True, validate=ID)
-    note_id = fields.String(required=True, validate=ID)
-    note_type = fields.String(validate=validate.Length(max=128), allow_none=True)
-    author = fields.String(validate=ID)
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_id = Text(required=True, validate=ID)
+    note_type = Text(validate=validate.Length(max=128), allow_none=True)
+    author = Text(validate=ID)
 
 
 class EnvelopeSchema(Inbound):
     """A Standard Webhooks body: ``{"type", "timestamp", "data"}``. ``data`` is checked per type."""
 
-    type = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_.-]{0,99}$"))
+    type = Text(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_.-]{0,99}$"))
     timestamp = AwareDateTime(required=True)
-    data = fields.Dict(required=True)
+    data = FreeDict(required=True)
 
 
 intake_schema = IntakeSchema()
@@ -349,5 +402,5 @@ def load(schema: ma.Schema, data):
         raise errors.ValidationError({"_schema": ["Expected a JSON object."]})
     try:
         return schema.load(data)
-    except ma.ValidationError as exc:
-        raise errors.ValidationError(exc.messages) from None
+    except ma.ValidationError as exc:       # a field name taken from the input is made printable
+        raise errors.ValidationError(jsonio.plain_keys(exc.messages, keys_as_text=False)) from None

@@ -16,14 +16,32 @@ from pathlib import Path
 
 import click
 
+from progress_plugin import jsonio
 from progress_plugin import tokens as tokens_mod
 from progress_plugin import vocab_io
 from progress_plugin.cli import Context, Group, now, pass_ctx
-from progress_plugin.schemas import load, tag_edit_schema, tag_schema
+from progress_plugin.schemas import MAX_VERSION, load, tag_edit_schema, tag_schema
 from progress_plugin.vocabulary import AUDIENCES, DIRECTIONS, Vocabulary, default
 
 ENV_CLINIC = "PROGRESS_PLUGIN_CLINIC"
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
+VERSION = click.IntRange(min=1, max=MAX_VERSION)
+
+
+class CleanText(click.ParamType):
+    """Text as the schemas take it: a NUL or a lone surrogate (how Python passes on bytes of an
+    argument that are not UTF-8) is refused, naming the option, before anything is stored."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        problem = jsonio.str_problem(value) if isinstance(value, str) else None
+        if problem:
+            self.fail(problem, param, ctx)
+        return value
+
+
+TEXT = CleanText()
 
 
 def default_actor() -> str:
@@ -34,17 +52,19 @@ def default_actor() -> str:
 
 
 def clinic_option(f):
-    return click.option("--clinic", envvar=ENV_CLINIC, metavar="ID",
+    return click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", type=TEXT,
                         help=f"Clinic id. Else ${ENV_CLINIC}, else the only clinic in the config file.")(f)
 
 
 def actor_option(f):
-    return click.option("--actor", default=default_actor, show_default="cli:<login name>",
+    return click.option("--actor", default=default_actor, show_default="cli:<login name>", type=TEXT,
                         help="Who makes the change, for the history and the audit log.")(f)
 
 
 def clinic_of(obj: Context, flag: str | None) -> str:
     if flag:
+        if len(flag) > 128:
+            raise click.BadParameter("a clinic id is 1-128 characters", param_hint="--clinic")
         return flag
     listed = [c.get("id") for c in obj.config.get("clinics", []) if isinstance(c, dict) and c.get("id")]
     if len(listed) == 1:
@@ -62,8 +82,14 @@ def show_tag(tag) -> str:
     return f"{tag.code:<26} {tag.label:<34} [{', '.join(flags)}]"
 
 
+def echo(text: str, **kwargs) -> None:
+    """``click.echo`` of stored text: a NUL or lone surrogate stored before they were refused is
+    shown as its escape instead of failing the output."""
+    click.echo(jsonio.printable(text), **kwargs)
+
+
 def echo_json(doc) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+    echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
 
 
 def _save(obj: Context, clinic: str, current: Vocabulary, op: str, code: str, actor: str, **kwargs) -> Vocabulary:
@@ -97,7 +123,7 @@ def vocab():
 
 @vocab.command("list")
 @clinic_option
-@click.option("--version", type=click.IntRange(min=1), help="A past version (default: the current one).")
+@click.option("--version", type=VERSION, help="A past version (default: the current one).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_ctx
 def list_(obj: Context, clinic, version, as_json):
@@ -109,13 +135,13 @@ def list_(obj: Context, clinic, version, as_json):
         return
     click.echo(f"clinic {clinic}, vocabulary version {vocabulary.version}")
     for tag in vocabulary.tags:
-        click.echo(show_tag(tag))
+        echo(show_tag(tag))
 
 
 @vocab.command()
 @clinic_option
-@click.argument("code")
-@click.option("--version", type=click.IntRange(min=1), help="A past version (default: the current one).")
+@click.argument("code", type=TEXT)
+@click.option("--version", type=VERSION, help="A past version (default: the current one).")
 @pass_ctx
 def show(obj: Context, clinic, code, version):
     """Show one tag, as JSON."""
@@ -127,7 +153,7 @@ def show(obj: Context, clinic, code, version):
 @vocab.command()
 @clinic_option
 @actor_option
-@click.argument("code")
+@click.argument("code", type=TEXT)
 @click.option("--label", required=True, help="1-80 characters, unique within its category.")
 @click.option("--category", required=True, help="e.g. movement, awareness, action, relationship, therapist.")
 @click.option("--direction", required=True, type=click.Choice(DIRECTIONS), help="How the tag reads on a chart.")
@@ -145,7 +171,7 @@ def add(obj: Context, clinic, actor, code, **fields):
 @vocab.command()
 @clinic_option
 @actor_option
-@click.argument("code")
+@click.argument("code", type=TEXT)
 @click.option("--label", help="New label.")
 @click.option("--category", help="New category.")
 @click.option("--direction", type=click.Choice(DIRECTIONS), help="New direction.")
@@ -162,7 +188,7 @@ def edit(obj: Context, clinic, actor, code, **fields):
 @vocab.command()
 @clinic_option
 @actor_option
-@click.argument("code")
+@click.argument("code", type=TEXT)
 @pass_ctx
 def retire(obj: Context, clinic, actor, code):
     """Retire a tag: it can no longer be applied; notes that carry it keep it."""
@@ -173,7 +199,7 @@ def retire(obj: Context, clinic, actor, code):
 @vocab.command()
 @clinic_option
 @actor_option
-@click.argument("code")
+@click.argument("code", type=TEXT)
 @pass_ctx
 def restore(obj: Context, clinic, actor, code):
     """Restore a retired tag, so it can be applied again."""
@@ -195,13 +221,13 @@ def history(obj: Context, clinic, as_json):
         echo_json([{**r, "at": r["at"].isoformat()} for r in rows])
         return
     for r in rows:
-        click.echo(f"{r['version']:>4}  {r['at']:%Y-%m-%d %H:%M:%S}Z  {r['by']:<24} {r['change']}")
+        echo(f"{r['version']:>4}  {r['at']:%Y-%m-%d %H:%M:%S}Z  {r['by']:<24} {r['change']}")
 
 
 @vocab.command()
 @clinic_option
-@click.argument("v1", type=click.IntRange(min=1))
-@click.argument("v2", type=click.IntRange(min=1))
+@click.argument("v1", type=VERSION)
+@click.argument("v2", type=VERSION)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
 @pass_ctx
 def diff(obj: Context, clinic, v1, v2, as_json):
@@ -217,7 +243,7 @@ def diff(obj: Context, clinic, v1, v2, as_json):
             click.echo(f"  {kind:<9}{code}")
     for item in changes["edited"]:
         for field, (old, new) in item["fields"].items():
-            click.echo(f"  edited   {item['code']} {field}: {old!r} -> {new!r}")
+            echo(f"  edited   {item['code']} {field}: {old!r} -> {new!r}")
     if not any(changes.values()):
         click.echo("  no changes")
 
@@ -236,10 +262,18 @@ def import_(obj: Context, clinic, actor, file: Path, check):
     the same content again makes no new version.
     """
     clinic = clinic_of(obj, clinic)
+    try:
+        size = file.stat().st_size
+        if size > vocab_io.MAX_FILE_BYTES:
+            raise click.ClickException(f"{file}: larger than {vocab_io.MAX_FILE_BYTES // (1024 * 1024)} MB; "
+                                       "not a vocabulary file")
+        content = file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{file}: cannot be read ({exc.strerror or exc.__class__.__name__})") from None
     store = obj.store
     exists = store.clinic_exists(clinic)
     current = store.vocabulary(clinic) if exists else default()    # a new clinic starts from the default
-    parsed = vocab_io.read(file.read_bytes(), current)
+    parsed = vocab_io.read(content, current)
     if check:
         click.echo(f"ok: {len(parsed.tags)} tags ({parsed.kind}); nothing changed")
         return
@@ -277,10 +311,11 @@ def tokens():
 
 
 @tokens.command()
-@click.option("--clinic", required=True, envvar=ENV_CLINIC, metavar="ID", help="The clinic the token is for.")
+@click.option("--clinic", required=True, envvar=ENV_CLINIC, metavar="ID", type=TEXT,
+              help="The clinic the token is for.")
 @click.option("--role", required=True, type=click.Choice(tokens_mod.ROLES),
               help="viewer may read; admin may read and edit.")
-@click.option("--name", required=True, help="What the token is for, e.g. 'reports dashboard'.")
+@click.option("--name", required=True, type=TEXT, help="What the token is for, e.g. 'reports dashboard'.")
 @actor_option
 @pass_ctx
 def create(obj: Context, clinic, role, name, actor):
@@ -291,7 +326,7 @@ def create(obj: Context, clinic, role, name, actor):
 
 
 @tokens.command("list")
-@click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", help="Only this clinic's tokens.")
+@click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", type=TEXT, help="Only this clinic's tokens.")
 @pass_ctx
 def list_tokens(obj: Context, clinic):
     """List tokens: id, clinic, role, name, created, revoked, refused attempts. Never a secret.
@@ -307,8 +342,9 @@ def list_tokens(obj: Context, clinic):
 
 
 @tokens.command()
-@click.argument("token_id")
-@click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", help="Only if the token belongs to this clinic.")
+@click.argument("token_id", type=TEXT)
+@click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", type=TEXT,
+              help="Only if the token belongs to this clinic.")
 @actor_option
 @pass_ctx
 def revoke(obj: Context, token_id, clinic, actor):

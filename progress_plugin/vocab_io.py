@@ -20,7 +20,7 @@ from datetime import datetime
 
 import marshmallow as ma
 
-from progress_plugin import fhir
+from progress_plugin import fhir, jsonio
 from progress_plugin.errors import PreconditionFailed, ValidationError
 from progress_plugin.schemas import tag_schema, vocabulary_file_schema
 from progress_plugin.store import Store
@@ -29,6 +29,7 @@ from progress_plugin.vocabulary import SYSTEM, Tag, Vocabulary
 FORMAT = "progress-plugin/vocabulary"
 FORMATS = ("json", "fhir")
 MAX_TAGS = 500
+MAX_FILE_BYTES = 5 * 1024 * 1024    #: a vocabulary file larger than this is refused unread
 NOT_A_VOCABULARY = ("Not a vocabulary file: expected {\"format\": \"progress-plugin/vocabulary\", ...}, "
                     "a FHIR Bundle holding a CodeSystem, or a FHIR CodeSystem.")
 
@@ -95,17 +96,25 @@ def _walk(messages, prefix: Path = ()):
 
 # -- reading ------------------------------------------------------------------------------
 def read(text: str | bytes, current: Vocabulary | None = None) -> Parsed:
-    """Parse a file's text (see :func:`parse`). Problems name their line as well as their path."""
+    """Parse a file's text (see :func:`parse`). Problems name their line as well as their path.
+
+    The text is read by :func:`progress_plugin.jsonio.loads`, with its limits on size, nesting,
+    numbers and characters; any problem is a :class:`ValidationError`."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ValidationError({"_schema": [f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB."]})
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError({"_schema": [f"The file is not UTF-8 text (byte {exc.start})."]}) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError({"_schema": [f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}."]}) \
-            from None
+        data = jsonio.loads(text)
+    except jsonio.NotJSON:
+        raise
+    except ValidationError as exc:                 # a number or a text the file may not hold: say where
+        problems = Problems()
+        problems.add_marshmallow((), exc.messages)
+        problems.raise_if_any(LineIndex(text))
     return parse(data, current, lines=LineIndex(text))
 
 
@@ -307,7 +316,9 @@ def export(vocabulary: Vocabulary, clinic_id: str, fmt: str = "json") -> dict:
 
 
 def dumps(doc: dict) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    """The JSON text of an export. A lone surrogate stored before such text was refused is written as
+    its ``\\uXXXX`` escape, so the text stays encodable (and a re-import says where it is)."""
+    return jsonio.printable(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
 
 
 # -- single edits -------------------------------------------------------------------------

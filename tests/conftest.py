@@ -126,6 +126,24 @@ def artifacts_dir():
     return path
 
 
+@pytest.fixture(scope="session")
+def fuzz_counts(artifacts_dir):
+    """The boundary fuzz tests' case counts (tests/fuzz.py), merged into artifacts/fuzz-counts.json
+    at the end of the session: per boundary, the cases run, the answers by status, 5xx and tracebacks."""
+    import json
+    from tests import fuzz
+    yield fuzz.COUNTS
+    path = artifacts_dir / "fuzz-counts.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    for boundary, counts in fuzz.COUNTS.items():
+        saved[boundary] = {"cases": counts["cases"], "5xx": counts["5xx"], "tracebacks": counts["tracebacks"],
+                           **{k: v for k, v in sorted(counts.items()) if k.startswith(("status ", "exit "))}}
+    path.write_text(json.dumps(dict(sorted(saved.items())), indent=2) + "\n", encoding="utf-8")
+
+
 # -- hosts ----------------------------------------------------------------------------------
 from tests.fhir_server import medplum, medplum_server  # noqa: E402,F401  (Medplum FHIR server fixtures)
 

@@ -374,3 +374,57 @@ def test_without_a_host_nothing_is_queued(client, creds, store):
     assert client.post(f"{URL}/tags/setback/retire", headers=h(creds, "admin", 1)).status_code == 200
     with store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.outbox)).scalar() == 0
+
+
+# -- hostile input: each of these answered 5xx, or was accepted, before the shared JSON reader --------
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/tags"), ("PATCH", "/tags/setback"), ("POST", "/import")])
+def test_json_nested_ten_thousand_deep_is_422_not_500(client, creds, store, method, path):
+    r = client.open(f"{URL}{path}", method=method, data=DEEP, content_type="application/json",
+                    headers=h(creds, "admin", 1))
+    assert r.status_code == 422, r.text
+    assert r.json["json"]["_schema"] == ["JSON nested more than 64 levels deep."]
+    assert store.current_version(A) == 1
+
+
+@pytest.mark.parametrize("label,message", [("Named\ud800", "lone surrogate"), ("Named\x00", "NUL character")])
+def test_a_label_with_a_lone_surrogate_or_nul_is_422_naming_it(client, creds, store, label, message):
+    new = {"code": "named", "label": label, "category": "relationship", "direction": "toward"}
+    r = client.post(f"{URL}/tags", json=new, headers=h(creds, "admin", 1))
+    assert r.status_code == 422 and message in r.json["json"]["label"][0]
+    r = client.patch(f"{URL}/tags/setback", json={"description": label}, headers=h(creds, "admin", 1))
+    assert r.status_code == 422 and message in r.json["json"]["description"][0]
+    assert store.current_version(A) == 1
+    assert client.get(f"{URL}/export", headers=h(creds, "viewer")).status_code == 200
+
+
+def test_bidi_controls_in_a_label_are_kept(client, creds):
+    label = "\u2067قدم\u2069 forward"
+    new = {"code": "step-rtl", "label": label, "category": "movement", "direction": "toward"}
+    assert client.post(f"{URL}/tags", json=new, headers=h(creds, "admin", 1)).status_code == 201
+    assert client.get(f"{URL}/tags/step-rtl", headers=h(creds, "viewer")).json["tag"]["label"] == label
+
+
+@pytest.mark.parametrize("path,arg", [("", "version"), ("/tags/setback", "version"), ("/diff", "from"),
+                                      ("/diff", "to")])
+def test_a_thirty_digit_version_is_422_naming_it(client, creds, path, arg):
+    for value in ("9" * 30, "9" * 5000, str(2 ** 31)):
+        r = client.get(f"{URL}{path}?{arg}={value}", headers=h(creds, "viewer"))
+        assert r.status_code == 422 and arg in r.json["json"], r.text
+
+
+def test_an_import_with_a_5000_digit_integer_is_422_naming_it_with_its_line(client, creds, store):
+    text = vocab_io.dumps(vocab_io.export(default(), A, "json")).replace('"version": 1', '"version": ' + "9" * 5000)
+    r = client.post(f"{URL}/import", data=text, content_type="application/json", headers=h(creds, "admin", 1))
+    assert r.status_code == 422
+    assert r.json["json"]["version"] == ["line 3: Number out of range: integers must be between "
+                                         "-9223372036854775808 and 9223372036854775807."]
+    assert store.current_version(A) == 1
+
+
+def test_problems_keyed_by_position_and_by_name_together_are_written_as_json(client, creds):
+    r = client.post(f"{URL}/import", json={"resourceType": "Bundle", "entry": ["x", 1]}, headers=h(creds, "admin", 1))
+    assert r.status_code == 422, r.text
+    assert sorted(r.json["json"]["entry"]) == ["0", "1", "_schema"]

@@ -416,3 +416,25 @@ def test_every_intake_field_but_the_private_reflection_is_asked():
     for field in FIELDS:
         if field.id not in canvas.NOT_ASKED:
             assert f"pp-intake.{field.id}" in codes
+
+
+# -- hostile input: each of these answered 5xx, or was accepted, before the shared JSON reader --------
+def test_json_nested_ten_thousand_deep_is_400_not_500(client):
+    body = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
+    r = post(client, {}, body=body)
+    assert r.status_code == 400 and r.json["message"] == "JSON nested more than 64 levels deep."
+
+
+@pytest.mark.parametrize("code,value", [("pp-intake.better_looks_like", "Waking up\ud800"),
+                                        ("pp-intake.g1.words", "Sleep\x00")])
+def test_lone_surrogates_and_nul_in_answers_are_422_naming_the_question(client, app, code, value):
+    r = intake(client, {**INTAKE_ANSWERS, code: value})
+    assert r.status_code == 422, r.json
+    assert "answers" in r.json["json"]
+    assert app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).intake is None
+
+
+def test_a_huge_sent_at_is_422_naming_it(client):
+    body = encode(event("APPLICATION__ON_OPEN", sent_at="@")).replace(b'"@"', b"9" * 5000)
+    r = post(client, {}, body=body)
+    assert r.status_code == 422 and r.json["json"]["sent_at"][0].startswith("Number out of range")

@@ -478,3 +478,29 @@ def test_a_client_without_an_intake_is_not_read_from_the_ehr(service, keys, fhir
     r = post(client, keys, body)
     assert r.status_code == 200 and r.get_json() == {"cards": []}
     assert fhir.requests == []
+
+
+# -- hostile input: each of these answered 5xx before the shared JSON reader ------------------------
+def test_json_nested_ten_thousand_deep_is_400_not_500(service, keys):
+    client, _, _ = service
+    r = client.post(PATH, data="[" * 10_000 + "]" * 10_000, content_type="application/json",
+                    headers={"Authorization": f"Bearer {make_token(keys)}"})
+    assert r.status_code == 400 and r.get_json()["message"] == "JSON nested more than 64 levels deep."
+
+
+@pytest.mark.parametrize("value,message", [("hook-\ud800", "lone surrogate"), ("hook-\x00", "NUL character")])
+def test_a_lone_surrogate_or_nul_is_422_naming_the_field(service, keys, value, message):
+    client, store, _ = service
+    r = post(client, keys, body_for(hookInstance=value))
+    assert r.status_code == 422 and message in r.get_json()["json"]["hookInstance"][0]
+
+
+@pytest.mark.parametrize("goal", [
+    {"resourceType": "Goal", "description": {"text": "Sleep"}, "identifier": ["c1/g1"]},
+    {"resourceType": "Goal", "description": ["Sleep"], "identifier": [{"value": "x"}]},
+    {"resourceType": "Goal", "description": {"text": "Sleep"}, "identifier": "clinic-a/c1/g1"},
+])
+def test_prefetched_goals_of_the_wrong_shape_are_ignored_not_a_500(service, keys, goal):
+    client, _, _ = service
+    r = post(client, keys, body_for(goals=[goal]))
+    assert r.status_code == 200 and "Goal 1" in r.get_json()["cards"][0]["detail"]

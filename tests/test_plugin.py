@@ -262,3 +262,29 @@ def test_the_configure_hook_opens_the_store_it_names(sqlite_url, tmp_path, intak
         assert "store_url" in exc.value.messages
     finally:
         plugin.reset()
+
+
+# -- hostile host input: each of these raised, stored what cannot be shown, or echoed it, before ----
+def test_a_lone_surrogate_or_nul_in_a_note_is_rejected_naming_the_field_and_nothing_is_stored(hook, store,
+                                                                                            note_payload):
+    for field, value in [("client_id", "c\ud800"), ("author", "t\x00"), ("note_type", "\udfff")]:
+        (result,) = hook.note_saved(note=note_payload(tags=[{"code": "setback"}], **{field: value}))
+        assert result["status"] == "rejected" and field in result["errors"], result
+    (panel,) = hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    panel["html"].encode("utf-8")
+    assert store.load_state(CLINIC, CLIENT).notes == {}
+
+
+def test_a_5000_digit_baseline_is_rejected_naming_it(hook, intake_payload, note_payload):
+    goals = [{"words": "Sleep", "whose": "client", "baseline": 10 ** 5000}]
+    result = hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                   answers=intake_payload(goals=goals), author="t1", at="2026-01-05T09:00:00+00:00")
+    assert result["status"] == "rejected"
+    assert result["errors"]["goals"][0]["baseline"][0].startswith("Number out of range")
+
+
+def test_a_rejection_echoes_the_note_id_only_when_it_is_plain_text(hook):
+    (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n\ud800", at="2026-01-05")
+    assert deleted["status"] == "rejected" and deleted["note_id"] is None and "note_id" in deleted["errors"]
+    (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id=[[[1]]], at="2026-01-05")
+    assert deleted["note_id"] is None

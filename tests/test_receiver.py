@@ -185,3 +185,61 @@ def test_readyz_fails_while_the_store_or_the_host_is_unreachable(client, app, se
     svc.config = dataclasses.replace(service_config, host_url=f"http://127.0.0.1:{free_port()}/fhir")
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json["problems"] == ["host: HostUnavailable status=None"]
+
+
+# -- hostile input: each of these answered 5xx, or was accepted, before the shared JSON reader --------
+def _signed_body(body: bytes, event_id="evt_hostile"):
+    import time
+    from progress_plugin.signatures import sign_standard
+    return {**sign_standard(SECRET, event_id, int(time.time()), body), "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("body", ["[" * 10_000 + "]" * 10_000, '{"a":' * 10_000 + "1" + "}" * 10_000])
+def test_json_nested_ten_thousand_deep_is_400_not_500(client, body):
+    r = client.post("/webhooks/clinic-a", data=body.encode(), headers=_signed_body(body.encode()))
+    assert r.status_code == 400, r.text
+    assert r.json == {"error": "body is not JSON", "message": "JSON nested more than 64 levels deep."}
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("client_id", "c\ud800", "lone surrogate"), ("note_id", "n\x001", "NUL character"),
+    ("author", "\udfff", "lone surrogate")])
+def test_lone_surrogates_and_nul_are_refused_naming_the_field_and_nothing_is_stored(client, signed, app, field,
+                                                                                    value, message):
+    headers, body = signed("note.saved", {**NOTE, field: value})
+    r = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert r.status_code == 422, r.text
+    assert message in r.json["json"]["data"][field][0]
+    assert inbox_rows(app) == []
+
+
+def test_bidi_controls_in_an_intake_are_accepted(client, signed, app):
+    words = "\u202bمیں سونا چاہتی ہوں\u202c \u2066sleep\u2069"
+    intake = {**INTAKE, "intake": {**INTAKE["intake"], "goals": [{"words": words, "whose": "client", "baseline": 3}]}}
+    headers, body = signed("intake.submitted", intake)
+    assert client.post("/webhooks/clinic-a", data=body, headers=headers).status_code == 202
+    (row,) = inbox_rows(app)
+    assert row["payload"]["intake"]["goals"][0]["words"] == words
+
+
+def test_a_huge_integer_is_422_naming_its_field(client):
+    body = ('{"type": "note.saved", "timestamp": "2026-01-05T10:00:00Z", "data": {"client_id": "c1", "note_id": '
+            '"n1", "session_at": "2026-01-12T10:00:00Z", "author": "t1", "at": "2026-01-12T11:00:00Z", "tags": '
+            '[{"code": "setback", "goals": ["g1"], "ratings": [{"goal": "g1", "value": ' + "9" * 5000 + '}]}]}}')
+    r = client.post("/webhooks/clinic-a", data=body.encode(), headers=_signed_body(body.encode()))
+    assert r.status_code == 422
+    assert r.json["json"]["data"]["tags"]["0"]["ratings"]["0"]["value"][0].startswith("Number out of range")
+
+
+def test_x_signature_resource_with_a_meta_that_is_not_an_object_is_422(tmp_path):
+    from progress_plugin import settings
+    from progress_plugin.signatures import sign_hex
+    secret = "x" * 32
+    cfg = settings.load({"store": {"url": f"sqlite:///{tmp_path}/x.db"},
+                         "clinics": [{"id": "m", "scheme": "x-signature", "secrets": [secret]}]}, env={})
+    app = create_app(Store.open(cfg.store_url), config=cfg)
+    for meta, path in [([1], "meta"), ("7", "meta"), ({"versionId": {"x": 1}}, "meta")]:
+        body = json.dumps({"resourceType": "DocumentReference", "id": "d1", "meta": meta}).encode()
+        r = app.test_client().post("/webhooks/m", data=body, headers={"Content-Type": "application/json",
+                                                                      "X-Signature": sign_hex(secret, body)})
+        assert r.status_code == 422 and path in r.json["json"], r.text

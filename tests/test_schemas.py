@@ -104,3 +104,28 @@ def test_non_object_payload_is_a_clear_error():
     with pytest.raises(errors.ValidationError) as info:
         schemas.load(schemas.note_schema, ["not", "an", "object"])
     assert info.value.paths() == {"_schema": ["Expected a JSON object."]}
+
+
+# -- text every boundary can store and show --------------------------------------------------------
+@pytest.mark.parametrize("value,message", [("Set\ud800back", "lone surrogate"), ("Set\x00back", "NUL character"),
+                                           ("\udcff", "lone surrogate")])
+def test_text_with_a_lone_surrogate_or_nul_is_refused_naming_the_field(value, message):
+    paths = load_error(schemas.tag_schema, {"code": "x", "label": value, "category": "movement",
+                                            "direction": "toward"})
+    assert list(paths) == ["label"] and message in paths["label"][0]
+
+
+def test_bidi_controls_and_every_other_character_are_kept_in_text():
+    label = "\u202eevil\u202c \u2067قدم\u2069 \u200f\U0001f600 क्ष"
+    tag = schemas.load(schemas.tag_schema, {"code": "x", "label": label, "category": "movement",
+                                            "direction": "toward"})
+    assert tag.label == label
+
+
+def test_free_form_webhook_data_is_checked_inside_by_path():
+    paths = load_error(schemas.envelope_schema, {"type": "x", "timestamp": "2026-01-05T10:00:00Z",
+                                                 "data": {"a": [{"b": "\ud800"}], "n": 2 ** 64, "\x00": 1}})
+    assert paths == {"data.a.value.0.b": ["Holds a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text."],
+                     "data.n.value": ["Number out of range: integers must be between -9223372036854775808 and "
+                                      "9223372036854775807."],
+                     "data.\\u0000.key": ["Holds a NUL character, which is not allowed in text."]}

@@ -248,3 +248,62 @@ def test_with_a_host_configured_cli_changes_are_queued_for_it(cli, tmp_path, mon
     finally:
         s.close()
     assert keys == ["vocabulary/clinic-a/3/codesystem", "vocabulary/clinic-a/3/valueset"]
+
+
+# -- hostile input: each of these printed a traceback before --------------------------------------
+def test_an_import_file_nested_ten_thousand_deep_is_a_clear_error(cli, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"format": "progress-plugin/vocabulary", "tags": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
+    assert result.exit_code == 2                     # catch_exceptions=False: a traceback would have raised
+    assert "error: _schema: JSON nested more than 64 levels deep." in result.output
+
+
+def test_an_import_file_with_a_5000_digit_integer_names_its_line_and_field(cli, tmp_path):
+    text = json.dumps({"format": "progress-plugin/vocabulary", "version": "@",
+                       "tags": [t.as_dict() for t in default().tags]}, indent=2)
+    path = tmp_path / "big.json"
+    path.write_text(text.replace('"@"', "9" * 5000))
+    result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
+    assert result.exit_code == 2
+    assert "error: version: line 3: Number out of range" in result.output
+
+
+def test_an_oversized_or_unreadable_file_is_a_clear_error(cli, tmp_path):
+    from progress_plugin import vocab_io
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as f:
+        f.truncate(vocab_io.MAX_FILE_BYTES + 1)
+    result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
+    assert result.exit_code == 1 and "larger than 5 MB" in result.output
+
+
+@pytest.mark.parametrize("args,where", [
+    (["add", "named", "--label", "Named\ud800", "--category", "movement", "--direction", "toward"], "label"),
+    (["add", "nam\x00ed", "--label", "Named", "--category", "movement", "--direction", "toward"], "CODE"),
+    (["edit", "setback", "--description", "\udcff"], "description"),
+    (["list", "--version", "9" * 30], "--version"),
+    (["diff", "1", "9" * 30], "V2"),
+    (["list", "--clinic", "clinic\udcff"], "--clinic"),
+])
+def test_bad_text_and_huge_numbers_in_options_are_clear_errors(cli, tmp_path, args, where):
+    result = cli("vocab", *args, *([] if "--clinic" in args else ["--clinic", "clinic-a"]), ok=False)
+    assert result.exit_code == 2
+    assert where in result.output and "Traceback" not in result.output
+
+
+def test_a_label_stored_with_a_lone_surrogate_before_they_were_refused_still_lists_and_exports(cli, tmp_path, now):
+    s = stored(tmp_path)
+    try:
+        s.ensure_clinic("clinic-a", now)
+        s.save_vocabulary("clinic-a", s.vocabulary("clinic-a").edit("setback", label="Set\ud800back"), "old", "x",
+                          now)
+    finally:
+        s.close()
+    assert "Set\\ud800back" in cli("vocab", "list", "--clinic", "clinic-a").output
+    assert json.loads(cli("vocab", "show", "setback", "--clinic", "clinic-a").output)["label"] == "Set\ud800back"
+    out = tmp_path / "export.json"
+    cli("vocab", "export", "--clinic", "clinic-a", "--out", str(out))
+    assert json.loads(out.read_text(encoding="utf-8"))["tags"][3]["label"] == "Set\ud800back"
+    result = cli("vocab", "import", str(out), "--clinic", "clinic-a", ok=False)     # and it cannot come back in
+    assert result.exit_code == 2 and "error: tags.3.label: line" in result.output and "lone surrogate" in result.output

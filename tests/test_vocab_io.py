@@ -317,3 +317,24 @@ def test_a_note_keeps_its_label_and_direction_after_an_edit_and_a_retirement(sto
 
 def test_the_codesystem_url_is_ours():
     assert vocab_io.export(default(), "c", "fhir")["entry"][0]["resource"]["url"] == SYSTEM
+
+
+# -- hostile files ----------------------------------------------------------------------------------
+def test_a_file_nested_ten_thousand_deep_is_a_validation_error():
+    assert problems_of(lambda: vocab_io.read("[" * 10_000 + "]" * 10_000)) == {
+        "_schema": ["JSON nested more than 64 levels deep."]}
+
+
+def test_a_5000_digit_integer_is_named_by_path_and_line():
+    text = '{\n  "format": "progress-plugin/vocabulary",\n  "version": ' + "9" * 5000 + ',\n  "tags": []\n}'
+    found = problems_of(lambda: vocab_io.read(text.encode()))
+    assert list(found) == ["version"] and found["version"][0].startswith("line 3: Number out of range")
+
+
+def test_text_a_store_cannot_keep_is_named_by_path_and_line():
+    doc = vocab_io.export(default(), "clinic-a", "fhir")
+    doc["entry"][0]["resource"]["concept"][2]["display"] = "Stir\ud800"
+    found = problems_of(lambda: vocab_io.read(json.dumps(doc, indent=1)))
+    (path,) = found
+    assert path == "entry.0.resource.concept.2.display" and "lone surrogate" in found[path][0]
+    assert found[path][0].startswith("line ")
