@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from progress_plugin import inbox, outbox
 from progress_plugin import tables as t
 from progress_plugin.store import Store
+from progress_plugin.settings import ServiceConfig
 from progress_plugin.worker import Worker
 
 
@@ -175,7 +176,6 @@ class Clock:
 def poison_store(store, clock):
     """An inbox with a good intake and a poison one: its goal words hold a lone surrogate,
     which JSON stores (as an escape) but neither SQLite nor PostgreSQL will take as text."""
-    from progress_plugin.settings import ServiceConfig
     bad = intake("c-poison")
     bad["intake"]["goals"][0]["words"] = POISON_WORDS
     with store.begin() as conn:
@@ -190,9 +190,35 @@ def inbox_row(store, event_id):
         return c.execute(sa.select(t.inbox).where(t.inbox.c.event_id == event_id)).one()
 
 
-def test_a_poison_row_fails_after_bounded_attempts_with_a_code_and_good_rows_go_on(store):
+def test_a_stored_row_the_boundary_would_refuse_fails_at_once_and_is_kept(store):
+    """A row stored before the boundary checked text (a lone surrogate in goal words) is
+    refused by the worker's schema: failed at the first attempt, kept for a person to look at."""
     clock = Clock()
-    cfg = poison_store(store, clock)
+    worker = Worker(store, poison_store(store, clock), clock=clock)
+    assert worker.process_inbox() == 2
+    assert inbox_row(store, "evt-good").status == "done"
+    row = inbox_row(store, "evt-poison")
+    assert (row.status, row.attempts, row.error) == ("failed", 1, "ValidationError")
+    assert row.payload["intake"]["goals"][0]["words"] == POISON_WORDS      # kept for a replay
+    assert "CANARY" not in str(store.audit_rows())
+
+
+def test_a_poison_row_fails_after_bounded_attempts_with_a_code_and_good_rows_go_on(store, monkeypatch):
+    from progress_plugin.runtime import Runtime
+    clock = Clock()
+    with store.begin() as conn:
+        for client in ("c-poison", "c-good"):
+            inbox.put(conn, "clinic-a", f"evt-{client[2:]}", "intake.submitted",
+                      {"clinic_id": "clinic-a", **intake(client)}, clock())
+    cfg = ServiceConfig(store_url="", batch=10, lease_seconds=30)
+    real = Runtime.dispatch
+
+    def broken(self, event, *a, **kw):                         # a fault of ours on one client's events
+        if getattr(event, "client_id", "") == "c-poison":
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+        return real(self, event, *a, **kw)
+
+    monkeypatch.setattr(Runtime, "dispatch", broken)
     assert cfg.inbox_max_attempts == 5                      # the default bound
     worker = Worker(store, cfg, clock=clock)
     assert worker.process_inbox() == 2                       # the poison row does not stop the batch
@@ -208,13 +234,11 @@ def test_a_poison_row_fails_after_bounded_attempts_with_a_code_and_good_rows_go_
         assert rounds <= 10, "the poison row is retried for ever"
     row = inbox_row(store, "evt-poison")
     assert (rounds, row.status, row.attempts, row.error) == (5, "failed", 5, "UnicodeEncodeError")
-    assert row.payload["intake"]["goals"][0]["words"] == POISON_WORDS      # kept for a replay
     clock.now += timedelta(hours=1)
     assert worker.process_inbox() == 0                       # failed rows are never claimed again
     with store.engine.connect() as c:
         assert inbox.count(c, inbox.FAILED) == 1
         assert [(r["event_id"], r["error"]) for r in inbox.rows(c)] == [("evt-poison", "UnicodeEncodeError")]
-    assert "CANARY" not in str(store.audit_rows())
 
 
 def test_retry_replays_a_failed_row_once_its_cause_is_gone(store, monkeypatch):
