@@ -43,3 +43,28 @@ def test_opening_a_store_at_head_does_not_import_alembic(sqlite_url):
     out = subprocess.run([sys.executable, "-c", probe.replace(sqlite_url, fresh)], capture_output=True, text=True,
                          check=True)
     assert "'alembic'" in out.stdout                    # a new store does need it
+
+
+def test_a_store_error_never_carries_the_values_it_was_given(store_url):
+    """A store error's text must not quote the parameters it was given, which may be a
+    client's words."""
+    store = Store.open(store_url)
+    words = "CANARY-words-in-a-failed-insert"
+    with store.begin() as c:
+        c.execute(sa.text("CREATE TABLE probe (v VARCHAR(80) PRIMARY KEY)"))
+        c.execute(sa.text("INSERT INTO probe (v) VALUES (:v)"), {"v": words})
+    try:
+        with store.begin() as c:
+            c.execute(sa.text("INSERT INTO probe (v) VALUES (:v)"), {"v": words})
+    except sa.exc.IntegrityError as exc:
+        # PostgreSQL's own DETAIL line may quote a key, so callers log an error's class only;
+        # what SQLAlchemy adds (the statement and its parameters) never holds the values.
+        added = str(exc)[str(exc).index("[SQL:"):]
+        assert words not in added
+        assert "hidden due to hide_parameters" in added
+    else:
+        raise AssertionError("the duplicate insert was accepted")
+    finally:
+        with store.begin() as c:
+            c.execute(sa.text("DROP TABLE probe"))
+        store.close()
