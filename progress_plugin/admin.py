@@ -20,11 +20,11 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from marshmallow import fields, validate
 
 from progress_plugin import __version__, auth, jsonio, vocab_io
-from progress_plugin.app import services
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
 from progress_plugin.schemas import (Int, TagEditSchema, TagSchema, Text, Version, VocabularyFileSchema, load,
                                      tag_edit_schema, tag_schema)
 from progress_plugin.vocabulary import Vocabulary
+from progress_plugin.web_context import services
 
 blueprint = Blueprint("admin", __name__)
 BASE = "/clinics/<clinic>/vocabulary"

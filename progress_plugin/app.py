@@ -4,42 +4,20 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from dataclasses import dataclass
 from typing import Callable
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from progress_plugin import accesslog, admin, canvas, cds, inbox, outbox, panel_http, receiver, settings
 from progress_plugin.errors import ProgressPluginError, ValidationError
-from progress_plugin.jsonio import plain_keys
+from progress_plugin.hostlink import check_host, say_no_host
 from progress_plugin.runtime import Runtime, utcnow
 from progress_plugin.settings import ServiceConfig
 from progress_plugin.store import Store
-
-
-@dataclass
-class Services:
-    """What every blueprint reaches through :func:`services`."""
-
-    store: Store
-    runtime: Runtime
-    clock: Callable = utcnow
-    config: ServiceConfig | None = None
-
-
-def services() -> Services:
-    return current_app.extensions["progress_plugin"]
-
+from progress_plugin.web_context import Services, answer
 
 log = logging.getLogger("progress_plugin.app")
-
-
-def answer(code: int, /, **body) -> Response:
-    """The one way a view answers JSON: every key in ``body`` made text first, so sorting the keys
-    never fails (marshmallow's messages put ``int`` list positions beside ``str`` field names)."""
-    response = jsonify(plain_keys(body))
-    response.status_code = code
-    return response
 
 
 def create_app(store: Store | None = None, *, config: ServiceConfig | None = None, store_url: str | None = None,
@@ -52,7 +30,6 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
     blueprints are mounted (tests mount one alone); by default all are.
     """
     if config is None and store is None:
-        from progress_plugin import settings
         config = settings.from_files(store_flag=store_url)
     if store is None:
         store = Store.open(config.store_url)
@@ -60,9 +37,7 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
         for clinic in config.clinics.values():
             store.ensure_clinic(clinic.id, clock(), clinic.name or None)
         if not config.host_url:
-            from progress_plugin.hostlink import say_no_host
-            say_no_host(logging.getLogger("progress_plugin.app"))
-    from progress_plugin import accesslog
+            say_no_host(log)
     accesslog.install()                  # no query string (a link code) in any access log line
     app = Flask("progress_plugin")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
@@ -115,7 +90,6 @@ def failed_rows(svc: Services) -> dict[str, int] | None:
     ``failed_rows``, but they never make it 503: a failed row does not stop the service taking
     webhooks, and a load balancer that dropped the service for one would refuse every other
     event. ``progress-plugin check`` warns about them. None when the store cannot be read."""
-    from progress_plugin import inbox, outbox
     try:
         with svc.store.engine.connect() as conn:
             return {"inbox": inbox.count(conn, inbox.FAILED), "outbox": outbox.count(conn, outbox.DEAD)}
@@ -140,7 +114,6 @@ def readiness(svc: Services) -> list[str]:
     except Exception as exc:              # any driver error means "not ready"
         problems.append(f"store: {exc.__class__.__name__}")
     if svc.config is not None and svc.config.host_url:
-        from progress_plugin.hostlink import check_host
         problem = check_host(svc.config)
         if problem:
             problems.append(f"host: {problem}")
@@ -149,5 +122,4 @@ def readiness(svc: Services) -> list[str]:
 
 def all_blueprints() -> list:
     """Every blueprint the service mounts."""
-    from progress_plugin import admin, canvas, cds, panel_http, receiver
     return [receiver.blueprint, admin.blueprint, panel_http.blueprint, cds.blueprint, canvas.blueprint]

@@ -30,6 +30,7 @@ from flask import abort, g, jsonify, request
 
 from progress_plugin import tokens
 from progress_plugin.tokens import ROLES, Principal
+from progress_plugin.web_context import services
 
 __all__ = ["require", "actor", "principal", "ROLES", "Principal"]
 
@@ -60,8 +61,6 @@ def require(role: str):
 
 def authenticate(clinic_id: str, role: str) -> Principal:
     """The request's principal, if it may act with ``role`` on ``clinic_id``; else abort 401/404/403."""
-    from progress_plugin.app import services
-
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

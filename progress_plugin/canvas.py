@@ -39,13 +39,13 @@ from marshmallow import fields, validate, validates_schema
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
 from progress_plugin import panel, schemas, signatures
-from progress_plugin.app import answer
 from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, GOAL_FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.notes import Rating, TagInput, classify_note_type
 from progress_plugin.receiver import read_signed_json
 from progress_plugin.schemas import ID, AwareDateTime, FreeJSON, Inbound, Int, Text
 from progress_plugin.vocabulary import Vocabulary, default
+from progress_plugin.web_context import answer, services
 
 log = logging.getLogger("progress_plugin.canvas")
 blueprint = Blueprint("canvas", __name__)
@@ -433,18 +433,13 @@ def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, li
 
 
 # -- the endpoint -------------------------------------------------------------------------
-def _answer(code: int, **body):
-    return answer(code, **body)
-
-
 @blueprint.post("/canvas/<clinic>")
 def receive(clinic: str):
-    from progress_plugin.app import services
     svc = services()
     cfg = svc.config
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None or clinic_cfg.scheme != signatures.X_SIGNATURE:
-        return _answer(404, error="unknown clinic, or not configured with the x-signature scheme")
+        return answer(404, error="unknown clinic, or not configured with the x-signature scheme")
     _, document, refusal = read_signed_json(cfg.max_body_bytes, ("application/json",), signatures.X_SIGNATURE,
                                             clinic_cfg.secrets, "canvas")
     if refusal is not None:
@@ -452,11 +447,11 @@ def receive(clinic: str):
     try:
         data = schemas.load(canvas_event_schema, document)
     except ValidationError as exc:
-        return _answer(422, json=exc.messages)
+        return answer(422, json=exc.messages)
     now = svc.clock().timestamp()
     if abs(now - data["sent_at"]) > signatures.TOLERANCE:
         log.info("canvas refused clinic=%s reason=stale-sent-at", clinic)
-        return _answer(401, error="sent_at is more than 5 minutes away from now")
+        return answer(401, error="sent_at is more than 5 minutes away from now")
     return _handle(svc, clinic, data)
 
 
@@ -465,7 +460,7 @@ def _handle(svc, clinic: str, data: dict):
     if data["event"] in ("GOAL_COMMAND__POST_COMMIT", "UPDATE_GOAL_COMMAND__POST_COMMIT"):
         review = review_card(svc, clinic, client, ())
         log.info("canvas goal change clinic=%s event=%s", clinic, data["event_id"])
-        return _answer(200, status="ok", event=None, effects=[review] if review else [])
+        return answer(200, status="ok", event=None, effects=[review] if review else [])
     try:
         event = to_event(clinic, data, lambda c: svc.runtime.state(clinic, c))
     except ValidationError as exc:
@@ -475,14 +470,14 @@ def _handle(svc, clinic: str, data: dict):
         else:
             effect = card(client, TAGS_CARD, TAGS_TITLE, problem)
         log.info("canvas event rejected clinic=%s event=%s type=%s", clinic, data["event_id"], data["event"])
-        return _answer(200, status="rejected", event=None, effects=[effect])
+        return answer(200, status="rejected", event=None, effects=[effect])
     if event is None:
-        return _answer(200, status="ignored", event=None, effects=[])
+        return answer(200, status="ignored", event=None, effects=[])
     effects = svc.runtime.dispatch(event)         # no outbox: Canvas applies these itself
     status, out = instructions(svc, clinic, client, event, effects)
     log.info("canvas event %s clinic=%s event=%s type=%s effects=%d", status, clinic, data["event_id"],
              type(event).__name__, len(out))
-    return _answer(200, status=status, event=type(event).__name__, effects=out)
+    return answer(200, status=status, event=type(event).__name__, effects=out)
 
 
 if __name__ == "__main__":            # python -m progress_plugin.canvas hooks/canvas/questionnaires

@@ -56,7 +56,6 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from marshmallow import fields, validate
 
 from progress_plugin import jsonio, panel, tables
-from progress_plugin.app import answer, services
 from progress_plugin.bidi import isolate
 from progress_plugin.core import handle
 from progress_plugin.errors import HostAuthError, HostNotFound, HostRejected, ValidationError
@@ -67,6 +66,7 @@ from progress_plugin.panel_http import CSP
 from progress_plugin.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
 from progress_plugin.schemas import FreeJSON, Int, Text, load
 from progress_plugin.store import utc
+from progress_plugin.web_context import JSON_TYPES, answer, services
 
 try:
     from progress_plugin.cds_jwt import TokenRefused, Verifier
@@ -84,7 +84,6 @@ PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "goals": "Goal?patient={{context.patientId}}&lifecycle-status=active",
 }
-JSON_TYPES = ("application/json", "application/fhir+json")
 PANEL_PATH = "/cds/progress.html"
 COOKIE = "pp_cds_session"
 #: Used and expired codes and sessions are kept this long after expiry (so a late reuse is
@@ -180,39 +179,38 @@ def verifier() -> Verifier:
     return found
 
 
-def _answer(code: int, /, **body) -> Response:
-    response = answer(code, **body)
-    response.headers["Cache-Control"] = "no-store"
+@blueprint.post(f"/cds-services/{SERVICE_ID}")
+def patient_view():
+    response = _patient_view(_cds_config())
+    response.headers["Cache-Control"] = "no-store"       # every answer here may hold health information
     return response
 
 
-@blueprint.post(f"/cds-services/{SERVICE_ID}")
-def patient_view():
-    cds = _cds_config()
+def _patient_view(cds) -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
-        return _answer(413, error="body too large")
+        return answer(413, error="body too large")
     if request.mimetype not in JSON_TYPES:
-        return _answer(415, error="content type must be application/json")
+        return answer(415, error="content type must be application/json")
     try:
         caller = verifier().verify(request.headers.get("Authorization"), cds.public_url + request.path)
     except TokenRefused as exc:
         log.info("cds token refused reason=%s", exc.reason)
-        response = _answer(401, error="Unauthorized", message=str(exc))
+        response = answer(401, error="Unauthorized", message=str(exc))
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
     try:
         document = jsonio.loads(request.get_data())
     except jsonio.NotJSON as exc:
-        return _answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
+        return answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
     except ValidationError as exc:
-        return _answer(422, json=exc.messages)
+        return answer(422, json=exc.messages)
     if not isinstance(document, dict):
-        return _answer(400, error="body must be a JSON object")
+        return answer(400, error="body must be a JSON object")
     try:
         body = load(cds_request, document)
     except ValidationError as exc:
-        return _answer(422, json=exc.messages)
+        return answer(422, json=exc.messages)
 
     client = body["context"]["patientId"]
     user = body["context"]["userId"]
@@ -225,12 +223,12 @@ def patient_view():
     if missing:
         problem = _fhir_problem(body, cds.issuers[caller.iss])
         if problem:
-            return _answer(412, error="prefetch missing", missing=missing, message=problem)
+            return answer(412, error="prefetch missing", missing=missing, message=problem)
         try:
             prefetch = {**prefetch, **_read(body, missing, cds.timeout_seconds)}
         except (HostAuthError, HostNotFound, HostRejected) as exc:
             log.info("cds fhir read failed status=%s", exc.status_code)
-            return _answer(412, error="prefetch missing", missing=missing,
+            return answer(412, error="prefetch missing", missing=missing,
                            message=f"the FHIR server refused the read ({exc.status_code})")
     cards = []
     if prefetch.get("patient") is not None:
@@ -245,7 +243,7 @@ def _shown(svc, clinic: str, client: str, user: str, hook_instance: str, cards: 
     with svc.store.begin() as conn:
         svc.store.audit(conn, clinic, _actor(user), "cds.patient-view", f"client:{client} hook:{hook_instance[:64]}",
                         "card" if cards else "no-card", svc.clock())
-    return _answer(200, cards=cards)
+    return answer(200, cards=cards)
 
 
 def _actor(user_id: str) -> str:

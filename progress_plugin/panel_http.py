@@ -17,12 +17,12 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import fields, validate
 
 from progress_plugin import auth, panel
-from progress_plugin.app import services
 from progress_plugin.core import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.events import PanelRequested
 from progress_plugin.schemas import load
 from progress_plugin.summary import clinic_summary
+from progress_plugin.web_context import services
 
 blueprint = Blueprint("panel", __name__)
 

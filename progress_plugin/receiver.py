@@ -16,20 +16,15 @@ import sqlalchemy as sa
 from flask import Blueprint, request
 
 from progress_plugin import inbox, jsonio, schemas, signatures, subscription, tables
-from progress_plugin.app import answer
 from progress_plugin.errors import ValidationError, WebhookVerificationError
 from progress_plugin.notes import REFUSED_NOT_READABLE, REFUSED_PROTECTED, classify_note_type
+from progress_plugin.web_context import JSON_TYPES, answer, services
 
 log = logging.getLogger("progress_plugin.receiver")
 blueprint = Blueprint("webhooks", __name__)
 
-JSON_TYPES = ("application/json", "application/fhir+json")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 ENVELOPE_TYPES = schemas.EVENT_TYPES
-
-
-def _answer(code: int, **body):
-    return answer(code, **body)
 
 
 def read_signed_json(limit: int, content_types: tuple[str, ...], scheme: str, secrets, source: str):
@@ -39,36 +34,35 @@ def read_signed_json(limit: int, content_types: tuple[str, ...], scheme: str, se
     and numbers anywhere in it (422 by path: NUL, lone surrogates, numbers out of range; see
     :mod:`progress_plugin.jsonio`). Returns ``(verified, document, None)`` or ``(None, None, response)``."""
     if request.content_length is not None and request.content_length > limit:
-        return None, None, _answer(413, error="body too large", limit=limit)
+        return None, None, answer(413, error="body too large", limit=limit)
     if request.mimetype not in content_types:
-        return None, None, _answer(415, error=f"content type must be {' or '.join(content_types)}")
+        return None, None, answer(415, error=f"content type must be {' or '.join(content_types)}")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        return None, None, _answer(413, error="body too large", limit=limit)
+        return None, None, answer(413, error="body too large", limit=limit)
     try:
         verified = signatures.verify(scheme, secrets, request.headers, body)
     except WebhookVerificationError as exc:
         log.info("%s refused clinic=%s reason=%s", source, request.view_args.get("clinic"), exc.context.get("reason"))
-        return None, None, _answer(401, error="signature verification failed")
+        return None, None, answer(401, error="signature verification failed")
     try:
         document = jsonio.loads(body)
     except jsonio.NotJSON as exc:
-        return None, None, _answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
+        return None, None, answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
     except ValidationError as exc:
-        return None, None, _answer(422, json=exc.messages)
+        return None, None, answer(422, json=exc.messages)
     if not isinstance(document, dict):
-        return None, None, _answer(400, error="body must be a JSON object")
+        return None, None, answer(400, error="body must be a JSON object")
     return verified, document, None
 
 
 @blueprint.post("/webhooks/<clinic>")
 def receive(clinic: str):
-    from progress_plugin.app import services
     svc = services()
     cfg = svc.config
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None:
-        return _answer(404, error="unknown clinic")
+        return answer(404, error="unknown clinic")
     verified, document, refusal = read_signed_json(cfg.max_body_bytes, JSON_TYPES, clinic_cfg.scheme,
                                                    clinic_cfg.secrets, "webhook")
     if refusal is not None:
@@ -82,7 +76,7 @@ def receive(clinic: str):
             return _notification(svc, clinic, document, now)
         return _resource(svc, clinic, document, now)
     except ValidationError as exc:
-        return _answer(422, json=exc.messages)
+        return answer(422, json=exc.messages)
 
 
 def _envelope(svc, clinic, event_id, document, now):
@@ -93,11 +87,11 @@ def _envelope(svc, clinic, event_id, document, now):
         if schema is None:
             inbox.bump(conn, clinic, f"unknown-event:{event_type}", now)
             log.info("webhook unknown type clinic=%s event=%s type=%s", clinic, event_id, event_type)
-            return _answer(202, status="ignored", reason="unknown event type")
+            return answer(202, status="ignored", reason="unknown event type")
         refused = _refusal(svc.config, clinic, event_type, data)
         if refused:
             _refuse(svc, conn, clinic, event_id, data, now, refused)
-            return _answer(202, status="refused", reason_code=refused, reason=REASONS[refused])
+            return answer(202, status="refused", reason_code=refused, reason=REASONS[refused])
         if data.setdefault("clinic_id", clinic) != clinic:
             raise ValidationError({"data": {"clinic_id": ["Does not match the clinic in the URL."]}})
         if schema is schemas.note_schema:
@@ -110,7 +104,7 @@ def _envelope(svc, clinic, event_id, document, now):
             raise ValidationError({"data": exc.messages}) from None
         fresh = inbox.put(conn, clinic, event_id, event_type, data, now)
     log.info("webhook %s clinic=%s event=%s type=%s", "accepted" if fresh else "duplicate", clinic, event_id, event_type)
-    return _answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
+    return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
 
 
 REASONS = {REFUSED_PROTECTED: "protected note category",
@@ -158,7 +152,7 @@ def _notification(svc, clinic, document, now):
         newest = max([note.events_since_start or 0] + [e.event_number for e in note.events])
         if last is None or newest > last:
             inbox.set_counter(conn, clinic, name, newest, now)
-    return _answer(200, status="ok", type=note.type, accepted=accepted)
+    return answer(200, status="ok", type=note.type, accepted=accepted)
 
 
 def _resource(svc, clinic, document, now):
@@ -180,4 +174,4 @@ def _resource(svc, clinic, document, now):
     event_id = f"{rtype}/{rid}/_history/{version or '-'}"
     with svc.store.begin() as conn:
         fresh = inbox.put(conn, clinic, event_id, "fhir.focus", {"focus": f"{rtype}/{rid}", "version": version}, now)
-    return _answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
+    return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)

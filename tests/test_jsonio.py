@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 
 from progress_plugin import jsonio
-from progress_plugin.app import answer
+from progress_plugin.web_context import answer
 from progress_plugin.errors import ValidationError
 
 
