@@ -9,9 +9,9 @@
   :mod:`progress_plugin.cds_jwt`), JSON (400), the request schema (422). A prefetch key the
   EHR left out is read from ``fhirServer`` with ``fhirAuthorization``; with neither, 412.
 - ``GET /cds/progress.html?code=...``: the card's link to the shared view of the progress
-  panel. The code is random, single use and short-lived; the first GET exchanges it for a
-  session cookie and redirects (303) to ``/cds/progress.html`` without it, which then shows
-  the panel while the session lasts.
+  panel (:mod:`progress_plugin.cds_link`). The code is random, single use and short-lived; the
+  first GET exchanges it for a session cookie and redirects (303) to ``/cds/progress.html``
+  without it, which then shows the panel while the session lasts.
 
 What the card shows, and why. The EHR calls only after it has authenticated the user and
 decided that this user may see this patient's chart, and the goals are already in that
@@ -24,48 +24,31 @@ tags, the private reflection, therapist ratings or therapist prompts, because th
 viewer need not be the treating therapist. The linked panel is the shared (client) view for
 the same reason.
 
-The link is ``type: "absolute"``, not ``"smart"``: a SMART link would be launched with
-``iss`` and ``launch`` and needs a SMART App Launch (OAuth with the EHR) that this service
-does not implement, while the panel endpoints take clinic tokens a chart viewer does not
-hold. So the card's link carries a one-time code: 32 random bytes, stored only as an HMAC
-under ``[cds] link_secret`` (table ``link_codes``) with the clinic, client and viewer it
-opens, usable once within ``link_ttl_seconds``. Its first GET marks it used and answers with
-an opaque session cookie (HttpOnly, SameSite=Lax, Secure on https, limited to the panel's
-path, ``session_ttl_seconds`` long, also stored only as an HMAC) and a 303 to the panel's
-URL without the code, so the code leaves the address bar and the history at once. A reused,
-expired or unknown code gets a page that says so (410, 410, 404), never the panel. Without a
-link secret the card has no link.
+The link is ``type: "absolute"``, not ``"smart"``, and carries a one-time code; how the code
+becomes a session on the shared view is in :mod:`progress_plugin.cds_link`.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import logging
 import re
-import secrets
 import uuid
-from datetime import timedelta
 from itertools import islice
-from urllib.parse import urlsplit
-
-import sqlalchemy as sa
 
 import marshmallow as ma
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from marshmallow import fields, validate
 
-from progress_plugin import jsonio, panel, tables
+from progress_plugin import cds_link, jsonio
 from progress_plugin.bidi import isolate
+from progress_plugin.cds_link import PANEL_PATH, actor, link_url
 from progress_plugin.core import handle
 from progress_plugin.errors import HostAuthError, HostNotFound, HostRejected, ValidationError
 from progress_plugin.events import PanelRequested
 from progress_plugin.fhir import GOAL_ID_SYSTEM
 from progress_plugin.fhir_client import FHIRClient
-from progress_plugin.panel_http import CSP
 from progress_plugin.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
 from progress_plugin.schemas import FreeJSON, Int, Text, load
-from progress_plugin.store import utc
 from progress_plugin.web_context import JSON_TYPES, answer, services
 
 try:
@@ -84,11 +67,6 @@ PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "goals": "Goal?patient={{context.patientId}}&lifecycle-status=active",
 }
-PANEL_PATH = "/cds/progress.html"
-COOKIE = "pp_cds_session"
-#: Used and expired codes and sessions are kept this long after expiry (so a late reuse is
-#: told "already used" or "expired", not "unknown"), then deleted.
-KEEP_EXPIRED = timedelta(days=1)
 MAX_GOALS = 200
 _FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
@@ -234,20 +212,16 @@ def _patient_view(cds) -> Response:
     if prefetch.get("patient") is not None:
         (shown,) = handle(PanelRequested(caller.clinic, svc.clock(), client, "client"), state)
         words = chart_goals(prefetch.get("goals"), caller.clinic, client)
-        cards.append(card(shown.progress, state.intake, words, _link(svc, cds, caller.clinic, client, user)))
+        cards.append(card(shown.progress, state.intake, words, link_url(svc, cds, caller.clinic, client, user)))
     return _shown(svc, caller.clinic, client, user, body["hookInstance"], cards)
 
 
 def _shown(svc, clinic: str, client: str, user: str, hook_instance: str, cards: list) -> Response:
     """Audit the call (ids only) and answer with ``cards``."""
     with svc.store.begin() as conn:
-        svc.store.audit(conn, clinic, _actor(user), "cds.patient-view", f"client:{client} hook:{hook_instance[:64]}",
+        svc.store.audit(conn, clinic, actor(user), "cds.patient-view", f"client:{client} hook:{hook_instance[:64]}",
                         "card" if cards else "no-card", svc.clock())
     return answer(200, cards=cards)
-
-
-def _actor(user_id: str) -> str:
-    return f"cds:{user_id}"[:128]
 
 
 def _fhir_problem(body: dict, issuer) -> str | None:
@@ -344,128 +318,11 @@ def _md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(isolate(" ".join(text.split())[:300]), quote=False))
 
 
-# -- the link ---------------------------------------------------------------------------------
-def _digest(cds, value: str) -> str:
-    """What the store keeps of a code or a session id: its HMAC-SHA256 under the link secret."""
-    return hmac.new(cds.link_secret.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def _link(svc, cds, clinic: str, client: str, user_id: str) -> str | None:
-    if not cds.link_secret:
-        return None
-    return f"{cds.public_url}{PANEL_PATH}?code={link_code(svc.store, cds, clinic, client, user_id, svc.clock())}"
-
-
-def link_code(store, cds, clinic: str, client: str, user_id: str, now) -> str:
-    """A new one-time code for one client's shared panel; only its digest is stored."""
-    code = secrets.token_urlsafe(32)
-    _insert(store, cds, "code", code, clinic, client, user_id, now, cds.link_ttl_seconds)
-    return code
-
-
-def _insert(store, cds, kind: str, value: str, clinic: str, client: str, user_id: str, now, ttl: int) -> None:
-    table = tables.link_codes
-    with store.begin() as conn:
-        conn.execute(table.delete().where(table.c.expires_at < utc(now) - KEEP_EXPIRED))
-        conn.execute(table.insert().values(key=_digest(cds, value), kind=kind, clinic_id=clinic, client_id=client,
-                                           user_id=user_id[:128], expires_at=utc(now) + timedelta(seconds=ttl)))
-
-
-def _page(status: int, title: str, message: str) -> Response:
-    """A short page for a link that does not open the panel: what happened, and what to do."""
-    body = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
-            f"<p>{html.escape(message)}</p></main></body></html>")
-    return _private(Response(body, status=status, mimetype="text/html"))
-
-
-def _private(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-AGAIN = "Open the progress view again from the card in the chart."
-UNKNOWN = (404, "This link does not work", f"It may have been copied wrongly. {AGAIN}")
-USED = (410, "This link has already been used", f"Each link from the chart opens the progress view once. {AGAIN}")
-EXPIRED = (410, "This link has expired", f"Links from the chart work for a few minutes only. {AGAIN}")
-NO_SESSION = (401, "Open the progress view from the chart", f"This view has ended, or was opened in another browser. "
-                                                             f"{AGAIN}")
-
-
-def _panel_url(cds) -> str:
-    return cds.public_url + PANEL_PATH
-
-
-def _cookie_path(cds) -> str:
-    return urlsplit(cds.public_url).path.rstrip("/") + PANEL_PATH
-
-
-def _session(svc, cds, now):
-    """The ``(clinic, client, user)`` of the request's live session cookie, else None."""
-    value = request.cookies.get(COOKIE)
-    if not value or len(value) > 100:
-        return None
-    table = tables.link_codes
-    with svc.store.engine.connect() as conn:
-        row = conn.execute(sa.select(table.c.clinic_id, table.c.client_id, table.c.user_id, table.c.expires_at)
-                           .where(table.c.key == _digest(cds, value), table.c.kind == "session")).first()
-    if row is None or utc(row.expires_at) <= utc(now):
-        return None
-    return row.clinic_id, row.client_id, row.user_id
-
-
-def _exchange(svc, cds, code: str, now) -> Response:
-    """The code's first use: mark it used, start a session, redirect to the URL without the code."""
-    table = tables.link_codes
-    key = _digest(cds, code[:100])
-    with svc.store.begin() as conn:
-        row = conn.execute(sa.select(table.c.clinic_id, table.c.client_id, table.c.user_id, table.c.expires_at,
-                                     table.c.used_at).where(table.c.key == key, table.c.kind == "code")).first()
-        if row is None:
-            log.info("cds link refused reason=unknown")
-            return _page(*UNKNOWN)
-        outcome = "expired" if utc(row.expires_at) <= utc(now) else "reused" if row.used_at is not None else None
-        if outcome is None and conn.execute(table.update().where(table.c.key == key, table.c.used_at.is_(None))
-                                            .values(used_at=utc(now))).rowcount != 1:
-            outcome = "reused"                       # another request took it first
-        svc.store.audit(conn, row.clinic_id, _actor(row.user_id), "cds.link", f"client:{row.client_id}",
-                        outcome or "exchanged", now)
-    if outcome is not None:
-        log.info("cds link refused clinic=%s reason=%s", row.clinic_id, outcome)
-        if outcome == "reused" and _session(svc, cds, now) == (row.clinic_id, row.client_id, row.user_id):
-            return _private(redirect(_panel_url(cds), 303))     # the same browser, back on its own link
-        return _page(*(USED if outcome == "reused" else EXPIRED))
-    session = secrets.token_urlsafe(32)
-    _insert(svc.store, cds, "session", session, row.clinic_id, row.client_id, row.user_id, now,
-            cds.session_ttl_seconds)
-    response = _private(redirect(_panel_url(cds), 303))
-    response.set_cookie(COOKIE, session, max_age=cds.session_ttl_seconds, path=_cookie_path(cds), httponly=True,
-                        samesite="Lax", secure=cds.public_url.startswith("https://") or request.is_secure)
-    return response
-
-
+# -- the card's link --------------------------------------------------------------------------
 @blueprint.get(PANEL_PATH)
 def shared_panel():
+    """The shared view the card links to (see :mod:`progress_plugin.cds_link`)."""
     cds = _cds_config()
     if not cds.link_secret:
         abort(404)
-    svc = services()
-    now = svc.clock()
-    code = request.args.get("code")
-    if code is not None:
-        return _exchange(svc, cds, code, now)
-    found = _session(svc, cds, now)
-    if found is None:
-        return _page(*NO_SESSION)
-    clinic, client, user = found
-    state = svc.runtime.state(clinic, client) if svc.store.clinic_exists(clinic) else None
-    if state is None or state.intake is None:
-        return _page(404, "Nothing to show yet", "There is no progress recorded for this person yet.")
-    (shown,) = handle(PanelRequested(clinic, svc.clock(), client, "client"), state)
-    with svc.store.begin() as conn:
-        svc.store.audit(conn, clinic, _actor(user), "cds.panel", f"client:{client}", "shown", svc.clock())
-    return _private(Response(panel.render_html(shown.progress, state.intake, "client"), mimetype="text/html"))
+    return cds_link.shared_panel(services(), cds)

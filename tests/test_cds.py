@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 import sqlalchemy as sa
 
-from progress_plugin import cds, schemas, settings, tables
+from progress_plugin import cds, cds_link, schemas, settings, tables
 from progress_plugin.app import all_blueprints, create_app
 from progress_plugin.events import IntakeSubmitted
 from progress_plugin.fhir import GOAL_ID_SYSTEM
@@ -237,7 +237,7 @@ def test_the_link_opens_the_shared_view_once_through_a_session_cookie(service, k
     assert first.status_code == 303 and first.headers["Location"] == PUBLIC + "/cds/progress.html"
     assert first.headers["Cache-Control"] == "no-store" and first.headers["Referrer-Policy"] == "no-referrer"
     cookie = first.headers["Set-Cookie"]
-    assert cookie.startswith(f"{cds.COOKIE}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith(f"{cds_link.COOKIE}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Path=/cds/progress.html" in cookie and f"Max-Age={config.cds.session_ttl_seconds}" in cookie
     assert ("Secure" in cookie) == PUBLIC.startswith("https://")
     r = client.get("/cds/progress.html")                        # the clean URL, with the cookie
@@ -260,7 +260,7 @@ def test_the_store_keeps_only_digests_of_codes_and_sessions(service, keys):
         rows = [dict(r._mapping) for r in c.execute(sa.select(tables.link_codes))]
     assert sorted(r["kind"] for r in rows) == ["code", "session"]
     assert code not in str(rows) and session not in str(rows)
-    assert {r["key"] for r in rows} == {cds._digest(config.cds, v) for v in (code, session)}
+    assert {r["key"] for r in rows} == {cds_link._digest(config.cds, v) for v in (code, session)}
 
 
 def test_a_reused_code_is_410_in_another_browser_and_goes_back_to_the_view_in_the_same_one(make_service, keys, now):
@@ -302,7 +302,7 @@ def test_a_forged_cookie_or_a_code_used_as_a_cookie_opens_nothing(service, keys)
     client, _, _ = service
     _, code = card_link(client, keys)
     for value in (code, "x" * 43, ""):
-        client.set_cookie(cds.COOKIE, value, path="/cds/progress.html")
+        client.set_cookie(cds_link.COOKIE, value, path="/cds/progress.html")
         assert client.get("/cds/progress.html").status_code == 401
     assert client.get(f"/cds/progress.html?code={code}").status_code == 303    # the code itself still works once
 

@@ -59,7 +59,7 @@ def test_link_codes_sessions_and_token_secrets_never_reach_the_logs(sqlite_url, 
 
     from werkzeug.serving import make_server
 
-    from progress_plugin import cds, settings, tokens
+    from progress_plugin import cds_link, settings, tokens
     from progress_plugin.runtime import Runtime
 
     from tests.test_cds import body_for, seed
@@ -87,7 +87,7 @@ def test_link_codes_sessions_and_token_secrets_never_reach_the_logs(sqlite_url, 
         status, headers, _ = call("GET", f"/cds/progress.html?code={code}")
         assert status == 303
         session = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
-        assert call("GET", "/cds/progress.html", {"Cookie": f"{cds.COOKIE}={session}"})[0] == 200
+        assert call("GET", "/cds/progress.html", {"Cookie": f"{cds_link.COOKIE}={session}"})[0] == 200
         assert call("GET", f"/cds/progress.html?code={code}")[0] == 410
         _, token = tokens.create(store, "clinic-a", "viewer", "canary", datetime.now(timezone.utc))
         wrong = token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8)
