@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from progress_plugin import canvas
+from progress_plugin import canvas, canvas_questionnaires
 from progress_plugin import tables as t
 from progress_plugin.app import create_app
 from progress_plugin.signatures import sign_hex
@@ -399,10 +399,11 @@ def test_no_client_words_reach_the_logs(client, caplog):
 # -- the questionnaires shipped in the plugin ---------------------------------------------
 def test_the_shipped_questionnaires_are_generated_from_the_intake_and_the_vocabulary():
     folder = Path(__file__).resolve().parent.parent / "hooks" / "canvas" / "questionnaires"
-    generated = canvas.questionnaires()
+    generated = canvas_questionnaires.questionnaires()
     for name, document in generated.items():
         text = (folder / name).read_text(encoding="utf-8")
-        assert text == canvas.to_yaml(document), f"{name} is stale: run python -m progress_plugin.canvas"
+        assert text == canvas_questionnaires.to_yaml(document), \
+            f"{name} is stale: run python -m progress_plugin.canvas_questionnaires"
         assert yaml.safe_load(text) == document
     manifest = json.loads((folder.parent / "CANVAS_MANIFEST.json").read_text())
     assert sorted(q["template"] for q in manifest["components"]["questionnaires"]) == \
@@ -411,10 +412,10 @@ def test_the_shipped_questionnaires_are_generated_from_the_intake_and_the_vocabu
 
 def test_every_intake_field_but_the_private_reflection_is_asked():
     from progress_plugin.intake import FIELDS
-    codes = {q["code"] for q in canvas.intake_questions()}
+    codes = {q["code"] for q in canvas_questionnaires.intake_questions()}
     assert "pp-intake.private_reflection" not in codes
     for field in FIELDS:
-        if field.id not in canvas.NOT_ASKED:
+        if field.id not in canvas_questionnaires.NOT_ASKED:
             assert f"pp-intake.{field.id}" in codes
 
 
