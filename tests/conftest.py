@@ -174,3 +174,37 @@ def signed():
         headers["Content-Type"] = "application/json"
         return headers, body
     return make
+
+
+@pytest.fixture(scope="session")
+def app_factory():
+    """Build the service's Flask app the way each test needs it:
+    ``app_factory(store, config=..., clock=..., blueprints=[...], max_body=...)``.
+
+    With no store, one is opened from ``config.store_url`` and closed when the session ends.
+    ``blueprints`` limits the app to the blueprints under test (all by default)."""
+    from progress_plugin.app import create_app
+
+    opened: list[Store] = []
+
+    def build(store: Store | None = None, *, config=None, clock=None, blueprints=None, max_body: int | None = None):
+        if store is None:
+            store = Store.open(config.store_url)
+            opened.append(store)
+        kwargs = {"config": config, "blueprints": blueprints}
+        if clock is not None:
+            kwargs["clock"] = clock
+        app = create_app(store, **kwargs)
+        if max_body is not None:
+            app.config["MAX_CONTENT_LENGTH"] = max_body
+        return app
+
+    yield build
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the module's ``app`` fixture."""
+    return app.test_client()

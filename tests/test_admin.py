@@ -34,8 +34,8 @@ PLACEHOLDERS = {"clinic": A, "code": "step-forward"}
 
 
 @pytest.fixture
-def app(store, now):
-    return create_app(store, clock=lambda: now, blueprints=[admin.blueprint])
+def app(app_factory, store, now):
+    return app_factory(store, clock=lambda: now, blueprints=[admin.blueprint])
 
 
 @pytest.fixture
@@ -45,11 +45,6 @@ def creds(store, now):
         token_id, token = tokens.create(store, clinic, role, name, now)
         made[name] = (token_id, {"Authorization": f"Bearer {token}"})
     return made
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def h(creds, who, version=None):

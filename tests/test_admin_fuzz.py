@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from progress_plugin import admin, tokens, vocab_io
-from progress_plugin.app import create_app
 from progress_plugin.store import Store
 from progress_plugin.vocabulary import default
 
@@ -28,14 +27,13 @@ FILES = [vocab_io.export(default(), A, "json"), vocab_io.export(default(), A, "f
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
+def api(tmp_path_factory, app_factory):
     from datetime import datetime, timezone
     path = tmp_path_factory.mktemp("admin-fuzz") / "p.db"
     store = Store.open(f"sqlite:///{path}")
     store.ensure_clinic(A, datetime.now(timezone.utc))
     _, token = tokens.create(store, A, "admin", "fuzz", datetime.now(timezone.utc))
-    app = create_app(store, blueprints=[admin.blueprint])
-    app.config["MAX_CONTENT_LENGTH"] = LIMIT
+    app = app_factory(store, blueprints=[admin.blueprint], max_body=LIMIT)
     yield app.test_client(), store, {"Authorization": f"Bearer {token}"}
     store.close()
 

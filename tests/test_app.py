@@ -60,8 +60,8 @@ def deep():
 
 
 @pytest.fixture
-def client(sqlite_store):
-    return create_app(sqlite_store, blueprints=[probe]).test_client()
+def app(app_factory, sqlite_store):
+    return app_factory(sqlite_store, blueprints=[probe])
 
 
 @pytest.mark.parametrize("path", ["/boom", "/deep"])

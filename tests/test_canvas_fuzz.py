@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin.app import create_app
 from progress_plugin.signatures import sign_hex
-from progress_plugin.store import Store
 
 from tests.fuzz import bodies, check_answer, fuzz_settings
 from tests.test_canvas_service import CANVAS_SECRET, INTAKE_ANSWERS, PATIENT, note_facts
@@ -36,15 +34,13 @@ def template(kind: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, app_factory):
     from progress_plugin import settings
     path = tmp_path_factory.mktemp("canvas-fuzz") / "p.db"
     cfg = settings.load({"store": {"url": f"sqlite:///{path}"}, "max_body_bytes": LIMIT,
                          "clinics": [{"id": "clinic-c", "scheme": "x-signature", "secrets": [CANVAS_SECRET]}]},
                         env={})
-    store = Store.open(cfg.store_url)
-    yield create_app(store, config=cfg).test_client()
-    store.close()
+    return app_factory(config=cfg).test_client()
 
 
 def post(client, body: bytes):

@@ -41,13 +41,8 @@ def config(sqlite_url):
 
 
 @pytest.fixture
-def app(config):
-    return create_app(Store.open(config.store_url), config=config)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+def app(app_factory, config):
+    return app_factory(config=config)
 
 
 def encode(payload: dict) -> bytes:

@@ -5,9 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from progress_plugin import cds, settings
-from progress_plugin.app import create_app
 from progress_plugin.runtime import Runtime
-from progress_plugin.store import Store
 
 from tests.fuzz import bodies, check_answer, fuzz_settings
 from tests.test_cds import body_for, chart_goal, seed
@@ -19,14 +17,13 @@ TEMPLATES = [body_for(), body_for(goals=[chart_goal("c1", "g1", "Sleep"), chart_
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, keyserver):
+def client(tmp_path_factory, keyserver, app_factory):
     path = tmp_path_factory.mktemp("cds-fuzz") / "p.db"
     cfg = settings.load({"store": {"url": f"sqlite:///{path}"}, "max_body_bytes": LIMIT,
                          "cds": cds_section(keyserver)}, env={})
-    store = Store.open(cfg.store_url)
-    seed(Runtime(store))                       # client c1 has an intake: the card is drawn
-    yield create_app(store, config=cfg, blueprints=[cds.blueprint]).test_client()
-    store.close()
+    app = app_factory(config=cfg, blueprints=[cds.blueprint])
+    seed(Runtime(app.extensions["progress_plugin"].store))     # client c1 has an intake: the card is drawn
+    return app.test_client()
 
 
 @fuzz_settings(250)
