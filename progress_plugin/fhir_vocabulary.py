@@ -23,7 +23,7 @@ import marshmallow as ma
 from progress_plugin import fhir, jsonio
 from progress_plugin.errors import ValidationError
 from progress_plugin.schemas import tag_schema, vocabulary_file_schema
-from progress_plugin.vocabulary import SYSTEM, Tag, Vocabulary
+from progress_plugin.vocabulary import SYSTEM, Tag, Vocabulary, check_tags
 
 FORMAT = "progress-plugin/vocabulary"
 FORMATS = ("json", "fhir")
@@ -273,21 +273,13 @@ def _valueset(vs: dict, prefix: Path, active: set[str], problems: Problems) -> N
 
 
 def _duplicates(found: list[tuple[Path, Tag]], problems: Problems) -> None:
-    """Duplicate codes, and duplicate labels (case-insensitive) within a category; worded as check_tags does."""
-    codes: dict[str, int] = {}
-    labels: dict[tuple[str, str], int] = {}
-    for path, tag in found:
-        i = path[-1]
-        if tag.code in codes:
-            problems.add(path + ("code",), f"Duplicate code '{tag.code}' (also at {codes[tag.code]}).")
-        else:
-            codes[tag.code] = i
-        key = (tag.category.casefold(), tag.label.casefold())
-        if key in labels:
-            problems.add(path + ("label",),
-                         f"Duplicate label '{tag.label}' in category '{tag.category}' (also at {labels[key]}).")
-        else:
-            labels[key] = i
+    """Duplicate codes, and duplicate labels (case-insensitive) within a category, by :func:`check_tags`,
+    at their paths in the file."""
+    checked = check_tags([tag for _, tag in found], [path[-1] for path, _ in found])
+    for i, fields in checked.items():
+        for name, messages in fields.items():
+            for message in messages:
+                problems.add(found[i][0] + (name,), message)
 
 
 def fits(found: list[tuple[Path, Tag]], current: Vocabulary, problems: Problems) -> None:

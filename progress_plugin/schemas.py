@@ -17,7 +17,7 @@ from progress_plugin.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, MAX_GO
                                     RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, WHOSE, Goal,
                                     Intake)
 from progress_plugin.notes import RATERS, Rating, TagInput
-from progress_plugin.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag
+from progress_plugin.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag, check_tags
 
 ID = validate.Length(min=1, max=128)
 Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
@@ -258,7 +258,6 @@ class VocabularyFileSchema(Inbound):
 
     @validates_schema
     def unique(self, data, **kwargs):
-        from progress_plugin.vocabulary import check_tags
         tags = [t for t in data.get("tags", []) if isinstance(t, Tag)]
         problems = check_tags(tags)
         dupes = {i: {k: [m for m in v if m.startswith("Duplicate")] for k, v in p.items()}

@@ -112,6 +112,20 @@ def test_every_problem_of_a_json_file_is_reported_with_path_and_line():
     }                                  # the same label in another category (tags.5) is fine
 
 
+def test_a_duplicate_after_a_refused_tag_names_the_first_one_by_its_place_in_the_file():
+    doc = {"format": "progress-plugin/vocabulary", "tags": [
+        {"code": "bad code", "label": "Zero", "category": "movement", "direction": "toward"},
+        {"code": "a", "label": "Alpha", "category": "movement", "direction": "toward"},
+        {"code": "a", "label": "Beta", "category": "movement", "direction": "toward"}]}
+    assert problems_of(lambda: fhir_vocabulary.parse(doc))["tags.2.code"] == ["Duplicate code 'a' (also at 1)."]
+    bundle = fhir_vocabulary.export(default(), "c", "fhir")
+    concepts = bundle["entry"][0]["resource"]["concept"]
+    concepts[0]["display"] = ""
+    concepts[2]["code"] = concepts[1]["code"]
+    found = problems_of(lambda: fhir_vocabulary.parse(bundle))
+    assert found["entry.0.resource.concept.2.code"] == [f"Duplicate code '{concepts[1]['code']}' (also at 1)."]
+
+
 def test_every_problem_of_a_fhir_bundle_is_reported_with_its_fhir_path():
     bundle = fhir_vocabulary.export(default(), "c", "fhir")
     cs = bundle["entry"][0]["resource"]
