@@ -22,8 +22,9 @@ from marshmallow import fields, validate
 from progress_plugin import __version__, auth, fhir_vocabulary, jsonio, vocab_io
 from progress_plugin.app import services
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
-from progress_plugin.schemas import (Int, TagEditSchema, TagSchema, Text, Version, VocabularyFileSchema, load,
-                                     tag_edit_schema, tag_schema)
+from progress_plugin.schema_fields import Int, Text
+from progress_plugin.schemas import (TagEditSchema, TagSchema, Version, VocabularyFileSchema, load, tag_edit_schema,
+                                     tag_schema)
 from progress_plugin.vocabulary import Vocabulary
 
 blueprint = Blueprint("admin", __name__)
