@@ -17,10 +17,11 @@ import marshmallow as ma
 from flask import Blueprint, current_app, jsonify, request, url_for
 from marshmallow import validate
 
-from progress_plugin import auth, jsonio, openapi, vocab_io
+from progress_plugin import auth, fhir_vocabulary, jsonio, openapi, vocab_io
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
 from progress_plugin.openapi import EITHER_FILE, describe
-from progress_plugin.schemas import Int, Text, Version, load, tag_edit_schema, tag_schema
+from progress_plugin.schema_fields import Int, Text
+from progress_plugin.schemas import Version, load, tag_edit_schema, tag_schema
 from progress_plugin.vocabulary import Vocabulary
 from progress_plugin.web_context import services
 
@@ -47,7 +48,7 @@ class DiffQuerySchema(Query):
 
 
 class ExportQuerySchema(Query):
-    format = Text(load_default="json", validate=validate.OneOf(vocab_io.FORMATS),
+    format = Text(load_default="json", validate=validate.OneOf(fhir_vocabulary.FORMATS),
                   metadata={"description": "json: our vocabulary file; fhir: a Bundle of CodeSystem "
                                            "and ValueSet."})
 
@@ -104,10 +105,10 @@ def _save(clinic: str, new: Vocabulary, change: str, expected: int) -> Vocabular
 
 
 def _published(clinic: str, vocabulary: Vocabulary) -> None:
-    """With a host configured, queue the new CodeSystem and ValueSet for it."""
+    """Tell the core of the new version; with a host configured, the CodeSystem and ValueSet it asks for are queued."""
     svc = services()
-    if svc.config is not None and svc.config.host_url:
-        vocab_io.publish(svc.store, clinic, vocabulary, svc.clock())
+    vocab_io.changed(svc.runtime, clinic, vocabulary, auth.actor(), svc.clock(),
+                     queue=bool(svc.config is not None and svc.config.host_url))
 
 
 def _tag_result(clinic: str, vocabulary: Vocabulary, code: str) -> dict:
@@ -180,7 +181,7 @@ def export(clinic):
     ValueSet of the active ones). Either can be imported again."""
     args = _query(export_query)
     vocabulary = services().store.vocabulary(clinic)
-    response = _reply(vocab_io.export(vocabulary, clinic, args["format"]), clinic)
+    response = _reply(fhir_vocabulary.export(vocabulary, clinic, args["format"]), clinic)
     if args["format"] == "fhir":
         response.mimetype = "application/fhir+json"
     return response
@@ -245,7 +246,7 @@ def import_(clinic):
     Codes the file does not name stay, retired. The same content twice makes one version."""
     expected = _if_match(clinic)
     store = services().store
-    parsed = vocab_io.read(request.get_data(), store.vocabulary(clinic))
+    parsed = fhir_vocabulary.read(request.get_data(), store.vocabulary(clinic))
     vocabulary, changed = vocab_io.apply(store, clinic, parsed, auth.actor(), services().clock(), expected)
     if changed:
         _published(clinic, vocabulary)

@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from progress_plugin import fhir, receiver, signatures
+from progress_plugin import fhir, receiver, settings, signatures
 from progress_plugin.intake import SECTION_URL
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -68,7 +68,7 @@ def manifest() -> dict:
         "signature": {
             "scheme": signatures.STANDARD_WEBHOOKS,
             "headers": ["webhook-id", "webhook-timestamp", "webhook-signature"],
-            "secret": f"whsec_ followed by base64 of at least {signatures.MIN_SECRET_BYTES} random bytes",
+            "secret": f"whsec_ followed by base64 of at least {settings.MIN_SECRET_BYTES} random bytes",
             "timestamp_tolerance_seconds": signatures.TOLERANCE,
             "rotation": "configure the new secret first and the old one second; both verify until the old is removed",
         },

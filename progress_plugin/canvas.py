@@ -42,7 +42,7 @@ from progress_plugin.errors import ValidationError
 from progress_plugin.intake import FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.notes import Rating, TagInput, classify_note_type
 from progress_plugin.receiver import read_signed_json
-from progress_plugin.schemas import ID, AwareDateTime, FreeJSON, Inbound, Int, Text
+from progress_plugin.schema_fields import ID, AwareDateTime, FreeJSON, Inbound, Int, Text
 from progress_plugin.web_context import answer, services
 
 log = logging.getLogger("progress_plugin.canvas")

@@ -48,7 +48,8 @@ from progress_plugin.events import PanelRequested
 from progress_plugin.fhir import GOAL_ID_SYSTEM
 from progress_plugin.fhir_client import FHIRClient
 from progress_plugin.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
-from progress_plugin.schemas import FreeJSON, Int, Text, load
+from progress_plugin.schema_fields import FreeJSON, Int, Text
+from progress_plugin.schemas import load
 from progress_plugin.web_context import JSON_TYPES, answer, services
 
 try:

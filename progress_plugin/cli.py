@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from progress_plugin import config as config_mod
+from progress_plugin import settings
 from progress_plugin.errors import NotFound, ProgressPluginError, ValidationError
 from progress_plugin.store import Store
 
@@ -20,11 +20,11 @@ class Context:
 
     @property
     def config(self) -> dict:
-        return config_mod.read_file(config_mod.config_path(self.config_flag))
+        return settings.read_file(settings.config_path(self.config_flag))
 
     @property
     def store_url(self) -> str:
-        return config_mod.store_url(self.store_flag, self.config)
+        return settings.store_url(self.store_flag, self.config)
 
     @property
     def store(self) -> Store:

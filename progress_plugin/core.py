@@ -68,7 +68,7 @@ def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
             return []          # a redelivered signature: nothing changes
         return [fx.RejectNote(event.clinic_id, event.note_id, {
             "note": ["This note is signed; its progress tags can only change through an addendum."]})]
-    problems = notes_mod.check_tags(event.tags, state.vocabulary, state.intake)
+    problems = notes_mod.check_note_tags(event.tags, state.vocabulary, state.intake)
     if problems:
         return [fx.RejectNote(event.clinic_id, event.note_id, problems)]
     record = notes_mod.build(event.note_id, event.client_id, event.session_at, event.author,

@@ -145,7 +145,7 @@ class TagInput:
     ratings: tuple[Rating, ...] = field(default_factory=tuple)
 
 
-def check_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: Intake | None) -> dict:
+def check_note_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: Intake | None) -> dict:
     """Field errors for the tags of one note, in marshmallow's shape (``{"tags": {i: {field: [..]}}}``).
 
     Rules: the code is known and active; linked goals exist; every rating names a goal the
@@ -201,7 +201,7 @@ def _name(goal_id: str, intake: Intake | None) -> str:
 
 def build(note_id: str, client_id: str, session_at: datetime, author: str,
           tags: tuple[TagInput, ...], vocabulary: Vocabulary, signed: bool = False) -> NoteProgress:
-    """The record of a validated note. Call :func:`check_tags` first."""
+    """The record of a validated note. Call :func:`check_note_tags` first."""
     applied = tuple(AppliedTag(t.code, vocabulary.version, tuple(t.goal_ids)) for t in tags)
     ratings = tuple(
         Rating(r.goal_id, r.value, r.rater, r.level, note_id, session_at)

@@ -17,10 +17,9 @@ from typing import Callable
 
 import pluggy
 
-from progress_plugin import config as config_mod
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
-from progress_plugin import hookspecs, intake as intake_mod, jsonio, notes as notes_mod, schemas
+from progress_plugin import hookspecs, intake as intake_mod, jsonio, notes as notes_mod, schemas, settings
 from progress_plugin.core import ClientState, handle
 from progress_plugin.errors import ValidationError
 from progress_plugin.runtime import Runtime, utcnow
@@ -61,12 +60,11 @@ def setup(store: Store | None = None, *, store_url: str | None = None,
             _owned.close()
             _owned = None
         if runtime is None:
-            raw = config_mod.read_file(config_mod.config_path())
+            raw = settings.read_file(settings.config_path())
             if store is None:
-                store = _owned = Store.open(store_url or config_mod.store_url(None, raw))
+                store = _owned = Store.open(store_url or settings.store_url(None, raw))
             if readable_note_types is None:
-                from progress_plugin.settings import note_policy
-                readable_note_types = note_policy(raw)
+                readable_note_types = settings.note_policy(raw)
             policy = {clinic: frozenset(notes_mod.normalise_note_type(t) for t in types)
                       for clinic, types in readable_note_types.items()}
             runtime = Runtime(store, clock=clock or utcnow, readable_note_types=policy.get)
@@ -104,9 +102,9 @@ def configure(config):
     mine = (config or {}).get(hookspecs.PROJECT) if isinstance(config, dict) else None
     if mine is None:
         return None
-    settings = schemas.load(schemas.host_config_schema, mine)
-    if settings.get("store_url"):
-        setup(store_url=settings["store_url"])
+    given = schemas.load(schemas.host_config_schema, mine)
+    if given.get("store_url"):
+        setup(store_url=given["store_url"])
     return None
 
 

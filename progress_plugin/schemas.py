@@ -1,14 +1,21 @@
-"""Marshmallow schemas for every payload that crosses a boundary.
+"""Marshmallow schemas of the host contract: the payloads a host sends (events, webhook envelopes,
+hook arguments) and the vocabulary's tags and files. Each is exported as JSON Schema into
+``schemas/`` (:data:`BOUNDARY`).
+
+Other boundaries keep their schemas beside the code that serves them: the admin API's query
+and response schemas (:mod:`~progress_plugin.admin`), Canvas events (:mod:`~progress_plugin.canvas`),
+CDS Hooks requests (:mod:`~progress_plugin.cds`), the panel's query arguments
+(:mod:`~progress_plugin.panel_http`), FHIR Subscription notifications
+(:mod:`~progress_plugin.subscription`) and the config file (:mod:`~progress_plugin.settings`).
+The field types they share are in :mod:`progress_plugin.schema_fields`.
 
 Inbound schemas raise on unknown fields. ``load`` returns core objects. Build each schema
 once (module-level instances below); building one per request doubles the load cost.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import marshmallow as ma
-from marshmallow import RAISE, fields, post_load, validate, validates_schema
+from marshmallow import fields, post_load, validate, validates_schema
 
 from progress_plugin import errors
 from progress_plugin import events as ev
@@ -17,78 +24,13 @@ from progress_plugin.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, MAX_GO
                                     RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, WHOSE, Goal,
                                     Intake)
 from progress_plugin.notes import RATERS, Rating, TagInput
-from progress_plugin.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag
+from progress_plugin.schema_fields import ID, AwareDateTime, FreeDict, Inbound, Int, Text
+from progress_plugin.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag, check_tags
 
-ID = validate.Length(min=1, max=128)
 Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
 #: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
 MAX_VERSION = 2 ** 31 - 1
 Version = validate.Range(min=1, max=MAX_VERSION, error="A version is between {min} and {max}.")
-
-
-class Inbound(ma.Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class Text(fields.String):
-    """Text that can be stored, encoded and shown: no NUL character and no lone surrogate.
-
-    Every inbound string field is one of these; bidirectional controls and every other
-    character are kept as given."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if type(value) is str and value.isascii() and "\x00" not in value:
-            return value                             # the usual case, without the regular expression
-        value = super()._deserialize(value, attr, data, **kwargs)
-        problem = jsonio.str_problem(value)
-        if problem:
-            raise ma.ValidationError(problem)
-        return value
-
-
-class Int(fields.Integer):
-    """An integer within 64 bits: a larger one is refused before any validator formats it into a
-    message (Python refuses to write integers of more than 4300 digits as text)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if type(value) is int and jsonio.INT_MIN <= value <= jsonio.INT_MAX:
-            return value                             # the usual case
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if value is not None and not jsonio.INT_MIN <= value <= jsonio.INT_MAX:
-            raise ma.ValidationError(jsonio.NUMBER_MESSAGE)
-        return value
-
-
-class FreeJSON(fields.Raw):
-    """Any JSON value (free-form payloads), with every text and key in it checked as :class:`Text`
-    is and every number bounded; a problem is reported at its path inside the value."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        problems = jsonio.value_problems(value)
-        if list(problems) == ["_schema"]:            # the value itself, not something inside it
-            raise ma.ValidationError(problems["_schema"])
-        if problems:
-            raise ma.ValidationError(problems)
-        return value
-
-
-class FreeDict(fields.Dict):
-    """A free-form JSON object: text keys, :class:`FreeJSON` values."""
-
-    def __init__(self, **kwargs):
-        super().__init__(keys=Text(), values=FreeJSON(allow_none=True), **kwargs)
-
-
-def aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-class AwareDateTime(fields.DateTime):
-    """ISO 8601 date-time; a naive value is taken as UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return aware(super()._deserialize(value, attr, data, **kwargs))
 
 
 # -- intake -------------------------------------------------------------------------------
@@ -258,7 +200,6 @@ class VocabularyFileSchema(Inbound):
 
     @validates_schema
     def unique(self, data, **kwargs):
-        from progress_plugin.vocabulary import check_tags
         tags = [t for t in data.get("tags", []) if isinstance(t, Tag)]
         problems = check_tags(tags)
         dupes = {i: {k: [m for m in v if m.startswith("Duplicate")] for k, v in p.items()}

@@ -8,11 +8,11 @@ import threading
 
 import click
 
+from progress_plugin import settings
 from progress_plugin.cli import Context, now, pass_ctx
 
 
 def service_config(obj: Context):
-    from progress_plugin import settings
     return settings.load(obj.config, obj.store_flag)
 
 

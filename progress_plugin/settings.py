@@ -1,5 +1,8 @@
 """Service configuration: a TOML file plus environment variables, validated at start.
 
+A setting comes from its command-line flag, else the environment, else the config file (``--config``,
+else ``$PROGRESS_PLUGIN_CONFIG``, else ``./progress-plugin.toml``), else its default.
+
 ```toml
 [store]
 url = "sqlite:///progress.db"
@@ -51,24 +54,119 @@ In ``[cds]``, ``jku``, ``fhir_servers`` and ``public_url`` must be https (plain 
 a loopback address). The link secret, when set, must be at least 32 bytes; without one the
 card carries no link. ``link_secret`` may be given inline, as for clinic secrets. A card's link
 carries a random one-time code; the store keeps only its HMAC under the link secret.
+Webhook secrets must pass :func:`check_secrets` (here at start, and on every request).
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import importlib.util
 import os
+import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import marshmallow as ma
 from marshmallow import RAISE, fields, validate
 
-from progress_plugin import config as config_mod
-from progress_plugin.errors import ConfigError
+from progress_plugin.errors import ConfigError, summarize
 from progress_plugin.notes import classify_note_type, normalise_note_type
-from progress_plugin.signatures import SCHEMES, check_secrets
+from progress_plugin.store import DEFAULT_URL
 
+ENV_STORE = "PROGRESS_PLUGIN_STORE"
+ENV_CONFIG = "PROGRESS_PLUGIN_CONFIG"
+DEFAULT_CONFIG = "progress-plugin.toml"
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 DEFAULT_TOKEN_ENV = "PROGRESS_PLUGIN_HOST_TOKEN"
 
+# -- webhook secrets: the schemes and what a secret must be ---------------------------------
+STANDARD_WEBHOOKS = "standard-webhooks"
+X_SIGNATURE = "x-signature"
+FHIR_SUBSCRIPTION = "fhir-subscription"
+SCHEMES = (STANDARD_WEBHOOKS, X_SIGNATURE, FHIR_SUBSCRIPTION)
+MIN_SECRET_BYTES = 24
+MAX_SECRETS = 2  #: the current secret and, while rotating, the previous one
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 
+
+def check_secrets(scheme: str, secrets) -> list[bytes]:
+    """Check a host configuration: the key bytes of each secret, else :class:`ConfigError` naming what is wrong.
+
+    ``secrets`` is one secret, or two while rotating. Standard Webhooks secrets are ``whsec_<base64>`` (the
+    prefix is optional) decoding to 24 bytes or more. The other schemes use the secret's UTF-8 bytes, 24 or
+    more; a bearer secret must also be a valid RFC 6750 token."""
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    if isinstance(secrets, str):
+        secrets = [secrets]
+    if not isinstance(secrets, (list, tuple)) or not 1 <= len(secrets) <= MAX_SECRETS:
+        raise ConfigError(f"{scheme}: give one secret, or two while rotating")
+    keys = []
+    for n, secret in enumerate(secrets, 1):
+        if not isinstance(secret, str):
+            raise ConfigError(f"{scheme}: secret {n} is not text")
+        if scheme == STANDARD_WEBHOOKS:
+            text = secret.removeprefix("whsec_")
+            try:
+                key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError(f"{scheme}: secret {n} is not whsec_<base64>") from None
+        else:
+            if scheme == FHIR_SUBSCRIPTION and not _TOKEN.fullmatch(secret):
+                raise ConfigError(f"{scheme}: secret {n} is not a bearer token "
+                                  "(letters, digits and -._~+/ only)")
+            key = secret.encode("utf-8", "surrogatepass")
+        if len(key) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{scheme}: secret {n} is {len(key)} bytes; "
+                              f"{MIN_SECRET_BYTES} or more are required")
+        keys.append(key)
+    return keys
+
+
+# -- the config file and the store URL -------------------------------------------------------
+def config_path(explicit: str | None = None) -> Path | None:
+    """The config file to read: ``--config``, else ``$PROGRESS_PLUGIN_CONFIG``, else ./progress-plugin.toml if present."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_CONFIG} points to a missing file: {path}")
+        return path
+    path = Path(DEFAULT_CONFIG)
+    return path if path.is_file() else None
+
+
+def read_file(path: Path | None) -> dict:
+    """The parsed TOML document at ``path``; ``{}`` for no file."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def store_url(flag: str | None = None, config: dict | None = None) -> str:
+    """``--store``, else ``$PROGRESS_PLUGIN_STORE``, else ``[store] url`` in the config file, else ``sqlite:///progress.db``."""
+    if flag:
+        return flag
+    if os.environ.get(ENV_STORE):
+        return os.environ[ENV_STORE]
+    url = ((config or {}).get("store") or {}).get("url")
+    if url is not None and not isinstance(url, str):
+        raise ConfigError("[store] url must be a string (a SQLAlchemy URL)")
+    return url or DEFAULT_URL
+
+
+# -- the service configuration ---------------------------------------------------------------
 class _Strict(ma.Schema):
     class Meta:
         unknown = RAISE
@@ -90,7 +188,7 @@ class ClinicSection(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
     name = fields.String()
     scheme = fields.String(required=True, validate=validate.OneOf(SCHEMES))
-    secrets = fields.List(fields.String(), validate=validate.Length(min=1, max=2))
+    secrets = fields.List(fields.String(), validate=validate.Length(min=1, max=MAX_SECRETS))
     secrets_env = fields.String()
     readable_note_types = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
                                       validate=validate.Length(min=1, max=200))
@@ -118,7 +216,6 @@ class WorkerSection(_Strict):
 
 
 def _https_or_loopback(value: str) -> bool:
-    from urllib.parse import urlsplit
     parts = urlsplit(value)
     if parts.scheme == "https" or parts.hostname in ("127.0.0.1", "localhost", "::1"):
         return True
@@ -164,8 +261,7 @@ class Clinic:
     scheme: str
     secrets: tuple[str, ...]
     name: str = ""
-    #: The note types (in normal form) the plugin may read for this clinic; None: any type
-    #: that is not protected.
+    #: The note types (in normal form) the plugin may read for this clinic; None: any unprotected type.
     readable_note_types: frozenset[str] | None = None
 
 
@@ -220,10 +316,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
     try:
         data = ServiceSchema().load({"store": {}, "host": {}, "worker": {}, **raw})
     except ma.ValidationError as exc:
-        from progress_plugin.errors import summarize
         raise ConfigError("configuration: " + summarize(exc.messages)) from None
     host = data["host"]
-    token = env.get(host["token_env"]) or None
     clinics = {}
     for i, c in enumerate(data["clinics"]):
         if c["id"] in clinics:
@@ -244,10 +338,10 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
                                   _readable(c.get("readable_note_types")))
     w = data["worker"]
     return ServiceConfig(
-        store_url=config_mod.store_url(store_flag, raw),
-        host_url=env.get(ENV_HOST_URL) or host.get("base_url"),
-        host_token=token, host_timeout=host["timeout_seconds"], meta_add=host["meta_add"],
-        ca_bundle=host.get("ca_bundle"), clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
+        store_url=store_url(store_flag, raw),
+        host_url=env.get(ENV_HOST_URL) or host.get("base_url"), host_token=env.get(host["token_env"]) or None,
+        host_timeout=host["timeout_seconds"], meta_add=host["meta_add"], ca_bundle=host.get("ca_bundle"),
+        clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
         inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
         max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env))
@@ -278,7 +372,6 @@ def note_policy(raw: dict) -> dict[str, frozenset[str]]:
     try:
         loaded = _ReadableOnly(many=True).load(clinics)
     except ma.ValidationError as exc:
-        from progress_plugin.errors import summarize
         raise ConfigError("configuration: clinics: " + summarize(exc.messages)) from None
     return {c["id"]: _readable(c["readable_note_types"]) for c in loaded
             if c.get("id") and c.get("readable_note_types") is not None}
@@ -287,7 +380,6 @@ def note_policy(raw: dict) -> dict[str, frozenset[str]]:
 def _cds(section: dict | None, env) -> CdsConfig | None:
     if section is None:
         return None
-    import importlib.util
     if importlib.util.find_spec("jwt") is None:
         raise ConfigError("configuration: cds: needs PyJWT: pip install 'progress-plugin[cds]'")
     issuers = {}
@@ -304,4 +396,5 @@ def _cds(section: dict | None, env) -> CdsConfig | None:
 
 
 def from_files(config_flag: str | None = None, store_flag: str | None = None) -> ServiceConfig:
-    return load(config_mod.read_file(config_mod.config_path(config_flag)), store_flag)
+    """The configuration from the config file (see :func:`config_path`) and the environment."""
+    return load(read_file(config_path(config_flag)), store_flag)

@@ -12,7 +12,8 @@ One scheme per host configuration:
   subscriber set through ``Subscription.channel.header``: ``Authorization: Bearer <secret>``.
 
 Each scheme takes one or two secrets, so a secret can be rotated: the new one first, the
-old one second, and a request passes if either verifies.
+old one second, and a request passes if either verifies. The scheme names and what a secret
+must be are the configuration's (:func:`progress_plugin.settings.check_secrets`).
 
 Everything wrong with a request raises :class:`WebhookVerificationError` (401) with a
 ``reason`` code in its ``context``. Messages never carry the body or a secret. Pure: no
@@ -20,8 +21,6 @@ web framework, no store, no logging.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import math
@@ -33,21 +32,14 @@ from datetime import datetime, timezone
 
 from standardwebhooks.webhooks import Webhook
 
-from .errors import ConfigError, WebhookVerificationError
-
-STANDARD_WEBHOOKS = "standard-webhooks"
-X_SIGNATURE = "x-signature"
-FHIR_SUBSCRIPTION = "fhir-subscription"
-SCHEMES = (STANDARD_WEBHOOKS, X_SIGNATURE, FHIR_SUBSCRIPTION)
+from progress_plugin.errors import ConfigError, WebhookVerificationError
+from progress_plugin.settings import FHIR_SUBSCRIPTION, SCHEMES, STANDARD_WEBHOOKS, X_SIGNATURE, check_secrets
 
 TOLERANCE = 300  #: seconds a ``webhook-timestamp`` may be away from now, either side
-MIN_SECRET_BYTES = 24
-MAX_SECRETS = 2  #: the current secret and, while rotating, the previous one
 
 _ID = re.compile(r"[\x21-\x7e]{1,255}")
 _TIMESTAMP = re.compile(r"[1-9][0-9]{0,11}")  # canonical digits only: no sign, fraction, 0s
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
-_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 _BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.ASCII | re.IGNORECASE)
 
 
@@ -76,17 +68,6 @@ class _Verifier(Webhook):
         return datetime.fromtimestamp(int(header), tz=timezone.utc)
 
 
-def check_secrets(scheme: str, secrets) -> None:
-    """Check a host configuration; raise :class:`ConfigError` naming what is wrong.
-
-    ``secrets`` is one secret or a sequence of one or two. Standard Webhooks secrets are
-    ``whsec_<base64>`` (the prefix is optional) decoding to 24 bytes or more. The other
-    schemes use the secret's UTF-8 bytes, 24 or more; a bearer secret must also be a
-    valid RFC 6750 token.
-    """
-    _keys(scheme, secrets)
-
-
 def verify(scheme: str, secrets, headers: Mapping, body: bytes,
            now: float | None = None) -> VerifiedWebhook:
     """Verify one request: ``headers`` (any case) and the raw ``body`` bytes.
@@ -101,7 +82,7 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise TypeError("body must be the raw request bytes")
     try:
-        keys = _keys(scheme, secrets)
+        keys = check_secrets(scheme, secrets)
     except ConfigError:
         raise _fail("bad-secret", "the configured webhook secret is not usable") from None
     try:
@@ -114,7 +95,7 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
 
 def sign_standard(secret: str, msg_id: str, timestamp: int | datetime, body: bytes) -> dict:
     """Standard Webhooks headers for ``body``, as a sender makes them (tests, examples)."""
-    key = _keys(STANDARD_WEBHOOKS, secret)[0]
+    key = check_secrets(STANDARD_WEBHOOKS, secret)[0]
     if not isinstance(timestamp, datetime):
         timestamp = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
     elif timestamp.tzinfo is None:  # naive: taken as UTC, as the library does
@@ -206,35 +187,6 @@ def _header(headers: dict[str, list], name: str) -> str | None:
     if values and not isinstance(values[0], str):
         raise _fail("malformed", f"{name} is not text")
     return values[0] if values else None
-
-
-def _keys(scheme: str, secrets) -> list[bytes]:
-    if scheme not in SCHEMES:
-        raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
-    if isinstance(secrets, str):
-        secrets = [secrets]
-    if not isinstance(secrets, (list, tuple)) or not 1 <= len(secrets) <= MAX_SECRETS:
-        raise ConfigError(f"{scheme}: give one secret, or two while rotating")
-    keys = []
-    for n, secret in enumerate(secrets, 1):
-        if not isinstance(secret, str):
-            raise ConfigError(f"{scheme}: secret {n} is not text")
-        if scheme == STANDARD_WEBHOOKS:
-            text = secret.removeprefix("whsec_")
-            try:
-                key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-            except (binascii.Error, ValueError):
-                raise ConfigError(f"{scheme}: secret {n} is not whsec_<base64>") from None
-        else:
-            if scheme == FHIR_SUBSCRIPTION and not _TOKEN.fullmatch(secret):
-                raise ConfigError(f"{scheme}: secret {n} is not a bearer token "
-                                  "(letters, digits and -._~+/ only)")
-            key = secret.encode("utf-8", "surrogatepass")
-        if len(key) < MIN_SECRET_BYTES:
-            raise ConfigError(f"{scheme}: secret {n} is {len(key)} bytes; "
-                              f"{MIN_SECRET_BYTES} or more are required")
-        keys.append(key)
-    return keys
 
 
 def _fail(reason: str, message: str) -> WebhookVerificationError:

@@ -18,8 +18,9 @@ import click
 
 from progress_plugin import jsonio
 from progress_plugin import tokens as tokens_mod
-from progress_plugin import vocab_io
+from progress_plugin import fhir_vocabulary, vocab_io
 from progress_plugin.cli import Context, Group, now, pass_ctx
+from progress_plugin.runtime import Runtime
 from progress_plugin.schemas import MAX_VERSION, load, tag_edit_schema, tag_schema
 from progress_plugin.vocabulary import AUDIENCES, DIRECTIONS, Vocabulary, default
 
@@ -96,15 +97,16 @@ def _save(obj: Context, clinic: str, current: Vocabulary, op: str, code: str, ac
     new, change = vocab_io.change(current, op, code, **kwargs)
     obj.store.ensure_clinic(clinic, now())
     obj.store.save_vocabulary(clinic, new, actor, change, now(), expected_version=current.version)
-    _publish(obj, clinic, new)
+    _publish(obj, clinic, new, actor)
     click.echo(f"{change}: version {new.version}")
     return new
 
 
-def _publish(obj: Context, clinic: str, vocabulary: Vocabulary) -> None:
-    """With a host configured, queue the new CodeSystem and ValueSet for it (the worker sends them)."""
-    if os.environ.get(ENV_HOST_URL) or (obj.config.get("host") or {}).get("base_url"):
-        vocab_io.publish(obj.store, clinic, vocabulary, now())
+def _publish(obj: Context, clinic: str, vocabulary: Vocabulary, actor: str) -> None:
+    """Tell the core of the new version; with a host configured, the CodeSystem and ValueSet it asks
+    for are queued (the worker sends them)."""
+    host = bool(os.environ.get(ENV_HOST_URL) or (obj.config.get("host") or {}).get("base_url"))
+    vocab_io.changed(Runtime(obj.store), clinic, vocabulary, actor, now(), queue=host)
 
 
 def _current(obj: Context, clinic: str, create: bool = False) -> Vocabulary:
@@ -264,8 +266,8 @@ def import_(obj: Context, clinic, actor, file: Path, check):
     clinic = clinic_of(obj, clinic)
     try:
         size = file.stat().st_size
-        if size > vocab_io.MAX_FILE_BYTES:
-            raise click.ClickException(f"{file}: larger than {vocab_io.MAX_FILE_BYTES // (1024 * 1024)} MB; "
+        if size > fhir_vocabulary.MAX_FILE_BYTES:
+            raise click.ClickException(f"{file}: larger than {fhir_vocabulary.MAX_FILE_BYTES // (1024 * 1024)} MB; "
                                        "not a vocabulary file")
         content = file.read_bytes()
     except OSError as exc:
@@ -273,14 +275,14 @@ def import_(obj: Context, clinic, actor, file: Path, check):
     store = obj.store
     exists = store.clinic_exists(clinic)
     current = store.vocabulary(clinic) if exists else default()    # a new clinic starts from the default
-    parsed = vocab_io.read(content, current)
+    parsed = fhir_vocabulary.read(content, current)
     if check:
         click.echo(f"ok: {len(parsed.tags)} tags ({parsed.kind}); nothing changed")
         return
     vocabulary, changed = vocab_io.apply(store, clinic, parsed, actor, now(),
                                          expected_version=current.version if exists else None)
     if changed:
-        _publish(obj, clinic, vocabulary)
+        _publish(obj, clinic, vocabulary, actor)
         click.echo(f"imported {len(parsed.tags)} tags ({parsed.kind}): version {vocabulary.version}")
     else:
         click.echo(f"no change: the file matches version {vocabulary.version}")
@@ -288,7 +290,7 @@ def import_(obj: Context, clinic, actor, file: Path, check):
 
 @vocab.command()
 @clinic_option
-@click.option("--format", "fmt", type=click.Choice(vocab_io.FORMATS), default="json", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(fhir_vocabulary.FORMATS), default="json", show_default=True,
               help="json: our vocabulary file; fhir: one Bundle holding the CodeSystem and the ValueSet.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of standard output.")
 @pass_ctx
@@ -296,7 +298,7 @@ def export(obj: Context, clinic, fmt, out: Path | None):
     """Export the current vocabulary (retired tags included, with their status)."""
     clinic = clinic_of(obj, clinic)
     vocabulary = obj.store.vocabulary(clinic)
-    text = vocab_io.dumps(vocab_io.export(vocabulary, clinic, fmt))
+    text = fhir_vocabulary.dumps(fhir_vocabulary.export(vocabulary, clinic, fmt))
     if out is None:
         click.echo(text, nl=False)
     else:

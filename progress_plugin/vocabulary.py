@@ -179,8 +179,13 @@ class Vocabulary:
         return out
 
 
-def check_tags(tags) -> dict:
-    """Problems in a list of tags, keyed by index then field (marshmallow's shape)."""
+def check_tags(tags, positions=None) -> dict:
+    """Problems in a list of tags, keyed by index then field (marshmallow's shape): the one check of the
+    tag rules (codes, labels, enumerations, duplicate codes, duplicate labels within a category).
+
+    ``positions``, when given, names each tag in messages ("also at ...") instead of its index.
+    """
+    at = list(positions) if positions is not None else list(range(len(tags)))
     problems: dict = {}
     seen_codes: dict[str, int] = {}
     seen_labels: dict[tuple[str, str], int] = {}
@@ -202,12 +207,13 @@ def check_tags(tags) -> dict:
         if not tag.category:
             add(i, "category", "A category is required.")
         if tag.code in seen_codes:
-            add(i, "code", f"Duplicate code '{tag.code}' (also at {seen_codes[tag.code]}).")
+            add(i, "code", f"Duplicate code '{tag.code}' (also at {at[seen_codes[tag.code]]}).")
         else:
             seen_codes[tag.code] = i
         key = ((tag.category or "").casefold(), (tag.label or "").casefold())
         if key in seen_labels:
-            add(i, "label", f"Duplicate label '{tag.label}' in category '{tag.category}' (also at {seen_labels[key]}).")
+            add(i, "label", f"Duplicate label '{tag.label}' in category '{tag.category}' "
+                            f"(also at {at[seen_labels[key]]}).")
         else:
             seen_labels[key] = i
     return problems

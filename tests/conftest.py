@@ -66,6 +66,20 @@ def runtime(store, now):
     return Runtime(store, clock=lambda: now)
 
 
+@pytest.fixture
+def dispatched(monkeypatch):
+    """``(event, actor)`` for each event any :class:`Runtime` dispatches during the test, in order."""
+    seen = []
+    real = Runtime.dispatch
+
+    def spy(self, event, actor=None, conn=None):
+        if conn is not None:             # without a connection, dispatch calls itself again with one
+            seen.append((event, actor))
+        return real(self, event, actor, conn)
+    monkeypatch.setattr(Runtime, "dispatch", spy)
+    return seen
+
+
 # -- payloads -------------------------------------------------------------------------------
 @pytest.fixture
 def intake_payload():

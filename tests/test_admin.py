@@ -7,7 +7,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from openapi_spec_validator import validate as validate_openapi
 
-from progress_plugin import admin, tokens, vocab_io
+from progress_plugin import admin, fhir_vocabulary, tokens, vocab_io
 from progress_plugin.app import all_blueprints, create_app
 from progress_plugin.store import Store
 from progress_plugin.vocabulary import default
@@ -214,11 +214,11 @@ def test_unknown_versions_and_codes_are_404(client, creds):
 
 
 def test_an_import_with_problems_reports_all_and_changes_nothing(client, creds, store):
-    doc = vocab_io.export(default(), A, "json")
+    doc = fhir_vocabulary.export(default(), A, "json")
     doc["tags"][0]["code"] = "has space"
     doc["tags"][3]["direction"] = "sideways"
     doc["tags"][5]["label"] = doc["tags"][6]["label"].upper()
-    r = client.post(f"{URL}/import", data=vocab_io.dumps(doc), content_type="application/json",
+    r = client.post(f"{URL}/import", data=fhir_vocabulary.dumps(doc), content_type="application/json",
                     headers=h(creds, "admin", 1))
     assert r.status_code == 422
     assert sorted(r.json["json"]["tags"]) == ["0", "3", "6"]
@@ -352,7 +352,7 @@ def test_with_a_host_configured_each_new_version_is_queued_for_it(sqlite_store, 
     client = app.test_client()
     auth = {"Authorization": f"Bearer {token}"}
     assert client.post(f"{URL}/tags/setback/retire", headers={**auth, "If-Match": "1"}).status_code == 200
-    body = vocab_io.dumps(vocab_io.export(sqlite_store.vocabulary(A), A, "json"))
+    body = fhir_vocabulary.dumps(fhir_vocabulary.export(sqlite_store.vocabulary(A), A, "json"))
     r = client.post(f"{URL}/import", data=body, content_type="application/json", headers={**auth, "If-Match": "2"})
     assert r.json["changed"] is False                               # no new version, nothing more to send
     with sqlite_store.engine.connect() as c:
@@ -360,6 +360,22 @@ def test_with_a_host_configured_each_new_version_is_queued_for_it(sqlite_store, 
     assert sorted(row.key for row in rows) == [f"vocabulary/{A}/2/codesystem", f"vocabulary/{A}/2/valueset"]
     cs = next(row.payload["resource"] for row in rows if row.key.endswith("codesystem"))
     assert cs["version"] == "2" and any(c["code"] == "setback" for c in cs["concept"])
+
+
+def test_every_change_is_told_to_the_core_through_the_runtime(client, creds, dispatched):
+    new = {"code": "named-a-need", "label": "Named a need", "category": "relationship", "direction": "toward"}
+    client.post(f"{URL}/tags", json=new, headers=h(creds, "admin", 1))
+    client.patch(f"{URL}/tags/named-a-need", json={"label": "Named what they need"}, headers=h(creds, "admin", 2))
+    client.post(f"{URL}/tags/setback/retire", headers=h(creds, "admin", 3))
+    client.post(f"{URL}/tags/setback/restore", headers=h(creds, "admin", 4))
+    body = fhir_vocabulary.dumps(fhir_vocabulary.export(default(), A, "json"))
+    for version in (5, 6):                                             # the second import changes nothing
+        r = client.post(f"{URL}/import", data=body, content_type="application/json",
+                        headers=h(creds, "admin", version))
+    assert r.json["changed"] is False
+    actor = f"token:{creds['admin'][0]}"
+    assert [(type(e).__name__, e.clinic_id, e.vocabulary.version, e.actor, who) for e, who in dispatched] == [
+        ("VocabularyChanged", A, version, actor, actor) for version in (2, 3, 4, 5, 6)]
 
 
 def test_without_a_host_nothing_is_queued(client, creds, store):
@@ -411,7 +427,8 @@ def test_a_thirty_digit_version_is_422_naming_it(client, creds, path, arg):
 
 
 def test_an_import_with_a_5000_digit_integer_is_422_naming_it_with_its_line(client, creds, store):
-    text = vocab_io.dumps(vocab_io.export(default(), A, "json")).replace('"version": 1', '"version": ' + "9" * 5000)
+    text = fhir_vocabulary.dumps(fhir_vocabulary.export(default(), A, "json")).replace(
+        '"version": 1', '"version": ' + "9" * 5000)
     r = client.post(f"{URL}/import", data=text, content_type="application/json", headers=h(creds, "admin", 1))
     assert r.status_code == 422
     assert r.json["json"]["version"] == ["line 3: Number out of range: integers must be between "

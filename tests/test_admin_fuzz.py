@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin import admin, tokens, vocab_io
+from progress_plugin import admin, fhir_vocabulary, tokens
 from progress_plugin.store import Store
 from progress_plugin.vocabulary import default
 
@@ -23,7 +23,7 @@ NEW_TAG = {"code": "named-a-need", "label": "Named a need \u202eévil\u202c", "d
 EDIT = {"label": "Stepped forward", "description": "One line", "category": "movement", "direction": "mixed",
         "audience": "therapist", "code": "step-forward"}
 _n = itertools.count(1)
-FILES = [vocab_io.export(default(), A, "json"), vocab_io.export(default(), A, "fhir")]
+FILES = [fhir_vocabulary.export(default(), A, "json"), fhir_vocabulary.export(default(), A, "fhir")]
 
 
 @pytest.fixture(scope="module")

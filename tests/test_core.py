@@ -140,3 +140,9 @@ def test_signed_note_signed_again_with_the_same_tags_is_a_no_op(intake):
     assert handle(saved([TagInput("setback")], signed=True), state(intake, {"n1": record})) == []
     changed = handle(saved([TagInput("repair")], signed=True), state(intake, {"n1": record}))
     assert isinstance(changed[0], fx.RejectNote)
+
+
+def test_a_new_vocabulary_version_is_published_to_the_host():
+    v2 = default().retire("setback")
+    out = handle(ev.VocabularyChanged("clinic-a", AT, v2, "admin"), state(vocabulary=v2))
+    assert out == [fx.PublishVocabulary("clinic-a", v2)] and out[0].host_bound

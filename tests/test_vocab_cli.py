@@ -250,6 +250,21 @@ def test_with_a_host_configured_cli_changes_are_queued_for_it(cli, tmp_path, mon
     assert keys == ["vocabulary/clinic-a/3/codesystem", "vocabulary/clinic-a/3/valueset"]
 
 
+def test_every_cli_change_is_told_to_the_core_through_the_runtime(cli, tmp_path, dispatched):
+    c = ["--clinic", "clinic-a", "--actor", "pat"]
+    cli("vocab", "add", "named-a-need", "--label", "Named a need", "--category", "relationship",
+        "--direction", "toward", *c)
+    cli("vocab", "edit", "named-a-need", "--label", "Named what they need", *c)
+    cli("vocab", "retire", "setback", *c)
+    cli("vocab", "restore", "setback", *c)
+    cli("vocab", "export", "--clinic", "clinic-a", "--out", str(tmp_path / "v.json"))
+    cli("vocab", "retire", "came-back", *c)
+    cli("vocab", "import", str(tmp_path / "v.json"), *c)                 # back to version 5's tags: version 7
+    cli("vocab", "import", str(tmp_path / "v.json"), *c)                 # the same again: no change, no event
+    assert [(type(e).__name__, e.clinic_id, e.vocabulary.version, e.actor, who) for e, who in dispatched] == [
+        ("VocabularyChanged", "clinic-a", version, "pat", "pat") for version in (2, 3, 4, 5, 6, 7)]
+
+
 # -- hostile input: each of these printed a traceback before --------------------------------------
 def test_an_import_file_nested_ten_thousand_deep_is_a_clear_error(cli, tmp_path):
     path = tmp_path / "deep.json"
@@ -270,10 +285,10 @@ def test_an_import_file_with_a_5000_digit_integer_names_its_line_and_field(cli, 
 
 
 def test_an_oversized_or_unreadable_file_is_a_clear_error(cli, tmp_path):
-    from progress_plugin import vocab_io
+    from progress_plugin import fhir_vocabulary
     path = tmp_path / "huge.json"
     with open(path, "wb") as f:
-        f.truncate(vocab_io.MAX_FILE_BYTES + 1)
+        f.truncate(fhir_vocabulary.MAX_FILE_BYTES + 1)
     result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
     assert result.exit_code == 1 and "larger than 5 MB" in result.output
 

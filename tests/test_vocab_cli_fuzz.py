@@ -8,13 +8,14 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin import vocab_io
+from progress_plugin import fhir_vocabulary
 from progress_plugin.cli import main
 from progress_plugin.vocabulary import default
 
 from tests.fuzz import INTEGERS, TEXT, bodies, check_answer, fuzz_settings
 
-FILES = [vocab_io.export(default(), "clinic-a", "json"), vocab_io.export(default(), "clinic-a", "fhir")]
+FILES = [fhir_vocabulary.export(default(), "clinic-a", "json"),
+         fhir_vocabulary.export(default(), "clinic-a", "fhir")]
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,14 @@ def test_rules_on_codes_labels_and_duplicates():
     assert "code" in dupes[1] and "label" in dupes[2]
 
 
+def test_duplicates_name_the_first_one_by_its_position():
+    a, a2 = Tag("a", "Alpha", "", "movement", "toward"), Tag("a", "Other", "", "movement", "toward")
+    b = Tag("b", "ALPHA", "", "movement", "away")
+    assert check_tags([a, a2, b]) == {1: {"code": ["Duplicate code 'a' (also at 0)."]},
+                                      2: {"label": ["Duplicate label 'ALPHA' in category 'movement' (also at 0)."]}}
+    assert check_tags([a, a2], positions=[3, 7]) == {1: {"code": ["Duplicate code 'a' (also at 3)."]}}
+
+
 def test_vocabulary_refuses_invalid_tags():
     with pytest.raises(errors.ValidationError):
         Vocabulary(1, (DEFAULT_TAGS[0], DEFAULT_TAGS[0]))

@@ -1,0 +1,212 @@
+"""Vocabulary files: formats, whole-file checks with paths and lines, and FHIR shapes."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from progress_plugin import fhir_vocabulary, schemas
+from progress_plugin.errors import ValidationError
+from progress_plugin.vocabulary import SYSTEM, Tag, Vocabulary, default
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vocabulary.json"
+
+
+def custom() -> Vocabulary:
+    """The default vocabulary plus a tag with no description, one therapist-only, and one retired."""
+    v = default()
+    v = v.add(Tag("named-a-need", "Named a need", "", "relationship", "toward"))
+    v = v.add(Tag("noticed-own-pull", "Noticed my own pull", "Therapist's note to self.", "therapist", "none",
+                  "therapist"))
+    v = v.retire("came-back")
+    return v
+
+
+def problems_of(call) -> dict[str, list[str]]:
+    with pytest.raises(ValidationError) as exc:
+        call()
+    return exc.value.paths()
+
+
+# -- export and round trips -------------------------------------------------------------------
+@pytest.mark.parametrize("fmt,kind", [("json", "json"), ("fhir", "fhir-bundle")])
+def test_export_then_read_round_trips(fmt, kind):
+    v = custom()
+    parsed = fhir_vocabulary.read(fhir_vocabulary.dumps(fhir_vocabulary.export(v, "clinic-a", fmt)))
+    assert parsed.kind == kind
+    assert v.same_tags(parsed.tags)
+    assert [t.code for t in parsed.tags] == [t.code for t in v.tags]
+    named = next(t for t in parsed.tags if t.code == "named-a-need")
+    assert named.description == ""                                     # an empty description stays empty
+
+
+def test_json_export_is_a_valid_vocabulary_file():
+    doc = fhir_vocabulary.export(custom(), "clinic-a", "json")
+    loaded = schemas.load(schemas.vocabulary_file_schema, copy.deepcopy(doc))
+    assert doc["format"] == "progress-plugin/vocabulary" and doc["version"] == custom().version
+    assert [t.code for t in loaded["tags"]] == [t.code for t in custom().tags]
+
+
+def test_fhir_export_validates_with_fhir_resources_r4b():
+    v = custom()
+    bundle = fhir_vocabulary.export(v, "clinic-a", "fhir")
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    cs, vs = (e["resource"] for e in bundle["entry"])
+    cs_model = get_fhir_model_class("CodeSystem").model_validate(cs)
+    vs_model = get_fhir_model_class("ValueSet").model_validate(vs)
+    # retired codes stay in the CodeSystem with their status; the ValueSet holds the active ones only
+    assert len(cs_model.concept) == len(v.tags)
+    status = {c.code: next(p.valueCode for p in c.property if p.code == "status") for c in cs_model.concept}
+    assert status["came-back"] == "retired" and status["step-forward"] == "active"
+    listed = {c.code for c in vs_model.compose.include[0].concept}
+    assert listed == {t.code for t in v.active()} and "came-back" not in listed
+
+
+def test_a_bare_codesystem_imports_too():
+    v = custom()
+    cs = fhir_vocabulary.export(v, "clinic-a", "fhir")["entry"][0]["resource"]
+    parsed = fhir_vocabulary.parse(cs)
+    assert parsed.kind == "fhir-codesystem" and v.same_tags(parsed.tags)
+
+
+def test_inactive_property_means_retired():
+    cs = fhir_vocabulary.export(default(), "c", "fhir")["entry"][0]["resource"]
+    concept = cs["concept"][0]
+    concept["property"] = [p for p in concept["property"] if p["code"] != "status"]
+    concept["property"].append({"code": "inactive", "valueBoolean": True})
+    parsed = fhir_vocabulary.parse(cs)
+    assert parsed.tags[0].status == "retired" and parsed.tags[1].status == "active"
+
+
+def test_the_example_file_is_valid():
+    parsed = fhir_vocabulary.read(EXAMPLE.read_text(encoding="utf-8"))
+    assert parsed.kind == "json" and len(parsed.tags) >= 17
+    assert {t.code for t in default().tags} <= {t.code for t in parsed.tags}
+
+
+# -- whole-file checks ------------------------------------------------------------------------
+def test_every_problem_of_a_json_file_is_reported_with_path_and_line():
+    text = """{
+  "format": "progress-plugin/vocabulary",
+  "tags": [
+    {"code": "a", "label": "Alpha", "category": "movement", "direction": "toward"},
+    {"code": "a", "label": "Beta", "category": "movement", "direction": "toward"},
+    {"code": "bad code", "label": "Gamma", "category": "movement", "direction": "sideways"},
+    {"code": "d", "label": "", "category": "movement", "direction": "toward", "colour": "red"},
+    {"code": "e", "label": "ALPHA", "category": "movement", "direction": "away"},
+    {"code": "f", "label": "alpha", "category": "awareness", "direction": "away"}
+  ]
+}
+"""
+    found = problems_of(lambda: fhir_vocabulary.read(text))
+    assert found == {
+        "tags.1.code": ["line 5: Duplicate code 'a' (also at 0)."],
+        "tags.2.code": ["line 6: Codes are 1-64 characters of letters, digits, '.', '_' or '-'."],
+        "tags.2.direction": ["line 6: Must be one of: toward, steady, mixed, away, none."],
+        "tags.3.label": ["line 7: Length must be between 1 and 80."],
+        "tags.3.colour": ["line 7: Unknown field."],
+        "tags.4.label": ["line 8: Duplicate label 'ALPHA' in category 'movement' (also at 0)."],
+    }                                  # the same label in another category (tags.5) is fine
+
+
+def test_a_duplicate_after_a_refused_tag_names_the_first_one_by_its_place_in_the_file():
+    doc = {"format": "progress-plugin/vocabulary", "tags": [
+        {"code": "bad code", "label": "Zero", "category": "movement", "direction": "toward"},
+        {"code": "a", "label": "Alpha", "category": "movement", "direction": "toward"},
+        {"code": "a", "label": "Beta", "category": "movement", "direction": "toward"}]}
+    assert problems_of(lambda: fhir_vocabulary.parse(doc))["tags.2.code"] == ["Duplicate code 'a' (also at 1)."]
+    bundle = fhir_vocabulary.export(default(), "c", "fhir")
+    concepts = bundle["entry"][0]["resource"]["concept"]
+    concepts[0]["display"] = ""
+    concepts[2]["code"] = concepts[1]["code"]
+    found = problems_of(lambda: fhir_vocabulary.parse(bundle))
+    assert found["entry.0.resource.concept.2.code"] == [f"Duplicate code '{concepts[1]['code']}' (also at 1)."]
+
+
+def test_every_problem_of_a_fhir_bundle_is_reported_with_its_fhir_path():
+    bundle = fhir_vocabulary.export(default(), "c", "fhir")
+    cs = bundle["entry"][0]["resource"]
+    cs["concept"][1]["display"] = "x" * 81
+    cs["concept"][2]["property"] = [p for p in cs["concept"][2]["property"] if p["code"] != "category"]
+    cs["concept"][3]["property"][1]["valueCode"] = "upward"
+    cs["concept"][4]["code"] = "step-forward"
+    text = json.dumps(bundle, indent=2)
+    found = problems_of(lambda: fhir_vocabulary.read(text))
+    lines = text.splitlines()
+    assert set(found) == {"entry.0.resource.concept.1.display", "entry.0.resource.concept.2.property",
+                          "entry.0.resource.concept.3.property.1.valueCode", "entry.0.resource.concept.4.code"}
+    assert found["entry.0.resource.concept.2.property"] == [
+        found["entry.0.resource.concept.2.property"][0].split(":")[0] + ": Missing the 'category' property."]
+    # each line number points at the offending value
+    for path, needle in [("entry.0.resource.concept.1.display", "x" * 81),
+                         ("entry.0.resource.concept.3.property.1.valueCode", "upward")]:
+        line = int(found[path][0].split(":")[0].removeprefix("line "))
+        assert needle in lines[line - 1]
+
+
+def test_valueset_must_match_the_codesystem():
+    bundle = fhir_vocabulary.export(default(), "c", "fhir")
+    concepts = bundle["entry"][1]["resource"]["compose"]["include"][0]["concept"]
+    concepts.pop(0)                                       # step-forward missing
+    concepts.append({"code": "not-in-the-codesystem"})
+    found = problems_of(lambda: fhir_vocabulary.parse(bundle))
+    assert found == {
+        "entry.1.resource.compose.include.0.concept.16.code":
+            ["'not-in-the-codesystem' is not an active code of the CodeSystem in this Bundle."],
+        "entry.1.resource.compose.include.0.concept._schema":
+            ["The active code 'step-forward' is missing from the ValueSet."],
+    }
+
+
+@pytest.mark.parametrize("data,path", [
+    ([], "_schema"),
+    ({"resourceType": "Patient"}, "resourceType"),
+    ({"hello": 1}, "_schema"),
+    ({"resourceType": "Bundle", "entry": []}, "entry"),
+    ({"resourceType": "CodeSystem", "url": "http://snomed.info/sct", "concept": []}, "url"),
+    ({"format": "progress-plugin/vocabulary", "tags": []}, "tags"),
+    ({"format": "other", "tags": [{"code": "a", "label": "A", "category": "movement", "direction": "toward"}]},
+     "format"),
+])
+def test_files_that_are_not_vocabularies_are_refused(data, path):
+    assert path in problems_of(lambda: fhir_vocabulary.parse(data))
+
+
+def test_broken_json_names_its_line_and_column():
+    found = problems_of(lambda: fhir_vocabulary.read('{\n  "format": "progress-plugin/vocabulary",\n  "tags": [,]\n}'))
+    assert found["_schema"][0].startswith("line 3 column 12: not valid JSON")
+
+
+def test_line_index_finds_nested_values():
+    text = '{"a": [\n  1,\n  {"b":\n    "x"}\n], "c": {}}'
+    index = fhir_vocabulary.LineIndex(text)
+    assert index.line(("a", 0)) == 2 and index.line(("a", 1)) == 3 and index.line(("a", 1, "b")) == 4
+    assert index.line(("a", 1, "missing", 3)) == 3 and index.line(("c",)) == 5
+
+
+def test_the_codesystem_url_is_ours():
+    assert fhir_vocabulary.export(default(), "c", "fhir")["entry"][0]["resource"]["url"] == SYSTEM
+
+
+# -- hostile files ----------------------------------------------------------------------------------
+def test_a_file_nested_ten_thousand_deep_is_a_validation_error():
+    assert problems_of(lambda: fhir_vocabulary.read("[" * 10_000 + "]" * 10_000)) == {
+        "_schema": ["JSON nested more than 64 levels deep."]}
+
+
+def test_a_5000_digit_integer_is_named_by_path_and_line():
+    text = '{\n  "format": "progress-plugin/vocabulary",\n  "version": ' + "9" * 5000 + ',\n  "tags": []\n}'
+    found = problems_of(lambda: fhir_vocabulary.read(text.encode()))
+    assert list(found) == ["version"] and found["version"][0].startswith("line 3: Number out of range")
+
+
+def test_text_a_store_cannot_keep_is_named_by_path_and_line():
+    doc = fhir_vocabulary.export(default(), "clinic-a", "fhir")
+    doc["entry"][0]["resource"]["concept"][2]["display"] = "Stir\ud800"
+    found = problems_of(lambda: fhir_vocabulary.read(json.dumps(doc, indent=1)))
+    (path,) = found
+    assert path == "entry.0.resource.concept.2.display" and "lone surrogate" in found[path][0]
+    assert found[path][0].startswith("line ")
