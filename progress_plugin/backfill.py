@@ -21,7 +21,8 @@ from progress_plugin import effects as fx
 from progress_plugin import fhir_events, outbox
 from progress_plugin import tables as t
 from progress_plugin.core import handle
-from progress_plugin.store import Store, utc
+from progress_plugin.core_time import utc
+from progress_plugin.store import Store
 
 NAME = "backfill"
 

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 
 from standardwebhooks.webhooks import Webhook
 
+from .core_time import utc
 from .errors import ConfigError, WebhookVerificationError
 
 STANDARD_WEBHOOKS = "standard-webhooks"
@@ -117,9 +118,7 @@ def sign_standard(secret: str, msg_id: str, timestamp: int | datetime, body: byt
     key = _keys(STANDARD_WEBHOOKS, secret)[0]
     if not isinstance(timestamp, datetime):
         timestamp = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
-    elif timestamp.tzinfo is None:  # naive: taken as UTC, as the library does
-        timestamp = timestamp.replace(tzinfo=timezone.utc)
-    timestamp = timestamp.astimezone(timezone.utc)
+    timestamp = utc(timestamp)  # a naive one taken as UTC, as the library does
     text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     return {
         "webhook-id": msg_id,

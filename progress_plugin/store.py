@@ -12,7 +12,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,30 +21,13 @@ from sqlalchemy.engine import Connection, Engine
 from progress_plugin import effects as fx
 from progress_plugin import tables as t
 from progress_plugin.core import ClientState
+from progress_plugin.core_time import as_date, as_dt, utc
 from progress_plugin.errors import NotFound, PreconditionFailed
 from progress_plugin.intake import Goal, Intake
 from progress_plugin.notes import AppliedTag, NoteProgress, Rating
 from progress_plugin.vocabulary import Tag, Vocabulary, default
 
 DEFAULT_URL = "sqlite:///progress.db"
-
-
-def utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def as_dt(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return utc(value)
-    return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-
-
-def as_date(value) -> date | None:
-    return None if value is None else utc(value).date()
 
 
 def sqlite_path(url: sa.URL) -> str | None:

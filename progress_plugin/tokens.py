@@ -25,8 +25,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from progress_plugin import tables as t
+from progress_plugin.core_time import utc
 from progress_plugin.errors import NotFound, ValidationError
-from progress_plugin.store import Store, utc
+from progress_plugin.store import Store
 
 ROLES = ("viewer", "admin")          # ascending: each role may do what the ones before it may
 PREFIX = "pp_"

@@ -35,10 +35,10 @@ import sqlalchemy as sa
 from progress_plugin import events as ev
 from progress_plugin import fhir_events, inbox, leases, outbox, schemas, writeback
 from progress_plugin import tables as t
+from progress_plugin.core_time import utc as _utc
 from progress_plugin.errors import (HostAPIError, HostConflict, HostUnavailable, ProgressPluginError,
                                     ValidationError)
 from progress_plugin.runtime import Runtime, utcnow
-from progress_plugin.store import utc as _utc
 
 log = logging.getLogger("progress_plugin.worker")
 
