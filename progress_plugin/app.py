@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from progress_plugin.errors import ProgressPluginError, ValidationError
 from progress_plugin.jsonio import plain_keys
-from progress_plugin.runtime import Runtime, utcnow
+from progress_plugin.runtime import Runtime
+from progress_plugin.service_clock import utcnow
 from progress_plugin.settings import ServiceConfig
 from progress_plugin.store import Store
 

@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
 from progress_plugin.core import ClientState, handle
 from progress_plugin.progress import Settings
+from progress_plugin.service_clock import utcnow
 from progress_plugin.store import Store
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Runtime:

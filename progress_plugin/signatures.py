@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import math
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,6 +34,7 @@ from standardwebhooks.webhooks import Webhook
 
 from .core_time import utc
 from .errors import ConfigError, WebhookVerificationError
+from .service_clock import epoch_seconds
 
 STANDARD_WEBHOOKS = "standard-webhooks"
 X_SIGNATURE = "x-signature"
@@ -94,8 +94,9 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
 
     Raises :class:`WebhookVerificationError` for anything wrong with the request, or with
     the secrets (a secret that fails :func:`check_secrets` is never used). Raises
-    :class:`ConfigError` only for an unknown scheme name. ``now`` is epoch seconds,
-    ``time.time()`` by default. Parse JSON only after this returns.
+    :class:`ConfigError` only for an unknown scheme name. ``now`` is epoch seconds, by
+    default the package's clock (:func:`~progress_plugin.service_clock.epoch_seconds`).
+    Parse JSON only after this returns.
     """
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
@@ -106,7 +107,7 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
     except ConfigError:
         raise _fail("bad-secret", "the configured webhook secret is not usable") from None
     try:
-        return _SCHEMES[scheme](keys, _by_name(headers), bytes(body), time.time() if now is None else now)
+        return _SCHEMES[scheme](keys, _by_name(headers), bytes(body), epoch_seconds() if now is None else now)
     except WebhookVerificationError:
         raise
     except Exception:  # whatever a malformed request trips, it is a 401, never a 500

@@ -38,7 +38,8 @@ from progress_plugin import tables as t
 from progress_plugin.core_time import utc as _utc
 from progress_plugin.errors import (HostAPIError, HostConflict, HostUnavailable, ProgressPluginError,
                                     ValidationError)
-from progress_plugin.runtime import Runtime, utcnow
+from progress_plugin.runtime import Runtime
+from progress_plugin.service_clock import utcnow
 
 log = logging.getLogger("progress_plugin.worker")
 
