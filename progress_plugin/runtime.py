@@ -49,8 +49,7 @@ class Runtime:
             event.clinic_id, "", self.store.vocabulary(event.clinic_id, conn=conn), settings=self.settings))
         effects = handle(event, state)
         who = actor or getattr(event, "author", None) or "host"
-        for effect in effects:
-            self.store.apply(conn, effect, who, now)
+        self.store.apply_all(conn, effects, who, now)
         if self.on_effects is not None:
             self.on_effects(conn, effects, state)
         return effects

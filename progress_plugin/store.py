@@ -328,18 +328,17 @@ class Store:
     # -- applying effects -----------------------------------------------------------------
     def apply(self, conn: Connection, effect: fx.Effect, actor: str, now: datetime) -> None:
         """Persist one effect inside the caller's transaction. Idempotent."""
-        apply = getattr(self, "_apply_" + type(effect).__name__, None)
-        if apply is not None:
-            apply(conn, effect, actor, utc(now))
+        self.apply_all(conn, (effect,), actor, now)
 
     def apply_all(self, conn: Connection, effects, actor: str, now: datetime, audit_tags: bool = True) -> None:
-        """Persist ``effects`` in order inside the caller's transaction, as :meth:`apply` would one by one.
+        """Persist ``effects`` in order inside the caller's transaction. Idempotent.
 
         Runs of note tagging (and of audit-only effects) are written with one statement per
         table rather than several per note; any other effect, or a note met twice, ends a
-        run first, so the writes land in the same order. With ``audit_tags`` False, tagged
-        notes get no audit row each (the caller audits them together, as a backfill page does);
-        rejections, refusals and every other effect keep theirs.
+        run first, so the writes land in the order of ``effects``. Each effect that changes
+        what the store says about a client leaves an audit row (:func:`_audit_row`); with
+        ``audit_tags`` False, tagged notes get none (the caller audits them together, as a
+        backfill page does); rejections, refusals and every other effect keep theirs.
         """
         now = utc(now)
         run: list = []
@@ -349,132 +348,22 @@ class Store:
                 if isinstance(effect, fx.TagNote):
                     key = (effect.clinic_id, effect.note.note_id)
                     if key in tagged:
-                        self._write_run(conn, run, actor, now, audit_tags)
+                        _write_run(conn, run, actor, now, audit_tags)
                         run, tagged = [], set()
                     tagged.add(key)
                 run.append(effect)
                 continue
             if run:
-                self._write_run(conn, run, actor, now, audit_tags)
+                _write_run(conn, run, actor, now, audit_tags)
                 run, tagged = [], set()
-            self.apply(conn, effect, actor, now)
+            write = _WRITERS.get(type(effect))
+            if write is not None:
+                write(conn, effect, now)
+            row = _audit_row(effect, actor, now)
+            if row is not None:
+                conn.execute(t.audit_log.insert(), row)
         if run:
-            self._write_run(conn, run, actor, now, audit_tags)
-
-    def _write_run(self, c, run, actor, now, audit_tags=True):
-        by_clinic: dict[str, list[fx.TagNote]] = {}
-        for e in run:
-            if isinstance(e, fx.TagNote):
-                by_clinic.setdefault(e.clinic_id, []).append(e)
-        for clinic_id, group in by_clinic.items():
-            ids = [e.note.note_id for e in group]
-            stored = set()
-            for chunk in _chunks(ids, CHUNK):
-                stored.update(row[0] for row in c.execute(_NOTE_IDS, {"clinic": clinic_id, "ids": chunk}))
-            fresh, changed = [], []
-            for e in group:
-                n = e.note
-                values = {"client_id": n.client_id, "session_at": utc(n.session_at), "author": n.author,
-                          "signed": n.signed, "recorded_at": now}
-                if n.note_id in stored:
-                    changed.append({"k_clinic": clinic_id, "k_note": n.note_id, **values})
-                else:
-                    fresh.append({"clinic_id": clinic_id, "note_id": n.note_id, **values})
-            if changed:
-                c.execute(_NOTE_UPDATE, changed)
-            if fresh:
-                _insert_rows(c, t.notes, fresh)
-            # Tags exist only with their note's row (written and removed together), so only a
-            # stored note can have any to clear. Ratings are cleared by client as apply() does.
-            for chunk in _chunks(sorted(stored), CHUNK):
-                c.execute(_TAGS_CLEAR, {"clinic": clinic_id, "ids": chunk})
-            pairs = {(e.note.client_id, e.note.note_id) for e in group}
-            found = []
-            for chunk in _chunks(ids, CHUNK):
-                found += [{"k_clinic": clinic_id, "k_client": row.client_id, "k_note": row.source}
-                          for row in c.execute(_RATED, {"clinic": clinic_id, "ids": chunk,
-                                                        "clients": sorted({e.note.client_id for e in group})})
-                          if (row.client_id, row.source) in pairs]
-            if found:
-                c.execute(_RATINGS_CLEAR, found)
-            applied = [{"clinic_id": clinic_id, "note_id": e.note.note_id, "code": a.code,
-                        "vocabulary_version": a.vocabulary_version, "goal_ids": list(a.goal_ids)}
-                       for e in group for a in e.note.tags]
-            if applied:
-                _insert_rows(c, t.note_tags, applied)
-        audited = [self._audit_row(e, actor, now) for e in run if audit_tags or not isinstance(e, fx.TagNote)]
-        if audited:
-            c.execute(t.audit_log.insert(), audited)
-
-    @staticmethod
-    def _audit_row(e, actor, now) -> dict:
-        if isinstance(e, fx.TagNote):
-            n = e.note
-            action, subject, outcome = ("note.sign" if n.signed else "note.tag",
-                                        f"client:{n.client_id} note:{n.note_id} tags:{','.join(n.codes())}", "ok")
-        elif isinstance(e, fx.RejectNote):
-            action, subject, outcome = "note.reject", f"note:{e.note_id}", "rejected"
-        else:
-            action, subject, outcome = ("note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
-                                        e.reason)
-        return _audit_values(e.clinic_id, actor, action, subject, outcome, now)
-
-    def _apply_RecordIntake(self, c, e: fx.RecordIntake, actor, now):
-        i = e.intake
-        values = dict(intake_id=i.intake_id, definition_version=i.definition_version, review_cadence=i.review_cadence,
-                      review_date=as_dt(i.review_date), agreed=i.agreed, agreed_on=as_dt(i.agreed_on),
-                      goals_reviewed=i.goals_reviewed, answers=_jsonable(i.answers), author=e.author,
-                      submitted_at=utc(e.at))
-        self._upsert(c, t.intakes, {"clinic_id": e.clinic_id, "client_id": e.client_id}, values)
-        self.audit(c, e.clinic_id, actor, "intake.record", f"client:{e.client_id} intake:{i.intake_id}", "ok", now)
-
-    def _apply_UpsertGoal(self, c, e: fx.UpsertGoal, actor, now):
-        g = e.goal
-        values = dict(rank=g.rank, words=g.words, whose=g.whose, baseline=g.baseline,
-                      gas_levels={str(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
-                      weight=g.weight, status=g.status, updated_at=now)
-        self._upsert(c, t.goals, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": g.id}, values)
-
-    def _apply_RecordRating(self, c, e: fx.RecordRating, actor, now):
-        r = e.rating
-        self._upsert(c, t.ratings, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": r.goal_id,
-                                    "source": r.note_id or "baseline", "rater": r.rater},
-                     {"value": r.value, "level": r.level, "rated_at": as_dt(r.at) or now})
-
-    def _apply_TagNote(self, c, e: fx.TagNote, actor, now):
-        n = e.note
-        self._upsert(c, t.notes, {"clinic_id": e.clinic_id, "note_id": n.note_id},
-                     {"client_id": n.client_id, "session_at": utc(n.session_at), "author": n.author,
-                      "signed": n.signed, "recorded_at": now})
-        self._clear_note(c, e.clinic_id, n.client_id, n.note_id)
-        if n.tags:
-            c.execute(t.note_tags.insert(), [{"clinic_id": e.clinic_id, "note_id": n.note_id, "code": a.code,
-                                              "vocabulary_version": a.vocabulary_version, "goal_ids": list(a.goal_ids)}
-                                             for a in n.tags])
-        self.audit(c, e.clinic_id, actor, "note.sign" if n.signed else "note.tag",
-                   f"client:{n.client_id} note:{n.note_id} tags:{','.join(n.codes())}", "ok", now)
-
-    def _apply_UntagNote(self, c, e: fx.UntagNote, actor, now):
-        self._clear_note(c, e.clinic_id, e.client_id, e.note_id)
-        c.execute(t.notes.delete().where(t.notes.c.clinic_id == e.clinic_id, t.notes.c.note_id == e.note_id))
-        self.audit(c, e.clinic_id, actor, "note.delete", f"client:{e.client_id} note:{e.note_id}", "ok", now)
-
-    def _apply_RejectNote(self, c, e: fx.RejectNote, actor, now):
-        self.audit(c, e.clinic_id, actor, "note.reject", f"note:{e.note_id}", "rejected", now)
-
-    def _apply_RefuseNote(self, c, e: fx.RefuseNote, actor, now):
-        self.audit(c, e.clinic_id, actor, "note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
-                   e.reason, now)
-
-    def _clear_note(self, c, clinic_id, client_id, note_id):
-        c.execute(t.note_tags.delete().where(t.note_tags.c.clinic_id == clinic_id, t.note_tags.c.note_id == note_id))
-        c.execute(t.ratings.delete().where(t.ratings.c.clinic_id == clinic_id, t.ratings.c.client_id == client_id,
-                                           t.ratings.c.source == note_id))
-
-    def _upsert(self, c, table, key: dict, values: dict):
-        where = [table.c[k] == v for k, v in key.items()]
-        if c.execute(table.update().where(*where).values(**values)).rowcount == 0:
-            c.execute(table.insert().values(**key, **values))
+            _write_run(conn, run, actor, now, audit_tags)
 
     # -- audit and purge ------------------------------------------------------------------
     def audit(self, conn: Connection, clinic_id: str, actor: str, action: str, subject: str, outcome: str,
@@ -686,6 +575,8 @@ _RATINGS_CLEAR = t.ratings.delete().where(t.ratings.c.clinic_id == sa.bindparam(
 # SET takes the parameters named after columns; the key comes in through k_*.
 _NOTE_UPDATE = t.notes.update().where(t.notes.c.clinic_id == sa.bindparam("k_clinic"),
                                       t.notes.c.note_id == sa.bindparam("k_note"))
+_NOTE_DELETE = t.notes.delete().where(t.notes.c.clinic_id == sa.bindparam("k_clinic"),
+                                      t.notes.c.note_id == sa.bindparam("k_note"))
 
 
 def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -702,6 +593,113 @@ def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     c.exec_driver_sql(sql, [tuple(row[k] if p is None else p(row[k]) for k, p in zip(columns, processors))
                             for row in rows])
+
+
+def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: bool = True) -> None:
+    """Write a run of note tagging and audit-only effects (no note twice) with one statement per table."""
+    by_clinic: dict[str, list[fx.TagNote]] = {}
+    for e in run:
+        if isinstance(e, fx.TagNote):
+            by_clinic.setdefault(e.clinic_id, []).append(e)
+    for clinic_id, group in by_clinic.items():
+        ids = [e.note.note_id for e in group]
+        stored = set()
+        for chunk in _chunks(ids, CHUNK):
+            stored.update(row[0] for row in c.execute(_NOTE_IDS, {"clinic": clinic_id, "ids": chunk}))
+        fresh, changed = [], []
+        for e in group:
+            n = e.note
+            values = {"client_id": n.client_id, "session_at": utc(n.session_at), "author": n.author,
+                      "signed": n.signed, "recorded_at": now}
+            if n.note_id in stored:
+                changed.append({"k_clinic": clinic_id, "k_note": n.note_id, **values})
+            else:
+                fresh.append({"clinic_id": clinic_id, "note_id": n.note_id, **values})
+        if changed:
+            c.execute(_NOTE_UPDATE, changed)
+        if fresh:
+            _insert_rows(c, t.notes, fresh)
+        # Tags exist only with their note's row (written and removed together), so only a
+        # stored note can have any to clear. A note's ratings are cleared by its client.
+        for chunk in _chunks(sorted(stored), CHUNK):
+            c.execute(_TAGS_CLEAR, {"clinic": clinic_id, "ids": chunk})
+        pairs = {(e.note.client_id, e.note.note_id) for e in group}
+        found = []
+        for chunk in _chunks(ids, CHUNK):
+            found += [{"k_clinic": clinic_id, "k_client": row.client_id, "k_note": row.source}
+                      for row in c.execute(_RATED, {"clinic": clinic_id, "ids": chunk,
+                                                    "clients": sorted({e.note.client_id for e in group})})
+                      if (row.client_id, row.source) in pairs]
+        if found:
+            c.execute(_RATINGS_CLEAR, found)
+        applied = [{"clinic_id": clinic_id, "note_id": e.note.note_id, "code": a.code,
+                    "vocabulary_version": a.vocabulary_version, "goal_ids": list(a.goal_ids)}
+                   for e in group for a in e.note.tags]
+        if applied:
+            _insert_rows(c, t.note_tags, applied)
+    audited = [_audit_row(e, actor, now) for e in run if audit_tags or not isinstance(e, fx.TagNote)]
+    if audited:
+        c.execute(t.audit_log.insert(), audited)
+
+
+def _write_intake(c: Connection, e: fx.RecordIntake, now: datetime) -> None:
+    i = e.intake
+    _upsert(c, t.intakes, {"clinic_id": e.clinic_id, "client_id": e.client_id}, dict(
+        intake_id=i.intake_id, definition_version=i.definition_version, review_cadence=i.review_cadence,
+        review_date=as_dt(i.review_date), agreed=i.agreed, agreed_on=as_dt(i.agreed_on),
+        goals_reviewed=i.goals_reviewed, answers=_jsonable(i.answers), author=e.author, submitted_at=utc(e.at)))
+
+
+def _write_goal(c: Connection, e: fx.UpsertGoal, now: datetime) -> None:
+    g = e.goal
+    _upsert(c, t.goals, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": g.id}, dict(
+        rank=g.rank, words=g.words, whose=g.whose, baseline=g.baseline,
+        gas_levels={str(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
+        weight=g.weight, status=g.status, updated_at=now))
+
+
+def _write_rating(c: Connection, e: fx.RecordRating, now: datetime) -> None:
+    r = e.rating
+    _upsert(c, t.ratings, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": r.goal_id,
+                           "source": r.note_id or "baseline", "rater": r.rater},
+            {"value": r.value, "level": r.level, "rated_at": as_dt(r.at) or now})
+
+
+def _write_untag(c: Connection, e: fx.UntagNote, now: datetime) -> None:
+    c.execute(_TAGS_CLEAR, {"clinic": e.clinic_id, "ids": [e.note_id]})
+    c.execute(_RATINGS_CLEAR, {"k_clinic": e.clinic_id, "k_client": e.client_id, "k_note": e.note_id})
+    c.execute(_NOTE_DELETE, {"k_clinic": e.clinic_id, "k_note": e.note_id})
+
+
+#: How each effect outside the batched runs is written (an effect not named writes nothing).
+_WRITERS = {fx.RecordIntake: _write_intake, fx.UpsertGoal: _write_goal, fx.RecordRating: _write_rating,
+            fx.UntagNote: _write_untag}
+
+
+def _audit_row(e: fx.Effect, actor: str, now: datetime) -> dict | None:
+    """The audit row an applied effect leaves (ids, codes and outcome; no words), or None."""
+    if isinstance(e, fx.TagNote):
+        n = e.note
+        action, subject, outcome = ("note.sign" if n.signed else "note.tag",
+                                    f"client:{n.client_id} note:{n.note_id} tags:{','.join(n.codes())}", "ok")
+    elif isinstance(e, fx.RejectNote):
+        action, subject, outcome = "note.reject", f"note:{e.note_id}", "rejected"
+    elif isinstance(e, fx.RefuseNote):
+        action, subject, outcome = ("note.refuse", f"client:{e.client_id} note:{e.note_id} type:{e.note_type}",
+                                    e.reason)
+    elif isinstance(e, fx.RecordIntake):
+        action, subject, outcome = "intake.record", f"client:{e.client_id} intake:{e.intake.intake_id}", "ok"
+    elif isinstance(e, fx.UntagNote):
+        action, subject, outcome = "note.delete", f"client:{e.client_id} note:{e.note_id}", "ok"
+    else:
+        return None
+    return _audit_values(e.clinic_id, actor, action, subject, outcome, now)
+
+
+def _upsert(c: Connection, table: sa.Table, key: dict, values: dict) -> None:
+    where = [table.c[k] == v for k, v in key.items()]
+    if c.execute(table.update().where(*where).values(**values)).rowcount == 0:
+        c.execute(table.insert().values(**key, **values))
 
 
 def _audit_values(clinic_id, actor, action, subject, outcome, now, old_version=None, new_version=None) -> dict:
