@@ -126,6 +126,12 @@ class StateStore(VocabularyStore):
                                           tuple(tags.get(row.note_id, ())), tuple(ratings.get(row.note_id, ())),
                                           row.signed) for row in rows}
 
+    def has_intake(self, clinic_id: str, client_id: str, conn: Connection | None = None) -> bool:
+        """True when the client's intake is stored."""
+        with self._conn(conn) as c:
+            return c.execute(sa.select(t.intakes.c.client_id).where(
+                t.intakes.c.clinic_id == clinic_id, t.intakes.c.client_id == client_id)).first() is not None
+
     def clients(self, clinic_id: str) -> list[str]:
         with self.engine.connect() as c:
             ids = {r[0] for r in c.execute(sa.select(t.intakes.c.client_id).where(t.intakes.c.clinic_id == clinic_id))}
