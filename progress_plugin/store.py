@@ -13,10 +13,11 @@ file is created with mode 0600 because goals in the client's words are PHI.
 """
 from __future__ import annotations
 
-from progress_plugin.core_time import utc  # noqa: F401  (re-exported: cds imports it from here)
+# utc and DEFAULT_URL are also imported from here (by cds and config).
+from progress_plugin.core_time import utc  # noqa: F401
 from progress_plugin.migrate import upgrade
 from progress_plugin.store_audit import AuditStore
-from progress_plugin.store_engine import DEFAULT_URL, make_engine  # DEFAULT_URL also re-exported: config imports it from here
+from progress_plugin.store_engine import DEFAULT_URL, make_engine
 from progress_plugin.store_state import StateStore
 from progress_plugin.store_writes import Writes
 
