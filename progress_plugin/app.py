@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 from progress_plugin import accesslog, admin, canvas, cds, inbox, outbox, panel_http, receiver, settings
 from progress_plugin.errors import ProgressPluginError, ValidationError
 from progress_plugin.hostlink import check_host, say_no_host
-from progress_plugin.runtime import Runtime, utcnow
+from progress_plugin.runtime import Runtime
+from progress_plugin.service_clock import utcnow
 from progress_plugin.settings import ServiceConfig
 from progress_plugin.store import Store
 from progress_plugin.web_context import Services, answer

@@ -15,34 +15,25 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
-import sqlalchemy as sa
-
 from progress_plugin import effects as fx
 from progress_plugin import fhir_events, outbox
-from progress_plugin import tables as t
+from progress_plugin import store_checkpoints as checkpoints
 from progress_plugin.core import handle
-from progress_plugin.store import Store, utc
+from progress_plugin.store import Store
 
 NAME = "backfill"
 
 
 def checkpoint(store: Store, clinic_id: str) -> tuple[str | None, int]:
+    """``(next page URL, notes done)``; the URL is None once the backfill has finished (or before it starts)."""
     with store.engine.connect() as c:
-        row = c.execute(sa.select(t.checkpoints.c.value, t.checkpoints.c.done).where(
-            t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == NAME)).first()
-    return (row.value or None, row.done) if row else (None, 0)
-
-
-def _save(conn, clinic_id: str, next_url: str | None, done: int, now: datetime) -> None:
-    values = {"value": next_url or "", "done": done, "updated_at": utc(now)}
-    where = sa.and_(t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == NAME)
-    if conn.execute(t.checkpoints.update().where(where).values(**values)).rowcount == 0:
-        conn.execute(t.checkpoints.insert().values(clinic_id=clinic_id, name=NAME, **values))
+        return checkpoints.read(c, clinic_id, NAME)
 
 
 def reset(store: Store, clinic_id: str) -> None:
+    """Forget the checkpoint: the next run starts from the first page."""
     with store.begin() as c:
-        c.execute(t.checkpoints.delete().where(t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == NAME))
+        checkpoints.clear(c, clinic_id, NAME)
 
 
 def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, page_size: int = 200,
@@ -66,7 +57,7 @@ def run(store: Store, client, clinic_id: str, now: Callable[[], datetime], *, pa
         with store.begin() as conn:
             _page(store, conn, clinic_id, docs, now(), write_back, readable_note_types)
             done += len(docs)
-            _save(conn, clinic_id, following, done, now())
+            checkpoints.save(conn, clinic_id, NAME, following, done, now())
         if on_page is not None:
             on_page(done, bundle.get("total"))
         if following is None or (max_pages is not None and n >= max_pages):

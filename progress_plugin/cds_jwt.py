@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 from progress_plugin import tables
 from progress_plugin.errors import Unauthorized
+from progress_plugin.service_clock import epoch_seconds
 from progress_plugin.settings import CdsConfig, CdsIssuer
 from progress_plugin.store import Store
 
@@ -158,7 +159,7 @@ class Verifier:
     """Verifies CDS Clients' JWTs against the ``[cds]`` configuration."""
 
     def __init__(self, config: CdsConfig, store: Store, keys: KeySets | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = epoch_seconds):
         self.config = config
         self.keys = keys or KeySets(config.jwks_ttl_seconds, config.timeout_seconds)
         self.replays = ReplayCache(store)

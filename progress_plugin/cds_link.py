@@ -35,7 +35,7 @@ from progress_plugin import panel, tables
 from progress_plugin.core import handle
 from progress_plugin.events import PanelRequested
 from progress_plugin.panel_http import CSP
-from progress_plugin.store import utc
+from progress_plugin.core_time import utc
 
 log = logging.getLogger("progress_plugin.cds")
 

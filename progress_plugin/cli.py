@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from progress_plugin import settings
 from progress_plugin.errors import NotFound, ProgressPluginError, ValidationError
+from progress_plugin.service_clock import utcnow as now  # the commands' clock (imported by the other cli modules)
 from progress_plugin.store import Store
 
 
@@ -34,10 +34,6 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Group(click.Group):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from progress_plugin import schemas
 from progress_plugin.events import IntakeSubmitted
 from progress_plugin.runtime import Runtime
+from progress_plugin.service_clock import utcnow
 
 CLINIC = "demo-clinic"
 THERAPIST = "therapist-demo"
@@ -44,7 +45,7 @@ def intake_payload(agreed_on: date) -> dict:
 
 def run(store, echo, now: datetime | None = None) -> str:
     """Walk one client through intake and seven tagged sessions. Returns the client id."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     start = now - timedelta(days=56)
     runtime = Runtime(store, clock=lambda: now)
     client_id = "client-" + uuid.uuid4().hex[:12]

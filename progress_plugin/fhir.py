@@ -3,6 +3,7 @@ CodeSystem and ValueSet, and the write-back resources (Goal, Observation, note t
 from __future__ import annotations
 
 from progress_plugin import intake as intake_mod
+from progress_plugin.core_time import as_datetime
 from progress_plugin.intake import Field, Goal
 from progress_plugin.notes import Rating
 from progress_plugin.vocabulary import SYSTEM, Vocabulary
@@ -150,7 +151,6 @@ def observation_resource(clinic_id: str, client_id: str, rating: Rating) -> dict
         "performer": [{"reference": f"Patient/{client_id}"}] if rating.rater == "client" else [],
     }
     if rating.at is not None:
-        from progress_plugin.progress import as_datetime
         res["effectiveDateTime"] = as_datetime(rating.at).isoformat()
     if rating.value is not None:
         res["valueInteger"] = rating.value
@@ -183,7 +183,6 @@ VOCABULARY_ID_SYSTEM = f"{BASE}/vocabulary"
 
 def questionnaire_response(clinic_id: str, client_id: str, intake, author: str, at) -> dict:
     """The filled intake. Therapist-only answers (the private reflection) are never exported."""
-    from progress_plugin.progress import as_datetime
     items = []
     for g in intake.goals:
         goal_items = [{"linkId": "goals.words", "answer": [{"valueString": g.words}]},
@@ -220,7 +219,6 @@ def questionnaire_response(clinic_id: str, client_id: str, intake, author: str, 
 
 
 def review_flag(clinic_id: str, client_id: str, last_reviewed, cadence: str) -> dict:
-    from progress_plugin.progress import as_datetime
     return {
         "resourceType": "Flag",
         "identifier": [{"system": FLAG_ID_SYSTEM, "value": f"{clinic_id}/{client_id}"}],

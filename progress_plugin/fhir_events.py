@@ -7,11 +7,12 @@ else (a server may ignore ``_elements``), so note content is never held.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from progress_plugin import events as ev
 from progress_plugin import intake as intake_mod
 from progress_plugin import schemas
+from progress_plugin.core_time import as_datetime
 from progress_plugin.notes import REFUSED_PROTECTED, TagInput, classify_note_type
 from progress_plugin.vocabulary import SYSTEM
 
@@ -34,7 +35,7 @@ def _when(value: str | None, fallback: datetime) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return fallback
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return as_datetime(parsed)
 
 
 def note_type(resource: dict) -> str | None:

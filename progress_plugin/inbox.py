@@ -19,11 +19,12 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from progress_plugin import leases
 from progress_plugin import tables as t
-from progress_plugin.store import utc
+from progress_plugin.core_time import utc
 
 log = logging.getLogger("progress_plugin.inbox")
 
@@ -50,7 +51,6 @@ _INSERTS: dict = {}
 def _insert_new(dialect: str):
     statement = _INSERTS.get(dialect)
     if statement is None:
-        from sqlalchemy.dialects import postgresql, sqlite
         module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
         statement = _INSERTS[dialect] = module.insert(t.inbox).on_conflict_do_nothing(
             index_elements=["clinic_id", "event_id"]).returning(t.inbox.c.id)   # a row only when inserted

@@ -87,6 +87,12 @@ def still_mine(table: sa.Table, row_id: int, owner: str):
     return sa.and_(table.c.id == row_id, table.c.lease_owner == owner)
 
 
+def renew(conn: Connection, table: sa.Table, owner: str, ids: list[int], until: datetime) -> int:
+    """Push the leases ``owner`` still holds on ``ids`` forward to ``until``. Returns how many it holds."""
+    return conn.execute(table.update().where(table.c.id.in_(ids), table.c.lease_owner == owner)
+                        .values(lease_until=until)).rowcount
+
+
 def release(conn: Connection, table: sa.Table, owner: str, ids: list[int], not_before: datetime | None = None) -> int:
     """Hand back rows ``owner`` claimed but will not finish now. They can be claimed again at
     once, or from ``not_before`` on; only rows ``owner`` still holds are touched. The claim

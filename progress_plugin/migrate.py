@@ -3,19 +3,11 @@ from __future__ import annotations
 
 import os
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from progress_plugin.store_engine import sqlite_path
 
 LOCK_SUFFIX = ".migrate-lock"
-
-
-def config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", "progress_plugin:migrations")
-    cfg.attributes["engine"] = engine
-    return cfg
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -26,7 +18,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     The database file itself is never opened here: closing a descriptor of it would drop
     every POSIX lock this process holds on it, SQLite's own included, and another process
     could then delete the write-ahead log under this one."""
-    from progress_plugin.store import sqlite_path
     path = sqlite_path(engine.url)
     if path is None:
         return _upgrade(engine, revision)
@@ -43,9 +34,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def _upgrade(engine: Engine, revision: str) -> None:
+    # alembic only here, when a migration runs: importing it costs a process about 10 MB of
+    # memory, which a store already at the newest revision never needs (Store.at_head).
+    from alembic import command
+    from alembic.config import Config
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7263541)")
-        cfg = config(engine)
+        cfg = Config()
+        cfg.set_main_option("script_location", "progress_plugin:migrations")
+        cfg.attributes["engine"] = engine
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

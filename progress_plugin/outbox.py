@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from progress_plugin import effects as fx
 from progress_plugin import fhir, leases
 from progress_plugin import tables as t
-from progress_plugin.store import utc
+from progress_plugin.core_time import utc
 
 log = logging.getLogger("progress_plugin.outbox")
 

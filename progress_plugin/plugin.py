@@ -22,7 +22,8 @@ from progress_plugin import events as ev
 from progress_plugin import hookspecs, intake as intake_mod, jsonio, notes as notes_mod, schemas, settings
 from progress_plugin.core import ClientState, handle
 from progress_plugin.errors import ValidationError
-from progress_plugin.runtime import Runtime, utcnow
+from progress_plugin.runtime import Runtime
+from progress_plugin.service_clock import utcnow
 from progress_plugin.store import Store
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)

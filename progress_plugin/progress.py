@@ -8,8 +8,9 @@ from __future__ import annotations
 import calendar
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime
 
+from progress_plugin.core_time import as_datetime
 from progress_plugin.intake import Intake
 from progress_plugin.notes import NoteProgress, Rating
 from progress_plugin.vocabulary import REVIEW_CODE, Tag, Vocabulary
@@ -131,12 +132,6 @@ def gas_t_score(levels_weights: list[tuple[int, float]], rho: float = GAS_RHO) -
 def add_month(day: date) -> date:
     year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def as_datetime(value) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.combine(value, time(0, 0), tzinfo=timezone.utc)
 
 
 def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: datetime,

@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
 from progress_plugin.core import ClientState, handle
 from progress_plugin.progress import Settings
+from progress_plugin.service_clock import utcnow
 from progress_plugin.store import Store
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Runtime:
@@ -52,8 +49,7 @@ class Runtime:
             event.clinic_id, "", self.store.vocabulary(event.clinic_id, conn=conn), settings=self.settings))
         effects = handle(event, state)
         who = actor or getattr(event, "author", None) or "host"
-        for effect in effects:
-            self.store.apply(conn, effect, who, now)
+        self.store.apply_all(conn, effects, who, now)
         if self.on_effects is not None:
             self.on_effects(conn, effects, state)
         return effects

@@ -10,6 +10,7 @@ import click
 
 from progress_plugin import settings
 from progress_plugin.cli import Context, now, pass_ctx
+from progress_plugin.core_time import utc
 
 
 def service_config(obj: Context):
@@ -85,7 +86,6 @@ def _store(cfg):
 
 
 def _when(value) -> str:
-    from progress_plugin.store import utc
     return utc(value).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else ""
 
 

@@ -73,7 +73,7 @@ from marshmallow import RAISE, fields, validate
 
 from progress_plugin.errors import ConfigError, summarize
 from progress_plugin.notes import classify_note_type, normalise_note_type
-from progress_plugin.store import DEFAULT_URL
+from progress_plugin.store_engine import DEFAULT_URL
 
 ENV_STORE = "PROGRESS_PLUGIN_STORE"
 ENV_CONFIG = "PROGRESS_PLUGIN_CONFIG"

@@ -25,14 +25,15 @@ import hashlib
 import hmac
 import math
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from standardwebhooks.webhooks import Webhook
 
+from progress_plugin.core_time import utc
 from progress_plugin.errors import ConfigError, WebhookVerificationError
+from progress_plugin.service_clock import epoch_seconds
 from progress_plugin.settings import FHIR_SUBSCRIPTION, SCHEMES, STANDARD_WEBHOOKS, X_SIGNATURE, check_secrets
 
 TOLERANCE = 300  #: seconds a ``webhook-timestamp`` may be away from now, either side
@@ -74,8 +75,9 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
 
     Raises :class:`WebhookVerificationError` for anything wrong with the request, or with
     the secrets (a secret that fails :func:`check_secrets` is never used). Raises
-    :class:`ConfigError` only for an unknown scheme name. ``now`` is epoch seconds,
-    ``time.time()`` by default. Parse JSON only after this returns.
+    :class:`ConfigError` only for an unknown scheme name. ``now`` is epoch seconds, by
+    default the package's clock (:func:`~progress_plugin.service_clock.epoch_seconds`).
+    Parse JSON only after this returns.
     """
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
@@ -86,7 +88,7 @@ def verify(scheme: str, secrets, headers: Mapping, body: bytes,
     except ConfigError:
         raise _fail("bad-secret", "the configured webhook secret is not usable") from None
     try:
-        return _SCHEMES[scheme](keys, _by_name(headers), bytes(body), time.time() if now is None else now)
+        return _SCHEMES[scheme](keys, _by_name(headers), bytes(body), epoch_seconds() if now is None else now)
     except WebhookVerificationError:
         raise
     except Exception:  # whatever a malformed request trips, it is a 401, never a 500
@@ -98,9 +100,7 @@ def sign_standard(secret: str, msg_id: str, timestamp: int | datetime, body: byt
     key = check_secrets(STANDARD_WEBHOOKS, secret)[0]
     if not isinstance(timestamp, datetime):
         timestamp = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
-    elif timestamp.tzinfo is None:  # naive: taken as UTC, as the library does
-        timestamp = timestamp.replace(tzinfo=timezone.utc)
-    timestamp = timestamp.astimezone(timezone.utc)
+    timestamp = utc(timestamp)  # a naive one taken as UTC, as the library does
     text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     return {
         "webhook-id": msg_id,

@@ -24,9 +24,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from progress_plugin import inbox
 from progress_plugin import tables as t
+from progress_plugin.core_time import utc
 from progress_plugin.errors import NotFound, ValidationError
-from progress_plugin.store import Store, utc
+from progress_plugin.store import Store
 
 ROLES = ("viewer", "admin")          # ascending: each role may do what the ones before it may
 PREFIX = "pp_"
@@ -134,7 +136,6 @@ FAILURES = "auth-failures"
 def record_failure(store: Store, url_clinic: str, found: Checked, now: datetime) -> None:
     """Count a refused token: for the clinic whose URL was called (``*`` when no such clinic
     exists, so made-up clinic ids add no rows), and for the token itself when its id is known."""
-    from progress_plugin import inbox
     with store.begin() as c:
         known = CLINIC_RE.match(url_clinic or "") and c.execute(
             sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == url_clinic)).first()

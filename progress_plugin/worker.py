@@ -33,12 +33,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from progress_plugin import events as ev
-from progress_plugin import fhir_events, inbox, leases, outbox, schemas, writeback
+from progress_plugin import fhir_events, hostlink, inbox, leases, outbox, schemas, writeback
 from progress_plugin import tables as t
+from progress_plugin.core_time import utc as _utc
 from progress_plugin.errors import (HostAPIError, HostConflict, HostUnavailable, ProgressPluginError,
                                     ValidationError)
-from progress_plugin.runtime import Runtime, utcnow
-from progress_plugin.store import utc as _utc
+from progress_plugin.runtime import Runtime
+from progress_plugin.service_clock import utcnow
 
 log = logging.getLogger("progress_plugin.worker")
 
@@ -67,8 +68,7 @@ class Worker:
     @property
     def client(self):
         if self._client is None:
-            from progress_plugin.hostlink import client
-            self._client = client(self.config)
+            self._client = hostlink.client(self.config)
         return self._client
 
     # -- inbox ------------------------------------------------------------------------
@@ -147,16 +147,14 @@ class Worker:
             age = (_utc(now) - _utc(row["received_at"])).total_seconds()
             delay = min(MAX_DEFER_BACKOFF, max(DEFER_SECONDS, age))
             inbox.defer(conn, row["id"], self.owner, now + timedelta(seconds=delay), reason)
-            if waits_for is not None and conn.execute(sa.select(t.intakes.c.client_id).where(
-                    t.intakes.c.clinic_id == row["clinic_id"], t.intakes.c.client_id == waits_for)).first():
+            if waits_for is not None and self.store.has_intake(row["clinic_id"], waits_for, conn=conn):
                 inbox.wake_deferred(conn, row["clinic_id"], waits_for)
         log.info("inbox row deferred id=%s reason=%s", row["id"], reason)
 
     def _waits_for_intake(self, conn, event) -> bool:
         if not isinstance(event, ev.NoteSaved) or not any(t_.goal_ids for t_ in event.tags):
             return False
-        return conn.execute(sa.select(t.intakes.c.client_id).where(
-            t.intakes.c.clinic_id == event.clinic_id, t.intakes.c.client_id == event.client_id)).first() is None
+        return not self.store.has_intake(event.clinic_id, event.client_id, conn=conn)
 
     def _events(self, row: dict, now) -> list[ev.Event]:
         kind, payload, clinic = row["event_type"], row["payload"], row["clinic_id"]
@@ -286,8 +284,7 @@ class Worker:
     def run(self) -> None:
         log.info("worker started owner=%s", self.owner)
         if not self.config.host_url:
-            from progress_plugin.hostlink import say_no_host
-            say_no_host(log)
+            hostlink.say_no_host(log)
         self.keeper = LeaseKeeper(self)
         self.keeper.start()
         while not self.stopping.is_set():
@@ -365,8 +362,8 @@ class LeaseKeeper:
             started = time.monotonic()
             try:
                 with self.worker.store.begin() as conn:
-                    conn.execute(table.update().where(table.c.id.in_(ids), table.c.lease_owner == self.worker.owner)
-                                 .values(lease_until=_utc(self.worker.clock()) + timedelta(seconds=self.lease)))
+                    leases.renew(conn, table, self.worker.owner, ids,
+                                 _utc(self.worker.clock()) + timedelta(seconds=self.lease))
             except Exception as exc:             # the store is unreachable: the batch loop stops when stale
                 log.warning("lease renewal failed owner=%s error=%s", self.worker.owner, exc.__class__.__name__)
                 continue

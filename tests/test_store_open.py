@@ -9,7 +9,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from progress_plugin.migrate import upgrade
-from progress_plugin.store import Store, migration_heads
+from progress_plugin.store import Store
+from progress_plugin.store_engine import migration_heads
 
 
 def test_the_heads_read_from_the_files_are_alembics():

@@ -352,7 +352,7 @@ def test_upgrade_gives_queued_rows_their_client(store_url, now):
     """Rows queued before ``outbox.client_id`` existed get it from the payload, or from the key
     in the formats effects.py wrote; a key two known clients could have written stays unowned."""
     from progress_plugin.migrate import upgrade
-    from progress_plugin.store import make_engine, migration_heads
+    from progress_plugin.store_engine import make_engine, migration_heads
     engine = make_engine(store_url)
     upgrade(engine, "0004p")
     shared = {"clinic_id": "k", "status": "done", "attempts": 1, "next_attempt_at": now, "created_at": now,
