@@ -57,11 +57,11 @@ def open_store(url: str, secure: bool):
 
 def work(store, round_no: int) -> float:
     """One round's writes; returns the seconds they took."""
-    from progress_plugin import outbox, schemas
+    from progress_plugin import outbox, schemas, writeback
     from progress_plugin.events import IntakeSubmitted
     from progress_plugin.runtime import Runtime
     runtime = Runtime(store, clock=lambda: NOW,
-                      on_effects=lambda conn, effects, state: outbox.enqueue(conn, effects, state.all_vocabularies(), NOW))
+                      on_effects=lambda conn, effects, state: writeback.enqueue(conn, effects, state.all_vocabularies(), NOW))
     start = time.perf_counter()
     for k in range(CLIENTS):
         cid = f"r{round_no}-c{k}"

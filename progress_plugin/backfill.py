@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Callable
 
 from progress_plugin import effects as fx
-from progress_plugin import fhir_events, outbox
+from progress_plugin import fhir_events, writeback
 from progress_plugin import store_checkpoints as checkpoints
 from progress_plugin.core import handle
 from progress_plugin.store import Store
@@ -104,7 +104,7 @@ def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, w
                 elif isinstance(effect, fx.UntagNote):
                     notes.pop(effect.note_id, None)
             if write_back:
-                outbox.enqueue(conn, effects, state.all_vocabularies(), now)
+                writeback.enqueue(conn, effects, state.all_vocabularies(), now)
     store.apply_all(conn, written, "backfill", now, audit_tags=False)
     tagged = [e.note.note_id for e in written if isinstance(e, fx.TagNote)]
     if tagged:        # one row for the page's stored notes; rejections and refusals keep a row each

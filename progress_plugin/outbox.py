@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from progress_plugin import effects as fx
-from progress_plugin import fhir, leases
+from progress_plugin import leases
 from progress_plugin import tables as t
 from progress_plugin.core_time import utc
 
@@ -30,51 +29,21 @@ STATUSES = (PENDING, DONE, DEAD)
 MAX_BACKOFF = 300.0
 
 
-def operations(effect: fx.Effect, vocabularies) -> list[tuple[str, str, dict]]:
-    """``(key, kind, payload)`` for each host write an effect needs. Pure."""
-    c = effect.clinic_id
-    if isinstance(effect, fx.RecordIntake):
-        return [(f"questionnaire/{effect.intake.definition_version}", "questionnaire", {"resource": fhir.questionnaire()}),
-                (effect.key(), "upsert", {"resource": fhir.questionnaire_response(
-                    c, effect.client_id, effect.intake, effect.author, effect.at)})]
-    if isinstance(effect, fx.UpsertGoal):
-        return [(effect.key(), "upsert", {"resource": fhir.goal_resource(c, effect.client_id, effect.goal, effect.achievement)})]
-    if isinstance(effect, fx.RecordRating):
-        return [(effect.key(), "upsert", {"resource": fhir.observation_resource(c, effect.client_id, effect.rating)})]
-    if isinstance(effect, fx.TagNote):
-        if not effect.note.tags:
-            return []
-        return [(effect.key(), "tags", {"type": "DocumentReference", "id": effect.note.note_id,
-                                        "codings": fhir.tag_codings(vocabularies, effect.note.tags)})]
-    if isinstance(effect, fx.FlagReviewDue):
-        return [(effect.key(), "upsert", {"resource": fhir.review_flag(c, effect.client_id, effect.last_reviewed,
-                                                                        effect.cadence)})]
-    if isinstance(effect, fx.PublishVocabulary):
-        v = effect.vocabulary
-        return [(effect.key() + "/codesystem", "upsert", {"resource": fhir.identified(fhir.codesystem(v), c, "codesystem")}),
-                (effect.key() + "/valueset", "upsert", {"resource": fhir.identified(fhir.valueset(v), c, "valueset")})]
-    return []
-
-
-def enqueue(conn: Connection, effects, vocabularies, now: datetime) -> int:
-    """Queue the host writes of ``effects``. Returns how many new rows were written."""
+def put(conn: Connection, rows, now: datetime) -> int:
+    """Queue host writes, each ``(clinic_id, client_id, key, kind, payload)``; a key already
+    queued for the clinic is skipped. Returns how many new rows were written."""
     now = utc(now)
     written = 0
-    for effect in effects:
-        if not effect.host_bound:
+    for clinic_id, client_id, key, kind, payload in rows:
+        key = key[:400]
+        exists = conn.execute(sa.select(t.outbox.c.id).where(
+            t.outbox.c.clinic_id == clinic_id, t.outbox.c.key == key)).first()
+        if exists:
             continue
-        for key, kind, payload in operations(effect, vocabularies):
-            key = key[:400]
-            # The clinic's shared rows (the Questionnaire of an intake) belong to no client.
-            client_id = fx.client_of(effect) if kind != "questionnaire" else None
-            exists = conn.execute(sa.select(t.outbox.c.id).where(
-                t.outbox.c.clinic_id == effect.clinic_id, t.outbox.c.key == key)).first()
-            if exists:
-                continue
-            conn.execute(t.outbox.insert().values(
-                clinic_id=effect.clinic_id, client_id=client_id, key=key, kind=kind, payload=payload,
-                status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
-            written += 1
+        conn.execute(t.outbox.insert().values(
+            clinic_id=clinic_id, client_id=client_id, key=key, kind=kind, payload=payload,
+            status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+        written += 1
     return written
 
 

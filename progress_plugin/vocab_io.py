@@ -12,7 +12,7 @@ from datetime import datetime
 
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
-from progress_plugin import outbox
+from progress_plugin import writeback
 from progress_plugin.errors import PreconditionFailed, ValidationError
 from progress_plugin.fhir_vocabulary import Parsed, Problems, fits
 from progress_plugin.runtime import Runtime
@@ -94,5 +94,5 @@ def changed(runtime: Runtime, clinic_id: str, vocabulary: Vocabulary, actor: str
     with runtime.store.begin() as conn:
         effects = runtime.dispatch(ev.VocabularyChanged(clinic_id, now, vocabulary, actor), actor, conn=conn)
         if queue:
-            outbox.enqueue(conn, effects, {}, now)
+            writeback.enqueue(conn, effects, {}, now)
     return effects

@@ -75,7 +75,7 @@ class Worker:
     def _queue(self, conn, effects, state) -> None:
         if not self.config.host_url:          # no host: nothing to send, so nothing is queued (said at start)
             return
-        outbox.enqueue(conn, effects, state.all_vocabularies(), self.clock())
+        writeback.enqueue(conn, effects, state.all_vocabularies(), self.clock())
 
     def process_inbox(self) -> int:
         with self.store.begin() as conn:

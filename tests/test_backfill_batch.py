@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import backfill, fhir_events, outbox
+from progress_plugin import backfill, fhir_events, writeback
 from progress_plugin import effects as fx
 from progress_plugin import tables as t
 from progress_plugin.core import handle
@@ -162,7 +162,7 @@ def reference_page(store, conn, clinic_id, docs, now, write_back):
                 elif isinstance(effect, fx.UntagNote):
                     state = replace(state, notes={k: v for k, v in state.notes.items() if k != effect.note_id})
             if write_back:
-                outbox.enqueue(conn, effects, state.all_vocabularies(), now)
+                writeback.enqueue(conn, effects, state.all_vocabularies(), now)
 
 
 @pytest.mark.parametrize("write_back", [False, True])

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from progress_plugin import hostlink, inbox, outbox
+from progress_plugin import hostlink, inbox, outbox, writeback
 from progress_plugin import tables as t
 from progress_plugin.app import create_app
 from progress_plugin.cli import main
@@ -51,7 +51,7 @@ def test_rows_queued_before_the_host_was_removed_wait_untouched(service_config, 
     from progress_plugin import effects as fx
     from progress_plugin.vocabulary import default
     with store.begin() as conn:
-        outbox.enqueue(conn, [fx.PublishVocabulary("clinic-a", default())], {}, now)
+        writeback.enqueue(conn, [fx.PublishVocabulary("clinic-a", default())], {}, now)
     Worker(store, service_config).run_once()
     with store.engine.connect() as c:
         rows = c.execute(sa.select(t.outbox.c.status, t.outbox.c.attempts)).all()

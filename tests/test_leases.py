@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from progress_plugin import effects as fx
-from progress_plugin import inbox, leases, outbox
+from progress_plugin import inbox, leases, outbox, writeback
 from progress_plugin import tables as t
 from progress_plugin.store import Store
 
@@ -149,7 +149,7 @@ def test_an_inbox_row_another_worker_finished_meanwhile_is_not_claimed(sqlite_st
 def test_an_outbox_row_that_went_dead_meanwhile_is_not_claimed(sqlite_store, other):
     sqlite_store.ensure_clinic("clinic-a", AT)
     with sqlite_store.begin() as c:
-        outbox.enqueue(c, [fx.FlagReviewDue("clinic-a", "c1", AT, "every-session")], {}, AT)
+        writeback.enqueue(c, [fx.FlagReviewDue("clinic-a", "c1", AT, "every-session")], {}, AT)
 
     def refused_for_good_by_the_host():
         with other.begin() as c:

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from progress_plugin import effects as fx
-from progress_plugin import outbox
+from progress_plugin import outbox, writeback
 from progress_plugin.cli import main
 from progress_plugin.intake import Goal
 from progress_plugin.notes import AppliedTag, NoteProgress, Rating
@@ -22,15 +22,15 @@ def effects():
 
 def test_only_host_bound_effects_are_queued_once_per_key(store):
     with store.begin() as c:
-        assert outbox.enqueue(c, effects(), {1: default()}, NOW) == 3
-        assert outbox.enqueue(c, effects(), {1: default()}, NOW) == 0
+        assert writeback.enqueue(c, effects(), {1: default()}, NOW) == 3
+        assert writeback.enqueue(c, effects(), {1: default()}, NOW) == 0
         kinds = sorted(r["kind"] for r in outbox.rows(c, "pending"))
     assert kinds == ["tags", "upsert", "upsert"]
 
 
 def test_tag_rows_carry_codings_with_version_and_label(store):
     with store.begin() as c:
-        outbox.enqueue(c, effects(), {1: default()}, NOW)
+        writeback.enqueue(c, effects(), {1: default()}, NOW)
         (row,) = [r for r in outbox.claim(c, "w", NOW, 30, 10) if r["kind"] == "tags"]
     assert row["payload"] == {"type": "DocumentReference", "id": "n1", "codings": [
         {"system": "https://progress-plugin.org/fhir/CodeSystem/progress-tags", "code": "setback", "version": "1",
@@ -39,7 +39,7 @@ def test_tag_rows_carry_codings_with_version_and_label(store):
 
 def test_backoff_grows_honours_retry_after_and_dies_after_max_attempts(store):
     with store.begin() as c:
-        outbox.enqueue(c, effects()[:1], {}, NOW)
+        writeback.enqueue(c, effects()[:1], {}, NOW)
         row = outbox.claim(c, "w", NOW, 30, 1)[0]
         assert outbox.reschedule(c, row, "w", NOW, "503", None, 3) == "pending"
     with store.begin() as c:
@@ -56,7 +56,7 @@ def test_backoff_grows_honours_retry_after_and_dies_after_max_attempts(store):
 @pytest.fixture
 def dead_store(sqlite_store):
     with sqlite_store.begin() as c:
-        outbox.enqueue(c, effects(), {1: default()}, NOW)
+        writeback.enqueue(c, effects(), {1: default()}, NOW)
         for row in outbox.claim(c, "w", NOW, 30, 10):
             outbox.dead(c, row, "w", NOW, "HostRejected: 422")
     return sqlite_store

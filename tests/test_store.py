@@ -125,10 +125,10 @@ def test_audit_rows_never_carry_client_words(runtime, store, intake_payload, not
 
 
 def test_purge_also_removes_queued_work_of_the_client(store, intake, now):
-    from progress_plugin import inbox, outbox
+    from progress_plugin import inbox, outbox, writeback
     from progress_plugin.runtime import Runtime
     queued = Runtime(store, clock=lambda: now,
-                     on_effects=lambda conn, effects, state: outbox.enqueue(conn, effects, state.all_vocabularies(), now))
+                     on_effects=lambda conn, effects, state: writeback.enqueue(conn, effects, state.all_vocabularies(), now))
     queued.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
     queued.dispatch(IntakeSubmitted("clinic-a", AT, "c2", intake, "t1"))
     with store.begin() as c:
@@ -144,12 +144,12 @@ def test_purge_also_removes_queued_work_of_the_client(store, intake, now):
 
 
 def test_done_rows_keep_their_keys_but_not_their_payloads(store, now):
-    from progress_plugin import inbox, outbox
+    from progress_plugin import inbox, outbox, writeback
     from progress_plugin.effects import UpsertGoal
     from progress_plugin.intake import Goal
     with store.begin() as c:
         inbox.put(c, "clinic-a", "e1", "intake.submitted", {"client_id": "c1", "words": "PHI"}, now)
-        outbox.enqueue(c, [UpsertGoal("clinic-a", "c1", Goal("g1", "PHI words", "client", 3, 1))], {}, now)
+        writeback.enqueue(c, [UpsertGoal("clinic-a", "c1", Goal("g1", "PHI words", "client", 3, 1))], {}, now)
         (i,) = inbox.claim(c, "w", now, 30, 5)
         (o,) = outbox.claim(c, "w", now, 30, 5)
         assert inbox.finish(c, i["id"], "w", now) and outbox.done(c, o["id"], "w", now)

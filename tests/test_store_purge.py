@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from progress_plugin import effects as fx
-from progress_plugin import inbox, outbox, schemas
+from progress_plugin import inbox, outbox, schemas, writeback
 from progress_plugin import tables as t
 from progress_plugin.errors import NotFound
 from progress_plugin.events import IntakeSubmitted
@@ -42,7 +42,7 @@ def seed(store: Store, now, intake_payload, note_payload, clients=TRICKY, notes=
 
     Returns each outbox row's client (None for the clinic's shared rows), by row id."""
     runtime = Runtime(store, clock=lambda: now,
-                      on_effects=lambda conn, effects, state: outbox.enqueue(conn, effects,
+                      on_effects=lambda conn, effects, state: writeback.enqueue(conn, effects,
                                                                              state.all_vocabularies(), now))
     for cid in clients:
         word = canary(cid)
@@ -135,7 +135,7 @@ def test_purge_covers_every_note_of_a_client_however_many(store, now):
     effects = notes("big", 1205) + notes("small", 3)
     with store.begin() as c:
         store.apply_all(c, effects, "t1", now)
-        assert outbox.enqueue(c, effects, {1: vocab}, now) == 1208
+        assert writeback.enqueue(c, effects, {1: vocab}, now) == 1208
     result = store.purge(CLINIC, "big", "privacy-officer", now)
     assert result.counts["notes"] == 1205 and result.counts["note_tags"] == 1205 and result.counts["outbox"] == 1205
     with store.engine.connect() as c:
