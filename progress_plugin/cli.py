@@ -6,49 +6,9 @@ from pathlib import Path
 
 import click
 
-from progress_plugin import settings
-from progress_plugin.errors import NotFound, ProgressPluginError, ValidationError
-from progress_plugin.service_clock import utcnow as now  # the commands' clock (imported by the other cli modules)
-from progress_plugin.store import Store
-
-
-class Context:
-    def __init__(self, store_flag: str | None, config_flag: str | None):
-        self.store_flag = store_flag
-        self.config_flag = config_flag
-        self._store = None
-
-    @property
-    def config(self) -> dict:
-        return settings.read_file(settings.config_path(self.config_flag))
-
-    @property
-    def store_url(self) -> str:
-        return settings.store_url(self.store_flag, self.config)
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = Store.open(self.store_url)
-        return self._store
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-class Group(click.Group):
-    """Turns the package's errors into a clear message and exit status 2 or 1, never a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except ValidationError as exc:
-            for path, msgs in exc.paths().items():
-                click.echo(f"error: {path}: {' '.join(msgs)}", err=True)
-            sys.exit(2)
-        except ProgressPluginError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+from progress_plugin import report_cli, service_cli, vocab_cli
+from progress_plugin.cli_context import Context, Group, now, pass_ctx
+from progress_plugin.errors import NotFound
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -179,16 +139,7 @@ def hooks_reference(out: Path, check: bool):
         sys.exit(1)
     click.echo(str(hookdoc.write(out)))
 
-from progress_plugin import service_cli  # noqa: E402  (commands that need the service modules)
 
 service_cli.register(main)
-
-from progress_plugin.vocab_cli import tokens as _tokens, vocab as _vocab  # noqa: E402
-
-main.add_command(_vocab)
-main.add_command(_tokens)
-
-from progress_plugin.report_cli import report as _report, summary as _summary  # noqa: E402
-
-main.add_command(_report)
-main.add_command(_summary)
+for command in (vocab_cli.vocab, vocab_cli.tokens, report_cli.report, report_cli.summary):
+    main.add_command(command)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from progress_plugin import panel
-from progress_plugin.cli import Context, now, pass_ctx
+from progress_plugin.cli_context import Context, now, pass_ctx
 from progress_plugin.core import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.events import PanelRequested

@@ -9,7 +9,7 @@ import threading
 import click
 
 from progress_plugin import settings
-from progress_plugin.cli import Context, now, pass_ctx
+from progress_plugin.cli_context import Context, now, pass_ctx
 from progress_plugin.core_time import utc
 
 

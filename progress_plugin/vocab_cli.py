@@ -19,7 +19,7 @@ import click
 from progress_plugin import jsonio
 from progress_plugin import tokens as tokens_mod
 from progress_plugin import fhir_vocabulary, vocab_io
-from progress_plugin.cli import Context, Group, now, pass_ctx
+from progress_plugin.cli_context import Context, Group, now, pass_ctx
 from progress_plugin.runtime import Runtime
 from progress_plugin.schemas import MAX_VERSION, load, tag_edit_schema, tag_schema
 from progress_plugin.vocabulary import AUDIENCES, DIRECTIONS, Vocabulary, default
