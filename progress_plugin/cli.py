@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from progress_plugin import report_cli, service_cli, vocab_cli
+from progress_plugin import demo as demo_mod
+from progress_plugin import export, hookdoc, report_cli, service_cli, vocab_cli
 from progress_plugin.cli_context import Context, Group, now, pass_ctx
 from progress_plugin.errors import NotFound
 
@@ -28,7 +29,6 @@ def main(ctx, store_flag, config_flag):
 @pass_ctx
 def demo(obj: Context):
     """Walk one client through intake and seven tagged sessions on the store, and print their progress."""
-    from progress_plugin import demo as demo_mod
     demo_mod.run(obj.store, click.echo, now())
 
 
@@ -106,7 +106,6 @@ def schemas():
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is out of date.")
 def schemas_export(out: Path, check: bool):
     """Write the JSON Schema of every boundary payload and the FHIR artifacts into a folder."""
-    from progress_plugin import export
     if check:
         stale = export.stale(out)
         for rel in stale:
@@ -127,7 +126,6 @@ def hooks():
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the file is out of date or a hook is undocumented.")
 def hooks_reference(out: Path, check: bool):
     """Write the hook reference, generated from the host spec's docstrings."""
-    from progress_plugin import hookdoc
     gaps = hookdoc.problems()
     for gap in gaps:
         click.echo(f"undocumented: {gap}", err=True)

@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 
-from progress_plugin.errors import HostAPIError
+from progress_plugin.errors import ConfigError, HostAPIError
 from progress_plugin.fhir_client import FHIRClient
 from progress_plugin.settings import ServiceConfig
 
@@ -29,7 +29,6 @@ def say_no_host(log: logging.Logger) -> None:
 
 def client(config: ServiceConfig, retries: int = 2) -> FHIRClient:
     if not config.host_url:
-        from progress_plugin.errors import ConfigError
         raise ConfigError("no [host] base_url configured (or $PROGRESS_PLUGIN_HOST_URL)")
     return FHIRClient(config.host_url, config.host_token, timeout=(3.05, config.host_timeout), retries=retries,
                       ca_bundle=config.ca_bundle)

@@ -1,6 +1,7 @@
 """Schema migrations with alembic, run from code (``Store.open``) or ``progress-plugin migrate``."""
 from __future__ import annotations
 
+import fcntl
 import os
 
 from sqlalchemy.engine import Engine
@@ -21,7 +22,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     path = sqlite_path(engine.url)
     if path is None:
         return _upgrade(engine, revision)
-    import fcntl
     fd = os.open(path + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

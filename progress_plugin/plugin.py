@@ -19,7 +19,7 @@ import pluggy
 
 from progress_plugin import effects as fx
 from progress_plugin import events as ev
-from progress_plugin import hookspecs, intake as intake_mod, jsonio, notes as notes_mod, schemas, settings
+from progress_plugin import hookspecs, intake as intake_mod, jsonio, notes as notes_mod, panel, schemas, settings
 from progress_plugin.core import ClientState, handle
 from progress_plugin.errors import ValidationError
 from progress_plugin.runtime import Runtime
@@ -311,7 +311,6 @@ def note_result(effects, note_id: str, signed: bool) -> dict:
 def chart_panels(clinic_id, client_id, audience):
     req = schemas.load(schemas.client_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
-    from progress_plugin import panel
     rt = _rt()
     state = _state(rt, req["clinic_id"], req["client_id"])
     (shown,) = handle(ev.PanelRequested(req["clinic_id"], rt.clock(), req["client_id"], req["audience"]), state)

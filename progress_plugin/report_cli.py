@@ -16,6 +16,7 @@ from progress_plugin.core import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.events import PanelRequested
 from progress_plugin.runtime import Runtime
+from progress_plugin.summary import clinic_summary
 from progress_plugin.vocab_cli import clinic_of, clinic_option
 
 FORMATS = ("html", "json", "svg")
@@ -95,7 +96,6 @@ def report(obj: Context, clinic, client_id, out: Path, audience, fmt):
 @pass_ctx
 def summary(obj: Context, clinic, start, end):
     """Print the clinic summary as JSON: agreed goals, reviews due, tags by category. Counts only."""
-    from progress_plugin.summary import clinic_summary
     clinic = clinic_of(obj, clinic)
     day = (lambda d: None if d is None else date(d.year, d.month, d.day))
     data = clinic_summary(Runtime(obj.store, clock=now), clinic, day(start), day(end))

@@ -5,12 +5,23 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
 
-from progress_plugin import settings
+from progress_plugin import backfill as bf
+from progress_plugin import bundle, export, inbox, outbox, settings
 from progress_plugin.cli_context import Context, now, pass_ctx
 from progress_plugin.core_time import utc
+from progress_plugin.errors import ProgressPluginError
+from progress_plugin.hostlink import NO_HOST, client
+from progress_plugin.store import Store
+from progress_plugin.worker import Worker
 
 
 def service_config(obj: Context):
@@ -34,11 +45,9 @@ def serve(obj: Context, bind_host, port, no_worker, log_level):
 
     With the embedded default the worker runs as a thread of this process.
     """
-    from werkzeug.serving import make_server
+    from werkzeug.serving import make_server            # the server extra (Flask): only `serve` needs it
 
-    from progress_plugin.app import create_app
-    from progress_plugin.store import Store
-    from progress_plugin.worker import Worker
+    from progress_plugin.app import create_app          # the server extra (Flask)
     _logging(log_level)
     cfg = service_config(obj)
     store = Store.open(cfg.store_url)
@@ -67,7 +76,6 @@ def serve(obj: Context, bind_host, port, no_worker, log_level):
 @pass_ctx
 def worker(obj: Context, once, log_level):
     """Apply stored events and send their write-backs to the host (run one or more of these)."""
-    from progress_plugin.worker import Worker
     _logging(log_level)
     cfg = service_config(obj)
     w = Worker(obj.store if obj.store_flag else _store(cfg), cfg)
@@ -81,7 +89,6 @@ def worker(obj: Context, once, log_level):
 
 
 def _store(cfg):
-    from progress_plugin.store import Store
     return Store.open(cfg.store_url)
 
 
@@ -92,10 +99,6 @@ def _when(value) -> str:
 def _table(columns: list[str], rows: list[list]) -> None:
     """Print rows as a table. Piped to a file or another program, the table is not cut to
     the terminal's width: each row stays on one line, for grep."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=1000)
@@ -125,7 +128,6 @@ def inbox_group():
 @pass_ctx
 def inbox_list(obj: Context, status, clinic, limit):
     """List inbox rows (failed ones by default) with their attempts and last error code."""
-    from progress_plugin import inbox
     with obj.store.begin() as conn:
         rows = inbox.rows(conn, status, clinic, limit)
         counts = inbox.counts(conn)
@@ -146,7 +148,6 @@ def inbox_list(obj: Context, status, clinic, limit):
 @pass_ctx
 def inbox_retry(obj: Context, ids, all_failed, clinic, actor):
     """Put failed rows back in the queue, their attempts reset. A row already back is left alone."""
-    from progress_plugin import inbox
     if not ids and not all_failed:
         raise click.UsageError("give row ids, or --all")
     with obj.store.begin() as conn:
@@ -162,7 +163,6 @@ def inbox_retry(obj: Context, ids, all_failed, clinic, actor):
 @pass_ctx
 def inbox_drop(obj: Context, ids, clinic, actor):
     """Delete failed rows for good, with what they carried (their events are not applied)."""
-    from progress_plugin import inbox
     with obj.store.begin() as conn:
         taken = inbox.drop(conn, ids, clinic)
         _audit_rows(obj, conn, "inbox.drop", taken, ids, clinic, actor)
@@ -195,7 +195,6 @@ def outbox_group():
 @pass_ctx
 def outbox_list(obj: Context, status, clinic, limit):
     """List outbox rows (dead letters by default) with their last error."""
-    from progress_plugin import outbox
     with obj.store.begin() as conn:
         rows = outbox.rows(conn, status, clinic, limit)
         counts = outbox.counts(conn)
@@ -216,7 +215,6 @@ def outbox_list(obj: Context, status, clinic, limit):
 @pass_ctx
 def outbox_retry(obj: Context, ids, all_dead, clinic, actor):
     """Put dead rows back in the queue. Writes are idempotent, so a replay never duplicates."""
-    from progress_plugin import outbox
     if not ids and not all_dead:
         raise click.UsageError("give row ids, or --all")
     with obj.store.begin() as conn:
@@ -232,7 +230,6 @@ def outbox_retry(obj: Context, ids, all_dead, clinic, actor):
 @pass_ctx
 def outbox_drop(obj: Context, ids, clinic, actor):
     """Delete dead rows for good (the host will not get those writes)."""
-    from progress_plugin import outbox
     with obj.store.begin() as conn:
         n = outbox.drop(conn, ids, clinic)
         obj.store.audit(conn, clinic or "*", actor, "outbox.drop", _subject(ids, n), "ok", now())
@@ -247,9 +244,6 @@ def check(obj: Context):
     Also counts failed inbox rows and dead outbox rows. Exit status: 0 when all is well, 1
     when something failed, 3 when all passed but some rows wait for you (see `inbox list`
     and `outbox list`)."""
-    from progress_plugin import inbox, outbox
-    from progress_plugin.errors import ProgressPluginError
-    from progress_plugin.hostlink import client
     failures = warnings = 0
     try:
         cfg = service_config(obj)
@@ -277,7 +271,6 @@ def check(obj: Context):
         failures += 1
         click.echo(f"FAIL store: {exc.__class__.__name__}")
     if not cfg.host_url:                     # fine for Canvas or CDS Hooks alone; said plainly
-        from progress_plugin.hostlink import NO_HOST
         click.echo(f"note host: {NO_HOST}")
     else:
         try:
@@ -301,10 +294,7 @@ def backfill(obj: Context, clinic, page_size, write_back, restart):
 
     Resumes from its checkpoint; memory stays flat however many notes there are.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from progress_plugin import backfill as bf
-    from progress_plugin.hostlink import client
     cfg = service_config(obj)
     store = obj.store if obj.store_flag else _store(cfg)
     if restart:
@@ -329,9 +319,7 @@ def register(main: click.Group) -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is out of date.")
 def bundle_command(out, check):
     """Write the host install bundle: webhook manifest, FHIR Subscriptions and the intake Questionnaire."""
-    from pathlib import Path
 
-    from progress_plugin import bundle, export
     docs = bundle.artifacts()
     if check:
         stale = export.stale(Path(out), docs)
