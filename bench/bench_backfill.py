@@ -53,11 +53,11 @@ def child(store_url: str, host_url: str) -> None:
     """Backfill on command: each stdin line is a number of pages; each answer a JSON line."""
     from datetime import datetime, timezone
 
-    import progress_plugin.cli  # noqa: F401  (the command's own imports, for an honest RSS)
+    import progress_plugin.cli.main  # noqa: F401  (the command's own imports, for an honest RSS)
     import rich.progress  # noqa: F401
-    from progress_plugin import backfill
-    from progress_plugin.hostlink import client
-    from progress_plugin.settings import ServiceConfig
+    from progress_plugin.service import backfill
+    from progress_plugin.service.hostlink import client
+    from progress_plugin.service.settings import ServiceConfig
     from progress_plugin.store import Store
 
     store = Store.open(store_url)
@@ -115,8 +115,8 @@ def main() -> None:
 
     from bench.common import alternate, line
     from examples.fhir_host import start_process
-    from progress_plugin import fhir_events
-    from progress_plugin import tables as t
+    from progress_plugin.fhir import inbound as fhir_events
+    from progress_plugin.store import tables as t
     from progress_plugin.store import Store
 
     pages_per_round = -(-args.notes // (PAGE * args.rounds))

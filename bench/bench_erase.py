@@ -57,9 +57,11 @@ def open_store(url: str, secure: bool):
 
 def work(store, round_no: int) -> float:
     """One round's writes; returns the seconds they took."""
-    from progress_plugin import outbox, schemas, writeback
-    from progress_plugin.events import IntakeSubmitted
-    from progress_plugin.runtime import Runtime
+    from progress_plugin import schemas
+    from progress_plugin.store import outbox
+    from progress_plugin.fhir import writeback
+    from progress_plugin.core.events import IntakeSubmitted
+    from progress_plugin.service.runtime import Runtime
     runtime = Runtime(store, clock=lambda: NOW,
                       on_effects=lambda conn, effects, state: writeback.enqueue(conn, effects, state.all_vocabularies(), NOW))
     start = time.perf_counter()
@@ -102,7 +104,7 @@ def main() -> None:
             before.round = next(counter)
         pairs = alternate(args.rounds, lambda: work(floor, before.round), lambda: work(shipped, before.round),
                           before=before)
-        from progress_plugin import outbox
+        from progress_plugin.store import outbox
         expected = CLIENTS * NOTES * (args.rounds + 1)
         for store in (shipped, floor):      # both did the whole job: every note stored, every write-back sent
             with store.engine.connect() as c:

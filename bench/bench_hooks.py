@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import line, paired  # noqa: E402
 from progress_plugin import schemas  # noqa: E402
-from progress_plugin.core import handle  # noqa: E402
-from progress_plugin.manager import make_manager  # noqa: E402
-from progress_plugin.runtime import Runtime  # noqa: E402
+from progress_plugin.core.handle import handle  # noqa: E402
+from progress_plugin.hosts.manager import make_manager  # noqa: E402
+from progress_plugin.service.runtime import Runtime  # noqa: E402
 from progress_plugin.store import Store  # noqa: E402
 
 CLINIC, CLIENT = "bench-clinic", "bench-client"

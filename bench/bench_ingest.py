@@ -1,6 +1,6 @@
 """Webhook ingest: signed events per second accepted by the receiver under gunicorn.
 
-- **measured**: ``POST /webhooks/<clinic>`` of the service (``progress_plugin.app:create_app()``):
+- **measured**: ``POST /webhooks/<clinic>`` of the service (``progress_plugin.web.app:create_app()``):
   Standard Webhooks signature, JSON, marshmallow schemas, the SQLite store (WAL) and the
   inbox row, answered 202. Every request carries a new ``webhook-id``, so each one is a
   real insert, never the cheaper duplicate path; after each run the inbox must hold at
@@ -53,9 +53,11 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench.common import alternate, line, paired  # noqa: E402
-from progress_plugin import receiver, schemas, settings  # noqa: E402
-from progress_plugin import tables as t  # noqa: E402
-from progress_plugin.signatures import sign_standard  # noqa: E402
+from progress_plugin import schemas
+from progress_plugin.web import webhooks as receiver
+from progress_plugin.service import settings  # noqa: E402
+from progress_plugin.store import tables as t  # noqa: E402
+from progress_plugin.web.signatures import sign_standard  # noqa: E402
 from tests.e2e import BIN, env_for, scenario, write_config  # noqa: E402
 from tests.pg import free_port  # noqa: E402
 
@@ -105,7 +107,7 @@ class Receiver(Gunicorn):
         folder.mkdir(parents=True, exist_ok=True)
         self.store_url = f"sqlite:///{folder / 'progress.db'}"
         config = write_config(folder, self.store_url, host_url, SECRET, clinic=CLINIC)
-        super().__init__("progress_plugin.app:create_app()", folder, env_for(config))
+        super().__init__("progress_plugin.web.app:create_app()", folder, env_for(config))
         self.engine = sa.create_engine(self.store_url)
 
     def inbox_rows(self) -> int:
@@ -246,7 +248,7 @@ def schema_micro() -> tuple:
 
 def schemas_built_during_requests(n: int) -> int:
     """marshmallow Schema constructions while the real app receives ``n`` signed events."""
-    from progress_plugin.app import create_app
+    from progress_plugin.web.app import create_app
     folder = tempfile.mkdtemp(prefix="bench-ingest-schemas-")
     config = settings.load({"store": {"url": f"sqlite:///{folder}/progress.db"},
                             "clinics": [{"id": CLINIC, "scheme": "standard-webhooks", "secrets": [SECRET]}]}, env={})

@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import line, paired  # noqa: E402
-from progress_plugin import panel  # noqa: E402
-from progress_plugin.intake import Goal, Intake  # noqa: E402
-from progress_plugin.notes import AppliedTag, NoteProgress, Rating  # noqa: E402
-from progress_plugin.progress import compute  # noqa: E402
-from progress_plugin.vocabulary import default  # noqa: E402
+from progress_plugin.view import panel  # noqa: E402
+from progress_plugin.core.intake import Goal, Intake  # noqa: E402
+from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating  # noqa: E402
+from progress_plugin.core.progress import compute  # noqa: E402
+from progress_plugin.core.vocabulary import default  # noqa: E402
 
 START = datetime(2016, 1, 4, 9, 0, tzinfo=timezone.utc)
 TARGET_MS = 100.0

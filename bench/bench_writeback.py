@@ -49,12 +49,14 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.common import alternate, line  # noqa: E402
 from examples.fhir_host import start_process  # noqa: E402
-from progress_plugin import inbox, outbox, writeback  # noqa: E402
-from progress_plugin.hostlink import client  # noqa: E402
-from progress_plugin import tables as t  # noqa: E402
-from progress_plugin.settings import ServiceConfig  # noqa: E402
+from progress_plugin.store import inbox
+from progress_plugin.store import outbox
+from progress_plugin.fhir import writeback  # noqa: E402
+from progress_plugin.service.hostlink import client  # noqa: E402
+from progress_plugin.store import tables as t  # noqa: E402
+from progress_plugin.service.settings import ServiceConfig  # noqa: E402
 from progress_plugin.store import Store  # noqa: E402
-from progress_plugin.worker import Worker  # noqa: E402
+from progress_plugin.service.worker import Worker  # noqa: E402
 from tests.e2e import scenario  # noqa: E402
 
 CLINIC = "clinic-a"

@@ -30,10 +30,14 @@ from werkzeug.serving import make_server
 
 from examples import webhook_sender
 from examples.fhir_host import start as start_host
-from progress_plugin import demo, inbox, outbox, settings, tokens
-from progress_plugin.app import create_app
+from progress_plugin.service import demo
+from progress_plugin.store import inbox
+from progress_plugin.store import outbox
+from progress_plugin.service import settings
+from progress_plugin.store import tokens
+from progress_plugin.web.app import create_app
 from progress_plugin.store import Store
-from progress_plugin.worker import Worker
+from progress_plugin.service.worker import Worker
 
 CLINIC = "demo-clinic"
 

@@ -39,7 +39,7 @@ import click
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from progress_plugin import demo
+from progress_plugin.service import demo
 
 STANDARD_WEBHOOKS = "standard-webhooks"
 X_SIGNATURE = "x-signature"

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from progress_plugin import schemas
-from progress_plugin.runtime import Runtime
+from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
 
 from tests import pg
@@ -167,7 +167,7 @@ SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="   # 32 bytes 
 @pytest.fixture
 def service_config(sqlite_url):
     """A validated service configuration with one Standard Webhooks clinic and no host."""
-    from progress_plugin import settings
+    from progress_plugin.service import settings
     return settings.load({"store": {"url": sqlite_url},
                           "clinics": [{"id": "clinic-a", "scheme": "standard-webhooks", "secrets": [SECRET]}],
                           "worker": {"batch": 50, "lease_seconds": 5, "poll_seconds": 0.05}}, env={})
@@ -180,7 +180,7 @@ def signed():
     import time as _time
     import uuid
 
-    from progress_plugin.signatures import sign_standard
+    from progress_plugin.web.signatures import sign_standard
 
     def make(event_type, data, event_id=None, secret=SECRET, timestamp=None):
         body = json.dumps({"type": event_type, "timestamp": "2026-01-05T10:00:00Z", "data": data}).encode()
@@ -197,7 +197,7 @@ def app_factory():
 
     With no store, one is opened from ``config.store_url`` and closed when the session ends.
     ``blueprints`` limits the app to the blueprints under test (all by default)."""
-    from progress_plugin.app import create_app
+    from progress_plugin.web.app import create_app
 
     opened: list[Store] = []
 

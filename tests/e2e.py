@@ -14,8 +14,8 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from progress_plugin import tables as t
-from progress_plugin.signatures import sign_standard
+from progress_plugin.store import tables as t
+from progress_plugin.web.signatures import sign_standard
 
 from tests.pg import free_port
 
@@ -54,7 +54,7 @@ def env_for(config: Path) -> dict:
 
 
 class Service:
-    """gunicorn with sync workers serving ``progress_plugin.app:create_app()``."""
+    """gunicorn with sync workers serving ``progress_plugin.web.app:create_app()``."""
 
     def __init__(self, config: Path, workers: int = 2):
         self.port = free_port()
@@ -62,7 +62,7 @@ class Service:
         self.log = open(config.parent / "gunicorn.log", "w")
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--timeout", "30",
-             "progress_plugin.app:create_app()"],
+             "progress_plugin.web.app:create_app()"],
             env=env_for(config), stdout=self.log, stderr=subprocess.STDOUT, cwd=config.parent)
         deadline = time.time() + 30
         while time.time() < deadline:

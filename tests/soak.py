@@ -38,8 +38,8 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from progress_plugin import tables as t
-from progress_plugin.signatures import sign_standard
+from progress_plugin.store import tables as t
+from progress_plugin.web.signatures import sign_standard
 
 from tests import e2e
 from tests.pg import free_port
@@ -364,7 +364,7 @@ class Soak:
         self.notes_url = f"http://127.0.0.1:{notes_port}"
         self.notes_db = folder / "notes-host.db"
         self.service = Proc("service", [str(e2e.BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{service_port}",
-                                        "--timeout", "60", *_no_control_socket(), "progress_plugin.app:create_app()"],
+                                        "--timeout", "60", *_no_control_socket(), "progress_plugin.web.app:create_app()"],
                             folder, self.env, _http_ok(self.service_url + "/healthz"))
         self.workers = [Proc(f"worker{i}", [str(e2e.BIN / "progress-plugin"), "worker", "--log-level", "warning"],
                              folder, self.env) for i in range(2)]

@@ -7,8 +7,9 @@ import pytest
 from gunicorn import glogging
 from gunicorn.config import Config
 
-from progress_plugin import accesslog, gunicorn_conf
-from progress_plugin.app import create_app
+from progress_plugin.web import accesslog
+from progress_plugin.web import gunicorn_conf
+from progress_plugin.web.app import create_app
 from progress_plugin.store import Store
 
 CODE = "CANARY-code-0123456789abcdefghijklmnopqrstuvwxyz"

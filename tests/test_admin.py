@@ -7,10 +7,13 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from openapi_spec_validator import validate as validate_openapi
 
-from progress_plugin import admin, fhir_vocabulary, tokens, vocab_io
-from progress_plugin.app import all_blueprints, create_app
+from progress_plugin.web import admin
+from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
+from progress_plugin.store import tokens
+from progress_plugin.service import vocabulary_changes as vocab_io
+from progress_plugin.web.app import all_blueprints, create_app
 from progress_plugin.store import Store
-from progress_plugin.vocabulary import default
+from progress_plugin.core.vocabulary import default
 
 A, B = "clinic-a", "clinic-b"
 
@@ -344,8 +347,8 @@ def test_openapi_document_is_valid_and_public(sqlite_store, blueprints):
 def test_with_a_host_configured_each_new_version_is_queued_for_it(sqlite_store, now):
     import sqlalchemy as sa
 
-    from progress_plugin import tables as t
-    from progress_plugin.settings import ServiceConfig
+    from progress_plugin.store import tables as t
+    from progress_plugin.service.settings import ServiceConfig
     config = ServiceConfig(store_url="unused", host_url="http://127.0.0.1:9/fhir")
     app = create_app(sqlite_store, config=config, clock=lambda: now, blueprints=[admin.blueprint])
     _, token = tokens.create(sqlite_store, A, "admin", "x", now)
@@ -381,7 +384,7 @@ def test_every_change_is_told_to_the_core_through_the_runtime(client, creds, dis
 def test_without_a_host_nothing_is_queued(client, creds, store):
     import sqlalchemy as sa
 
-    from progress_plugin import tables as t
+    from progress_plugin.store import tables as t
     assert client.post(f"{URL}/tags/setback/retire", headers=h(creds, "admin", 1)).status_code == 200
     with store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.outbox)).scalar() == 0

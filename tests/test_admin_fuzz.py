@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin import admin, fhir_vocabulary, tokens
+from progress_plugin.web import admin
+from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
+from progress_plugin.store import tokens
 from progress_plugin.store import Store
-from progress_plugin.vocabulary import default
+from progress_plugin.core.vocabulary import default
 
 from tests.fuzz import INTEGERS, TEXT, bodies, check_answer, fuzz_settings
 

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Blueprint
 
-from progress_plugin import inbox
-from progress_plugin import tables as t
-from progress_plugin.app import create_app
+from progress_plugin.store import inbox
+from progress_plugin.store import tables as t
+from progress_plugin.web.app import create_app
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -72,7 +72,7 @@ def test_an_unexpected_exception_is_a_json_500_without_traceback_or_message(clie
     assert set(r.json) == {"error", "message"} and r.json["error"] == "InternalServerError"
     assert "Traceback" not in r.text and CANARY not in r.text and "File " not in r.text
     # logged by class and place, without the exception's message (it may quote a person's words)
-    (record,) = [rec for rec in caplog.records if rec.name == "progress_plugin.app"]
+    (record,) = [rec for rec in caplog.records if rec.name == "progress_plugin.web.app"]
     assert path in record.getMessage() and CANARY not in record.getMessage() and "Error" in record.getMessage()
     assert record.exc_info is None
 

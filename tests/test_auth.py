@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from flask import Blueprint, g, jsonify
 
-from progress_plugin import auth, tokens
-from progress_plugin.app import create_app
+from progress_plugin.web import auth
+from progress_plugin.store import tokens
+from progress_plugin.web.app import create_app
 
 bp = Blueprint("auth_probe", __name__)
 
@@ -113,7 +114,7 @@ def test_refused_tokens_are_logged_by_id_or_hash_prefix_and_counted(app_tokens, 
                        (junk, "/clinics/clinic-a/probe"), (b_token, "/clinics/clinic-a/probe"),
                        (junk, "/clinics/no-such-clinic/probe")]:
         assert client.get(url, headers=bearer(token)).status_code in (401, 404)
-    lines = [r.getMessage() for r in caplog.records if r.name == "progress_plugin.auth"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "progress_plugin.web.auth"]
     assert f"token refused clinic=clinic-a token={a_id} reason=bad-secret" in lines
     assert "token refused clinic=clinic-a token=0123456789abcdef reason=unknown" in lines
     assert f"token refused clinic=clinic-a token={tokens.label(junk)} reason=malformed" in lines

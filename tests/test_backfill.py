@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 
 import requests
 
-from progress_plugin import backfill
-from progress_plugin.fhir_client import FHIRClient
-from progress_plugin.vocabulary import SYSTEM
+from progress_plugin.service import backfill
+from progress_plugin.fhir.client import FHIRClient
+from progress_plugin.core.vocabulary import SYSTEM
 
 
 def seed(base, n, patient):

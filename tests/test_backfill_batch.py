@@ -13,13 +13,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import backfill, fhir_events, writeback
-from progress_plugin import effects as fx
-from progress_plugin import tables as t
-from progress_plugin.core import handle
-from progress_plugin.events import IntakeSubmitted
-from progress_plugin.notes import AppliedTag, NoteProgress, Rating
-from progress_plugin.vocabulary import SYSTEM
+from progress_plugin.service import backfill
+from progress_plugin.fhir import inbound as fhir_events
+from progress_plugin.fhir import writeback
+from progress_plugin.core import effects as fx
+from progress_plugin.store import tables as t
+from progress_plugin.core.handle import handle
+from progress_plugin.core.events import IntakeSubmitted
+from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.core.vocabulary import SYSTEM
 
 REF, NEW = "clinic-ref", "clinic-new"
 AT = datetime(2026, 2, 2, 9, 0, tzinfo=timezone.utc)

@@ -1,7 +1,7 @@
 """Balancing a person's own bidi controls before isolating them."""
 import pytest
 
-from progress_plugin.bidi import FSI, PDF, PDI, balance, bdi, isolate
+from progress_plugin.view.bidi import FSI, PDF, PDI, balance, bdi, isolate
 
 RLO, LRE, RLI = "\u202e", "\u202a", "\u2067"
 

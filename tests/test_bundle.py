@@ -6,8 +6,10 @@ import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B import get_fhir_model_class
 
-from progress_plugin import bundle, export, receiver
-from progress_plugin.cli import main
+from progress_plugin.hosts import bundle
+from progress_plugin.hosts import artifacts as export
+from progress_plugin.web import webhooks as receiver
+from progress_plugin.cli.main import main
 
 HOOKS = Path(__file__).resolve().parent.parent / "hooks"
 

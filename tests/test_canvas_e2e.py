@@ -26,8 +26,8 @@ import sqlalchemy as sa
 import yaml
 from werkzeug.serving import make_server
 
-from progress_plugin import tables as t
-from progress_plugin.app import create_app
+from progress_plugin.store import tables as t
+from progress_plugin.web.app import create_app
 from progress_plugin.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def _listening(port: int) -> bool:
 
 @pytest.fixture
 def service(sqlite_url):
-    from progress_plugin import settings
+    from progress_plugin.service import settings
     config = settings.load({"store": {"url": sqlite_url},
                             "clinics": [{"id": "clinic-c", "scheme": "x-signature", "secrets": [SECRET]}]}, env={})
     app = create_app(Store.open(config.store_url), config=config)

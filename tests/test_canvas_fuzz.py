@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin.signatures import sign_hex
+from progress_plugin.web.signatures import sign_hex
 
 from tests.fuzz import bodies, check_answer, fuzz_settings
 from tests.test_canvas_service import CANVAS_SECRET, INTAKE_ANSWERS, PATIENT, note_facts
@@ -35,7 +35,7 @@ def template(kind: int) -> dict:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, app_factory):
-    from progress_plugin import settings
+    from progress_plugin.service import settings
     path = tmp_path_factory.mktemp("canvas-fuzz") / "p.db"
     cfg = settings.load({"store": {"url": f"sqlite:///{path}"}, "max_body_bytes": LIMIT,
                          "clinics": [{"id": "clinic-c", "scheme": "x-signature", "secrets": [CANVAS_SECRET]}]},

@@ -10,10 +10,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from progress_plugin import canvas, canvas_questionnaires
-from progress_plugin import tables as t
-from progress_plugin.app import create_app
-from progress_plugin.signatures import sign_hex
+from progress_plugin.web import canvas
+from progress_plugin.web import canvas_questionnaires
+from progress_plugin.store import tables as t
+from progress_plugin.web.app import create_app
+from progress_plugin.web.signatures import sign_hex
 from progress_plugin.store import Store
 
 CANVAS_SECRET = "canvas-signing-secret-0123456789abcdef"
@@ -33,7 +34,7 @@ INTAKE_ANSWERS = {
 
 @pytest.fixture
 def config(sqlite_url):
-    from progress_plugin.settings import load
+    from progress_plugin.service.settings import load
     return load({"store": {"url": sqlite_url},
                           "clinics": [{"id": "clinic-c", "scheme": "x-signature", "secrets": [CANVAS_SECRET]},
                                       {"id": "clinic-w", "scheme": "standard-webhooks",
@@ -398,7 +399,7 @@ def test_the_shipped_questionnaires_are_generated_from_the_intake_and_the_vocabu
     for name, document in generated.items():
         text = (folder / name).read_text(encoding="utf-8")
         assert text == canvas_questionnaires.to_yaml(document), \
-            f"{name} is stale: run python -m progress_plugin.canvas_questionnaires"
+            f"{name} is stale: run python -m progress_plugin.web.canvas_questionnaires"
         assert yaml.safe_load(text) == document
     manifest = json.loads((folder.parent / "CANVAS_MANIFEST.json").read_text())
     assert sorted(q["template"] for q in manifest["components"]["questionnaires"]) == \
@@ -406,7 +407,7 @@ def test_the_shipped_questionnaires_are_generated_from_the_intake_and_the_vocabu
 
 
 def test_every_intake_field_but_the_private_reflection_is_asked():
-    from progress_plugin.intake import FIELDS
+    from progress_plugin.core.intake import FIELDS
     codes = {q["code"] for q in canvas_questionnaires.intake_questions()}
     assert "pp-intake.private_reflection" not in codes
     for field in FIELDS:

@@ -17,11 +17,15 @@ from werkzeug.wrappers import Request, Response
 
 import sqlalchemy as sa
 
-from progress_plugin import cds, cds_link, schemas, settings, tables
-from progress_plugin.app import all_blueprints, create_app
-from progress_plugin.events import IntakeSubmitted
-from progress_plugin.fhir import GOAL_ID_SYSTEM
-from progress_plugin.runtime import Runtime
+from progress_plugin import schemas
+from progress_plugin.web import cds
+from progress_plugin.web import cds_link
+from progress_plugin.service import settings
+from progress_plugin.store import tables
+from progress_plugin.web.app import all_blueprints, create_app
+from progress_plugin.core.events import IntakeSubmitted
+from progress_plugin.fhir.resources import GOAL_ID_SYSTEM
+from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
 
 from tests.test_cds_jwt import (ISS, PATH, PUBLIC, cds_section, keys, keyserver, make_token,  # noqa: F401

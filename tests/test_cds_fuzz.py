@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin import cds, settings
-from progress_plugin.runtime import Runtime
+from progress_plugin.web import cds
+from progress_plugin.service import settings
+from progress_plugin.service.runtime import Runtime
 
 from tests.fuzz import bodies, check_answer, fuzz_settings
 from tests.test_cds import body_for, chart_goal, seed

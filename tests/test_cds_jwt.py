@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from progress_plugin import cds, settings
-from progress_plugin.app import create_app
-from progress_plugin.cds_jwt import KeySets, ReplayCache, TokenRefused, Verifier
+from progress_plugin.web import cds
+from progress_plugin.service import settings
+from progress_plugin.web.app import create_app
+from progress_plugin.web.cds_jwt import KeySets, ReplayCache, TokenRefused, Verifier
 from progress_plugin.store import Store
 
 ISS = "https://ehr.example.org"
@@ -405,7 +406,7 @@ def test_the_replay_cache_in_each_store(store):
     assert cache.remember(ISS, "b", later + timedelta(minutes=5), later)    # purges expired rows
     assert cache.remember(ISS, "a", later + timedelta(minutes=5), later)    # "a" was forgotten
     assert not cache.remember(ISS, "b", later + timedelta(minutes=5), later)
-    from progress_plugin import tables
+    from progress_plugin.store import tables
     with store.begin() as conn:
         rows = conn.execute(tables.cds_jtis.select()).fetchall()
     assert len(rows) == 2 and all(len(r.key) == 64 for r in rows)       # hashed: no raw ids stored

@@ -6,8 +6,9 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
-from progress_plugin import chart, panel
-from progress_plugin.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.view import chart
+from progress_plugin.view import panel
+from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
 
 from tests.test_panel import START, make_intake, make_notes, progress_of
 

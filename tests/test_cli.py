@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from progress_plugin.cli import main
+from progress_plugin.cli.main import main
 from progress_plugin.store import Store
 
 from tests.test_store_purge import HOLD_READ
@@ -41,7 +41,7 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path):
 
 
 def test_store_resolution_order(runner, tmp_path, monkeypatch):
-    from progress_plugin import settings as config
+    from progress_plugin.service import settings as config
     assert config.store_url() == "sqlite:///progress.db"
     (tmp_path / "progress-plugin.toml").write_text('[store]\nurl = "sqlite:///from-file.db"\n')
     assert config.store_url(config=config.read_file(config.config_path())) == "sqlite:///from-file.db"

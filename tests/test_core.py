@@ -1,12 +1,12 @@
 """handle(): every rule of the core, without a host or a store."""
 from datetime import datetime, timedelta, timezone
 
-from progress_plugin import effects as fx
-from progress_plugin import events as ev
+from progress_plugin.core import effects as fx
+from progress_plugin.core import events as ev
 from progress_plugin import schemas
-from progress_plugin.core import ClientState, handle
-from progress_plugin.notes import TagInput
-from progress_plugin.vocabulary import default
+from progress_plugin.core.handle import ClientState, handle
+from progress_plugin.core.notes import TagInput
+from progress_plugin.core.vocabulary import default
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
 
@@ -56,7 +56,7 @@ def test_unknown_and_retired_codes_are_rejected_by_name(intake):
 
 
 def test_rating_without_the_goal_linked_is_rejected(intake):
-    from progress_plugin.notes import Rating
+    from progress_plugin.core.notes import Rating
     out = handle(saved([TagInput("step-forward", (), (Rating("g1", 5),))]), state(intake))
     assert isinstance(out[0], fx.RejectNote)
     assert out[0].messages == {"tags": {0: {"ratings": {0: {"goal": [
@@ -115,7 +115,7 @@ def test_delete_unknown_note_is_a_no_op_and_known_note_untags(intake):
 
 
 def test_discharge_completes_goals_with_achievement(intake):
-    from progress_plugin.notes import Rating
+    from progress_plugin.core.notes import Rating
     tags = [TagInput("step-forward", ("g1",), (Rating("g1", 8),))]
     first = handle(saved(tags), state(intake))
     record = next(e.note for e in first if isinstance(e, fx.TagNote))

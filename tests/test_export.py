@@ -6,8 +6,11 @@ import jsonschema
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from progress_plugin import export, fhir, intake, schemas
-from progress_plugin.vocabulary import default
+from progress_plugin import schemas
+from progress_plugin.hosts import artifacts as export
+from progress_plugin.fhir import resources as fhir
+from progress_plugin.core import intake
+from progress_plugin.core.vocabulary import default
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -82,7 +85,7 @@ def test_value_set_leaves_out_retired_codes_but_code_system_keeps_them():
 
 
 def test_write_back_resources_validate(intake):
-    from progress_plugin.notes import Rating
+    from progress_plugin.core.notes import Rating
     goal = fhir.goal_resource("clinic-a", "c1", intake.goals[0], "improving")
     obs = fhir.observation_resource("clinic-a", "c1", Rating("g1", 7, "client", 1, "n1", None))
     for res in (goal, obs):

@@ -33,13 +33,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from progress_plugin import intake as intake_mod
-from progress_plugin import tables as t
+from progress_plugin.core import intake as intake_mod
+from progress_plugin.store import tables as t
 from tests import e2e, fhir_server
 from tests.conftest import SECRET
 
-DONE_LINE = re.compile(r"^(\S+ \S+) INFO progress_plugin\.worker (inbox|outbox) row done id=(\d+)")
-RESCHEDULED_LINE = re.compile(r"^(\S+ \S+) WARNING progress_plugin\.worker outbox row rescheduled id=(\d+) .*status=(\d+)")
+DONE_LINE = re.compile(r"^(\S+ \S+) INFO progress_plugin\.service\.worker (inbox|outbox) row done id=(\d+)")
+RESCHEDULED_LINE = re.compile(r"^(\S+ \S+) WARNING progress_plugin\.service\.worker outbox row rescheduled id=(\d+) .*status=(\d+)")
 
 
 # -- harness ----------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ def test_a_row_that_kills_every_worker_taking_it_fails_alone_and_is_replayed(hos
     (``LeaseExpired``); the events of its batch are claimed one by one and applied, none
     failed. `inbox list`, `check` and /readyz show the failed row; once the cause is gone
     (the host answers a fourth read at once), `inbox retry` replays it."""
-    from progress_plugin import inbox
+    from progress_plugin.store import inbox
     events, expected = scenario(host.base_url, clients=2, notes_per_client=3, seed=14)
     (doc,) = make_docs(host.base_url, 1)
     host.reset()

@@ -20,7 +20,7 @@ from progress_plugin.errors import (
     HostUnavailable,
     ValidationError,
 )
-from progress_plugin.fhir_client import FHIRClient, WriteResult, idempotency_key, tag_patch
+from progress_plugin.fhir.client import FHIRClient, WriteResult, idempotency_key, tag_patch
 
 BASE = "https://ehr.example/fhir/R4"
 TAG_SYSTEM = "https://progress-plugin.example/CodeSystem/progress-tags"

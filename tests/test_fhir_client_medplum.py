@@ -10,7 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from tests.fhir_server import medplum, medplum_server  # noqa: F401  (pytest fixtures)
 from progress_plugin.errors import HostConflict, HostNotFound, HostUnavailable
-from progress_plugin.fhir_client import FHIRClient
+from progress_plugin.fhir.client import FHIRClient
 
 TAG_SYSTEM = "https://progress-plugin.example/CodeSystem/progress-tags"
 GOAL_SYSTEM = "https://progress-plugin.example/goal"

@@ -2,9 +2,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from progress_plugin import events as ev
-from progress_plugin import fhir, fhir_events, schemas
-from progress_plugin.vocabulary import SYSTEM
+from progress_plugin.core import events as ev
+from progress_plugin import schemas
+from progress_plugin.fhir import resources as fhir
+from progress_plugin.fhir import inbound as fhir_events
+from progress_plugin.core.vocabulary import SYSTEM
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
@@ -86,9 +88,9 @@ class Host:
 def test_the_worker_refuses_fhir_notes_of_types_the_clinic_does_not_list(service_config):
     import dataclasses
 
-    from progress_plugin import inbox
+    from progress_plugin.store import inbox
     from progress_plugin.store import Store
-    from progress_plugin.worker import Worker
+    from progress_plugin.service.worker import Worker
     clinic = dataclasses.replace(service_config.clinics["clinic-a"], readable_note_types=frozenset({"11506-3"}))
     cfg = dataclasses.replace(service_config, clinics={"clinic-a": clinic})
     progress = {"coding": [{"system": "http://loinc.org", "code": "11506-3"}]}

@@ -18,13 +18,14 @@ from werkzeug.wrappers import Request, Response
 
 from examples import fhir_host, webhook_sender
 from examples.fhir_host import SeedSet, apply_patch, matches, parse_filters
-from progress_plugin import fhir as plugin_fhir
-from progress_plugin import schemas, signatures
+from progress_plugin.fhir import resources as plugin_fhir
+from progress_plugin import schemas
+from progress_plugin.web import signatures
 from progress_plugin.errors import HostConflict, WebhookVerificationError
-from progress_plugin.fhir_client import FHIRClient
-from progress_plugin.intake import Goal
-from progress_plugin.notes import Rating
-from progress_plugin.vocabulary import DEFAULT_TAGS, SYSTEM as TAG_SYSTEM
+from progress_plugin.fhir.client import FHIRClient
+from progress_plugin.core.intake import Goal
+from progress_plugin.core.notes import Rating
+from progress_plugin.core.vocabulary import DEFAULT_TAGS, SYSTEM as TAG_SYSTEM
 
 FHIR = "application/fhir+json"
 GOAL_SYSTEM = "https://progress-plugin.example/goal"
@@ -634,10 +635,10 @@ def test_fhir_client_patch_fallback_survives_one_lost_race(host, client):
 def test_sample_story_through_the_real_receiver_and_worker_writes_each_resource_once(tmp_path, meta_add):
     """The sender's output is what the receiver accepts, and the host's ledger shows each
     write-back exactly once despite duplicates and re-ordering."""
-    from progress_plugin import settings as settings_mod
-    from progress_plugin.app import create_app
+    from progress_plugin.service import settings as settings_mod
+    from progress_plugin.web.app import create_app
     from progress_plugin.store import Store
-    from progress_plugin.worker import Worker
+    from progress_plugin.service.worker import Worker
 
     with fhir_host.running(meta_add=meta_add) as host:
         cfg = settings_mod.load({"store": {"url": f"sqlite:///{tmp_path / 'p.db'}"},

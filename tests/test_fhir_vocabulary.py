@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from progress_plugin import fhir_vocabulary, schemas
+from progress_plugin import schemas
+from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
 from progress_plugin.errors import ValidationError
-from progress_plugin.vocabulary import SYSTEM, Tag, Vocabulary, default
+from progress_plugin.core.vocabulary import SYSTEM, Tag, Vocabulary, default
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vocabulary.json"
 

@@ -8,9 +8,10 @@ import pluggy
 import pytest
 from click.testing import CliRunner
 
-from progress_plugin import hookdoc, hookspecs
-from progress_plugin.cli import main
-from progress_plugin.manager import make_manager
+from progress_plugin import hookspecs
+from progress_plugin.hosts import reference as hookdoc
+from progress_plugin.cli.main import main
+from progress_plugin.hosts.manager import make_manager
 
 REFERENCE = Path(__file__).parent.parent / "hooks" / "REFERENCE.md"
 PM = make_manager(load_entrypoints=False)

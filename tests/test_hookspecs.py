@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import inspect
 
-import progress_plugin.plugin as plugin
-from progress_plugin import hookdoc, hookspecs
-from progress_plugin.manager import make_manager
+import progress_plugin.hosts.plugin as plugin
+from progress_plugin import hookspecs
+from progress_plugin.hosts import reference as hookdoc
+from progress_plugin.hosts.manager import make_manager
 
 HOOKS = {
     "configure": ("config",),

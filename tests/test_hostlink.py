@@ -8,12 +8,15 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from progress_plugin import hostlink, inbox, outbox, writeback
-from progress_plugin import tables as t
-from progress_plugin.app import create_app
-from progress_plugin.cli import main
+from progress_plugin.service import hostlink
+from progress_plugin.store import inbox
+from progress_plugin.store import outbox
+from progress_plugin.fhir import writeback
+from progress_plugin.store import tables as t
+from progress_plugin.web.app import create_app
+from progress_plugin.cli.main import main
 from progress_plugin.store import Store
-from progress_plugin.worker import Worker
+from progress_plugin.service.worker import Worker
 
 from tests.conftest import SECRET
 
@@ -48,8 +51,8 @@ def test_without_a_host_the_worker_queues_no_write_back_and_logs_no_traceback(se
 def test_rows_queued_before_the_host_was_removed_wait_untouched(service_config, caplog):
     store = Store.open(service_config.store_url)
     now = datetime.now(timezone.utc)
-    from progress_plugin import effects as fx
-    from progress_plugin.vocabulary import default
+    from progress_plugin.core import effects as fx
+    from progress_plugin.core.vocabulary import default
     with store.begin() as conn:
         writeback.enqueue(conn, [fx.PublishVocabulary("clinic-a", default())], {}, now)
     Worker(store, service_config).run_once()

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from progress_plugin import inbox
-from progress_plugin import tables as t
+from progress_plugin.store import inbox
+from progress_plugin.store import tables as t
 
 AT = datetime(2026, 2, 2, 9, 0, tzinfo=timezone.utc)
 

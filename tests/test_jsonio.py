@@ -6,8 +6,8 @@ import json
 import pytest
 from flask import Flask
 
-from progress_plugin import jsonio
-from progress_plugin.web_context import answer
+from progress_plugin.schemas import jsonio
+from progress_plugin.web.context import answer
 from progress_plugin.errors import ValidationError
 
 

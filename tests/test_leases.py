@@ -7,9 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import effects as fx
-from progress_plugin import inbox, leases, outbox, writeback
-from progress_plugin import tables as t
+from progress_plugin.core import effects as fx
+from progress_plugin.store import inbox
+from progress_plugin.store import leases
+from progress_plugin.store import outbox
+from progress_plugin.fhir import writeback
+from progress_plugin.store import tables as t
 from progress_plugin.store import Store
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)

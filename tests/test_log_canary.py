@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 
 import requests
 
-from progress_plugin.app import create_app
+from progress_plugin.web.app import create_app
 from progress_plugin.store import Store
-from progress_plugin.worker import Worker
+from progress_plugin.service.worker import Worker
 
 from tests.test_cds_jwt import keys, keyserver  # noqa: F401  (fixtures: a JWKS server for the CDS calls)
 
@@ -59,8 +59,10 @@ def test_link_codes_sessions_and_token_secrets_never_reach_the_logs(sqlite_url, 
 
     from werkzeug.serving import make_server
 
-    from progress_plugin import cds_link, settings, tokens
-    from progress_plugin.runtime import Runtime
+    from progress_plugin.web import cds_link
+    from progress_plugin.service import settings
+    from progress_plugin.store import tokens
+    from progress_plugin.service.runtime import Runtime
 
     from tests.test_cds import body_for, seed
     from tests.test_cds_jwt import PATH, cds_section, make_token

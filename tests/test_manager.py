@@ -6,22 +6,22 @@ from importlib.metadata import entry_points
 import pluggy
 import pytest
 
-import progress_plugin.plugin
+import progress_plugin.hosts.plugin
 from progress_plugin import hookspecs
-from progress_plugin.manager import make_manager
+from progress_plugin.hosts.manager import make_manager
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
 
 def test_the_installed_distribution_declares_the_entry_point():
     (ep,) = [e for e in entry_points(group=hookspecs.ENTRY_POINT_GROUP) if e.name == "progress"]
-    assert ep.value == "progress_plugin.plugin"
+    assert ep.value == "progress_plugin.hosts.plugin"
     assert ep.dist.name == "progress-plugin"
 
 
 def test_make_manager_loads_the_plugin_by_its_entry_point():
     pm = make_manager()
-    assert pm.get_plugin("progress") is progress_plugin.plugin
+    assert pm.get_plugin("progress") is progress_plugin.hosts.plugin
     assert pm.project_name == hookspecs.PROJECT
     dist = dict((pm.get_name(p), d) for p, d in pm.list_plugin_distinfo())
     assert dist["progress"].project_name == "progress-plugin"

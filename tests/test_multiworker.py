@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import tables as t
+from progress_plugin.store import tables as t
 from progress_plugin.store import Store
 from tests import e2e, fhir_server
 from tests.conftest import SECRET

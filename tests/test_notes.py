@@ -1,8 +1,8 @@
 """The one classification of note types: protected categories in any spelling, and a clinic's list."""
 import pytest
 
-from progress_plugin import fhir_events
-from progress_plugin.notes import (REFUSED_NOT_READABLE, REFUSED_PROTECTED, classify_note_type,
+from progress_plugin.fhir import inbound as fhir_events
+from progress_plugin.core.notes import (REFUSED_NOT_READABLE, REFUSED_PROTECTED, classify_note_type,
                                    normalise_note_type)
 
 #: Spellings hosts were seen to send for the two protected categories.

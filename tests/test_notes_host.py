@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from examples.notes_host import create_host_app
-from progress_plugin.intake import definition
+from progress_plugin.core.intake import definition
 from progress_plugin.store import Store
 
 CANARY = "canary-7f3a note text about the client's mother"

@@ -4,12 +4,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from progress_plugin import effects as fx
-from progress_plugin import outbox, writeback
-from progress_plugin.cli import main
-from progress_plugin.intake import Goal
-from progress_plugin.notes import AppliedTag, NoteProgress, Rating
-from progress_plugin.vocabulary import default
+from progress_plugin.core import effects as fx
+from progress_plugin.store import outbox
+from progress_plugin.fhir import writeback
+from progress_plugin.cli.main import main
+from progress_plugin.core.intake import Goal
+from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.core.vocabulary import default
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

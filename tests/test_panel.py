@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from progress_plugin import panel, schemas
+from progress_plugin import schemas
+from progress_plugin.view import panel
 from progress_plugin.errors import ValidationError
-from progress_plugin.events import IntakeSubmitted
-from progress_plugin.intake import Goal, Intake
-from progress_plugin.notes import AppliedTag, NoteProgress, Rating
-from progress_plugin.progress import compute
-from progress_plugin.vocabulary import Tag, Vocabulary, default
+from progress_plugin.core.events import IntakeSubmitted
+from progress_plugin.core.intake import Goal, Intake
+from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.core.progress import compute
+from progress_plugin.core.vocabulary import Tag, Vocabulary, default
 
 START = datetime(2025, 6, 2, 10, 0, tzinfo=timezone.utc)
 PRIVATE = "CANARY-PRIVATE-REFLECTION-7d1"

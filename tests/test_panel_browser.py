@@ -11,9 +11,11 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from progress_plugin import chart, panel_http, tokens
-from progress_plugin.app import create_app
-from progress_plugin.runtime import Runtime
+from progress_plugin.view import chart
+from progress_plugin.web import panel_routes as panel_http
+from progress_plugin.store import tokens
+from progress_plugin.web.app import create_app
+from progress_plugin.service.runtime import Runtime
 
 from tests.test_panel import PRIVATE, THERAPIST_ONLY_LABEL, seed_client
 

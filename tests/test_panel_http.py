@@ -5,8 +5,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from progress_plugin import panel, panel_http, tokens
-from progress_plugin.app import all_blueprints, create_app
+from progress_plugin.view import panel
+from progress_plugin.web import panel_routes as panel_http
+from progress_plugin.store import tokens
+from progress_plugin.web.app import all_blueprints, create_app
 
 from tests.test_panel import PRIVATE, THERAPIST_ONLY_LABEL, seed_client
 
@@ -26,7 +28,7 @@ def service(sqlite_store, now, runtime):
 
 @pytest.fixture
 def runtime(sqlite_store, now):
-    from progress_plugin.runtime import Runtime
+    from progress_plugin.service.runtime import Runtime
     return Runtime(sqlite_store, clock=lambda: now)
 
 

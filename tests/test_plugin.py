@@ -7,7 +7,7 @@ import pytest
 
 from progress_plugin import hookspecs
 from progress_plugin.errors import ValidationError
-from progress_plugin.manager import make_manager
+from progress_plugin.hosts.manager import make_manager
 
 CLINIC, CLIENT = "clinic-a", "c1"
 SECTION = "defining-progress-together"

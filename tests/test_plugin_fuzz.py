@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin import plugin
+from progress_plugin.hosts import plugin
 from progress_plugin.errors import ValidationError
-from progress_plugin.manager import make_manager
+from progress_plugin.hosts.manager import make_manager
 from progress_plugin.store import Store
 
 from tests.fuzz import VALUES, check_answer, fuzz_settings, mutated, python

@@ -2,10 +2,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from progress_plugin import progress as p
-from progress_plugin.intake import Goal, Intake
-from progress_plugin.notes import AppliedTag, NoteProgress, Rating
-from progress_plugin.vocabulary import default
+from progress_plugin.core import progress as p
+from progress_plugin.core.intake import Goal, Intake
+from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.core.vocabulary import default
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

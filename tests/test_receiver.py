@@ -4,8 +4,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import tables as t
-from progress_plugin.app import create_app
+from progress_plugin.store import tables as t
+from progress_plugin.web.app import create_app
 from progress_plugin.store import Store
 
 from tests.conftest import SECRET
@@ -68,7 +68,7 @@ def test_missing_headers_are_401_not_500(client):
 
 
 def test_signed_non_json_is_400(client):
-    from progress_plugin.signatures import sign_standard
+    from progress_plugin.web.signatures import sign_standard
     import time
     body = b"not json"
     headers = {**sign_standard(SECRET, "evt_x", int(time.time()), body), "Content-Type": "application/json"}
@@ -151,8 +151,8 @@ def test_unknown_clinic_is_404(client, signed):
 
 
 def test_x_signature_scheme_keeps_only_type_id_and_version(tmp_path):
-    from progress_plugin import settings
-    from progress_plugin.signatures import sign_hex
+    from progress_plugin.service import settings
+    from progress_plugin.web.signatures import sign_hex
     secret = "x" * 32
     cfg = settings.load({"store": {"url": f"sqlite:///{tmp_path}/x.db"},
                          "clinics": [{"id": "m", "scheme": "x-signature", "secrets": [secret]}]}, env={})
@@ -190,7 +190,7 @@ def test_readyz_fails_while_the_store_or_the_host_is_unreachable(client, app, se
 # -- hostile input: each of these answered 5xx, or was accepted, before the shared JSON reader --------
 def _signed_body(body: bytes, event_id="evt_hostile"):
     import time
-    from progress_plugin.signatures import sign_standard
+    from progress_plugin.web.signatures import sign_standard
     return {**sign_standard(SECRET, event_id, int(time.time()), body), "Content-Type": "application/json"}
 
 
@@ -232,8 +232,8 @@ def test_a_huge_integer_is_422_naming_its_field(client):
 
 
 def test_x_signature_resource_with_a_meta_that_is_not_an_object_is_422(tmp_path):
-    from progress_plugin import settings
-    from progress_plugin.signatures import sign_hex
+    from progress_plugin.service import settings
+    from progress_plugin.web.signatures import sign_hex
     secret = "x" * 32
     cfg = settings.load({"store": {"url": f"sqlite:///{tmp_path}/x.db"},
                          "clinics": [{"id": "m", "scheme": "x-signature", "secrets": [secret]}]}, env={})

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin.app import create_app
-from progress_plugin.signatures import sign_hex, sign_standard
+from progress_plugin.web.app import create_app
+from progress_plugin.web.signatures import sign_hex, sign_standard
 from progress_plugin.store import Store
 
 from tests.conftest import SECRET
@@ -67,7 +67,7 @@ NOTIFICATIONS = [backport(), r4b(), backport(extra=[id_only()]), r4b(extra=[full
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from progress_plugin import settings as settings_mod
+    from progress_plugin.service import settings as settings_mod
     path = tmp_path_factory.mktemp("fuzz") / "p.db"
     cfg = settings_mod.load({"store": {"url": f"sqlite:///{path}"}, "max_body_bytes": LIMIT,
                              "clinics": [{"id": "clinic-a", "scheme": "standard-webhooks", "secrets": [SECRET]},

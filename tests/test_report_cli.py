@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from progress_plugin.cli import main
-from progress_plugin.runtime import Runtime
+from progress_plugin.cli.main import main
+from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
 
 from tests.test_panel import PRIVATE, THERAPIST_ONLY_LABEL, seed_client

@@ -1,7 +1,7 @@
 """The retry policy: which requests are retried, and how long it waits."""
 from requests.structures import CaseInsensitiveDict
 
-from progress_plugin.retry import RETRY_AFTER_MAX, Retry, RetryAdapter, policy
+from progress_plugin.fhir.retry import RETRY_AFTER_MAX, Retry, RetryAdapter, policy
 
 
 def test_retry_after_is_capped():

@@ -2,7 +2,7 @@
 import pytest
 
 from progress_plugin import errors, schemas
-from progress_plugin.events import NoteSaved, NoteSigned
+from progress_plugin.core.events import NoteSaved, NoteSigned
 
 
 def load_error(schema, data) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
-from progress_plugin.cli import main
+from progress_plugin.cli.main import main
 
 from tests import e2e
 from tests.conftest import SECRET
@@ -69,7 +69,7 @@ def fail_rows(store, *specs):
     """Failed inbox rows made the worker's way: put, claim, one failed attempt of a bound of one."""
     from datetime import datetime, timezone
 
-    from progress_plugin import inbox
+    from progress_plugin.store import inbox
     now = datetime.now(timezone.utc)
     with store.begin() as c:
         for clinic, event_id in specs:
@@ -79,7 +79,7 @@ def fail_rows(store, *specs):
 
 
 def test_inbox_lists_retries_and_drops_failed_rows(sqlite_store, sqlite_url):
-    from progress_plugin import inbox
+    from progress_plugin.store import inbox
     fail_rows(sqlite_store, ("clinic-a", "evt-1"), ("clinic-a", "evt-2"), ("clinic-b", "evt-3"))
     runner = CliRunner()
 
@@ -131,7 +131,7 @@ def test_inbox_retry_all_of_one_clinic(sqlite_store, sqlite_url):
 def test_check_warns_about_failed_and_dead_rows(tmp_path, medplum):
     from datetime import datetime, timezone
 
-    from progress_plugin import outbox
+    from progress_plugin.store import outbox
     from progress_plugin.store import Store
     url = f"sqlite:///{tmp_path}/p.db"
     config = e2e.write_config(tmp_path, url, medplum.base_url, SECRET)

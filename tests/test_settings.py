@@ -1,6 +1,6 @@
 import pytest
 
-from progress_plugin import settings
+from progress_plugin.service import settings
 from progress_plugin.errors import ConfigError
 
 from tests.conftest import SECRET

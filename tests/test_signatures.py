@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 from werkzeug.datastructures import Headers
 
-from progress_plugin import signatures
+from progress_plugin.web import signatures
 from progress_plugin.errors import ConfigError, WebhookVerificationError
-from progress_plugin.signatures import (
+from progress_plugin.web.signatures import (
     FHIR_SUBSCRIPTION, STANDARD_WEBHOOKS, X_SIGNATURE, VerifiedWebhook, check_secrets,
     sign_hex, sign_standard, verify,
 )

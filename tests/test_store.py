@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from progress_plugin import errors, schemas, tables
-from progress_plugin.events import IntakeSubmitted, NoteDeleted
+from progress_plugin import errors, schemas
+from progress_plugin.store import tables
+from progress_plugin.core.events import IntakeSubmitted, NoteDeleted
 from progress_plugin.store import Store
 
 AT = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -125,8 +126,10 @@ def test_audit_rows_never_carry_client_words(runtime, store, intake_payload, not
 
 
 def test_purge_also_removes_queued_work_of_the_client(store, intake, now):
-    from progress_plugin import inbox, outbox, writeback
-    from progress_plugin.runtime import Runtime
+    from progress_plugin.store import inbox
+    from progress_plugin.store import outbox
+    from progress_plugin.fhir import writeback
+    from progress_plugin.service.runtime import Runtime
     queued = Runtime(store, clock=lambda: now,
                      on_effects=lambda conn, effects, state: writeback.enqueue(conn, effects, state.all_vocabularies(), now))
     queued.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
@@ -144,9 +147,11 @@ def test_purge_also_removes_queued_work_of_the_client(store, intake, now):
 
 
 def test_done_rows_keep_their_keys_but_not_their_payloads(store, now):
-    from progress_plugin import inbox, outbox, writeback
-    from progress_plugin.effects import UpsertGoal
-    from progress_plugin.intake import Goal
+    from progress_plugin.store import inbox
+    from progress_plugin.store import outbox
+    from progress_plugin.fhir import writeback
+    from progress_plugin.core.effects import UpsertGoal
+    from progress_plugin.core.intake import Goal
     with store.begin() as c:
         inbox.put(c, "clinic-a", "e1", "intake.submitted", {"client_id": "c1", "words": "PHI"}, now)
         writeback.enqueue(c, [UpsertGoal("clinic-a", "c1", Goal("g1", "PHI words", "client", 3, 1))], {}, now)

@@ -8,14 +8,14 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from progress_plugin.migrate import upgrade
+from progress_plugin.store.migrate import upgrade
 from progress_plugin.store import Store
-from progress_plugin.store_engine import migration_heads
+from progress_plugin.store.engine import migration_heads
 
 
 def test_the_heads_read_from_the_files_are_alembics():
     config = Config()
-    config.set_main_option("script_location", "progress_plugin:migrations")
+    config.set_main_option("script_location", "progress_plugin.store:migrations")
     assert migration_heads() == frozenset(ScriptDirectory.from_config(config).get_heads())
     assert len(migration_heads()) == 1
 

@@ -15,13 +15,16 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import effects as fx
-from progress_plugin import inbox, outbox, schemas, writeback
-from progress_plugin import tables as t
+from progress_plugin.core import effects as fx
+from progress_plugin import schemas
+from progress_plugin.store import inbox
+from progress_plugin.store import outbox
+from progress_plugin.fhir import writeback
+from progress_plugin.store import tables as t
 from progress_plugin.errors import NotFound
-from progress_plugin.events import IntakeSubmitted
-from progress_plugin.notes import AppliedTag, NoteProgress
-from progress_plugin.runtime import Runtime
+from progress_plugin.core.events import IntakeSubmitted
+from progress_plugin.core.notes import AppliedTag, NoteProgress
+from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
 
 AT = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -351,8 +354,8 @@ def test_no_byte_of_the_clients_words_is_left_in_the_postgresql_tables(pg_cluste
 def test_upgrade_gives_queued_rows_their_client(store_url, now):
     """Rows queued before ``outbox.client_id`` existed get it from the payload, or from the key
     in the formats effects.py wrote; a key two known clients could have written stays unowned."""
-    from progress_plugin.migrate import upgrade
-    from progress_plugin.store_engine import make_engine, migration_heads
+    from progress_plugin.store.migrate import upgrade
+    from progress_plugin.store.engine import make_engine, migration_heads
     engine = make_engine(store_url)
     upgrade(engine, "0004p")
     shared = {"clinic_id": "k", "status": "done", "attempts": 1, "next_attempt_at": now, "created_at": now,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from progress_plugin.errors import ValidationError
-from progress_plugin.subscription import (
+from progress_plugin.fhir.subscriptions import (
     EVENT_NOTIFICATION, HANDSHAKE, HEARTBEAT, QUERY_EVENT, QUERY_STATUS, Notification,
     NotificationEvent, gap, parse_notification,
 )

@@ -8,9 +8,9 @@ import pytest
 
 from progress_plugin import schemas
 from progress_plugin.errors import NotFound, ValidationError
-from progress_plugin.events import IntakeSubmitted
-from progress_plugin.progress import compute
-from progress_plugin.summary import DEFAULT_DAYS, clinic_summary
+from progress_plugin.core.events import IntakeSubmitted
+from progress_plugin.core.progress import compute
+from progress_plugin.service.summary import DEFAULT_DAYS, clinic_summary
 
 from tests.test_panel import START, seed_client
 

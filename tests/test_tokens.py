@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import tables as t
-from progress_plugin import tokens
+from progress_plugin.store import tables as t
+from progress_plugin.store import tokens
 from progress_plugin.errors import NotFound, ValidationError
 
 

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B import get_fhir_model_class
 
-from progress_plugin import admin
-from progress_plugin.app import create_app
-from progress_plugin.cli import main
+from progress_plugin.web import admin
+from progress_plugin.web.app import create_app
+from progress_plugin.cli.main import main
 from progress_plugin.store import Store
-from progress_plugin.vocabulary import default
+from progress_plugin.core.vocabulary import default
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_every_command_has_help(path):
 def test_with_a_host_configured_cli_changes_are_queued_for_it(cli, tmp_path, monkeypatch):
     import sqlalchemy as sa
 
-    from progress_plugin import tables as t
+    from progress_plugin.store import tables as t
     cli("vocab", "retire", "setback", "--clinic", "clinic-a")              # no host: nothing queued
     monkeypatch.setenv("PROGRESS_PLUGIN_HOST_URL", "http://127.0.0.1:9/fhir")
     cli("vocab", "restore", "setback", "--clinic", "clinic-a")
@@ -285,7 +285,7 @@ def test_an_import_file_with_a_5000_digit_integer_names_its_line_and_field(cli, 
 
 
 def test_an_oversized_or_unreadable_file_is_a_clear_error(cli, tmp_path):
-    from progress_plugin import fhir_vocabulary
+    from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
     path = tmp_path / "huge.json"
     with open(path, "wb") as f:
         f.truncate(fhir_vocabulary.MAX_FILE_BYTES + 1)

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from progress_plugin import fhir_vocabulary
-from progress_plugin.cli import main
-from progress_plugin.vocabulary import default
+from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
+from progress_plugin.cli.main import main
+from progress_plugin.core.vocabulary import default
 
 from tests.fuzz import INTEGERS, TEXT, bodies, check_answer, fuzz_settings
 

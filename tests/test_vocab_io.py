@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from progress_plugin import effects as fx
-from progress_plugin import fhir_vocabulary, schemas, vocab_io
-from progress_plugin import tables as t
+from progress_plugin.core import effects as fx
+from progress_plugin import schemas
+from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
+from progress_plugin.service import vocabulary_changes as vocab_io
+from progress_plugin.store import tables as t
 from progress_plugin.errors import PreconditionFailed, ValidationError
-from progress_plugin.vocabulary import Tag, default
+from progress_plugin.core.vocabulary import Tag, default
 from tests.test_fhir_vocabulary import custom, problems_of
 
 

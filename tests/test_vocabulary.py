@@ -1,7 +1,7 @@
 import pytest
 
 from progress_plugin import errors
-from progress_plugin.vocabulary import DEFAULT_TAGS, Tag, Vocabulary, check_tags, default
+from progress_plugin.core.vocabulary import DEFAULT_TAGS, Tag, Vocabulary, check_tags, default
 
 
 def test_default_vocabulary_has_the_17_tags_as_version_1():

@@ -7,11 +7,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from progress_plugin import inbox, outbox
-from progress_plugin import tables as t
+from progress_plugin.store import inbox
+from progress_plugin.store import outbox
+from progress_plugin.store import tables as t
 from progress_plugin.store import Store
-from progress_plugin.settings import ServiceConfig
-from progress_plugin.worker import Worker
+from progress_plugin.service.settings import ServiceConfig
+from progress_plugin.service.worker import Worker
 
 
 def new_doc(base) -> str:
@@ -204,7 +205,7 @@ def test_a_stored_row_the_boundary_would_refuse_fails_at_once_and_is_kept(store)
 
 
 def test_a_poison_row_fails_after_bounded_attempts_with_a_code_and_good_rows_go_on(store, monkeypatch):
-    from progress_plugin.runtime import Runtime
+    from progress_plugin.service.runtime import Runtime
     clock = Clock()
     with store.begin() as conn:
         for client in ("c-poison", "c-good"):
@@ -242,7 +243,7 @@ def test_a_poison_row_fails_after_bounded_attempts_with_a_code_and_good_rows_go_
 
 
 def test_retry_replays_a_failed_row_once_its_cause_is_gone(store, monkeypatch):
-    from progress_plugin.runtime import Runtime
+    from progress_plugin.service.runtime import Runtime
     clock = Clock()
     cfg = dataclasses.replace(poison_store(store, clock), inbox_max_attempts=2)
     real = Runtime.dispatch

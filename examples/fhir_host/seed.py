@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from examples.fhir_host.common import (NOTE_CATEGORY, NOTE_CONTENT, PROGRESS_NOTE,
                                        PSYCHOTHERAPY_NOTE, FHIRError, parse_instant)
 from examples.fhir_host.search import DateRange, elements_only, matches
-from progress_plugin.vocabulary import DEFAULT_TAGS
-from progress_plugin.vocabulary import SYSTEM as TAG_SYSTEM
+from progress_plugin.core.vocabulary import DEFAULT_TAGS
+from progress_plugin.core.vocabulary import SYSTEM as TAG_SYSTEM
 
 PLAN_CACHE = 256
 _CLINIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,40}$")

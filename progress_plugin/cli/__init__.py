@@ -1,0 +1,1 @@
+"""The ``progress-plugin`` command: one module per command group."""

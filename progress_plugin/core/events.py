@@ -1,0 +1,60 @@
+"""Typed events: what the host tells the plugin. Adapters build them from hook calls or webhooks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from progress_plugin.core.intake import Intake
+from progress_plugin.core.notes import TagInput
+from progress_plugin.core.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class Event:
+    clinic_id: str
+    at: datetime          # when the host says it happened; the core never reads a clock
+
+
+@dataclass(frozen=True)
+class IntakeSubmitted(Event):
+    client_id: str
+    intake: Intake
+    author: str
+
+
+@dataclass(frozen=True)
+class NoteSaved(Event):
+    client_id: str
+    note_id: str
+    session_at: datetime
+    author: str
+    tags: tuple[TagInput, ...] = ()
+    note_type: str | None = None
+
+
+@dataclass(frozen=True)
+class NoteSigned(NoteSaved):
+    pass
+
+
+@dataclass(frozen=True)
+class NoteDeleted(Event):
+    client_id: str
+    note_id: str
+
+
+@dataclass(frozen=True)
+class ClientDischarged(Event):
+    client_id: str
+
+
+@dataclass(frozen=True)
+class VocabularyChanged(Event):
+    vocabulary: Vocabulary
+    actor: str = ""
+
+
+@dataclass(frozen=True)
+class PanelRequested(Event):
+    client_id: str
+    audience: str = "therapist"      # therapist | client

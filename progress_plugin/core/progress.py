@@ -1,0 +1,252 @@
+"""Progress computation for one client: pure, with the current time passed in.
+
+Goals are never summed into one score. Reliable change compares the first and the last
+*client* rating of a goal (the baseline counts as the first) and is movement, not success.
+"""
+from __future__ import annotations
+
+import calendar
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from progress_plugin.core.dates import as_datetime
+from progress_plugin.core.intake import Intake
+from progress_plugin.core.notes import NoteProgress, Rating
+from progress_plugin.core.vocabulary import REVIEW_CODE, Tag, Vocabulary
+
+RELIABLE_IMPROVEMENT = "reliable improvement"
+RELIABLE_DETERIORATION = "reliable deterioration"
+NO_RELIABLE_CHANGE = "no reliable change yet"
+NOT_ENOUGH = "not enough ratings yet"
+
+GAS_RHO = 0.3
+
+
+@dataclass(frozen=True)
+class Settings:
+    threshold: int = 3              # reliable change threshold, in rating points
+    no_rating_sessions: int = 3     # prompt after this many sessions without a client rating
+    gas_rho: float = GAS_RHO
+
+
+@dataclass(frozen=True)
+class Point:
+    at: datetime
+    session: int                    # 0 = intake baseline, then 1.. by session order
+    value: int | None
+    rater: str
+    level: int | None = None
+    note_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    status: str
+    delta: int | None = None
+    first: int | None = None
+    last: int | None = None
+    ratings: int = 0
+
+
+@dataclass(frozen=True)
+class GoalProgress:
+    goal_id: str
+    rank: int
+    words: str
+    baseline: int
+    client: tuple[Point, ...]
+    therapist: tuple[Point, ...]
+    change: Change
+    attained_level: int | None = None
+
+
+@dataclass(frozen=True)
+class Marker:
+    note_id: str
+    at: datetime
+    session: int
+    code: str
+    label: str
+    category: str
+    direction: str
+    therapist_only: bool
+    retired: bool
+    vocabulary_version: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    kind: str          # review-due | no-recent-rating | reliable-deterioration | strain-without-repair
+    message: str
+    goal_id: str | None = None
+    note_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    cadence: str
+    last_reviewed: datetime
+    sessions_since: int
+    due: bool
+    next_due: str       # human-readable: "at session 8", "on 2026-12-01", "at the planned review"
+
+
+@dataclass(frozen=True)
+class Progress:
+    client_id: str
+    goals: tuple[GoalProgress, ...]
+    markers: tuple[Marker, ...]
+    prompts: tuple[Prompt, ...]
+    review: Review | None
+    gas_t: float | None
+    sessions: tuple[tuple[str, datetime], ...] = field(default_factory=tuple)
+
+
+def reliable_change(values: list[int], threshold: int = 3) -> Change:
+    """Movement between the first and the last of ``values`` (client ratings, oldest first)."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return Change(NOT_ENOUGH, None, values[0] if values else None, None, len(values))
+    first, last = values[0], values[-1]
+    delta = last - first
+    if delta >= threshold:
+        status = RELIABLE_IMPROVEMENT
+    elif delta <= -threshold:
+        status = RELIABLE_DETERIORATION
+    else:
+        status = NO_RELIABLE_CHANGE
+    return Change(status, delta, first, last, len(values))
+
+
+def gas_t_score(levels_weights: list[tuple[int, float]], rho: float = GAS_RHO) -> float:
+    """Kiresuk-Sherman T = 50 + 10·Σwx / √((1−ρ)Σw² + ρ(Σw)²)."""
+    if not levels_weights:
+        raise ValueError("at least one goal with an attained level is needed")
+    swx = sum(w * x for x, w in levels_weights)
+    sw2 = sum(w * w for _, w in levels_weights)
+    sw = sum(w for _, w in levels_weights)
+    return 50 + 10 * swx / math.sqrt((1 - rho) * sw2 + rho * sw * sw)
+
+
+def add_month(day: date) -> date:
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: datetime,
+            settings: Settings = Settings()) -> Progress:
+    """Everything the progress view shows, from the intake and the (non-deleted) notes.
+
+    ``vocabularies`` maps a version number to its :class:`Vocabulary`, so that each tag
+    resolves under the version it was applied with.
+    """
+    now = as_datetime(now)
+    ordered: list[NoteProgress] = sorted(notes, key=lambda n: (as_datetime(n.session_at), n.note_id))
+    session_of = {n.note_id: i for i, n in enumerate(ordered, start=1)}
+    markers = tuple(_markers(ordered, session_of, vocabularies))
+    if intake is None:
+        return Progress(client_id, (), markers, (), None, None,
+                        tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
+
+    start = as_datetime(intake.agreed_on)
+    ratings: list[Rating] = [r for n in ordered for r in n.ratings]
+    goals = []
+    for goal in sorted(intake.goals, key=lambda g: g.rank):
+        if goal.status == "dropped":
+            continue
+        mine = [r for r in ratings if r.goal_id == goal.id]
+        client = [Point(start, 0, goal.baseline, "client")]
+        client += [Point(as_datetime(r.at), session_of[r.note_id], r.value, "client", r.level, r.note_id)
+                   for r in mine if r.rater == "client"]
+        therapist = tuple(Point(as_datetime(r.at), session_of[r.note_id], r.value, "therapist", r.level, r.note_id)
+                          for r in mine if r.rater == "therapist")
+        levels = [r.level for r in mine if r.level is not None]
+        goals.append(GoalProgress(
+            goal.id, goal.rank, goal.words, goal.baseline, tuple(client), therapist,
+            reliable_change([p.value for p in client], settings.threshold),
+            levels[-1] if levels else None))
+
+    review = _review(intake, ordered, now)
+    prompts = _prompts(goals, ordered, markers, review, settings)
+    return Progress(client_id, tuple(goals), markers, tuple(prompts), review,
+                    _gas(intake, goals, settings.gas_rho),
+                    tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
+
+
+def _markers(ordered, session_of, vocabularies):
+    for note in ordered:
+        for applied in note.tags:
+            vocab: Vocabulary | None = vocabularies.get(applied.vocabulary_version)
+            tag: Tag | None = vocab.get(applied.code) if vocab else None
+            if tag is None:
+                continue
+            yield Marker(note.note_id, as_datetime(note.session_at), session_of[note.note_id],
+                         tag.code, tag.label, tag.category, tag.direction, tag.therapist_only,
+                         not tag.active, applied.vocabulary_version)
+
+
+def _review(intake: Intake, ordered, now: datetime) -> Review:
+    last = as_datetime(intake.agreed_on)
+    for note in ordered:
+        if REVIEW_CODE in note.codes():
+            last = max(last, as_datetime(note.session_at))
+    since = sum(1 for n in ordered if as_datetime(n.session_at) > last)
+    cadence = intake.review_cadence
+    if cadence == "every-session":
+        due, nxt = since >= 1, "at the next session"
+    elif cadence == "every-4-sessions":
+        due, nxt = since >= 4, f"after {max(0, 4 - since)} more session(s)"
+    elif cadence == "monthly":
+        when = add_month(last.date())
+        due, nxt = now.date() >= when, f"on {when.isoformat()}"
+    else:
+        when = intake.review_date
+        due = when is not None and now.date() >= when and last.date() < when
+        nxt = f"on {when.isoformat()}" if when else "at the planned review (no date set)"
+    return Review(cadence, last, since, due, nxt)
+
+
+def _prompts(goals, ordered, markers, review, settings: Settings):
+    if review is not None and review.due:
+        yield Prompt("review-due",
+                     "It may be time to look together at what progress means "
+                     f"(agreed: {review.cadence.replace('-', ' ')}; {review.sessions_since} session(s) since you last did).")
+    n = settings.no_rating_sessions
+    for g in goals:
+        rated_sessions = {p.session for p in g.client if p.session > 0 and p.value is not None}
+        recent = [s for s in range(max(1, len(ordered) - n + 1), len(ordered) + 1)]
+        if len(ordered) >= n and not rated_sessions.intersection(recent):
+            yield Prompt("no-recent-rating",
+                         f"Goal {g.rank} has had no rating from the client in the last {n} sessions. "
+                         "How would they put it now?", goal_id=g.goal_id)
+        if g.change.status == RELIABLE_DETERIORATION:
+            yield Prompt("reliable-deterioration",
+                         f"The client's ratings for goal {g.rank} have moved down by {-g.change.delta} since the start. "
+                         "What is making things harder, and does the goal still fit?", goal_id=g.goal_id)
+    open_strain = None
+    by_session: dict[int, list[Marker]] = {}
+    for m in markers:
+        if m.category == "relationship":
+            by_session.setdefault(m.session, []).append(m)
+    for session in sorted(by_session):
+        directions = {m.direction for m in by_session[session]}
+        if "toward" in directions:
+            open_strain = None          # a repair in the same session closes its own strain
+        elif "away" in directions and open_strain is None:
+            open_strain = next(m for m in by_session[session] if m.direction == "away")
+    if open_strain is not None:
+        yield Prompt("strain-without-repair",
+                     f"Strain was noticed in session {open_strain.session} and no repair is recorded since. "
+                     "It may help to name it together.", note_id=open_strain.note_id)
+
+
+def _gas(intake: Intake, goals, rho: float) -> float | None:
+    scaled = [g for g in intake.goals if g.gas_levels and g.status != "dropped"]
+    if not scaled:
+        return None
+    attained = {gp.goal_id: gp.attained_level for gp in goals}
+    pairs = [(attained.get(g.id), float(g.weight or 1)) for g in scaled]
+    if any(level is None for level, _ in pairs):
+        return None
+    return round(gas_t_score(pairs, rho), 2)

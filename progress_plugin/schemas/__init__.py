@@ -1,0 +1,347 @@
+"""Marshmallow schemas of the host contract: the payloads a host sends (events, webhook envelopes,
+hook arguments) and the vocabulary's tags and files. Each is exported as JSON Schema into
+``schemas/`` (:data:`BOUNDARY`).
+
+Other boundaries keep their schemas beside the code that serves them: the admin API's query
+and response schemas (:mod:`~progress_plugin.web.admin`), Canvas events (:mod:`~progress_plugin.web.canvas`),
+CDS Hooks requests (:mod:`~progress_plugin.web.cds`), the panel's query arguments
+(:mod:`~progress_plugin.web.panel_routes`), FHIR Subscription notifications
+(:mod:`~progress_plugin.fhir.subscriptions`) and the config file (:mod:`~progress_plugin.service.settings`).
+The field types they share are in :mod:`progress_plugin.schemas.field_types`.
+
+Inbound schemas raise on unknown fields. ``load`` returns core objects. Build each schema
+once (module-level instances below); building one per request doubles the load cost.
+"""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, post_load, validate, validates_schema
+
+from progress_plugin import errors
+from progress_plugin.core import events as ev
+from progress_plugin.schemas import jsonio
+from progress_plugin.core.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, MAX_GOALS, RATING_MAX,
+                                    RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, WHOSE, Goal,
+                                    Intake)
+from progress_plugin.core.notes import RATERS, Rating, TagInput
+from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
+from progress_plugin.core.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag, check_tags
+
+Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
+#: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
+MAX_VERSION = 2 ** 31 - 1
+Version = validate.Range(min=1, max=MAX_VERSION, error="A version is between {min} and {max}.")
+
+
+# -- intake -------------------------------------------------------------------------------
+class GasLevelsSchema(Inbound):
+    minus2 = Text(data_key="-2", required=True, validate=validate.Length(min=1, max=500))
+    minus1 = Text(data_key="-1", required=True, validate=validate.Length(min=1, max=500))
+    zero = Text(data_key="0", required=True, validate=validate.Length(min=1, max=500))
+    plus1 = Text(data_key="+1", required=True, validate=validate.Length(min=1, max=500))
+    plus2 = Text(data_key="+2", required=True, validate=validate.Length(min=1, max=500))
+
+    @post_load
+    def to_levels(self, data, **kwargs):
+        names = {"minus2": -2, "minus1": -1, "zero": 0, "plus1": 1, "plus2": 2}
+        return {names[k]: v for k, v in data.items()}
+
+
+class GoalSchema(Inbound):
+    id = Text(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"),
+              metadata={"description": "Stable id for this goal; defaults to g<rank>."})
+    words = Text(required=True, validate=validate.Length(min=1, max=1000),
+                 metadata={"description": "The goal in the client's own words.", "answered_by": "client"})
+    whose = Text(required=True, validate=validate.OneOf(WHOSE))
+    baseline = Int(required=True, strict=True, validate=Rating010)
+    rank = Int(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
+    gas_levels = fields.Nested(GasLevelsSchema)
+    weight = Int(strict=True, validate=validate.Range(min=1, max=10))
+
+
+class IntakeSchema(Inbound):
+    """A filled-in "Defining progress together" section."""
+
+    intake_id = Text(validate=ID)
+    definition_version = Text(load_default=SECTION_VERSION, validate=validate.Equal(SECTION_VERSION))
+    goals = fields.List(fields.Nested(GoalSchema), required=True,
+                        validate=validate.Length(min=1, max=MAX_GOALS,
+                                                 error="Between 1 and 3 goals; goal 1 is required."))
+    better_looks_like = Text(validate=validate.Length(max=2000))
+    small_shift = Text(validate=validate.Length(max=2000))
+    holding_steady_counts = Text(validate=validate.OneOf(HOLDING_STEADY))
+    if_stirred_up = Text(validate=validate.Length(max=2000))
+    saying_not_working = Text(validate=validate.OneOf(SAYING_NOT_WORKING))
+    saying_not_working_other = Text(validate=validate.Length(max=500))
+    review_cadence = Text(required=True, validate=validate.OneOf(CADENCES))
+    review_date = fields.Date()
+    therapist_view = Text(validate=validate.Length(max=2000))
+    agreed = fields.Boolean(required=True)
+    agreed_on = fields.Date(required=True)
+    goals_reviewed = fields.Boolean(required=True)
+    private_reflection = Text(validate=validate.Length(max=4000))
+
+    @validates_schema
+    def check(self, data, **kwargs):
+        goals = data.get("goals") or []
+        ranks = [g.get("rank", i + 1) for i, g in enumerate(goals)]
+        if len(set(ranks)) != len(ranks):
+            raise ma.ValidationError("Each goal needs its own rank.", "goals")
+        ids = [g.get("id") or f"g{r}" for g, r in zip(goals, ranks)]
+        if len(set(ids)) != len(ids):
+            raise ma.ValidationError("Goal ids must differ.", "goals")
+        if data.get("review_cadence") == "at-review" and not data.get("review_date"):
+            raise ma.ValidationError("A review date is needed when looking again 'at the planned review'.",
+                                     "review_date")
+        if data.get("saying_not_working_other") and data.get("saying_not_working") != "other":
+            raise ma.ValidationError("Only with 'other'.", "saying_not_working_other")
+
+    @post_load
+    def to_intake(self, data, **kwargs) -> Intake:
+        goals = []
+        for i, g in enumerate(data.pop("goals")):
+            rank = g.get("rank", i + 1)
+            goals.append(Goal(g.get("id") or f"g{rank}", g["words"], g["whose"], g["baseline"], rank,
+                              g.get("gas_levels"), g.get("weight")))
+        intake_id = data.pop("intake_id", None) or f"intake-{data['agreed_on'].isoformat()}"
+        fixed = {k: data.pop(k) for k in ("review_cadence", "agreed", "agreed_on", "goals_reviewed",
+                                          "definition_version")}
+        review_date = data.pop("review_date", None)
+        return Intake(intake_id, tuple(goals), fixed["review_cadence"], fixed["agreed"], fixed["agreed_on"],
+                      fixed["goals_reviewed"], data, review_date, fixed["definition_version"])
+
+
+# -- note progress ------------------------------------------------------------------------
+class RatingSchema(Inbound):
+    goal = Text(required=True, validate=ID,
+                error_messages={"required": "A rating needs a goal link: say which goal it rates.",
+                                "null": "A rating needs a goal link: say which goal it rates."})
+    value = Int(strict=True, validate=Rating010, allow_none=True)
+    rated_by = Text(load_default="client", validate=validate.OneOf(RATERS))
+    level = Int(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
+
+    @validates_schema
+    def something(self, data, **kwargs):
+        if data.get("value") is None and data.get("level") is None:
+            raise ma.ValidationError("Give a 0-10 value, an attainment level, or both.", "value")
+
+    @post_load
+    def to_rating(self, data, **kwargs) -> Rating:
+        return Rating(data["goal"], data.get("value"), data["rated_by"], data.get("level"))
+
+
+class AppliedTagSchema(Inbound):
+    code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
+    goals = fields.List(Text(validate=ID), load_default=list, validate=validate.Length(max=MAX_GOALS))
+    ratings = fields.List(fields.Nested(RatingSchema), load_default=list, validate=validate.Length(max=2 * MAX_GOALS))
+
+    @post_load
+    def to_tag(self, data, **kwargs) -> TagInput:
+        return TagInput(data["code"], tuple(data["goals"]), tuple(data["ratings"]))
+
+
+class NoteProgressSchema(Inbound):
+    """The progress part of one session note. There is no field for note text, by design."""
+
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_id = Text(required=True, validate=ID)
+    note_type = Text(validate=validate.Length(max=128), allow_none=True)
+    session_at = AwareDateTime(required=True)
+    author = Text(required=True, validate=ID)
+    at = AwareDateTime(required=True, metadata={"description": "When the host saved or signed the note."})
+    tags = fields.List(fields.Nested(AppliedTagSchema), load_default=list, validate=validate.Length(max=40))
+    signed = fields.Boolean(load_default=False)
+
+    @post_load
+    def to_event(self, data, **kwargs) -> ev.NoteSaved:
+        cls = ev.NoteSigned if data.pop("signed") else ev.NoteSaved
+        return cls(data["clinic_id"], data["at"], data["client_id"], data["note_id"], data["session_at"],
+                   data["author"], tuple(data["tags"]), data.get("note_type"))
+
+
+# -- vocabulary ---------------------------------------------------------------------------
+class TagSchema(Inbound):
+    code = Text(required=True, validate=validate.Regexp(
+        CODE_RE, error="Codes are 1-64 characters of letters, digits, '.', '_' or '-'."))
+    label = Text(required=True, validate=validate.Length(min=1, max=LABEL_MAX))
+    description = Text(load_default="", validate=validate.Length(max=300))
+    category = Text(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
+                    error="Categories are lower-case words, e.g. 'movement'."))
+    direction = Text(required=True, validate=validate.OneOf(DIRECTIONS))
+    audience = Text(load_default="all", validate=validate.OneOf(AUDIENCES))
+    status = Text(load_default="active", validate=validate.OneOf(STATUSES))
+
+    @post_load
+    def to_tag(self, data, **kwargs) -> Tag:
+        return Tag(**data)
+
+
+class TagEditSchema(Inbound):
+    """Changes to one tag (admin API ``PATCH``). Codes are immutable; the status changes through retire/restore."""
+
+    code = Text(metadata={"description": "If given, must be the tag's own code."})
+    label = Text(validate=validate.Length(min=1, max=LABEL_MAX))
+    description = Text(validate=validate.Length(max=300))
+    category = Text(validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
+                    error="Categories are lower-case words, e.g. 'movement'."))
+    direction = Text(validate=validate.OneOf(DIRECTIONS))
+    audience = Text(validate=validate.OneOf(AUDIENCES))
+
+
+class VocabularyFileSchema(Inbound):
+    """A vocabulary file, as exported by ``progress-plugin vocab export --format json``."""
+
+    format = Text(required=True, validate=validate.Equal("progress-plugin/vocabulary"))
+    version = Int(strict=True, validate=Version,
+                  metadata={"description": "The version it was exported from (informational)."})
+    clinic_id = Text(validate=ID)
+    tags = fields.List(fields.Nested(TagSchema), required=True, validate=validate.Length(min=1, max=500))
+
+    @validates_schema
+    def unique(self, data, **kwargs):
+        tags = [t for t in data.get("tags", []) if isinstance(t, Tag)]
+        problems = check_tags(tags)
+        dupes = {i: {k: [m for m in v if m.startswith("Duplicate")] for k, v in p.items()}
+                 for i, p in problems.items()}
+        dupes = {i: {k: v for k, v in p.items() if v} for i, p in dupes.items()}
+        dupes = {i: p for i, p in dupes.items() if p}
+        if dupes:
+            raise ma.ValidationError({"tags": dupes})
+
+
+# -- events that arrive as plain data (webhooks, hook arguments) --------------------------
+class IntakeSubmittedSchema(Inbound):
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    author = Text(required=True, validate=ID)
+    at = AwareDateTime(required=True)
+    intake = fields.Nested(IntakeSchema, required=True)
+
+    @post_load
+    def to_event(self, data, **kwargs) -> ev.IntakeSubmitted:
+        return ev.IntakeSubmitted(data["clinic_id"], data["at"], data["client_id"], data["intake"], data["author"])
+
+
+class NoteDeletedSchema(Inbound):
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_id = Text(required=True, validate=ID)
+    at = AwareDateTime(required=True)
+
+    @post_load
+    def to_event(self, data, **kwargs) -> ev.NoteDeleted:
+        return ev.NoteDeleted(data["clinic_id"], data["at"], data["client_id"], data["note_id"])
+
+
+class ClientDischargedSchema(Inbound):
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    at = AwareDateTime(required=True)
+
+    @post_load
+    def to_event(self, data, **kwargs) -> ev.ClientDischarged:
+        return ev.ClientDischarged(data["clinic_id"], data["at"], data["client_id"])
+
+
+# -- hook arguments (the in-process host contract, progress_plugin.hookspecs) -------------
+class ClientRequestSchema(Inbound):
+    """A host asking for something about one client: its intake sections or chart panels."""
+
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    audience = Text(load_default="therapist", validate=validate.OneOf(("therapist", "client")))
+
+
+class NoteFieldsRequestSchema(Inbound):
+    """A host asking for the fields to add to one client's note form."""
+
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_type = Text(validate=validate.Length(max=128), allow_none=True)
+
+
+class ClinicRequestSchema(Inbound):
+    """A host asking for something about one clinic: its admin pages."""
+
+    clinic_id = Text(required=True, validate=ID)
+
+
+class HostConfigSchema(Inbound):
+    """The plugin's part of a host's settings (``config["progress_plugin"]`` of the configure hook)."""
+
+    store_url = Text(validate=validate.Length(min=1, max=2000),
+                     metadata={"description": "SQLAlchemy URL of the plugin's store."})
+
+
+class NoteRefSchema(ma.Schema):
+    """Only the ids and type of a note: what is read of a protected note before refusing it."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    clinic_id = Text(required=True, validate=ID)
+    client_id = Text(required=True, validate=ID)
+    note_id = Text(required=True, validate=ID)
+    note_type = Text(validate=validate.Length(max=128), allow_none=True)
+    author = Text(validate=ID)
+
+
+class EnvelopeSchema(Inbound):
+    """A Standard Webhooks body: ``{"type", "timestamp", "data"}``. ``data`` is checked per type."""
+
+    type = Text(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_.-]{0,99}$"))
+    timestamp = AwareDateTime(required=True)
+    data = FreeDict(required=True)
+
+
+intake_schema = IntakeSchema()
+note_schema = NoteProgressSchema()
+tag_schema = TagSchema()
+tag_edit_schema = TagEditSchema()
+vocabulary_file_schema = VocabularyFileSchema()
+intake_submitted_schema = IntakeSubmittedSchema()
+note_deleted_schema = NoteDeletedSchema()
+client_discharged_schema = ClientDischargedSchema()
+envelope_schema = EnvelopeSchema()
+client_request_schema = ClientRequestSchema()
+note_fields_request_schema = NoteFieldsRequestSchema()
+clinic_request_schema = ClinicRequestSchema()
+host_config_schema = HostConfigSchema()
+note_ref_schema = NoteRefSchema()
+
+#: The event types a host sends (webhook envelopes, inbox rows) and the schema of each one's data.
+EVENT_TYPES = {
+    "intake.submitted": intake_submitted_schema,
+    "note.saved": note_schema,
+    "note.signed": note_schema,
+    "note.deleted": note_deleted_schema,
+    "client.discharged": client_discharged_schema,
+}
+
+#: Every boundary schema, by the name its JSON Schema file gets in ``schemas/``.
+BOUNDARY = {
+    "intake": intake_schema,
+    "note-progress": note_schema,
+    "tag": tag_schema,
+    "tag-edit": tag_edit_schema,
+    "vocabulary-file": vocabulary_file_schema,
+    "event-intake-submitted": intake_submitted_schema,
+    "event-note-deleted": note_deleted_schema,
+    "event-client-discharged": client_discharged_schema,
+    "webhook-envelope": envelope_schema,
+    "hook-client-request": client_request_schema,
+    "hook-note-fields-request": note_fields_request_schema,
+    "hook-clinic-request": clinic_request_schema,
+    "hook-config": host_config_schema,
+}
+
+
+def load(schema: ma.Schema, data):
+    """``schema.load(data)``, with marshmallow's error turned into ours (messages kept)."""
+    if not isinstance(data, dict):
+        raise errors.ValidationError({"_schema": ["Expected a JSON object."]})
+    try:
+        return schema.load(data)
+    except ma.ValidationError as exc:       # a field name taken from the input is made printable
+        raise errors.ValidationError(jsonio.plain_keys(exc.messages, keys_as_text=False)) from None

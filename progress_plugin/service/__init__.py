@@ -1,0 +1,1 @@
+"""The service: settings, the runtime over the store, the worker, backfill, summaries."""

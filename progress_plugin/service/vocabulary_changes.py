@@ -1,0 +1,98 @@
+"""Vocabulary changes in the service: one admin edit, an import applied to the store, and the news of
+a new version told to the core.
+
+Reading and writing vocabulary files is :mod:`progress_plugin.fhir.vocabulary_files`'s. Every path that
+stores a new version (the admin API, ``progress-plugin vocab``, an import) then calls :func:`changed`,
+which dispatches :class:`~progress_plugin.core.events.VocabularyChanged` through the runtime; the core
+answers with what the host should hear (the new CodeSystem and ValueSet).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from progress_plugin.core import effects as fx
+from progress_plugin.core import events as ev
+from progress_plugin.fhir import writeback
+from progress_plugin.errors import PreconditionFailed, ValidationError
+from progress_plugin.fhir.vocabulary_files import Parsed, Problems, fits
+from progress_plugin.service.runtime import Runtime
+from progress_plugin.store import Store
+from progress_plugin.core.vocabulary import Tag, Vocabulary
+
+
+# -- single edits -------------------------------------------------------------------------
+def change(current: Vocabulary, op: str, code: str, tag: Tag | None = None,
+           changes: dict | None = None) -> tuple[Vocabulary, str]:
+    """One admin edit of ``current``: ``(next version, change summary)``. ``op`` is add, edit, retire or restore.
+
+    Problems come back per field (``label``, ``code``, ...), as the admin entered them.
+    """
+    if op == "add":
+        if tag.status != "active":
+            raise ValidationError({"status": ["A new tag is active; retire it afterwards if needed."]})
+        _label_free(current, tag.code, tag.label, tag.category)
+        return current.add(tag), f"add {tag.code}"
+    if op == "edit":
+        changes = dict(changes or {})
+        old = current.resolve(code)
+        if "code" in changes and changes["code"] != code:
+            raise ValidationError({"code": ["Codes are immutable; add a new tag and retire this one instead."]})
+        changes.pop("code", None)
+        _label_free(current, code, changes.get("label", old.label), changes.get("category", old.category))
+        edited = [f for f, v in changes.items() if getattr(old, f) != v]
+        return current.edit(code, **changes), f"edit {code} {','.join(edited)}".strip()
+    if op in ("retire", "restore"):
+        new = current.retire(code) if op == "retire" else current.restore(code)
+        return new, f"{op} {code}"
+    raise ValueError(f"unknown vocabulary change {op!r}")
+
+
+def _label_free(current: Vocabulary, code: str, label: str, category: str) -> None:
+    key = (category.casefold(), label.casefold())
+    for other in current.tags:
+        if other.code != code and (other.category.casefold(), other.label.casefold()) == key:
+            state = "" if other.active else " (retired)"
+            raise ValidationError({"label": [f"Label '{label}' is already used in category '{category}' "
+                                             f"by tag '{other.code}'{state}."]})
+
+
+# -- importing ----------------------------------------------------------------------------
+def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetime,
+          expected_version: int | None = None) -> tuple[Vocabulary, bool]:
+    """Make the file the clinic's vocabulary: ``(vocabulary, changed)``.
+
+    Codes the file does not name stay, retired. The same content again makes no new version.
+    A stale ``expected_version`` raises :class:`PreconditionFailed` and changes nothing.
+    """
+    store.ensure_clinic(clinic_id, now)
+    current = store.vocabulary(clinic_id)
+    if expected_version is not None and expected_version != current.version:
+        raise PreconditionFailed(f"vocabulary is at version {current.version}, not {expected_version}; "
+                                 "reload and try again", current=current.version)
+    problems = Problems()
+    fits(list(zip(parsed.paths, parsed.tags)), current, problems)
+    problems.raise_if_any()
+    new = current.replace_all(parsed.tags)
+    if current.same_tags(new.tags):
+        return current, False
+    summary = current.diff(new)
+    counts = " ".join(f"{k}={len(v)}" for k, v in summary.items() if v)
+    store.save_vocabulary(clinic_id, new, actor, f"import {parsed.kind} {counts}".strip(), now,
+                          expected_version=current.version)
+    return new, True
+
+
+def changed(runtime: Runtime, clinic_id: str, vocabulary: Vocabulary, actor: str, now: datetime,
+            queue: bool) -> list[fx.Effect]:
+    """Tell the core that ``vocabulary`` is the clinic's new stored version; returns the core's effects.
+
+    Call after each change is saved. With ``queue`` (a host is configured), the effects for the host
+    (the version's CodeSystem and ValueSet) are queued in the same transaction, for the worker to
+    send. Keys are per version, so calling twice queues once; a publish missed by a crash is made
+    good by the next change, which sends the whole vocabulary again.
+    """
+    with runtime.store.begin() as conn:
+        effects = runtime.dispatch(ev.VocabularyChanged(clinic_id, now, vocabulary, actor), actor, conn=conn)
+        if queue:
+            writeback.enqueue(conn, effects, {}, now)
+    return effects

@@ -1,0 +1,143 @@
+"""The durable outbox: host-bound effects wait here until the host has them.
+
+Rows are written in the same transaction as the effects they come from, keyed by the
+effect's idempotency key, so an effect is queued once however often its event arrives.
+A failed write is rescheduled (a row with a later ``next_attempt_at``, never a sleeping
+thread); a permanent refusal goes to the ``dead`` state, from which
+``progress-plugin outbox retry`` replays it. Every way round is bounded by the worker's
+``max_attempts``: a refusal is dead at once, a host that stays down or a fault of ours
+(e.g. building the request raises) is dead after that many attempts, and a row whose
+sends kill the worker process is dead after that many claims without an outcome (code
+``LeaseExpired``; see :mod:`progress_plugin.store.leases`).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from progress_plugin.store import leases
+from progress_plugin.store import tables as t
+from progress_plugin.core.dates import utc
+
+log = logging.getLogger(__name__)
+
+PENDING, DONE, DEAD = "pending", "done", "dead"
+STATUSES = (PENDING, DONE, DEAD)
+MAX_BACKOFF = 300.0
+
+
+def put(conn: Connection, rows, now: datetime) -> int:
+    """Queue host writes, each ``(clinic_id, client_id, key, kind, payload)``; a key already
+    queued for the clinic is skipped. Returns how many new rows were written."""
+    now = utc(now)
+    written = 0
+    for clinic_id, client_id, key, kind, payload in rows:
+        key = key[:400]
+        exists = conn.execute(sa.select(t.outbox.c.id).where(
+            t.outbox.c.clinic_id == clinic_id, t.outbox.c.key == key)).first()
+        if exists:
+            continue
+        conn.execute(t.outbox.insert().values(
+            clinic_id=clinic_id, client_id=client_id, key=key, kind=kind, payload=payload,
+            status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+        written += 1
+    return written
+
+
+def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int,
+          max_claims: int | None = None) -> list[dict]:
+    """Lease due pending rows. Rows claimed ``max_claims`` times in a row without an outcome
+    go to the dead letters here (``LeaseExpired``) instead of being handed out once more."""
+    now = utc(now)
+    ready = sa.and_(t.outbox.c.status == PENDING, t.outbox.c.next_attempt_at <= now)
+    ids, exhausted = leases.claim(conn, t.outbox, owner, now, lease_seconds, limit, ready, max_claims)
+    for row_id in leases.set_aside(conn, t.outbox, exhausted, now, ready, status=DEAD, updated_at=now,
+                                   last_error=leases.LEASE_EXPIRED):
+        log.warning("outbox row dead id=%s error=%s claims=%s", row_id, leases.LEASE_EXPIRED, max_claims)
+    if not ids:
+        return []
+    rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.id.in_(ids)).order_by(t.outbox.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def _finish(conn, row_id, owner, **values) -> bool:
+    values.update(lease_owner=None, lease_until=None, claims=0)
+    q = t.outbox.update().where(t.outbox.c.id == row_id)
+    if owner is not None:
+        q = q.where(t.outbox.c.lease_owner == owner)
+    return conn.execute(q.values(**values)).rowcount == 1
+
+
+def done(conn, row_id: int, owner: str, now: datetime) -> bool:
+    """The host has it. The payload (which may hold a client's goal words) is cleared; the key stays."""
+    return _finish(conn, row_id, owner, status=DONE, attempts=t.outbox.c.attempts + 1, updated_at=utc(now),
+                   last_error=None, payload={})
+
+
+def done_many(conn, row_ids: list[int], owner: str, now: datetime) -> int:
+    """:func:`done` for several rows in one statement; only rows ``owner`` still holds."""
+    return conn.execute(t.outbox.update().where(t.outbox.c.id.in_(row_ids), t.outbox.c.lease_owner == owner).values(
+        status=DONE, attempts=t.outbox.c.attempts + 1, updated_at=utc(now), last_error=None, payload={},
+        lease_owner=None, lease_until=None, claims=0)).rowcount
+
+
+def reschedule(conn, row: dict, owner: str, now: datetime, error: str, retry_after: float | None,
+               max_attempts: int) -> str:
+    """Try again later with exponential backoff (or the host's Retry-After); dead after ``max_attempts``."""
+    attempts = row["attempts"] + 1
+    if attempts >= max_attempts:
+        _finish(conn, row["id"], owner, status=DEAD, attempts=attempts, updated_at=utc(now), last_error=error[:500])
+        return DEAD
+    delay = min(MAX_BACKOFF, 2.0 ** (attempts - 1))
+    if retry_after is not None:
+        delay = min(MAX_BACKOFF, max(delay, float(retry_after)))
+    _finish(conn, row["id"], owner, status=PENDING, attempts=attempts, updated_at=utc(now),
+            next_attempt_at=utc(now) + timedelta(seconds=delay), last_error=error[:500])
+    return PENDING
+
+
+def dead(conn, row: dict, owner: str, now: datetime, error: str) -> None:
+    _finish(conn, row["id"], owner, status=DEAD, attempts=row["attempts"] + 1, updated_at=utc(now),
+            last_error=error[:500])
+
+
+def rows(conn, status: str | None = None, clinic_id: str | None = None, limit: int = 100) -> list[dict]:
+    q = sa.select(t.outbox.c.id, t.outbox.c.clinic_id, t.outbox.c.key, t.outbox.c.kind, t.outbox.c.status,
+                  t.outbox.c.attempts, t.outbox.c.next_attempt_at, t.outbox.c.last_error).order_by(t.outbox.c.id)
+    if status:
+        q = q.where(t.outbox.c.status == status)
+    if clinic_id:
+        q = q.where(t.outbox.c.clinic_id == clinic_id)
+    return [dict(r._mapping) for r in conn.execute(q.limit(limit))]
+
+
+def retry(conn, now: datetime, ids=None, clinic_id: str | None = None) -> int:
+    """Put dead rows back in the queue (all dead rows, or those in ``ids``; of one clinic or
+    all). Idempotent writes make this safe."""
+    q = t.outbox.update().where(t.outbox.c.status == DEAD)
+    if ids:
+        q = q.where(t.outbox.c.id.in_(list(ids)))
+    if clinic_id:
+        q = q.where(t.outbox.c.clinic_id == clinic_id)
+    return conn.execute(q.values(status=PENDING, attempts=0, claims=0, next_attempt_at=utc(now), lease_owner=None,
+                                 lease_until=None, updated_at=utc(now))).rowcount
+
+
+def drop(conn, ids, clinic_id: str | None = None) -> int:
+    """Delete dead rows for good."""
+    q = t.outbox.delete().where(t.outbox.c.status == DEAD, t.outbox.c.id.in_(list(ids)))
+    if clinic_id:
+        q = q.where(t.outbox.c.clinic_id == clinic_id)
+    return conn.execute(q).rowcount
+
+
+def counts(conn) -> dict[str, int]:
+    return {s: n for s, n in conn.execute(sa.select(t.outbox.c.status, sa.func.count()).group_by(t.outbox.c.status))}
+
+
+def count(conn, status: str = DEAD) -> int:
+    """How many rows have ``status`` (one index lookup; cheap enough for /readyz)."""
+    return conn.execute(sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == status)).scalar()

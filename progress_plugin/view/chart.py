@@ -1,0 +1,328 @@
+"""The progress chart: one 0-10 line per goal and tag markers on the session axis, as SVG.
+
+Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
+:func:`progress_plugin.view.panel.panel_data`), so the chart shows exactly what the JSON holds.
+
+- The client's ratings are solid lines with filled dots; the therapist's are dashed, with
+  hollow dots, in the same colour as their goal. The baseline from intake is a ring at
+  "Intake" (session 0).
+- Tags sit in a strip under the 0 line, one row per direction, coloured *and* shaped by
+  direction (Okabe-Ito colours, so they hold for colour-blind readers).
+- Nothing is summed across goals and no trend or fitted line is drawn: points are joined in
+  session order, nothing more.
+- pygal's tooltip script is not used (it would be fetched from a CDN): every point carries
+  an SVG ``<title>``, which browsers show natively, and the HTML panel upgrades those to a
+  styled tooltip with its own inline script.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+
+import pygal
+from pygal.style import Style
+
+from progress_plugin.view.bidi import isolate
+
+# Okabe-Ito colours. Goals use blue, reddish purple and black; tag directions use the rest.
+GOAL_COLOURS = ("#0072B2", "#CC79A7", "#1A1A1A")
+DIRECTIONS = ("toward", "steady", "mixed", "away", "none")
+DIRECTION_COLOURS = {"toward": "#009E73", "steady": "#56B4E9", "mixed": "#E69F00",
+                     "away": "#D55E00", "none": "#8C8C8C"}
+DIRECTION_SHAPES = {"toward": "triangle-up", "steady": "square", "mixed": "diamond",
+                    "away": "triangle-down", "none": "circle"}
+DIRECTION_WORDS = {"toward": "toward", "steady": "holding steady", "mixed": "mixed",
+                   "away": "away", "none": "no direction"}
+
+WIDTH, HEIGHT = 400, 290           # viewBox; the SVG scales to its container
+WIDE = 640                         # the standalone SVG, with its legend in two columns
+STRIP_TOP, STRIP_STEP = -1.1, 0.62  # y of the first tag row under 0, and the row spacing
+Y_MIN = STRIP_TOP - STRIP_STEP * (len(DIRECTIONS) - 1) - 0.5
+MAX_MARKER_COLUMNS = 48            # beyond this many sessions, tags are grouped into spans
+MAX_DOTS = 60                      # a rating series with more points is drawn as a line only
+LABEL_CHARS = 34                   # goal words longer than this are truncated in labels
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"
+
+
+class XY(pygal.XY):
+    """pygal's XY chart with a faster attribute lookup; the output is the same.
+
+    pygal answers every attribute of a chart through a Python-level ``__getattribute__``
+    that prefers the render-time state object, calling itself three times per lookup. On a
+    500-session history that is half of the render time. This does the same lookup in one
+    step: the state's own attributes first, then the chart's.
+    """
+
+    def __getattribute__(self, name):
+        state = object.__getattribute__(self, "__dict__").get("state")
+        if state is not None and name != "state" and not name.startswith("__"):
+            held = state.__dict__
+            if name in held:
+                return held[name]
+        return object.__getattribute__(self, name)
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    kind: str            # client | therapist | baseline | tag
+    label: str           # as shown (goal words truncated, bidi-isolated)
+    full: str            # full text, for the tooltip (goal words bidi-isolated)
+    colour: str
+    shape: str = ""      # for tag and baseline entries
+    direction: str = ""  # for tag entries
+    goal: int = 0        # the goal's rank, for client and therapist entries
+    words: str = ""      # the goal's words as shown in ``label`` (truncated, not isolated), for HTML
+
+
+def goal_prefix(rank: int) -> str:
+    return f"Goal {rank}: "
+
+
+def truncate(text: str, limit: int = LABEL_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def day(iso: str | None) -> str:
+    """``2026-03-02T10:00:00+00:00`` -> ``2 Mar 2026``."""
+    if not iso:
+        return ""
+    d = datetime.fromisoformat(iso)
+    return f"{d.day} {d:%b %Y}"
+
+
+def goal_colour(index: int) -> str:
+    return GOAL_COLOURS[index % len(GOAL_COLOURS)]
+
+
+def row_y(direction: str) -> float:
+    return STRIP_TOP - STRIP_STEP * DIRECTIONS.index(direction)
+
+
+def legend(data: dict) -> list[LegendEntry]:
+    """The legend entries, in drawing order: per goal client then therapist, baseline, tag directions."""
+    out = []
+    for i, g in enumerate(data["goals"]):
+        prefix = goal_prefix(g["rank"])
+        shown = truncate(g["words"], LABEL_CHARS - len(prefix))
+        words = prefix + isolate(g["words"])
+        out.append(LegendEntry("client", prefix + isolate(shown), words + " (client's rating)", goal_colour(i),
+                               goal=g["rank"], words=shown))
+        if any(p["value"] is not None for p in g["therapist"]):
+            out.append(LegendEntry("therapist", f"Goal {g['rank']}: therapist's rating",
+                                   words + " (therapist's rating)", goal_colour(i), goal=g["rank"]))
+    if data["goals"]:
+        out.append(LegendEntry("baseline", "Starting point (intake)",
+                               "Each goal's rating at intake", "#4D4D4D", "ring"))
+    shown = {m["direction"] for m in data["markers"]}
+    for d in DIRECTIONS:
+        if d in shown:
+            out.append(LegendEntry("tag", f"Tag: {DIRECTION_WORDS[d]}", f"Tags that point {DIRECTION_WORDS[d]}",
+                                   DIRECTION_COLOURS[d], DIRECTION_SHAPES[d], d))
+    return out
+
+
+def shape_path(shape: str, x: float, y: float, r: float) -> str:
+    """Path data for a marker shape centred on (x, y), of about the area of a circle of radius r."""
+    if shape == "square":
+        s = r * 0.9
+        return f"M{x - s:.2f} {y - s:.2f}h{2 * s:.2f}v{2 * s:.2f}h{-2 * s:.2f}z"
+    if shape == "diamond":
+        s = r * 1.3
+        return f"M{x:.2f} {y - s:.2f}L{x + s:.2f} {y:.2f}L{x:.2f} {y + s:.2f}L{x - s:.2f} {y:.2f}z"
+    if shape in ("triangle-up", "triangle-down"):
+        s = r * 1.35
+        k = -1 if shape == "triangle-up" else 1
+        return (f"M{x:.2f} {y + k * s:.2f}L{x + s * 0.95:.2f} {y - k * s * 0.6:.2f}"
+                f"L{x - s * 0.95:.2f} {y - k * s * 0.6:.2f}z")
+    return f"M{x - r:.2f} {y:.2f}a{r:.2f} {r:.2f} 0 1 0 {2 * r:.2f} 0a{r:.2f} {r:.2f} 0 1 0 {-2 * r:.2f} 0z"
+
+
+def _x_labels(last: int) -> list[dict]:
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10 ** 9) if last / s <= 6)
+    return [{"label": "Intake", "value": 0}] + [{"label": str(s), "value": s} for s in range(step, last + 1, step)]
+
+
+def _marker_groups(markers: list[dict], sessions: int) -> list[tuple[str, float, str]]:
+    """(direction, x, tooltip) per drawn marker: one per session and direction, or per span when long."""
+    width = max(1, math.ceil(sessions / MAX_MARKER_COLUMNS))
+    groups: dict[tuple[int, str], list[dict]] = {}
+    for m in markers:
+        groups.setdefault(((m["session"] - 1) // width, m["direction"]), []).append(m)
+    out = []
+    for (span, direction), ms in sorted(groups.items(), key=lambda kv: (DIRECTIONS.index(kv[0][1]), kv[0][0])):
+        counts: dict[str, int] = {}
+        for m in ms:
+            label = m["label"] + (" (retired tag)" if m["retired"] else "")
+            counts[label] = counts.get(label, 0) + 1
+        labels = ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in counts.items())
+        if width == 1:
+            where, x = f"Session {ms[0]['session']}, {day(ms[0]['at'])}", float(ms[0]["session"])
+        else:
+            lo, hi = span * width + 1, min(sessions, (span + 1) * width)
+            where, x = f"Sessions {lo}–{hi}", (lo + hi) / 2
+        out.append((direction, x, f"{where} · {DIRECTION_WORDS[direction]}: {labels}"))
+    return out
+
+
+def _rating_values(g: dict, rater: str, with_baseline: bool) -> list[dict]:
+    """The points of one rating line; with tooltips when few enough to be drawn as dots."""
+    points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
+    if len(points) > MAX_DOTS:
+        return [{"value": (p["session"], p["value"])} for p in points]
+    who = "client's" if rater == "client" else "therapist's"
+    return [{"value": (p["session"], p["value"]),
+             "tooltip": f"Goal {g['rank']}, {'at intake' if p['session'] == 0 else 'session ' + str(p['session'])} "
+                        f"({day(p['at'])}): {p['value']}/10, {who} rating"} for p in points]
+
+
+def render(data: dict, *, show_legend: bool = True) -> str:
+    """The chart for one client's panel data, as an SVG document string.
+
+    ``show_legend=False`` leaves the legend out, for pages that lay it out in HTML.
+    """
+    entries = {(e.kind, e.goal, e.direction): e for e in legend(data)}
+    series: list[tuple[LegendEntry, list, dict]] = []    # (legend entry, values, pygal series options)
+    for g in data["goals"]:
+        client = _rating_values(g, "client", with_baseline=True)
+        series.append((entries[("client", g["rank"], "")], client, {"show_dots": len(client) <= MAX_DOTS}))
+        therapist = _rating_values(g, "therapist", with_baseline=False)
+        if therapist:
+            hollow = [{**v, "node": {"style": "fill:#ffffff;stroke-width:1.75"}} for v in therapist]
+            series.append((entries[("therapist", g["rank"], "")], hollow, {
+                "show_dots": len(therapist) <= MAX_DOTS, "dots_size": 3.25,
+                "stroke_style": {"dasharray": "6,4", "width": 1.75}}))
+    if data["goals"]:
+        rings = [{"value": (0, g["baseline"]), "color": goal_colour(i),
+                  "node": {"style": f"fill:#ffffff;stroke:{goal_colour(i)};stroke-width:2.5", "r": "5.5"},
+                  "tooltip": f"Goal {g['rank']}, starting point at intake: {g['baseline']}/10"}
+                 for i, g in enumerate(data["goals"])]
+        series.append((entries[("baseline", 0, "")], rings, {"stroke": False}))
+    sessions = len(data["sessions"])
+    groups = _marker_groups(data["markers"], max(sessions, 1))
+    for d in DIRECTIONS:
+        values = [{"value": (x, row_y(d)), "tooltip": tip,
+                   "node": {"data-shape": DIRECTION_SHAPES[d], "data-direction": d}}
+                  for direction, x, tip in groups if direction == d]
+        if values:
+            series.append((entries[("tag", 0, d)], values, {"stroke": False, "dots_size": 4.5}))
+
+    last = max([sessions, 1] + [p["session"] for g in data["goals"] for p in g["client"] + g["therapist"]])
+    pad = 0.04 * last + 0.4
+    legend_rows = math.ceil(len(series) / 2) if show_legend else 0
+    chart = XY(
+        style=Style(
+            background="#ffffff", plot_background="#ffffff", foreground="#333333",
+            foreground_strong="#1a1a1a", foreground_subtle="#d9d9d9", font_family=FONT,
+            label_font_size=13, major_label_font_size=13, legend_font_size=13, title_font_size=12,
+            no_data_font_size=16, guide_stroke_color="#e3e3e3", major_guide_stroke_color="#e3e3e3",
+            guide_stroke_dasharray="0", major_guide_stroke_dasharray="0",
+            opacity="1", opacity_hover="1", stroke_opacity="1", stroke_opacity_hover="1",
+            stroke_width="2.25", stroke_width_hover="2.25", transition="0s",
+            colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
+        width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
+        range=(Y_MIN, 10.4), xrange=(-pad, last + pad),
+        y_labels=[0, 2, 4, 6, 8, 10, {"label": "Tags", "value": row_y("mixed")}] if series else None, x_labels=_x_labels(last) if series else None,
+        x_title="Session",
+        show_legend=show_legend, legend_at_bottom=True, legend_at_bottom_columns=2, legend_box_size=12,
+        truncate_legend=-1,               # labels come truncated (and bidi-isolated): pygal must not cut them
+        show_x_guides=False, show_y_guides=True,
+        dots_size=3.5, margin=8, spacing=8, js=[], disable_xml_declaration=True, explicit_size=False,
+        no_data_text="No goals or tags yet", classes=["progress-chart"],
+    )
+    chart.uuid = "pp-" + hashlib.sha1(f"{data['client_id']}/{data['audience']}".encode()).hexdigest()[:12]
+    for entry, values, options in series:
+        chart.add({"title": entry.label, "tooltip": entry.full}, values, **options)
+    kinds = [entry for entry, _, _ in series]
+    chart.add_xml_filter(lambda root: _finish(root, data, kinds, show_legend))
+    return chart.render()
+
+
+def _finish(root, data: dict, kinds, show_legend: bool):
+    """Accessibility attributes, marker shapes and legend symbols on pygal's tree."""
+    for comment in [c for c in root if c.tag is ET.Comment]:
+        root.remove(comment)             # pygal's banner carries the render date: keep output reproducible
+    for defs in [el for el in root.iter() if _local(el) == "defs"]:
+        for script in [c for c in defs if _local(c) == "script"]:
+            defs.remove(script)          # pygal's config script: not needed without its tooltip script
+    root.set("role", "img")
+    root.set("aria-labelledby", f"{root.get('id')}-title {root.get('id')}-desc")
+    for child in list(root):
+        if _local(child) == "title":
+            child.text = title_text(data)
+            child.set("id", f"{root.get('id')}-title")
+            desc = ET.Element(child.tag.replace("title", "desc"), {"id": f"{root.get('id')}-desc"})
+            desc.text = describe(data)
+            root.insert(list(root).index(child) + 1, desc)
+            break
+    for guides in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "guides"]:
+        for title in [c for c in guides if _local(c) == "title"]:
+            guides.remove(title)         # axis labels need no tooltip
+        if any(_local(c) == "text" and c.text == "Tags" for c in guides):
+            for line in [c for c in guides if _local(c) == "path"]:
+                guides.remove(line)      # the strip's name, without a grid line through its markers
+    for el in root.iter():
+        if _local(el) == "circle" and "data-shape" in el.attrib:      # a tag marker: give it its shape
+            shape = el.attrib.pop("data-shape")
+            x, y, r = (float(el.attrib.pop(k)) for k in ("cx", "cy", "r"))
+            el.tag = el.tag.replace("circle", "path")
+            el.set("d", shape_path(shape, x, y, r))
+            el.set("style", "stroke:#ffffff;stroke-width:0.75")
+    if show_legend:
+        _legend_symbols(root, kinds)
+    return root
+
+
+def _local(el) -> str:
+    """An element's tag without its namespace ('' for comments)."""
+    return el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+
+
+def _legend_symbols(root, kinds) -> None:
+    for group in root.iter():
+        gid = group.get("id", "")
+        if not gid.startswith("activate-serie-"):
+            continue
+        entry = kinds[int(gid.rsplit("-", 1)[1])]
+        kind = entry.kind
+        rect = next(c for c in group if _local(c) == "rect")
+        x, y, size = float(rect.get("x")), float(rect.get("y")), float(rect.get("width"))
+        cx, cy = x + size / 2, y + size / 2
+        rect.tag = rect.tag.replace("rect", "path")
+        for k in ("x", "y", "width", "height", "class"):
+            rect.attrib.pop(k, None)
+        if kind in ("client", "therapist"):
+            rect.set("d", f"M{x - 1:.2f} {cy:.2f}h{size:.2f}")
+            rect.set("style", f"fill:none;stroke:{entry.colour};stroke-width:2.25"
+                     + (";stroke-dasharray:4,3" if kind == "therapist" else ""))
+        elif kind == "baseline":
+            rect.set("d", shape_path("circle", cx, cy, size / 2.6))
+            rect.set("style", f"fill:#ffffff;stroke:{entry.colour};stroke-width:2.25")
+        else:
+            rect.set("d", shape_path(entry.shape, cx, cy, size / 2.6))
+            rect.set("style", f"fill:{entry.colour};stroke:none")
+
+
+def title_text(data: dict) -> str:
+    goals = len(data["goals"])
+    return (f"Progress chart: {goals} goal{'s' if goals != 1 else ''} rated 0 to 10 over "
+            f"{len(data['sessions'])} session{'s' if len(data['sessions']) != 1 else ''}, with session tags")
+
+
+def describe(data: dict) -> str:
+    """A short text alternative; the panel adds the full data table."""
+    parts = []
+    for g in data["goals"]:
+        delta = "" if g["delta"] is None else f" ({g['delta']:+d} since the start)"
+        parts.append(f"Goal {g['rank']}, {isolate(g['words'])}: started at {g['baseline']}/10, "
+                     f"latest client rating {g['last'] if g['last'] is not None else g['baseline']}/10; "
+                     f"{g['status']}{delta}.")
+    counts: dict[str, int] = {}
+    for m in data["markers"]:
+        counts[m["direction"]] = counts.get(m["direction"], 0) + 1
+    if counts:
+        parts.append("Tags: " + ", ".join(f"{counts[d]} {DIRECTION_WORDS[d]}" for d in DIRECTIONS if d in counts) + ".")
+    return " ".join(parts) or "No goals or tags recorded yet."

@@ -1,0 +1,102 @@
+"""The progress view over HTTP: a Flask blueprint.
+
+- ``GET /clinics/<clinic>/clients/<client>/progress.html|.json|.svg`` with
+  ``?view=therapist`` (default) or ``?view=client`` (for sharing with the client: no
+  therapist-only tags, no private reflection, no prompts);
+- ``GET /clinics/<clinic>/summary.json?from=YYYY-MM-DD&to=YYYY-MM-DD``: the clinic summary
+  (counts only).
+
+Every route needs a bearer token of the clinic (:func:`progress_plugin.web.auth.require`,
+``viewer`` or above). A client the clinic has no record of is a 404, like another clinic.
+Responses are never cached (they carry health information).
+"""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import fields, validate
+
+from progress_plugin.web import auth
+from progress_plugin.view import panel
+from progress_plugin.core.handle import handle
+from progress_plugin.errors import NotFound
+from progress_plugin.core.events import PanelRequested
+from progress_plugin.schemas import load
+from progress_plugin.service.summary import clinic_summary
+from progress_plugin.web.context import services
+
+blueprint = Blueprint("panel", __name__)
+
+#: Only the panel's own inline script may run and nothing may be fetched. Framing stays
+#: allowed: a host may show the panel in an iframe.
+CSP = (f"default-src 'none'; style-src 'unsafe-inline'; script-src '{panel.TOOLTIP_JS_HASH}'; "
+       "base-uri 'none'; form-action 'none'")
+
+
+class PanelQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    view = fields.String(load_default="therapist", validate=validate.OneOf(panel.AUDIENCES))
+
+
+class SummaryQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    from_ = fields.Date(data_key="from", load_default=None)
+    to = fields.Date(load_default=None)
+
+
+panel_query = PanelQuerySchema()
+summary_query = SummaryQuerySchema()
+
+
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _shown(clinic: str, client: str):
+    """The panel's progress, intake and audience for this request; 404 for an unknown client."""
+    audience = load(panel_query, request.args.to_dict())["view"]
+    svc = services()
+    state = svc.runtime.state(clinic, client)
+    if state.intake is None and not state.notes:
+        raise NotFound("no such client", clinic_id=clinic)
+    (shown,) = handle(PanelRequested(clinic, svc.clock(), client, audience), state)
+    return shown.progress, state.intake, shown.audience
+
+
+@blueprint.get("/clinics/<clinic>/clients/<client>/progress.html")
+@auth.require("viewer")
+def progress_html(clinic, client):
+    progress, intake, audience = _shown(clinic, client)
+    response = Response(panel.render_html(progress, intake, audience), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = CSP
+    return _private(response)
+
+
+@blueprint.get("/clinics/<clinic>/clients/<client>/progress.json")
+@auth.require("viewer")
+def progress_json(clinic, client):
+    progress, intake, audience = _shown(clinic, client)
+    return _private(jsonify(panel.panel_data(progress, intake, audience)))
+
+
+@blueprint.get("/clinics/<clinic>/clients/<client>/progress.svg")
+@auth.require("viewer")
+def progress_svg(clinic, client):
+    progress, intake, audience = _shown(clinic, client)
+    response = Response(panel.render_svg(progress, intake, audience), mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return _private(response)
+
+
+@blueprint.get("/clinics/<clinic>/summary.json")
+@auth.require("viewer")
+def summary(clinic):
+    args = load(summary_query, request.args.to_dict())
+    return _private(jsonify(clinic_summary(services().runtime, clinic, args["from_"], args["to"])))
