@@ -54,6 +54,7 @@ def child(store_url: str, host_url: str) -> None:
     from datetime import datetime, timezone
 
     import progress_plugin.cli.main  # noqa: F401  (the command's own imports, for an honest RSS)
+    import progress_plugin.cli.backfill  # noqa: F401  (the backfill command: loaded when it runs)
     import rich.progress  # noqa: F401
     from progress_plugin.service import backfill
     from progress_plugin.service.hostlink import client

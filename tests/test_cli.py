@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -61,8 +62,10 @@ def test_every_command_has_help(runner):
         result = runner.invoke(main, path + ["--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage:" in result.output
-        for name, sub in getattr(cmd, "commands", {}).items():
-            walk(sub, path + [name])
+        if isinstance(cmd, click.Group):
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), path + [name])
     walk(main, [])
 
 
@@ -123,3 +126,16 @@ def test_schemas_export_check_detects_drift(runner, tmp_path):
     (out / "intake.schema.json").write_text("{}")
     result = runner.invoke(main, ["schemas", "export", "--out", str(out), "--check"])
     assert result.exit_code == 1 and "intake.schema.json" in result.output
+
+
+def test_a_command_loads_only_its_own_module():
+    """`progress-plugin backfill` carries neither the web service nor the artifact builders:
+    the command groups are loaded when their command runs."""
+    import subprocess
+    import sys
+    probe = ("import sys; from click.testing import CliRunner; from progress_plugin.cli.main import main; "
+             "r = CliRunner().invoke(main, ['backfill', '--help']); assert r.exit_code == 0, r.output; "
+             "print(sorted(m for m in ('flask', 'apispec', 'progress_plugin.cli.artifacts', "
+             "'progress_plugin.cli.backfill', 'progress_plugin.web.app') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['progress_plugin.cli.backfill']"

@@ -214,7 +214,9 @@ def test_tokens_create_list_revoke_and_the_token_works_on_the_api(cli, tmp_path)
 
 
 def _commands(group: click.Group, prefix=()):
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         yield prefix + (name,)
         if isinstance(command, click.Group):
             yield from _commands(command, prefix + (name,))
@@ -227,7 +229,7 @@ def test_every_command_has_help(path):
     assert result.exit_code == 0 and "Usage:" in result.output
     command = main
     for name in path:
-        command = command.commands[name]
+        command = command.get_command(click.Context(command), name)
     assert command.help and command.help.strip()
     for param in command.params:
         if isinstance(param, click.Option) and param.name != "help":

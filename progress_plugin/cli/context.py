@@ -1,13 +1,14 @@
 """What every command shares: the context (configuration and store, opened once), the
-error handling of the command group, and the commands' clock."""
+command group (clear errors, commands loaded on use), and the commands' clock."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from progress_plugin.service import settings
 from progress_plugin.errors import ProgressPluginError, ValidationError
+from progress_plugin.service import settings
 from progress_plugin.service.clock import utcnow as now  # noqa: F401  (the commands' clock)
 from progress_plugin.store import Store
 
@@ -36,8 +37,34 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def service_config(obj: Context):
+    """The validated service configuration (settings file, environment, --store)."""
+    return settings.load(obj.config, obj.store_flag)
+
+
+def open_store(cfg) -> Store:
+    return Store.open(cfg.store_url)
+
+
 class Group(click.Group):
-    """Turns the package's errors into a clear message and exit status 2 or 1, never a traceback."""
+    """Turns the package's errors into a clear message and exit status 2 or 1, never a traceback.
+
+    ``lazy`` names commands by ``module:attribute``; a module is imported when its command is
+    looked up (click's "lazily loading subcommands" pattern), so ``--help`` lists every
+    command and running one loads only its own module."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            module, _, attribute = self.lazy[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:

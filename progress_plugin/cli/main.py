@@ -2,21 +2,33 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from progress_plugin.service import demo as demo_mod
-from progress_plugin.hosts import artifacts as export
-from progress_plugin.hosts import reference as hookdoc
-from progress_plugin.cli import report as report_cli
-from progress_plugin.cli import service as service_cli
-from progress_plugin.cli import vocab as vocab_cli
 from progress_plugin.cli.context import Context, Group, now, pass_ctx
 from progress_plugin.errors import NotFound
+from progress_plugin.service import demo as demo_mod
+
+#: The command groups, each in its own module, loaded when its command runs: a command
+#: carries only what it uses (the backfill, say, neither the web service nor the artifacts).
+COMMANDS = {
+    "serve": "progress_plugin.cli.service:serve",
+    "worker": "progress_plugin.cli.service:worker",
+    "check": "progress_plugin.cli.service:check",
+    "inbox": "progress_plugin.cli.queues:inbox_group",
+    "outbox": "progress_plugin.cli.queues:outbox_group",
+    "backfill": "progress_plugin.cli.backfill:backfill",
+    "vocab": "progress_plugin.cli.vocab:vocab",
+    "tokens": "progress_plugin.cli.vocab:tokens",
+    "report": "progress_plugin.cli.report:report",
+    "summary": "progress_plugin.cli.report:summary",
+    "schemas": "progress_plugin.cli.artifacts:schemas",
+    "hooks": "progress_plugin.cli.artifacts:hooks",
+    "bundle": "progress_plugin.cli.artifacts:bundle_command",
+}
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_flag", metavar="URL",
               help="SQLAlchemy URL of the store. Else $PROGRESS_PLUGIN_STORE, else [store] url in the config "
                    "file, else sqlite:///progress.db in the current folder.")
@@ -97,51 +109,3 @@ def _report_erasure(result) -> None:
         click.echo("warning: the rows are gone, but freed copies may remain in the store's files until the "
                    "process holding them lets go; run `progress-plugin purge --erase-only` again later.", err=True)
         sys.exit(3)
-
-
-@main.group()
-def schemas():
-    """JSON Schema and FHIR artifacts generated from the code."""
-
-
-@schemas.command("export")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"),
-              show_default=True, help="Folder to write into.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is out of date.")
-def schemas_export(out: Path, check: bool):
-    """Write the JSON Schema of every boundary payload and the FHIR artifacts into a folder."""
-    if check:
-        stale = export.stale(out)
-        for rel in stale:
-            click.echo(f"out of date: {out / rel}", err=True)
-        sys.exit(1 if stale else 0)
-    for path in export.write(out):
-        click.echo(str(path))
-
-
-@main.group()
-def hooks():
-    """The extension points for Python hosts (pluggy)."""
-
-
-@hooks.command("reference")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("hooks/REFERENCE.md"),
-              show_default=True, help="File to write.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 when the file is out of date or a hook is undocumented.")
-def hooks_reference(out: Path, check: bool):
-    """Write the hook reference, generated from the host spec's docstrings."""
-    gaps = hookdoc.problems()
-    for gap in gaps:
-        click.echo(f"undocumented: {gap}", err=True)
-    if check:
-        if hookdoc.stale(out):
-            click.echo(f"out of date: {out}", err=True)
-        sys.exit(1 if gaps or hookdoc.stale(out) else 0)
-    if gaps:
-        sys.exit(1)
-    click.echo(str(hookdoc.write(out)))
-
-
-service_cli.register(main)
-for command in (vocab_cli.vocab, vocab_cli.tokens, report_cli.report, report_cli.summary):
-    main.add_command(command)
