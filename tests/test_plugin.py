@@ -62,7 +62,7 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     # intake: the section to render, validation, submission, the stored answers coming back
     (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert section["id"] == SECTION and section["values"] is None
-    assert [f["id"] for f in section["fields"]][:2] == ["goals", "better_looks_like"]
+    assert [f["id"] for f in section["fields"]][:4] == ["hopes", "better_looks_like", "small_shift", "goals"]
     assert next(f for f in section["fields"] if f["id"] == "private_reflection")["therapist_only"] is True
     assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                 answers=intake_payload()) == {}
@@ -70,7 +70,7 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION, answers=bad) == {
         "goals": {0: {"baseline": ["Ratings are 0-10; got 11."]}}}
     recorded = submit_intake(hook, intake_payload)
-    assert recorded == {"status": "recorded", "intake_id": "intake-2026-01-05", "goals": [
+    assert recorded == {"status": "recorded", "agreed": True, "intake_id": "intake-2026-01-05", "goals": [
         {"id": "g1", "rank": 1, "words": "Sleep through most nights", "baseline": 3},
         {"id": "g2", "rank": 2, "words": "Say no to my boss once", "baseline": 2}]}
     (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
