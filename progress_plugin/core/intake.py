@@ -98,7 +98,7 @@ GOAL_FIELDS = (
 FIELDS = (
     Field("hopes", "text", "What do you hope to get from coming here?",
           "Write the answer in the client's own words; a few words are enough.", answered_by="client"),
-    Field("better_looks_like", "text", "If things were better, what would that look like day to day?",
+    Field("better_looks_like", "text", "If things were better for you, what would that look like day to day?",
           "Ask for ordinary moments: what would the client, or someone close, notice first?",
           answered_by="client"),
     Field("small_shift", "text", "What small change would already feel meaningful to you?",
