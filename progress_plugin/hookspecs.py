@@ -57,8 +57,11 @@ def intake_sections(clinic_id, client_id, audience):
         ``other_allowed`` for ``choice``, ``fields`` and ``max_repeats`` for ``goals``, ``min``
         and ``max`` for ``integer``. Types: ``text``, ``choice``, ``boolean``, ``date``,
         ``integer``, ``goals`` (a repeated group) and ``gas`` (five texts keyed ``"-2"`` to
-        ``"+2"``). ``values`` holds the client's current answers in the shape
-        :func:`intake_submitted` takes, or None before the first submission.
+        ``"+2"``). Fields come in the order of the conversation; each ``label`` is worded to
+        be read aloud to the client ("you") and ``help`` is a short hint for the therapist.
+        ``values`` holds the client's current answers in the shape :func:`intake_submitted`
+        takes (answers given to an earlier ``version`` mapped onto this one), or None before
+        the first submission.
     :raises ValidationError: when an id or the audience is malformed (a host error).
     """
 
@@ -94,8 +97,13 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
     :param answers: The answers, as for :func:`validate_intake`.
     :param author: The id of the user who submitted it.
     :param at: When it was submitted, ISO 8601.
-    :return: ``{"status": "recorded", "intake_id": str, "goals": [{"id", "rank", "words",
-        "baseline"}]}``, or ``{"status": "rejected", "errors": {...}}`` with field errors.
+    An intake counts as agreed only when ``agreed`` and ``goals_reviewed`` are both true;
+    otherwise it is recorded as a draft (not rejected): the panel says "not yet agreed" and no
+    review is timed from it.
+
+    :return: ``{"status": "recorded", "agreed": bool, "intake_id": str, "goals": [{"id",
+        "rank", "words", "baseline"}]}`` (``agreed`` false: saved as a draft), or
+        ``{"status": "rejected", "errors": {...}}`` with field errors.
     """
 
 

@@ -146,3 +146,17 @@ def test_a_new_vocabulary_version_is_published_to_the_host():
     v2 = default().retire("setback")
     out = handle(ev.VocabularyChanged("clinic-a", AT, v2, "admin"), state(vocabulary=v2))
     assert out == [fx.PublishVocabulary("clinic-a", v2)] and out[0].host_bound
+
+
+def test_an_unagreed_intake_is_recorded_as_a_draft_and_starts_no_review(intake_payload):
+    draft = schemas.load(schemas.intake_schema, intake_payload(agreed=False))
+    out = handle(ev.IntakeSubmitted("clinic-a", AT, "c1", draft, "t1"), state())
+    assert not [e for e in out if isinstance(e, fx.RejectNote)]
+    (recorded,) = [e for e in out if isinstance(e, fx.RecordIntake)]
+    assert recorded.intake.status == "draft"
+    notes = {}
+    for i in range(1, 6):          # past the agreed cadence of four sessions: still nothing is due
+        out = handle(saved([TagInput("holding-steady")], note_id=f"n{i}", at=AT + timedelta(days=7 * i)),
+                     state(draft, notes))
+        notes[f"n{i}"] = next(e.note for e in out if isinstance(e, fx.TagNote))
+        assert not [e for e in out if isinstance(e, fx.FlagReviewDue)]

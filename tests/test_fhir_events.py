@@ -107,3 +107,28 @@ def test_the_worker_refuses_fhir_notes_of_types_the_clinic_does_not_list(service
     outcomes = {a["subject"].split()[1]: a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "note.refuse"}
     assert outcomes == {"note:d-other": "refused-not-readable", "note:d-psy": "refused-protected"}
     store.close()
+
+
+def test_a_draft_intake_is_an_in_progress_response_and_comes_back_a_draft(intake_payload):
+    from fhir.resources.R4B import get_fhir_model_class
+    draft = schemas.load(schemas.intake_schema, intake_payload(agreed=False, hopes="To sleep again"))
+    qr = fhir.questionnaire_response("clinic-a", "p1", draft, "t1", NOW)
+    get_fhir_model_class("QuestionnaireResponse").model_validate(qr)
+    assert qr["status"] == "in-progress"
+    assert {"linkId": "hopes", "answer": [{"valueString": "To sleep again"}]} in qr["item"]
+    back = fhir_events.intake_event("clinic-a", {**qr, "id": "qr1"}, NOW).intake
+    assert back.status == "draft" and back.answers["hopes"] == "To sleep again"
+    agreed = schemas.load(schemas.intake_schema, intake_payload())
+    assert fhir.questionnaire_response("clinic-a", "p1", agreed, "t1", NOW)["status"] == "completed"
+
+
+def test_a_response_to_the_earlier_version_keeps_its_version_and_answers(intake_payload):
+    old = schemas.load(schemas.intake_schema, intake_payload(definition_version="1.0.0", small_shift="One good night"))
+    qr = fhir.questionnaire_response("clinic-a", "p1", old, "t1", NOW)
+    assert qr["questionnaire"].endswith("|1.0.0")
+    back = fhir_events.intake_event("clinic-a", {**qr, "id": "qr1"}, NOW).intake
+    assert back.definition_version == "1.0.0" and back.answers["small_shift"] == "One good night"
+    from progress_plugin.errors import ValidationError
+    with pytest.raises(ValidationError) as caught:
+        fhir_events.intake_event("clinic-a", {**qr, "id": "qr1", "questionnaire": qr["questionnaire"][:-5] + "9.9.9"}, NOW)
+    assert "definition_version" in caught.value.messages

@@ -114,6 +114,29 @@ def test_a_saved_intake_is_recorded_and_shown_again(web, with_intake, plugin_sto
     assert 'name="agreed" id="agreed" checked' in html
 
 
+def test_the_intake_form_follows_the_conversation(web, client_id):
+    html = unescape(web.get(f"/clients/{client_id}/intake").get_data(as_text=True))
+    order = [html.index(f'data-field="{name}"') for name in ("hopes", "better_looks_like", "small_shift", "goals",
+                                                              "holding_steady_counts", "agreed", "goals_reviewed")]
+    assert order == sorted(order)
+    assert "What do you hope to get from coming here?" in html and "(version 2.0.0)" in html
+
+
+def test_an_intake_saved_without_agreement_is_a_draft_and_the_panel_says_so(web, client_id, plugin_store):
+    unagreed = {k: v for k, v in INTAKE.items() if k != "agreed"}
+    resp = web.post(f"/clients/{client_id}/intake", data={**unagreed, "agreed_on": "2026-01-08"},
+                    follow_redirects=True)
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Intake saved as a draft: not yet agreed." in html
+    assert "not yet agreed" in html.split('data-panel="')[1]
+    assert "agreed 8 Jan 2026" not in html
+    assert plugin_store.load_state("clinic-x", client_id).intake.status == "draft"
+    resp = web.post(f"/clients/{client_id}/intake", data={**INTAKE, "agreed_on": "2026-01-08"}, follow_redirects=True)
+    html = resp.get_data(as_text=True)
+    assert "Intake saved." in html and "agreed 8 Jan 2026" in html
+
+
 def test_the_note_form_has_the_tag_picker_grouped_by_category(web, with_intake):
     html = web.get(f"/clients/{with_intake}/notes/new").get_data(as_text=True)
     row0 = html.split('data-row="0"')[1].split('data-row="1"')[0]

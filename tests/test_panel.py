@@ -336,3 +336,43 @@ def test_a_persons_words_are_isolated_so_an_override_cannot_reorder_the_page():
     for inside in isolated:
         assert inside.count("\u202e") == inside.count("\u202c") and "\u2069" not in inside
     assert f"<q>{isolated[0]}" not in html and f"<q><bdi>{isolated[0]}</bdi></q>" in html
+
+
+def test_a_draft_intake_says_not_yet_agreed_and_shows_no_agreed_date(intake_payload):
+    # saved with "agreed" unticked: the panel used to say "agreed 8 Jan 2026"
+    draft = schemas.load(schemas.intake_schema, intake_payload(agreed=False, agreed_on="2026-01-08"))
+    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    progress = compute("c1", draft, [], vocabularies(), now)
+    assert progress.review is None
+    assert [p.kind for p in progress.prompts] == ["not-yet-agreed"]
+    assert "not yet agreed" in progress.prompts[0].message
+    data = panel.panel_data(progress, draft)
+    assert data["agreed_on"] is None and data["intake"]["status"] == "draft" and data["review"] is None
+    for audience in ("therapist", "client"):
+        html = panel.render_html(progress, draft, audience)
+        assert "not yet agreed" in html
+        assert "agreed 8 Jan 2026" not in html and "What we agreed progress" not in html
+    html = panel.render_html(progress, draft)
+    assert "not yet agreed" in html.split("<h2>")[1]      # the prompt, under "Worth talking about"
+    agreed = replace(draft, agreed=True)
+    html = panel.render_html(compute("c1", agreed, [], vocabularies(), now), agreed)
+    assert "agreed 8 Jan 2026" in html and "not yet agreed" not in html
+
+
+def test_an_intake_of_the_earlier_version_shows_its_answers_in_the_current_order(runtime, intake_payload):
+    old = schemas.load(schemas.intake_schema, intake_payload(
+        definition_version="1.0.0", small_shift="One good night", holding_steady_counts="yes"))
+    runtime.dispatch(IntakeSubmitted("clinic-a", START, "c-old", old, "t1"))
+    state = runtime.state("clinic-a", "c-old")
+    assert state.intake.definition_version == "1.0.0"
+    assert state.intake.answers["small_shift"] == "One good night" and "hopes" not in state.intake.answers
+    progress = compute("c-old", state.intake, [], vocabularies(), START)
+    data = panel.panel_data(progress, state.intake)
+    assert data["intake"]["not_asked"] == ["hopes"]
+    html = panel.render_html(progress, state.intake)
+    agreed = html[html.index("What we agreed progress"):]
+    assert agreed.index("Waking up less tired") < agreed.index("One good night") < agreed.index("Yes")
+    assert "earlier version of this section (1.0.0), which did not ask" in agreed
+    assert "What do you hope to get from coming here?" in agreed
+    current = schemas.load(schemas.intake_schema, intake_payload(hopes="To sleep again"))
+    assert "earlier version" not in panel.render_html(compute("c1", current, [], vocabularies(), START), current)

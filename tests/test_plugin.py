@@ -62,7 +62,7 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     # intake: the section to render, validation, submission, the stored answers coming back
     (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert section["id"] == SECTION and section["values"] is None
-    assert [f["id"] for f in section["fields"]][:2] == ["goals", "better_looks_like"]
+    assert [f["id"] for f in section["fields"]][:4] == ["hopes", "better_looks_like", "small_shift", "goals"]
     assert next(f for f in section["fields"] if f["id"] == "private_reflection")["therapist_only"] is True
     assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                 answers=intake_payload()) == {}
@@ -70,9 +70,12 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION, answers=bad) == {
         "goals": {0: {"baseline": ["Ratings are 0-10; got 11."]}}}
     recorded = submit_intake(hook, intake_payload)
-    assert recorded == {"status": "recorded", "intake_id": "intake-2026-01-05", "goals": [
+    assert recorded == {"status": "recorded", "agreed": True, "intake_id": "intake-2026-01-05", "goals": [
         {"id": "g1", "rank": 1, "words": "Sleep through most nights", "baseline": 3},
         {"id": "g2", "rank": 2, "words": "Say no to my boss once", "baseline": 2}]}
+    draft = hook.intake_submitted(clinic_id=CLINIC, client_id="c-draft", section_id=SECTION,
+                                  answers=intake_payload(goals_reviewed=False), author="t1", at="2026-01-05T10:00:00Z")
+    assert draft["status"] == "recorded" and draft["agreed"] is False
     (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert [g["words"] for g in section["values"]["goals"]] == ["Sleep through most nights", "Say no to my boss once"]
     assert section["values"]["agreed_on"] == "2026-01-05"

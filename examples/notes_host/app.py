@@ -97,15 +97,19 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         if errors:
             return render_template("intake.html", client=person, sections=sections, values=values,
                                    errors=errors), 422
+        drafts = 0
         for section, answers, rows in submitted:
             result = hook.intake_submitted(clinic_id=clinic_id, client_id=client_id, section_id=section["id"],
                                            answers=answers, author=THERAPIST, at=now_iso())
             if result and result.get("status") == "rejected":
                 errors[section["id"]] = forms.intake_error_names(result["errors"], rows)
+            elif result and result.get("agreed") is False:
+                drafts += 1
         if errors:
             return render_template("intake.html", client=person, sections=sections, values=values,
                                    errors=errors), 422
-        flash("Intake saved.")
+        flash("Intake saved as a draft: not yet agreed. Tick both agreement boxes once you have agreed it together."
+              if drafts else "Intake saved.")
         return redirect(url_for("client", client_id=client_id))
 
     @app.route("/clients/<client_id>/notes/new", methods=["GET", "POST"])

@@ -36,6 +36,9 @@ def client_of(effect: Effect) -> str | None:
 
 @dataclass(frozen=True)
 class RecordIntake(Effect):
+    """Store the intake, and write it back. A draft (:attr:`Intake.status`) is recorded too, as a
+    draft: it is never rejected, and no review is timed from it."""
+
     client_id: str
     intake: Intake
     author: str

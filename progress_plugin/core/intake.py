@@ -1,14 +1,19 @@
 """The intake section "Defining progress together", as versioned data a host can render.
 
-Each field says who answers (``client`` words or ``therapist``), whether it is required
-and whether it is therapist-only. Therapist-only fields never leave the therapist's view.
+Each field says who answers (``client``: the client's own words; ``therapist``; or ``together``
+for a choice made together), whether it is required and whether it is therapist-only.
+Therapist-only fields never leave the therapist's view.
+
+An intake counts as agreed only when ``agreed`` and ``goals_reviewed`` are both true;
+otherwise it is kept as a draft. Answers to an earlier version of the section stay readable:
+:func:`upgrade_answers` maps them onto the current one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 SECTION_ID = "defining-progress-together"
-SECTION_VERSION = "1.0.0"
+SECTION_VERSION = "2.0.0"
 SECTION_URL = "https://progress-plugin.org/fhir/Questionnaire/defining-progress-together"
 TITLE = "Defining progress together"
 
@@ -67,18 +72,19 @@ def _opts(*pairs: tuple[str, str]) -> tuple[Option, ...]:
 
 
 GOAL_FIELDS = (
-    Field("words", "text", "The goal, in the client's own words",
+    Field("words", "text", "In your own words, what is this goal?",
           "Write it as the client says it; do not translate it into clinical language.",
           required=True, answered_by="client"),
-    Field("whose", "choice", "Whose goal is this?", "Say whose hope this is.",
+    Field("whose", "choice", "Whose hope is this: yours, someone close to you, or mine?",
+          "Carers and family can have goals too; say whose this one is.",
           required=True, answered_by="together",
           options=_opts(("client", "The client's"), ("carer", "A carer's or family member's"),
                         ("therapist", "The therapist's"))),
-    Field("baseline", "integer", "Where are things now, 0-10?",
-          "0 is as far from the goal as it could be, 10 is the goal fully reached.",
+    Field("baseline", "integer", "Where are things now, from 0 to 10?",
+          "0 is as far from the goal as it could be, 10 is the goal fully reached. The client's number.",
           required=True, answered_by="client", min=RATING_MIN, max=RATING_MAX),
-    Field("rank", "integer", "Rank", "1 is the goal that matters most right now.",
-          answered_by="together", min=1, max=MAX_GOALS),
+    Field("rank", "integer", "Which of these matters most to you right now?",
+          "Rank 1 is the goal that matters most.", answered_by="together", min=1, max=MAX_GOALS),
     Field("gas_levels", "gas", "Goal attainment levels (optional)",
           "What -2 (much less than hoped) to +2 (much more than hoped) would look like; 0 is the expected outcome.",
           answered_by="together"),
@@ -86,38 +92,49 @@ GOAL_FIELDS = (
           "How much this goal counts in the attainment score, 1-10.", answered_by="together", min=1, max=10),
 )
 
+#: The section in the order of the conversation: what the client hopes for, what "better"
+#: looks like, the small shifts, then the goals. Labels are read aloud to the client ("you");
+#: the help is a short hint for the therapist.
 FIELDS = (
-    Field("goals", "goals", "Up to three goals, in the client's words",
-          "Goal 1 is required. Rate each 0-10 where things are now.",
+    Field("hopes", "text", "What do you hope to get from coming here?",
+          "Write the answer in the client's own words; a few words are enough.", answered_by="client"),
+    Field("better_looks_like", "text", "If things were better for you, what would that look like day to day?",
+          "Ask for ordinary moments: what would the client, or someone close, notice first?",
+          answered_by="client"),
+    Field("small_shift", "text", "What small change would already feel meaningful to you?",
+          "Something small enough to notice within a week or two.", answered_by="client"),
+    Field("goals", "goals", "What would you like to work on? Up to three goals, in your own words.",
+          "Goal 1 is required. For each, ask where things are now, 0-10.",
           required=True, answered_by="client", children=GOAL_FIELDS, repeats=MAX_GOALS),
-    Field("better_looks_like", "text", "What would \"better\" look like, day to day?",
-          "Ordinary moments: what would someone notice first?", answered_by="client"),
-    Field("small_shift", "text", "A small shift that would already feel meaningful",
-          "Something small enough to notice next week.", answered_by="client"),
-    Field("holding_steady_counts", "choice", "Would holding steady count as progress right now?",
+    Field("holding_steady_counts", "choice", "Right now, would holding steady count as progress for you?",
           "Sometimes not getting worse is the change.", answered_by="client",
           options=_opts(("yes", "Yes"), ("no", "No"), ("unsure", "Not sure"))),
-    Field("if_stirred_up", "text", "If therapy stirs things up before they settle, what would help?",
-          "Harder feelings can surface before things ease.", answered_by="client"),
-    Field("saying_not_working", "choice", "How would you prefer to say when something isn't working?",
-          "There is no wrong way; pick what feels easiest.", answered_by="client",
-          options=_opts(("tell-in-session", "Tell the therapist in the session"),
+    Field("if_stirred_up", "text", "If therapy stirs things up before they settle, what would help you?",
+          "Harder feelings can surface before things ease; plan for it together.", answered_by="client"),
+    Field("saying_not_working", "choice", "If something here isn't working for you, how would you prefer to say so?",
+          "There is no wrong way; the client picks what feels easiest.", answered_by="client",
+          options=_opts(("tell-in-session", "Say it in the session"),
                         ("write-it-down", "Write it down and bring it"),
                         ("rating-scale", "Use the 0-10 ratings"),
-                        ("through-someone-else", "Through someone I trust"),
+                        ("through-someone-else", "Through someone you trust"),
                         ("other", "Another way")), other_allowed=True),
     Field("review_cadence", "choice", "How often shall we look at this together?",
-          "You can change this at any review.", required=True, answered_by="together",
+          "It can change at any review.", required=True, answered_by="together",
           options=_opts(("every-session", "Every session"), ("every-4-sessions", "Every 4 sessions"),
                         ("monthly", "Monthly"), ("at-review", "At the planned review"))),
-    Field("review_date", "date", "Planned review date",
-          "Needed when looking at it together 'at the planned review'.", answered_by="together"),
-    Field("therapist_view", "text", "What progress looks like from the therapist's chair",
-          "Your view, shared with the client.", answered_by="therapist"),
-    Field("agreed", "boolean", "We agreed this together", "", required=True, answered_by="together"),
-    Field("agreed_on", "date", "Date agreed", "", required=True, answered_by="together"),
-    Field("goals_reviewed", "boolean",
-          "The goals were reviewed as safe, realistic and owned by the client", "",
+    Field("review_date", "date", "When shall we next look at it together?",
+          "Needed only for 'At the planned review'.", answered_by="together"),
+    Field("therapist_view", "text", "From my chair, progress would look like this:",
+          "Your own view, said to the client and shared with them.", answered_by="therapist"),
+    Field("agreed", "boolean", "Have we agreed this together?",
+          "Tick only when you both agree. Until then the intake is saved as a draft.",
+          required=True, answered_by="together"),
+    Field("agreed_on", "date", "Date agreed",
+          "The day you agreed it; for a draft, the day of this conversation.",
+          required=True, answered_by="together"),
+    Field("goals_reviewed", "boolean", "Do these goals feel like yours, and safe and realistic to work on?",
+          "Your check: tick once you have reviewed them together as safe, realistic and owned by the "
+          "client. Needed, with the agreement, for the intake to count as agreed.",
           required=True, answered_by="therapist"),
     Field("private_reflection", "text", "Private reflection (therapist only)",
           "For example a pull to \"fix\". Never shown to the client, never exported.",
@@ -125,6 +142,41 @@ FIELDS = (
 )
 
 THERAPIST_ONLY = frozenset(f.id for f in FIELDS if f.therapist_only)
+
+#: Earlier versions of the section, with the field ids each asked in its own order and, where
+#: a field's id changed, ``{old id: current id}``. Version 1.0.0 opened with the goals and had
+#: no question about what the client hopes to get from coming.
+EARLIER_VERSIONS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "1.0.0": (("goals", "better_looks_like", "small_shift", "holding_steady_counts", "if_stirred_up",
+               "saying_not_working", "review_cadence", "review_date", "therapist_view", "agreed",
+               "agreed_on", "goals_reviewed", "private_reflection"), {}),
+}
+VERSIONS = (*EARLIER_VERSIONS, SECTION_VERSION)
+
+
+def upgrade_answers(version: str, answers: dict) -> dict:
+    """Answers given to ``version`` of the section, keyed by the current definition's field ids.
+
+    Every answer is kept; a field the current version asks and ``version`` did not stays
+    absent (it was never asked, so it has no answer). An unknown version is a ``ValueError``.
+    """
+    if version == SECTION_VERSION:
+        return dict(answers)
+    if version not in EARLIER_VERSIONS:
+        raise ValueError(f"unknown version of the section: {version}")
+    renamed = EARLIER_VERSIONS[version][1]
+    return {renamed.get(key, key): value for key, value in answers.items()}
+
+
+def not_asked(version: str) -> tuple[str, ...]:
+    """The current fields that ``version`` of the section did not ask, in the current order."""
+    if version == SECTION_VERSION:
+        return ()
+    if version not in EARLIER_VERSIONS:
+        raise ValueError(f"unknown version of the section: {version}")
+    asked, renamed = EARLIER_VERSIONS[version]
+    now_asked = {renamed.get(i, i) for i in asked}
+    return tuple(f.id for f in FIELDS if f.id not in now_asked)
 
 
 def definition() -> dict:
@@ -165,6 +217,16 @@ class Intake:
     answers: dict = field(default_factory=dict)   # the free-text and choice answers
     review_date: object | None = None
     definition_version: str = SECTION_VERSION
+
+    @property
+    def is_agreed(self) -> bool:
+        """Agreed together, and the goals reviewed as safe, realistic and the client's own."""
+        return bool(self.agreed and self.goals_reviewed)
+
+    @property
+    def status(self) -> str:
+        """``agreed``, or ``draft`` (saved, not yet agreed): reviews are timed only from an agreed one."""
+        return "agreed" if self.is_agreed else "draft"
 
     def goal(self, goal_id: str) -> Goal | None:
         return next((g for g in self.goals if g.id == goal_id), None)

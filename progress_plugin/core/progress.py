@@ -77,7 +77,7 @@ class Marker:
 
 @dataclass(frozen=True)
 class Prompt:
-    kind: str          # review-due | no-recent-rating | reliable-deterioration | strain-without-repair
+    kind: str          # not-yet-agreed | review-due | no-recent-rating | reliable-deterioration | strain-without-repair
     message: str
     goal_id: str | None = None
     note_id: str | None = None
@@ -167,8 +167,8 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
             reliable_change([p.value for p in client], settings.threshold),
             levels[-1] if levels else None))
 
-    review = _review(intake, ordered, now)
-    prompts = _prompts(goals, ordered, markers, review, settings)
+    review = _review(intake, ordered, now) if intake.is_agreed else None   # a draft starts no review clock
+    prompts = [*_draft_prompts(intake), *_prompts(goals, ordered, markers, review, settings)]
     return Progress(client_id, tuple(goals), markers, tuple(prompts), review,
                     _gas(intake, goals, settings.gas_rho),
                     tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
@@ -205,6 +205,13 @@ def _review(intake: Intake, ordered, now: datetime) -> Review:
         due = when is not None and now.date() >= when and last.date() < when
         nxt = f"on {when.isoformat()}" if when else "at the planned review (no date set)"
     return Review(cadence, last, since, due, nxt)
+
+
+def _draft_prompts(intake: Intake):
+    if not intake.is_agreed:
+        yield Prompt("not-yet-agreed",
+                     "These goals are not yet agreed: the intake is saved as a draft. Reviews are timed "
+                     "from the day you agree them together and check they are safe, realistic and the client's own.")
 
 
 def _prompts(goals, ordered, markers, review, settings: Settings):

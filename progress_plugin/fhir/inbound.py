@@ -88,6 +88,9 @@ def intake_event(clinic_id: str, qr: dict, now: datetime) -> ev.IntakeSubmitted 
             if value is not None:
                 payload[link] = value
     payload["intake_id"] = qr.get("id") or "fhir"
+    version = str(qr["questionnaire"]).partition("|")[2]
+    if version:                         # answers to an earlier version are mapped on load
+        payload["definition_version"] = version
     intake = schemas.load(schemas.intake_schema, payload)
     author = ((qr.get("author") or {}).get("reference") or "host").split("/")[-1]
     return ev.IntakeSubmitted(clinic_id, _when(qr.get("authored"), now), client_id, intake, author)

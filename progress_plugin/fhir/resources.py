@@ -57,8 +57,10 @@ def questionnaire() -> dict:
         "title": intake_mod.TITLE,
         "status": "active",
         "subjectType": ["Patient"],
-        "description": "An intake section filled in by the therapist with the client: what progress would mean, "
-                       "up to three goals in the client's own words with a 0-10 rating, and how often to look again.",
+        "description": "An intake section filled in by the therapist with the client, in the order of the "
+                       "conversation: what the client hopes to get from coming, what better would look like, "
+                       "small shifts, then up to three goals in the client's own words with a 0-10 rating, "
+                       "and how often to look again. Questions are worded to be read aloud to the client.",
         "item": [_item(f) for f in intake_mod.FIELDS],
     }
 
@@ -182,7 +184,8 @@ VOCABULARY_ID_SYSTEM = f"{BASE}/vocabulary"
 
 
 def questionnaire_response(clinic_id: str, client_id: str, intake, author: str, at) -> dict:
-    """The filled intake. Therapist-only answers (the private reflection) are never exported."""
+    """The filled intake. Therapist-only answers (the private reflection) are never exported.
+    A draft (not yet agreed) is ``in-progress``; an agreed one ``completed``."""
     items = []
     for g in intake.goals:
         goal_items = [{"linkId": "goals.words", "answer": [{"valueString": g.words}]},
@@ -210,7 +213,7 @@ def questionnaire_response(clinic_id: str, client_id: str, intake, author: str, 
         "resourceType": "QuestionnaireResponse",
         "identifier": {"system": INTAKE_ID_SYSTEM, "value": f"{clinic_id}/{client_id}/{intake.intake_id}"},
         "questionnaire": f"{intake_mod.SECTION_URL}|{intake.definition_version}",
-        "status": "completed",
+        "status": "completed" if intake.is_agreed else "in-progress",     # a draft is not yet agreed
         "subject": {"reference": f"Patient/{client_id}"},
         "authored": as_datetime(at).isoformat(),
         "author": {"identifier": {"system": f"{BASE}/author", "value": author}},

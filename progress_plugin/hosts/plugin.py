@@ -155,7 +155,7 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
         inner = messages.pop("intake", {})
         return {"status": "rejected", "errors": {**messages, **(inner if isinstance(inner, dict) else {"intake": inner})}}
     _rt().dispatch(event)
-    return {"status": "recorded", "intake_id": event.intake.intake_id,
+    return {"status": "recorded", "agreed": event.intake.is_agreed, "intake_id": event.intake.intake_id,
             "goals": [{"id": g.id, "rank": g.rank, "words": g.words, "baseline": g.baseline}
                       for g in event.intake.goals]}
 

@@ -21,8 +21,8 @@ from progress_plugin import errors
 from progress_plugin.core import events as ev
 from progress_plugin.schemas import jsonio
 from progress_plugin.core.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, MAX_GOALS, RATING_MAX,
-                                    RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, WHOSE, Goal,
-                                    Intake)
+                                    RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, VERSIONS, WHOSE,
+                                    Goal, Intake, upgrade_answers)
 from progress_plugin.core.notes import RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
 from progress_plugin.core.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag, check_tags
@@ -60,13 +60,18 @@ class GoalSchema(Inbound):
 
 
 class IntakeSchema(Inbound):
-    """A filled-in "Defining progress together" section."""
+    """A filled-in "Defining progress together" section. Saved as a draft unless ``agreed`` and
+    ``goals_reviewed`` are both true. Answers to an earlier version of the section are accepted
+    and mapped onto the current one."""
 
     intake_id = Text(validate=ID)
-    definition_version = Text(load_default=SECTION_VERSION, validate=validate.Equal(SECTION_VERSION))
+    definition_version = Text(load_default=SECTION_VERSION, validate=validate.OneOf(VERSIONS))
     goals = fields.List(fields.Nested(GoalSchema), required=True,
                         validate=validate.Length(min=1, max=MAX_GOALS,
                                                  error="Between 1 and 3 goals; goal 1 is required."))
+    hopes = Text(validate=validate.Length(max=2000),
+                 metadata={"description": "What the client hopes to get from coming, in their own words.",
+                           "answered_by": "client"})
     better_looks_like = Text(validate=validate.Length(max=2000))
     small_shift = Text(validate=validate.Length(max=2000))
     holding_steady_counts = Text(validate=validate.OneOf(HOLDING_STEADY))
@@ -107,8 +112,9 @@ class IntakeSchema(Inbound):
         fixed = {k: data.pop(k) for k in ("review_cadence", "agreed", "agreed_on", "goals_reviewed",
                                           "definition_version")}
         review_date = data.pop("review_date", None)
+        answers = upgrade_answers(fixed["definition_version"], data)
         return Intake(intake_id, tuple(goals), fixed["review_cadence"], fixed["agreed"], fixed["agreed_on"],
-                      fixed["goals_reviewed"], data, review_date, fixed["definition_version"])
+                      fixed["goals_reviewed"], answers, review_date, fixed["definition_version"])
 
 
 # -- note progress ------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def clinic_summary(runtime: Runtime, clinic_id: str, start: date | None = None, 
         progress = compute(client_id, state.intake, state.notes.values(), state.all_vocabularies(), now,
                            state.settings)
         intake = state.intake
-        if intake is not None and intake.agreed and any(g.status != "dropped" for g in intake.goals):
+        if intake is not None and intake.is_agreed and any(g.status != "dropped" for g in intake.goals):
             agreed += 1
         if progress.review is not None and progress.review.due:
             due += 1

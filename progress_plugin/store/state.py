@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from progress_plugin.store import tables as t
 from progress_plugin.core.handle import ClientState
 from progress_plugin.core.dates import as_date, utc
-from progress_plugin.core.intake import Goal, Intake
+from progress_plugin.core.intake import EARLIER_VERSIONS, Goal, Intake, upgrade_answers
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
 from progress_plugin.store.engine import CHUNK, chunks
 from progress_plugin.store.vocabularies import VocabularyStore
@@ -103,8 +103,11 @@ class StateStore(VocabularyStore):
         goals = tuple(Goal(g.goal_id, g.words, g.whose, g.baseline, g.rank,
                            {int(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
                            g.weight, g.status) for g in goal_rows)
+        answers = dict(row.answers)
+        if row.definition_version in EARLIER_VERSIONS:     # an intake saved with an earlier section
+            answers = upgrade_answers(row.definition_version, answers)
         return Intake(row.intake_id, goals, row.review_cadence, row.agreed, as_date(row.agreed_on),
-                      row.goals_reviewed, dict(row.answers), as_date(row.review_date), row.definition_version)
+                      row.goals_reviewed, answers, as_date(row.review_date), row.definition_version)
 
     def _notes(self, c, clinic_id, client_id) -> dict[str, NoteProgress]:
         n, nt, r = t.notes, t.note_tags, t.ratings

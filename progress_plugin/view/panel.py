@@ -24,14 +24,14 @@ from html import escape
 from progress_plugin.view import chart
 from progress_plugin.view.bidi import bdi
 from progress_plugin.errors import ValidationError
-from progress_plugin.core.intake import FIELDS, THERAPIST_ONLY, Intake
+from progress_plugin.core.intake import FIELDS, THERAPIST_ONLY, Intake, not_asked
 from progress_plugin.core.progress import (NO_RELIABLE_CHANGE, NOT_ENOUGH, RELIABLE_DETERIORATION,
                                       RELIABLE_IMPROVEMENT, Progress)
 
 AUDIENCES = ("therapist", "client")
 
-#: Intake answers shown under "What we agreed", in this order.
-ANSWER_FIELDS = ("better_looks_like", "small_shift", "holding_steady_counts", "if_stirred_up",
+#: Intake answers shown under "What we agreed", in this order (the conversation's).
+ANSWER_FIELDS = ("hopes", "better_looks_like", "small_shift", "holding_steady_counts", "if_stirred_up",
                  "saying_not_working", "saying_not_working_other", "therapist_view", "private_reflection")
 
 STATUS_NOTE = {
@@ -75,7 +75,10 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
     return {
         "client_id": progress.client_id,
         "audience": audience,
-        "agreed_on": _iso(intake.agreed_on) if intake is not None else None,
+        "intake": None if intake is None else {
+            "status": intake.status, "on": _iso(intake.agreed_on), "version": intake.definition_version,
+            "not_asked": [f for f in not_asked_fields(intake) if f in ANSWER_FIELDS]},
+        "agreed_on": _iso(intake.agreed_on) if intake is not None and intake.is_agreed else None,
         "goals": [{
             "goal_id": g.goal_id, "rank": g.rank, "words": g.words, "baseline": g.baseline,
             "status": g.change.status, "delta": g.change.delta, "first": g.change.first,
@@ -224,6 +227,14 @@ def _goal_cards(data: dict) -> str:
     return f'<ul class="pp-goals">{"".join(cards)}</ul>' if cards else "<p>No goals agreed yet.</p>"
 
 
+def not_asked_fields(intake: Intake) -> tuple[str, ...]:
+    """The current questions the intake's own version of the section did not ask."""
+    try:
+        return not_asked(intake.definition_version)
+    except ValueError:                   # a version this release does not know: claim nothing
+        return ()
+
+
 def _answer_text(field_id: str, value) -> str:
     """An answer as HTML: an option's label as it is, a person's own words isolated in ``<bdi>``."""
     field = next((f for f in FIELDS if f.id == field_id), None)
@@ -248,10 +259,27 @@ def _agreed(data: dict) -> str:
     return f'<dl class="pp-agreed">{"".join(rows)}</dl>' if rows else ""
 
 
+def _agreed_note(data: dict) -> str:
+    """" · agreed <date>" for an agreed intake, " · not yet agreed" for a draft, nothing without one."""
+    if data["agreed_on"]:
+        return " · agreed " + escape(chart.day(data["agreed_on"]))
+    return " · not yet agreed" if data["intake"] else ""
+
+
+def _earlier_version_note(data: dict) -> str:
+    missing = data["intake"]["not_asked"] if data["intake"] else []
+    if not missing:
+        return ""
+    labels = {f.id: f.label for f in FIELDS}
+    asked = "; ".join(f"“{labels[f]}”" for f in missing)
+    return (f'<p class="pp-sub">Filled in with an earlier version of this section '
+            f'({escape(data["intake"]["version"])}), which did not ask: {escape(asked)}</p>')
+
+
 def _table(data: dict) -> str:
     goals = data["goals"]
     head = "".join(f'<th scope="col">Goal {g["rank"]}</th>' for g in goals)
-    rows: dict[int, dict] = {0: {"at": data["agreed_on"], "cells": {}, "tags": []}}
+    rows: dict[int, dict] = {0: {"at": (data["intake"] or {}).get("on"), "cells": {}, "tags": []}}
     for s in data["sessions"]:
         rows[s["session"]] = {"at": s["at"], "cells": {}, "tags": []}
     for g in goals:
@@ -291,7 +319,7 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "ther
              f"<style>{CSS}</style>",
              "<h1>Progress</h1>",
              f'<p class="pp-sub">{"Shared view" if audience == "client" else "Therapist view"}'
-             f'{" · agreed " + escape(chart.day(data["agreed_on"])) if data["agreed_on"] else ""}'
+             f'{_agreed_note(data)}'
              f' · {len(data["sessions"])} session{"s" if len(data["sessions"]) != 1 else ""}</p>',
              _goal_cards(data)]
     if data["prompts"]:
@@ -309,7 +337,9 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "ther
                      f'{"due now" if review["due"] else "next " + escape(review["next_due"])}.</p>')
     agreed = _agreed(data)
     if agreed:
-        parts.append(f"<h2>What we agreed progress would look like</h2>{agreed}")
+        heading = ("What we agreed progress would look like" if data["agreed_on"]
+                   else "What progress would look like (not yet agreed)")
+        parts.append(f"<h2>{heading}</h2>{agreed}{_earlier_version_note(data)}")
     parts.append('<div class="pp-tip" role="tooltip" hidden></div>')
     parts.append(f"<script>{TOOLTIP_JS}</script></section>")
     fragment = "".join(parts)

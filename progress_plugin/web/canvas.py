@@ -296,7 +296,9 @@ def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, li
             out.append({"type": "modal", "title": "Progress",
                         "html": panel.render_html(effect.progress, state.intake, effect.audience)})
         elif isinstance(effect, fx.RecordIntake):
-            out.append(card(client, INTAKE_CARD, INTAKE_TITLE, f"Agreed on {effect.intake.agreed_on.isoformat()}; "
+            agreed = (f"Agreed on {effect.intake.agreed_on.isoformat()}" if effect.intake.is_agreed
+                      else "Saved as a draft, not yet agreed")
+            out.append(card(client, INTAKE_CARD, INTAKE_TITLE, f"{agreed}; "
                             f"looking at it together: {cadence_label(effect.intake.review_cadence)}.", "satisfied"))
     if not isinstance(event, (ev.PanelRequested, ev.NoteDeleted)) and status == "ok":
         review = review_card(svc, clinic, client, effects)

@@ -1,7 +1,7 @@
 """The plugin's two Canvas questionnaires, generated from the intake section and the vocabulary.
 
-"Defining progress together" asks the intake section's questions (three goals, then its other
-fields); "Progress this session" asks for the session's tags and, per goal, the tag that fits
+"Defining progress together" asks the intake section's questions in its order (the three goals
+after what the client hopes for, what better looks like and the small shifts); "Progress this session" asks for the session's tags and, per goal, the tag that fits
 it and a 0-10 rating. They ship as YAML templates in ``hooks/canvas/questionnaires/``; the
 question codes tie the answers :mod:`progress_plugin.web.canvas` receives to our fields. After a
 change to the intake section or the default vocabulary, write them again with::
@@ -42,8 +42,8 @@ def _when(question: dict, code: str, value: str) -> dict:
 RATINGS = tuple((str(n), str(n)) for n in range(RATING_MIN, RATING_MAX + 1))
 
 
-def intake_questions() -> list[dict]:
-    """The intake section as Canvas questions: three goals, then the section's other fields."""
+def goal_questions() -> list[dict]:
+    """Three goals: each one's words, whose it is, and where things are now."""
     out = []
     words, whose, baseline = (next(f for f in GOAL_FIELDS if f.id == i) for i in ("words", "whose", "baseline"))
     for rank in range(1, MAX_GOALS + 1):
@@ -53,7 +53,16 @@ def intake_questions() -> list[dict]:
         out.append(_question(f"{prefix}.whose", f"Goal {rank}: {whose.label}", "SING",
                              tuple((o.code, o.label) for o in whose.options)))
         out.append(_question(f"{prefix}.baseline", f"Goal {rank}: {baseline.label}", "SING", RATINGS))
+    return out
+
+
+def intake_questions() -> list[dict]:
+    """The intake section as Canvas questions, in the section's order (the goals in their place)."""
+    out = []
     for field in FIELDS:
+        if field.id == "goals":
+            out += goal_questions()
+            continue
         if field.id in NOT_ASKED:
             continue
         code = f"{INTAKE}.{field.id}"
@@ -89,8 +98,9 @@ def questionnaires(vocabulary: Vocabulary | None = None) -> dict[str, dict]:
         "defining_progress_together.yml": {
             "name": "Defining progress together", "form_type": "QUES", "code_system": "INTERNAL", "code": INTAKE,
             "can_originate_in_charting": True,
-            "prologue": "Filled in together, early on. Goals are written in the client's own words; "
-                        "goal 1 is required.",
+            "prologue": "Filled in together, early on; read the questions aloud to the client. Answers "
+                        "are written in the client's own words; goal 1 is required. Until both \"agreed\" "
+                        "questions are answered yes, it is kept as a draft.",
             "questions": intake_questions()},
         "progress_this_session.yml": {
             "name": "Progress this session", "form_type": "QUES", "code_system": "INTERNAL", "code": SESSION,

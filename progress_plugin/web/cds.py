@@ -286,8 +286,9 @@ def card(progress, intake, words: dict[str, str], link: str | None) -> dict:
     review = progress.review
     due = review is not None and review.due
     summary = f"{TITLE}: {len(goals)} goal{'' if len(goals) == 1 else 's'}" + (", review due" if due else "")
-    lines = [f"Goals agreed with the client on {intake.agreed_on.isoformat()[:10]}, with the client's own "
-             "ratings (0 to 10):", ""]
+    agreed = (f"Goals agreed with the client on {intake.agreed_on.isoformat()[:10]}" if intake.is_agreed
+              else "Goals not yet agreed (a draft)")
+    lines = [f"{agreed}, with the client's own ratings (0 to 10):", ""]
     for g in goals:
         name = _md(words[g.goal_id]) if g.goal_id in words else f"Goal {g.rank}"
         change = g.change
