@@ -178,3 +178,14 @@ def test_tag_labels_route_refuses_a_body_that_is_not_json(service):
     assert r.status_code == 422 and "Content-Type: application/json" in r.json["json"]["_schema"][0]
     r = post_labels(client, made["a-viewer"], b"{not json", content_type="application/json")
     assert r.status_code == 422 and "_schema" in r.json["json"]
+
+
+def test_tag_labels_route_writes_nothing(service, sqlite_store):
+    """A lookup sent as a POST body: it neither creates a clinic nor adds a vocabulary version or an audit row."""
+    client, made = service
+    before = (sqlite_store.history("clinic-a"), sqlite_store.audit_rows("clinic-a"))
+    assert post_labels(client, made["a-viewer"], {"pairs": [{"code": "setback", "version": 1}]}).status_code == 200
+    assert post_labels(client, made["a-viewer"], {"pairs": [{"code": "x", "version": 3}]}).status_code == 200
+    assert (sqlite_store.history("clinic-a"), sqlite_store.audit_rows("clinic-a")) == before
+    assert post_labels(client, made["a-viewer"], {"pairs": []}, clinic="clinic-new").status_code == 404
+    assert not sqlite_store.clinic_exists("clinic-new")
