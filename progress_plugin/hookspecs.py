@@ -207,3 +207,28 @@ def admin_pages(clinic_id):
         "status"}]}``.
     :raises ValidationError: when the id is malformed (a host error).
     """
+
+
+@hookspec(firstresult=True)
+def tag_labels(clinic_id, pairs):
+    """What progress tags meant when they were applied: resolve ``(code, version)`` pairs.
+
+    Stops at first non-None result: the progress plugin owns its tag codes.
+
+    A note records each tag's code with the vocabulary version it was applied from
+    (:func:`note_saved` returns both). Ask this hook for their labels before showing old notes,
+    so a retired tag still shows its label and a renamed tag shows the label it had when the
+    note was written, as the progress panel does; never show the raw code.
+
+    :param clinic_id: The clinic's id.
+    :param pairs: ``[{"code": str, "version": int}, ...]``, at most 500; duplicates are allowed.
+    :return: ``{"labels": [...]}``, one entry per pair in the order given. A known pair is
+        ``{"code", "version", "found": True, "label", "description", "category", "direction",
+        "audience", "therapist_only": bool, "status": "active" | "retired"}``, all as they were at
+        that version. An unknown code or version is ``{"code", "version", "found": False,
+        "problem": str}``; it never fails the other pairs. A host showing tags to a client
+        leaves out those with ``"audience": "therapist"``.
+    :raises ValidationError: when the clinic id or a pair is malformed, or there are more than
+        500 pairs (a host error), e.g. ``{"pairs": {2: {"version": ["Missing data for required
+        field."]}}}``.
+    """

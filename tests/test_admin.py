@@ -33,6 +33,9 @@ SIGNED = {
     "/canvas/<clinic>": "the Canvas plugin's events, verified by the clinic's X-Signature (tests/test_canvas_service.py)",
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: Lookups sent as a POST body because their list is too long for a URL; they write nothing
+#: (tests/test_panel_http.py checks that), so any token of the clinic may use them.
+READ_ONLY_POSTS = {"/clinics/<clinic>/tag-labels"}
 PLACEHOLDERS = {"clinic": A, "code": "step-forward"}
 
 
@@ -284,7 +287,7 @@ def test_every_route_is_authenticated(full_client, label, rule, method):
         return
     view = app.view_functions[endpoint]
     assert getattr(view, "required_role", None) in ("viewer", "admin"), f"{endpoint} does not use auth.require"
-    if method in WRITE_METHODS:
+    if method in WRITE_METHODS and rule not in READ_ONLY_POSTS:
         assert view.required_role == "admin", f"{method} {rule} lets a viewer write"
 
     r = call(_url(rule), {})
@@ -299,7 +302,7 @@ def test_every_route_is_authenticated(full_client, label, rule, method):
     assert missing.status_code == 404 and missing.get_data() == across.get_data()
 
     r = call(_url(rule), made["viewer"])
-    if method in WRITE_METHODS:
+    if method in WRITE_METHODS and rule not in READ_ONLY_POSTS:
         assert r.status_code == 403
     else:
         assert r.status_code not in (401, 403)

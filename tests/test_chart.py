@@ -86,7 +86,7 @@ def test_legend_names_goals_in_their_words_truncated_with_the_full_text_as_title
     assert texts[0].startswith("Goal 1: \u2068") and texts[0].endswith("…\u2069")     # the words isolated
     assert long.startswith(texts[0][9:-2]) and len(texts[0]) >= 30
     assert f"\u2068{long}\u2069" in "".join(t.text or "" for t in legends[0].iter() if local(t) == "title")
-    assert texts[1:] == ["Starting point (intake)", "Tag: away"]
+    assert texts[1:] == ["Starting point (intake)", "Tags: step back"]
     entries = chart.legend(data)
     assert [e.kind for e in entries] == ["client", "baseline", "tag"]
     assert entries[0].full == f"Goal 1: \u2068{long}\u2069 (client's rating)"
@@ -127,12 +127,44 @@ def test_long_histories_group_tags_into_spans_and_draw_dense_lines_without_dots(
     assert len(client_dots) == 1                               # the baseline ring only: 301 points are a line
 
 
-def test_x_axis_starts_at_intake_and_keeps_few_labels():
-    for sessions in (1, 7, 40, 500):
+def test_x_axis_starts_at_intake_and_labels_every_session_while_they_fit():
+    for sessions in (1, 7, 8, chart.MAX_X_LABELS):
+        assert chart._x_labels(sessions) == [{"label": "Intake", "value": 0}] + [
+            {"label": str(s), "value": s} for s in range(1, sessions + 1)]
+    for sessions in (40, 500):
         labels = chart._x_labels(sessions)
         assert labels[0] == {"label": "Intake", "value": 0}
-        assert 2 <= len(labels) <= 7
+        assert 2 <= len(labels) <= chart.MAX_X_LABELS + 1
         assert labels[-1]["value"] <= sessions
+
+
+def test_an_unrated_session_breaks_the_line_instead_of_bridging_it():
+    intake = make_intake(goals=1)
+    notes = [note(1, (), [("g1", 4, "client")]), note(2, ["holding-steady"]), note(3, (), [("g1", 4, "client")]),
+             note(4, (), [("g1", 6, "client")])]
+    data, root = svg_of(intake, notes)
+    (goal,) = data["goals"]
+    values = [v["value"] for v in chart._rating_values(goal, "client", with_baseline=True)]
+    assert values == [(0, goal["baseline"]), (1, 4), (2, None), (3, 4), (4, 6)]
+    lines = [el for el in root.iter() if local(el) == "path" and {"line", "reactive"} <= set((el.get("class") or "").split())]
+    assert len(lines) == 2                     # intake to session 1, then 3 to 4: nothing drawn across session 2
+    assert sorted(1 + len(el.get("d").split("L", 1)[1].split()) // 2 for el in lines) == [2, 2]
+
+
+def test_an_empty_chart_shows_the_0_to_10_axis_and_says_it_is_empty():
+    data, root = svg_of(None, [])
+    texts = [el.text for el in root.iter() if local(el) == "text"]
+    assert ["0", "2", "4", "6", "8", "10"] == [t for t in texts if t in {"0", "2", "4", "6", "8", "10"}]
+    assert "Intake" in texts and "Session" in texts and "No ratings or tags yet" in texts
+    assert not [g for g in root.iter() if (g.get("id") or "").startswith("activate-serie-")]     # no legend entry
+    assert not [el for el in root.iter() if local(el) == "path" and {"line", "reactive"} <= set((el.get("class") or "").split())]
+
+
+def test_the_legend_reads_tags_then_their_directions_in_plain_words():
+    notes = [note(1, ["step-forward", "holding-steady", "stirring-up", "setback", "tried-something-new"])]
+    data, _ = svg_of(make_intake(goals=1), notes)
+    tags = [e.label for e in chart.legend(data) if e.kind == "tag"]
+    assert tags == ["Tags: step toward", "holding steady", "mixed", "step back", "no direction"]
 
 
 def test_the_faster_chart_class_draws_exactly_what_pygal_draws(monkeypatch):

@@ -20,6 +20,7 @@ HOOKS = {
     "note_deleted": ("clinic_id", "client_id", "note_id", "at"),
     "chart_panels": ("clinic_id", "client_id", "audience"),
     "admin_pages": ("clinic_id",),
+    "tag_labels": ("clinic_id", "pairs"),
 }
 
 
@@ -34,10 +35,10 @@ def test_the_spec_has_exactly_the_documented_hooks_and_arguments():
         assert getattr(pm.hook, name).spec.argnames == args, name
 
 
-def test_only_the_section_owned_hooks_stop_at_the_first_result():
+def test_only_the_section_owned_hooks_and_tag_labels_stop_at_the_first_result():
     pm = make_manager(load_entrypoints=False)
     first = {name for name in HOOKS if getattr(pm.hook, name).spec.opts["firstresult"]}
-    assert first == {"validate_intake", "intake_submitted"}
+    assert first == {"validate_intake", "intake_submitted", "tag_labels"}
 
 
 def test_every_hook_has_params_return_and_firstresult_wording():

@@ -230,3 +230,51 @@ def test_a_persons_words_on_the_host_pages_are_bidi_isolated(web):
         # <bdi> here, U+2068...U+2069 in the plugin's SVG and tooltips; form controls are isolated by nature
         outside = re.sub(r"<bdi>.*?</bdi>|\u2068.*?\u2069|<textarea[^>]*>.*?</textarea>", "", page, flags=re.S)
         assert "\u202e" not in outside
+
+
+def test_old_notes_keep_the_labels_they_were_written_with(web, app, with_intake, plugin_store):
+    """After a rename and a retire, the notes table shows each tag as it was when the note was written,
+    through the tag_labels hook, and agrees with the panel's markers; never a raw code."""
+    assert web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
+        "tags-0-code": "feeling-more", "tags-1-code": "step-forward"})).status_code == 302
+    (note,) = app.extensions["notes_host"]["db"].notes(with_intake)
+    assert note["vocabulary_version"] == 1
+    v1 = plugin_store.vocabulary("clinic-x")
+    v2 = plugin_store.save_vocabulary("clinic-x", v1.edit("step-forward", label="Moved toward"), "admin", "edit", v1_now())
+    plugin_store.save_vocabulary("clinic-x", v2.retire("feeling-more"), "admin", "retire", v1_now())
+
+    page = web.get(f"/clients/{with_intake}").get_data(as_text=True)
+    table = page.split('<table id="notes">')[1].split("</table>")[0]
+    assert re.findall(r'<span class="tagname"[^>]*>(.*?)</span>', table) == ["Feeling more", "Step forward"]
+    assert "feeling-more" not in table and "step-forward" not in table and "Moved toward" not in table
+    # the panel (its tooltips and table) names the same tags the same way
+    panel_html = page.split('<section class="panel"')[1]
+    assert "Step forward (toward)" in panel_html and "Feeling more (mixed)" in panel_html
+    assert "Moved toward" not in panel_html
+
+    # signing after the retire keeps the version the note was saved with
+    web.post(f"/clients/{with_intake}/notes/{note['id']}/sign")
+    assert app.extensions["notes_host"]["db"].note(note["id"])["vocabulary_version"] == 1
+
+
+def test_a_tag_renamed_then_retired_shows_the_label_of_the_notes_version(web, app, with_intake, plugin_store):
+    v1 = plugin_store.vocabulary("clinic-x")
+    plugin_store.save_vocabulary("clinic-x", v1.edit("setback", label="Step back"), "admin", "edit", v1_now())
+    assert web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"tags-0-code": "setback"})).status_code == 302
+    (note,) = app.extensions["notes_host"]["db"].notes(with_intake)
+    assert note["vocabulary_version"] == 2
+    plugin_store.save_vocabulary("clinic-x", plugin_store.vocabulary("clinic-x").retire("setback"), "admin", "retire",
+                                 v1_now())
+    page = web.get(f"/clients/{with_intake}").get_data(as_text=True)
+    table = page.split('<table id="notes">')[1].split("</table>")[0]
+    (shown,) = re.findall(r'<span class="tagname"[^>]*>(.*?)</span>', table)
+    assert shown == "Step back"                     # retired only in version 3; the note was written at 2
+    # a host asking at the latest version sees it retired
+    (at3,) = app.extensions["notes_host"]["pm"].hook.tag_labels(
+        clinic_id="clinic-x", pairs=[{"code": "setback", "version": 3}])["labels"]
+    assert at3["status"] == "retired" and at3["label"] == "Step back"
+
+
+def v1_now():
+    from datetime import datetime, timezone
+    return datetime(2026, 1, 20, tzinfo=timezone.utc)

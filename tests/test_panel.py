@@ -238,17 +238,32 @@ def test_status_prompts_and_review_are_shown_in_words():
     assert "Looking at progress together: due now." in html
 
 
-def test_chart_draws_one_line_per_rating_series_and_no_other_line():
+def _runs(points) -> list[int]:
+    """The lengths of the runs of ratings in consecutive sessions (an unrated session ends a run)."""
+    runs: list[int] = []
+    previous = None
+    for p in points:
+        if previous is not None and p.session == previous + 1:
+            runs[-1] += 1
+        else:
+            runs.append(1)
+        previous = p.session
+    return runs
+
+
+def test_chart_draws_one_line_per_run_of_rated_sessions_and_no_other_line():
     intake, notes = make_intake(), make_notes(30, seed=11, missing_rate=0)
     progress = progress_of(intake, notes)
     svg = panel.render_svg(progress, intake, "therapist")
     root = ET.fromstring(svg)
     lines = [el for el in root.iter() if el.tag.endswith("path") and "line" in (el.get("class") or "").split()
              and "reactive" in (el.get("class") or "")]
-    series = [g.client for g in progress.goals] + [g.therapist for g in progress.goals if len(g.therapist) > 0]
-    assert len(lines) == sum(1 for s in series if len(s) >= 2)
+    series = ([[p for p in g.client if p.value is not None] for g in progress.goals]
+              + [[p for p in g.therapist if p.value is not None and p.session > 0] for g in progress.goals])
+    runs = [n for s in series for n in _runs(s) if n >= 2]
+    assert len(lines) == len(runs) > len(progress.goals)       # seed 11 leaves unrated sessions: several runs
     vertices = sorted(1 + len(el.get("d").split("L", 1)[1].split()) // 2 for el in lines)
-    assert vertices == sorted(len(s) for s in series if len(s) >= 2)       # each line goes through its points only
+    assert vertices == sorted(runs)                             # each line goes through its run's points only
     markers = [el for el in root.iter() if el.get("data-direction")]
     assert markers and {el.tag.rsplit("}", 1)[-1] for el in markers} <= {"path"}
 

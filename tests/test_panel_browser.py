@@ -76,7 +76,8 @@ def test_therapist_view_renders_chart_legend_and_tooltips(served, page, artifact
     texts = legend.all_inner_texts()
     assert texts[0] == chart.truncate(f"Goal 1: {data['goals'][0]['words']}") == "Goal 1: Get through a work meetin…"
     assert "Goal 1: therapist's rating" in texts and "Starting point (intake)" in texts
-    assert {"Tag: toward", "Tag: away", "Tag: mixed"} <= set(texts)
+    directions = [d for d in chart.DIRECTIONS if d in {m["direction"] for m in data["markers"]}]
+    assert " ".join(texts[-1].split()) == "Tags: " + ", ".join(chart.LEGEND_WORDS[d] for d in directions)
 
     # a tag marker: hover shows the styled tooltip with its label (and no native title is left to double it)
     session, want = expected_tip(data, "toward")
@@ -134,3 +135,43 @@ def test_works_at_320_px(served, page, artifacts_dir):
     assert tip_box["x"] >= 0 and tip_box["x"] + tip_box["width"] <= 320   # the tooltip stays on screen
     page.locator(".pp-chart").screenshot(path=str(artifacts_dir / "panel-chart-320.png"))
     page.screenshot(path=str(artifacts_dir / "panel-therapist-320.png"), full_page=True)
+
+
+def _details_panel(empty: bool = False) -> str:
+    """Eight weekly sessions, two goals, some sessions unrated (gaps), tags of every direction; or nothing at all."""
+    from progress_plugin.view import panel
+    from tests.test_chart import note
+    from tests.test_panel import make_intake, progress_of
+    if empty:
+        return panel.render_html(progress_of(None, []), None, "therapist")
+    rated = {1: (4, 3), 2: (5, 3), 3: (None, 4), 4: (5, None), 5: (6, 4), 6: (6, 5), 7: (None, 5), 8: (7, 6)}
+    codes = {1: ["step-forward"], 2: ["stirring-up"], 3: ["setback", "strain-noticed"], 4: ["repair"],
+             5: ["holding-steady"], 6: ["tried-something-new"], 7: ["holding-steady"], 8: ["step-forward"]}
+    notes = [note(i, codes[i], [(g, v, "client") for g, v in zip(("g1", "g2"), rated[i]) if v is not None])
+             for i in range(1, 9)]
+    intake = make_intake(goals=2)
+    return panel.render_html(progress_of(intake, notes), intake, "therapist")
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_panel_details_gaps_session_labels_legend_and_empty_axis(page, artifacts_dir, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    page.set_content(_details_panel())
+    x_labels = page.locator(".pp-chart svg .axis.x text").evaluate_all("els => els.map(e => e.textContent)")
+    assert [t for t in x_labels if t != "Session"] == ["Intake"] + [str(i) for i in range(1, 9)]
+    for label in page.locator(".pp-chart svg .axis.x text").all():
+        assert label.is_visible()
+    # goal 1 is unrated at sessions 3 and 7, goal 2 at session 4: no line crosses those sessions
+    assert page.locator(".pp-chart svg path.line.reactive").count() == 4     # 0-2, 4-6 and 0-3, 5-8
+    legend = " ".join(page.locator(".pp-legend li.pp-legend-tags").inner_text().split())
+    assert legend == "Tags: step toward, holding steady, mixed, step back, no direction"
+    assert "session order; they are not a trend" in page.inner_text(".pp-chart figcaption")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(artifacts_dir / f"panel-details-{width}.png"), full_page=True)
+
+    page.set_content(_details_panel(empty=True))
+    y_labels = page.locator(".pp-chart svg .axis.y text").evaluate_all("els => els.map(e => e.textContent)")
+    assert [t for t in y_labels if t.isdigit()] == ["0", "2", "4", "6", "8", "10"]
+    assert page.locator(".pp-chart svg text.pp-empty").text_content() == "No ratings or tags yet"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(artifacts_dir / f"panel-empty-{width}.png"), full_page=True)

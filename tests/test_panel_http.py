@@ -113,3 +113,79 @@ def test_summary_endpoint(service):
     assert sum(r.json["tags_by_category"].values()) == r.json["tags_in_range"] > 12
     text = r.get_data(as_text=True)
     assert "Get through" not in text and PRIVATE not in text and "c1" not in text
+
+
+# -- POST /clinics/<clinic>/tag-labels ----------------------------------------------------------
+LABELS = "/clinics/{clinic}/tag-labels"
+
+
+def post_labels(client, token, body, clinic="clinic-a", **kwargs):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if isinstance(body, (bytes, str)):
+        return client.post(LABELS.format(clinic=clinic), headers=headers, data=body, **kwargs)
+    return client.post(LABELS.format(clinic=clinic), headers=headers, json=body)
+
+
+def test_tag_labels_route_answers_per_pair_at_its_version(service, sqlite_store, now):
+    client, made = service
+    v1 = sqlite_store.vocabulary("clinic-a")
+    sqlite_store.save_vocabulary("clinic-a", v1.edit("setback", label="Step back"), "admin", "edit setback", now)
+    pairs = [{"code": "setback", "version": 1}, {"code": "setback", "version": 2},
+             {"code": "gone", "version": 1}, {"code": "setback", "version": 7}]
+    for token in (made["a-viewer"], made["a-admin"]):
+        r = post_labels(client, token, {"pairs": pairs})
+        assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+        labels = r.json["labels"]
+        assert [x.get("label") for x in labels] == ["Setback", "Step back", None, None]
+        assert [x["found"] for x in labels] == [True, True, False, False]
+        assert labels[1]["direction"] == "away" and labels[1]["status"] == "active"
+        assert labels[2]["problem"] == "Unknown tag code 'gone' in vocabulary version 1."
+        assert labels[3]["problem"] == "There is no vocabulary version 7."
+
+
+def test_tag_labels_route_needs_a_token_of_the_clinic(service, sqlite_store, now):
+    client, made = service
+    v1 = sqlite_store.vocabulary("clinic-b")
+    sqlite_store.save_vocabulary("clinic-b", v1.edit("setback", label="Clinic B's own"), "admin", "edit", now)
+    body = {"pairs": [{"code": "setback", "version": 2}]}
+    assert post_labels(client, None, body).status_code == 401
+    assert post_labels(client, "not-a-token", body).status_code == 401
+    r = post_labels(client, made["a-viewer"], body, clinic="clinic-b")        # another clinic's token
+    assert r.status_code == 404 and "Clinic B" not in r.get_data(as_text=True)
+    r = post_labels(client, made["a-viewer"], body)                            # its own clinic has no version 2
+    assert r.status_code == 200 and r.json["labels"][0]["found"] is False
+    r = post_labels(client, made["b-viewer"], body, clinic="clinic-b")
+    assert r.json["labels"][0]["label"] == "Clinic B's own"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"pairs": [{"code": "setback", "version": "two"}]}, {"pairs": {"0": {"version": ["Not a valid integer."]}}}),
+    ({"pairs": [{"version": 1}]}, {"pairs": {"0": {"code": ["Missing data for required field."]}}}),
+    ({"pairs": [{"code": "setback", "version": 1}] * 501}, {"pairs": ["At most 500 pairs per request."]}),
+    ({}, {"pairs": ["Missing data for required field."]}),
+    ({"pairs": [], "clinic_id": "clinic-b"}, {"clinic_id": ["Unknown field."]}),
+    ([{"code": "setback", "version": 1}], {"_schema": ["Expected a JSON object."]}),
+])
+def test_tag_labels_route_bad_input_is_422_naming_the_field(service, body, expected):
+    client, made = service
+    r = post_labels(client, made["a-viewer"], body)
+    assert r.status_code == 422 and r.json == {"json": expected}
+
+
+def test_tag_labels_route_refuses_a_body_that_is_not_json(service):
+    client, made = service
+    r = post_labels(client, made["a-viewer"], "pairs=setback", content_type="text/plain")
+    assert r.status_code == 422 and "Content-Type: application/json" in r.json["json"]["_schema"][0]
+    r = post_labels(client, made["a-viewer"], b"{not json", content_type="application/json")
+    assert r.status_code == 422 and "_schema" in r.json["json"]
+
+
+def test_tag_labels_route_writes_nothing(service, sqlite_store):
+    """A lookup sent as a POST body: it neither creates a clinic nor adds a vocabulary version or an audit row."""
+    client, made = service
+    before = (sqlite_store.history("clinic-a"), sqlite_store.audit_rows("clinic-a"))
+    assert post_labels(client, made["a-viewer"], {"pairs": [{"code": "setback", "version": 1}]}).status_code == 200
+    assert post_labels(client, made["a-viewer"], {"pairs": [{"code": "x", "version": 3}]}).status_code == 200
+    assert (sqlite_store.history("clinic-a"), sqlite_store.audit_rows("clinic-a")) == before
+    assert post_labels(client, made["a-viewer"], {"pairs": []}, clinic="clinic-new").status_code == 404
+    assert not sqlite_store.clinic_exists("clinic-new")

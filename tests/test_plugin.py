@@ -291,3 +291,64 @@ def test_a_rejection_echoes_the_note_id_only_when_it_is_plain_text(hook):
     assert deleted["status"] == "rejected" and deleted["note_id"] is None and "note_id" in deleted["errors"]
     (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id=[[[1]]], at="2026-01-05")
     assert deleted["note_id"] is None
+
+
+# -- tag_labels: what a tag meant at the version a note recorded --------------------------
+def _rename_then_retire(store, now, clinic=CLINIC):
+    """Version 2 renames feeling-more; version 3 retires it."""
+    store.ensure_clinic(clinic, now)
+    v1 = store.vocabulary(clinic)
+    v2 = store.save_vocabulary(clinic, v1.edit("feeling-more", label="Feelings closer"), "admin", "edit feeling-more", now)
+    store.save_vocabulary(clinic, v2.retire("feeling-more"), "admin", "retire feeling-more", now)
+
+
+def test_tag_labels_resolves_each_pair_at_its_own_version(hook, store, now):
+    _rename_then_retire(store, now)
+    pairs = [{"code": "feeling-more", "version": 1}, {"code": "feeling-more", "version": 2},
+             {"code": "feeling-more", "version": 3}, {"code": "let-go-of-fixing", "version": 1},
+             {"code": "feeling-more", "version": 1}]
+    labels = hook.tag_labels(clinic_id=CLINIC, pairs=pairs)["labels"]
+    assert [(x["code"], x["version"], x["label"], x["status"]) for x in labels] == [
+        ("feeling-more", 1, "Feeling more", "active"), ("feeling-more", 2, "Feelings closer", "active"),
+        ("feeling-more", 3, "Feelings closer", "retired"), ("let-go-of-fixing", 1, "Let go of fixing", "active"),
+        ("feeling-more", 1, "Feeling more", "active")]
+    first = labels[0]
+    assert first == {"code": "feeling-more", "version": 1, "found": True, "label": "Feeling more",
+                     "description": "Feelings are more available, including painful ones.", "category": "awareness",
+                     "direction": "mixed", "audience": "all", "therapist_only": False, "status": "active"}
+    assert labels[3]["audience"] == "therapist" and labels[3]["therapist_only"] is True
+
+
+def test_tag_labels_reports_an_unknown_code_or_version_in_its_own_entry(hook, store, now):
+    labels = hook.tag_labels(clinic_id=CLINIC, pairs=[
+        {"code": "no-such-tag", "version": 1}, {"code": "setback", "version": 9}, {"code": "setback", "version": 1}])["labels"]
+    assert labels[0] == {"code": "no-such-tag", "version": 1, "found": False,
+                         "problem": "Unknown tag code 'no-such-tag' in vocabulary version 1."}
+    assert labels[1] == {"code": "setback", "version": 9, "found": False,
+                         "problem": "There is no vocabulary version 9."}
+    assert labels[2]["found"] is True and labels[2]["label"] == "Setback"
+    assert hook.tag_labels(clinic_id=CLINIC, pairs=[]) == {"labels": []}
+
+
+def test_tag_labels_reads_only_the_given_clinics_vocabulary(hook, store, now):
+    _rename_then_retire(store, now, clinic="clinic-b")
+    (mine,) = hook.tag_labels(clinic_id=CLINIC, pairs=[{"code": "feeling-more", "version": 2}])["labels"]
+    assert mine["found"] is False            # clinic-a has only version 1; clinic-b's version 2 is not shown
+    (theirs,) = hook.tag_labels(clinic_id="clinic-b", pairs=[{"code": "feeling-more", "version": 2}])["labels"]
+    assert theirs["label"] == "Feelings closer"
+
+
+@pytest.mark.parametrize("clinic_id, pairs, expected", [
+    (CLINIC, [{"code": "setback"}], {"pairs": {0: {"version": ["Missing data for required field."]}}}),
+    (CLINIC, [{"code": "setback", "version": "1"}], {"pairs": {0: {"version": ["Not a valid integer."]}}}),
+    (CLINIC, [{"code": "setback", "version": 0}], {"pairs": {0: {"version": ["A version is between 1 and 2147483647."]}}}),
+    (CLINIC, [{"code": "set back", "version": 1}], {"pairs": {0: {"code": ["Not a tag code: set back."]}}}),
+    (CLINIC, [{"code": "setback", "version": 1, "label": "x"}], {"pairs": {0: {"label": ["Unknown field."]}}}),
+    (CLINIC, "setback@1", {"pairs": ["Not a valid list."]}),
+    (CLINIC, [{"code": "setback", "version": 1}] * 501, {"pairs": ["At most 500 pairs per request."]}),
+    ("", [], {"clinic_id": ["Length must be between 1 and 128."]}),
+])
+def test_tag_labels_rejects_malformed_input_naming_the_field(pm, clinic_id, pairs, expected):
+    with pytest.raises(ValidationError) as caught:
+        pm.hook.tag_labels(clinic_id=clinic_id, pairs=pairs)
+    assert caught.value.messages == expected

@@ -55,9 +55,19 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     def pickers(client_id, note_type):
         return hook.note_fields(clinic_id=clinic_id, client_id=client_id, note_type=note_type)
 
-    def labels(client_id) -> dict[str, str]:
-        return {t["code"]: t["label"] for p in pickers(client_id, "progress-note")
-                for c in p["categories"] for t in c["tags"]}
+    def labels(notes) -> dict[tuple[str, int], dict]:
+        """What each note's tags meant when the note was written, by (code, vocabulary version):
+        a retired tag keeps its label, a renamed one the label it had then (as the panel shows)."""
+        pairs = sorted({(t["code"], n["vocabulary_version"]) for n in notes if n["vocabulary_version"]
+                        for t in n["tags"]})
+        found = hook.tag_labels(clinic_id=clinic_id, pairs=[{"code": c, "version": v} for c, v in pairs])
+        return {(x["code"], x["version"]): x for x in (found or {}).get("labels", []) if x["found"]}
+
+    def remember_version(note_id, results) -> None:
+        for result in results:
+            for tag in result.get("tags") or ():
+                db.set_vocabulary_version(note_id, tag["vocabulary_version"])
+                return
 
     @app.get("/")
     def clients():
@@ -75,8 +85,9 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     def client(client_id):
         person = client_or_404(client_id)
         panels = hook.chart_panels(clinic_id=clinic_id, client_id=client_id, audience="therapist")
-        return render_template("client.html", client=person, notes=db.notes(client_id), panels=panels,
-                               labels=labels(client_id), note_types=NOTE_TYPES)
+        notes = db.notes(client_id)
+        return render_template("client.html", client=person, notes=notes, panels=panels,
+                               labels=labels(notes), note_types=NOTE_TYPES)
 
     @app.route("/clients/<client_id>/intake", methods=["GET", "POST"])
     def intake(client_id):
@@ -144,7 +155,9 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
             return render_template("note.html", **{**page, "errors": errors}), 422
 
         db.save_note(note["note_id"], client_id, note_type, session_at, THERAPIST, text, tags, note["at"])
-        for result in hook.note_saved(note=note):
+        saved = hook.note_saved(note=note)
+        remember_version(note["note_id"], saved)
+        for result in saved:
             if result.get("status") == "refused":
                 flash("Saved. Progress tags are not recorded for psychotherapy notes.")
             elif result.get("status") == "rejected":
@@ -166,7 +179,9 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "note_type": stored["note_type"],
                 "session_at": stored["session_at"], "author": stored["author"], "at": now_iso(),
                 "tags": stored["tags"]}
-        bad = [r for r in hook.note_signed(note=note) if r.get("status") == "rejected"]
+        signed = hook.note_signed(note=note)
+        remember_version(note_id, signed)
+        bad = [r for r in signed if r.get("status") == "rejected"]
         flash("Note signed." if not bad else "Note signed, but its progress tags were not recorded.")
         return redirect(url_for("client", client_id=client_id))
 

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS notes (
     text TEXT NOT NULL,
     tags TEXT NOT NULL DEFAULT '[]',
     signed INTEGER NOT NULL DEFAULT 0,
-    saved_at TEXT NOT NULL
+    saved_at TEXT NOT NULL,
+    vocabulary_version INTEGER
 );
 """
 
@@ -34,6 +35,9 @@ class NotesDB:
         self.path = path
         with self.connect() as c:
             c.executescript(SCHEMA)
+            columns = {row["name"] for row in c.execute("PRAGMA table_info(notes)")}
+            if "vocabulary_version" not in columns:        # a database made before the column
+                c.execute("ALTER TABLE notes ADD COLUMN vocabulary_version INTEGER")
 
     @contextmanager
     def connect(self):
@@ -77,6 +81,11 @@ class NotesDB:
         with self.connect() as c:
             row = c.execute("SELECT * FROM notes WHERE id = ?", (note_id,)).fetchone()
         return self._note(row) if row else None
+
+    def set_vocabulary_version(self, note_id: str, version: int) -> None:
+        """The vocabulary version the plugin recorded the note's tags with (to show their labels later)."""
+        with self.connect() as c:
+            c.execute("UPDATE notes SET vocabulary_version = ? WHERE id = ?", (version, note_id))
 
     def sign(self, note_id: str) -> None:
         with self.connect() as c:

@@ -221,3 +221,25 @@ def check_tags(tags, positions=None) -> dict:
 
 def default() -> Vocabulary:
     return Vocabulary(1, DEFAULT_TAGS)
+
+
+def labels_at(vocabularies: dict[int, "Vocabulary"], pairs) -> list[dict]:
+    """What each ``(code, version)`` pair meant at that vocabulary version, in the order given.
+
+    A known pair gives the tag as it was at ``version`` (its label, description, category,
+    direction, audience and status then) with ``"found": True``; an unknown code or version gives
+    ``"found": False`` and a ``problem`` sentence, so one bad pair never fails the others.
+    """
+    out = []
+    for code, version in pairs:
+        vocabulary = vocabularies.get(version)
+        tag = vocabulary.get(code) if vocabulary is not None else None
+        if tag is not None:
+            out.append({**tag.as_dict(), "version": version, "therapist_only": tag.therapist_only, "found": True})
+        elif vocabulary is None:
+            out.append({"code": code, "version": version, "found": False,
+                        "problem": f"There is no vocabulary version {version}."})
+        else:
+            out.append({"code": code, "version": version, "found": False,
+                        "problem": f"Unknown tag code '{code}' in vocabulary version {version}."})
+    return out

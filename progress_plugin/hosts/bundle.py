@@ -86,6 +86,18 @@ def manifest() -> dict:
             "404": "unknown clinic",
         },
         "retry": "retry any 5xx or network failure with the same webhook-id; deduplication makes it safe",
+        "routes": {
+            "tag_labels": {
+                "url": "{service}/clinics/{clinic}/tag-labels", "method": "POST",
+                "auth": "Authorization: Bearer <a token of the clinic, viewer or above>",
+                "request_schema": "schemas/tag-labels-request.schema.json",
+                "purpose": "what each (code, vocabulary version) a note recorded meant then: label, description, "
+                           "category, direction, audience, status; show these, never the raw code",
+                "responses": {"200": "{\"labels\": [one entry per pair; found false for an unknown code or version]}",
+                              "401": "no valid token", "404": "another clinic's token, or no such clinic",
+                              "422": "a malformed pair, named by its field, or too many pairs"},
+            },
+        },
     }
 
 

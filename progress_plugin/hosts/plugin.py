@@ -30,6 +30,7 @@ from progress_plugin.errors import ValidationError
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
+from progress_plugin.core.vocabulary import labels_at
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
@@ -349,3 +350,13 @@ def _e(text) -> str:
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+@hookimpl
+def tag_labels(clinic_id, pairs):
+    req = schemas.load(schemas.tag_labels_hook_schema, {"clinic_id": clinic_id, "pairs": pairs})
+    rt = _rt()
+    with rt.store.begin() as conn:
+        rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
+        found = rt.store.vocabularies(req["clinic_id"], {v for _, v in req["pairs"]}, conn=conn)
+    return {"labels": labels_at(found, req["pairs"])}

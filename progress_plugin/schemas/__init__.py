@@ -31,6 +31,8 @@ Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-
 #: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
 MAX_VERSION = 2 ** 31 - 1
 Version = validate.Range(min=1, max=MAX_VERSION, error="A version is between {min} and {max}.")
+#: The most ``(code, version)`` pairs one label request may ask about.
+MAX_LABEL_PAIRS = 500
 
 
 # -- intake -------------------------------------------------------------------------------
@@ -273,6 +275,31 @@ class ClinicRequestSchema(Inbound):
     clinic_id = Text(required=True, validate=ID)
 
 
+class TagRefSchema(Inbound):
+    """One tag as a note recorded it: its code and the vocabulary version it was applied from."""
+
+    code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
+    version = Int(required=True, strict=True, validate=Version,
+                  metadata={"description": "The vocabulary version the note recorded with the code."})
+
+
+class TagLabelsRequestSchema(Inbound):
+    """A host asking what tags meant at given vocabulary versions (body of ``POST .../tag-labels``)."""
+
+    pairs = fields.List(fields.Nested(TagRefSchema), required=True, validate=validate.Length(
+        max=MAX_LABEL_PAIRS, error=f"At most {MAX_LABEL_PAIRS} pairs per request."))
+
+    @post_load
+    def to_pairs(self, data, **kwargs):
+        return {**data, "pairs": [(p["code"], p["version"]) for p in data["pairs"]]}
+
+
+class TagLabelsHookSchema(TagLabelsRequestSchema):
+    """The arguments of the ``tag_labels`` hook."""
+
+    clinic_id = Text(required=True, validate=ID)
+
+
 class HostConfigSchema(Inbound):
     """The plugin's part of a host's settings (``config["progress_plugin"]`` of the configure hook)."""
 
@@ -314,6 +341,8 @@ client_request_schema = ClientRequestSchema()
 note_fields_request_schema = NoteFieldsRequestSchema()
 clinic_request_schema = ClinicRequestSchema()
 host_config_schema = HostConfigSchema()
+tag_labels_request_schema = TagLabelsRequestSchema()
+tag_labels_hook_schema = TagLabelsHookSchema()
 note_ref_schema = NoteRefSchema()
 
 #: The event types a host sends (webhook envelopes, inbox rows) and the schema of each one's data.
@@ -340,6 +369,8 @@ BOUNDARY = {
     "hook-note-fields-request": note_fields_request_schema,
     "hook-clinic-request": clinic_request_schema,
     "hook-config": host_config_schema,
+    "hook-tag-labels-request": tag_labels_hook_schema,
+    "tag-labels-request": tag_labels_request_schema,
 }
 
 

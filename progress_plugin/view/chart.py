@@ -9,7 +9,10 @@ Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
 - Tags sit in a strip under the 0 line, one row per direction, coloured *and* shaped by
   direction (Okabe-Ito colours, so they hold for colour-blind readers).
 - Nothing is summed across goals and no trend or fitted line is drawn: points are joined in
-  session order, nothing more.
+  session order, nothing more. A session without a rating breaks the line (a gap), so no
+  line runs across sessions nobody rated.
+- An empty chart still shows its 0-10 axis and the session axis from intake; each session
+  number is labelled (every one up to :data:`MAX_X_LABELS` sessions).
 - pygal's tooltip script is not used (it would be fetched from a CDN): every point carries
   an SVG ``<title>``, which browsers show natively, and the HTML panel upgrades those to a
   styled tooltip with its own inline script.
@@ -36,6 +39,9 @@ DIRECTION_SHAPES = {"toward": "triangle-up", "steady": "square", "mixed": "diamo
                     "away": "triangle-down", "none": "circle"}
 DIRECTION_WORDS = {"toward": "toward", "steady": "holding steady", "mixed": "mixed",
                    "away": "away", "none": "no direction"}
+#: How the legend names each direction, after "Tags:": "Tags: step toward, holding steady, ...".
+LEGEND_WORDS = {"toward": "step toward", "steady": "holding steady", "mixed": "mixed",
+                "away": "step back", "none": "no direction"}
 
 WIDTH, HEIGHT = 400, 290           # viewBox; the SVG scales to its container
 WIDE = 640                         # the standalone SVG, with its legend in two columns
@@ -43,6 +49,7 @@ STRIP_TOP, STRIP_STEP = -1.1, 0.62  # y of the first tag row under 0, and the ro
 Y_MIN = STRIP_TOP - STRIP_STEP * (len(DIRECTIONS) - 1) - 0.5
 MAX_MARKER_COLUMNS = 48            # beyond this many sessions, tags are grouped into spans
 MAX_DOTS = 60                      # a rating series with more points is drawn as a line only
+MAX_X_LABELS = 12                  # up to this many sessions, every session number is labelled
 LABEL_CHARS = 34                   # goal words longer than this are truncated in labels
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"
 
@@ -117,11 +124,11 @@ def legend(data: dict) -> list[LegendEntry]:
     if data["goals"]:
         out.append(LegendEntry("baseline", "Starting point (intake)",
                                "Each goal's rating at intake", "#4D4D4D", "ring"))
-    shown = {m["direction"] for m in data["markers"]}
-    for d in DIRECTIONS:
-        if d in shown:
-            out.append(LegendEntry("tag", f"Tag: {DIRECTION_WORDS[d]}", f"Tags that point {DIRECTION_WORDS[d]}",
-                                   DIRECTION_COLOURS[d], DIRECTION_SHAPES[d], d))
+    shown = [d for d in DIRECTIONS if d in {m["direction"] for m in data["markers"]}]
+    for i, d in enumerate(shown):            # reads on as a list: "Tags: step toward", "holding steady", ...
+        words = LEGEND_WORDS[d]
+        out.append(LegendEntry("tag", f"Tags: {words}" if i == 0 else words, f"Tags: {words}",
+                               DIRECTION_COLOURS[d], DIRECTION_SHAPES[d], d, words=""))
     return out
 
 
@@ -142,7 +149,8 @@ def shape_path(shape: str, x: float, y: float, r: float) -> str:
 
 
 def _x_labels(last: int) -> list[dict]:
-    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10 ** 9) if last / s <= 6)
+    """"Intake" at 0, then every session number; past :data:`MAX_X_LABELS` sessions, every 2nd, 5th, 10th..."""
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10 ** 9) if last / s <= MAX_X_LABELS)
     return [{"label": "Intake", "value": 0}] + [{"label": str(s), "value": s} for s in range(step, last + 1, step)]
 
 
@@ -171,12 +179,25 @@ def _marker_groups(markers: list[dict], sessions: int) -> list[tuple[str, float,
 def _rating_values(g: dict, rater: str, with_baseline: bool) -> list[dict]:
     """The points of one rating line; with tooltips when few enough to be drawn as dots."""
     points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
-    if len(points) > MAX_DOTS:
-        return [{"value": (p["session"], p["value"])} for p in points]
     who = "client's" if rater == "client" else "therapist's"
-    return [{"value": (p["session"], p["value"]),
-             "tooltip": f"Goal {g['rank']}, {'at intake' if p['session'] == 0 else 'session ' + str(p['session'])} "
-                        f"({day(p['at'])}): {p['value']}/10, {who} rating"} for p in points]
+    values: list[dict] = []
+    previous = None
+    for p in points:
+        if previous is not None and p["session"] - previous > 1:
+            values.append({"value": (previous + 1, None)})          # sessions without a rating: a gap
+        previous = p["session"]
+        if len(points) > MAX_DOTS:
+            values.append({"value": (p["session"], p["value"])})
+            continue
+        values.append({"value": (p["session"], p["value"]),
+                       "tooltip": f"Goal {g['rank']}, {'at intake' if p['session'] == 0 else 'session ' + str(p['session'])} "
+                                  f"({day(p['at'])}): {p['value']}/10, {who} rating"})
+    return values
+
+
+def _dotted(values: list[dict]) -> bool:
+    """Whether a series is drawn with dots: when its points carry tooltips (few enough points)."""
+    return any("tooltip" in v for v in values)
 
 
 def render(data: dict, *, show_legend: bool = True) -> str:
@@ -188,12 +209,12 @@ def render(data: dict, *, show_legend: bool = True) -> str:
     series: list[tuple[LegendEntry, list, dict]] = []    # (legend entry, values, pygal series options)
     for g in data["goals"]:
         client = _rating_values(g, "client", with_baseline=True)
-        series.append((entries[("client", g["rank"], "")], client, {"show_dots": len(client) <= MAX_DOTS}))
+        series.append((entries[("client", g["rank"], "")], client, {"show_dots": _dotted(client)}))
         therapist = _rating_values(g, "therapist", with_baseline=False)
         if therapist:
             hollow = [{**v, "node": {"style": "fill:#ffffff;stroke-width:1.75"}} for v in therapist]
             series.append((entries[("therapist", g["rank"], "")], hollow, {
-                "show_dots": len(therapist) <= MAX_DOTS, "dots_size": 3.25,
+                "show_dots": _dotted(therapist), "dots_size": 3.25,
                 "stroke_style": {"dasharray": "6,4", "width": 1.75}}))
     if data["goals"]:
         rings = [{"value": (0, g["baseline"]), "color": goal_colour(i),
@@ -210,9 +231,13 @@ def render(data: dict, *, show_legend: bool = True) -> str:
         if values:
             series.append((entries[("tag", 0, d)], values, {"stroke": False, "dots_size": 4.5}))
 
+    empty = not series
+    if empty:            # nothing to draw: an invisible point keeps pygal drawing the axes
+        series.append((LegendEntry("placeholder", "", "", "#ffffff"),
+                       [{"value": (0, 0), "node": {"r": "0", "style": "fill:none;stroke:none"}}], {"stroke": False}))
     last = max([sessions, 1] + [p["session"] for g in data["goals"] for p in g["client"] + g["therapist"]])
     pad = 0.04 * last + 0.4
-    legend_rows = math.ceil(len(series) / 2) if show_legend else 0
+    legend_rows = math.ceil(len(series) / 2) if show_legend and not empty else 0
     chart = XY(
         style=Style(
             background="#ffffff", plot_background="#ffffff", foreground="#333333",
@@ -225,17 +250,20 @@ def render(data: dict, *, show_legend: bool = True) -> str:
             colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
         width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
         range=(Y_MIN, 10.4), xrange=(-pad, last + pad),
-        y_labels=[0, 2, 4, 6, 8, 10, {"label": "Tags", "value": row_y("mixed")}] if series else None, x_labels=_x_labels(last) if series else None,
+        y_labels=[0, 2, 4, 6, 8, 10, {"label": "Tags", "value": row_y("mixed")}], x_labels=_x_labels(last),
+        allow_interruptions=True,         # a None value (an unrated session) breaks the line
         x_title="Session",
         show_legend=show_legend, legend_at_bottom=True, legend_at_bottom_columns=2, legend_box_size=12,
         truncate_legend=-1,               # labels come truncated (and bidi-isolated): pygal must not cut them
+        truncate_label=-1,                # every session number and "Intake" in full
         show_x_guides=False, show_y_guides=True,
         dots_size=3.5, margin=8, spacing=8, js=[], disable_xml_declaration=True, explicit_size=False,
         no_data_text="No goals or tags yet", classes=["progress-chart"],
     )
     chart.uuid = "pp-" + hashlib.sha1(f"{data['client_id']}/{data['audience']}".encode()).hexdigest()[:12]
     for entry, values, options in series:
-        chart.add({"title": entry.label, "tooltip": entry.full}, values, **options)
+        title = None if entry.kind == "placeholder" else {"title": entry.label, "tooltip": entry.full}
+        chart.add(title, values, **options)
     kinds = [entry for entry, _, _ in series]
     chart.add_xml_filter(lambda root: _finish(root, data, kinds, show_legend))
     return chart.render()
@@ -265,6 +293,9 @@ def _finish(root, data: dict, kinds, show_legend: bool):
             for line in [c for c in guides if _local(c) == "path"]:
                 guides.remove(line)      # the strip's name, without a grid line through its markers
     for el in root.iter():
+        if _local(el) == "text" and el.text == "Intake" and "x" in el.attrib:    # ends at its tick: clear of "1"
+            el.set("x", f"{float(el.get('x')) + 5:.2f}")
+            el.set("style", "text-anchor:end")           # pygal's stylesheet centres axis labels
         if _local(el) == "circle" and "data-shape" in el.attrib:      # a tag marker: give it its shape
             shape = el.attrib.pop("data-shape")
             x, y, r = (float(el.attrib.pop(k)) for k in ("cx", "cy", "r"))
@@ -273,7 +304,23 @@ def _finish(root, data: dict, kinds, show_legend: bool):
             el.set("style", "stroke:#ffffff;stroke-width:0.75")
     if show_legend:
         _legend_symbols(root, kinds)
+    if kinds and kinds[0].kind == "placeholder":
+        _say_empty(root)
     return root
+
+
+def _say_empty(root) -> None:
+    """Write "No ratings or tags yet" in the middle of an empty plot."""
+    plot = next((el for el in root.iter() if _local(el) == "g" and "plot" in (el.get("class") or "").split()), None)
+    back = next((c for c in plot if _local(c) == "rect"), None) if plot is not None else None
+    if back is None:
+        return
+    x = float(back.get("x", 0)) + float(back.get("width", 0)) / 2
+    y = float(back.get("y", 0)) + float(back.get("height", 0)) / 3
+    text = ET.SubElement(plot, back.tag.replace("rect", "text"),
+                         {"x": f"{x:.1f}", "y": f"{y:.1f}", "text-anchor": "middle", "class": "pp-empty",
+                          "style": "fill:#5a5a5a;font-size:14px"})
+    text.text = "No ratings or tags yet"
 
 
 def _local(el) -> str:

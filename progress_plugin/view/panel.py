@@ -165,6 +165,9 @@ font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Liberation Sans',Arial,
 .pp-legend li{display:flex;align-items:center;gap:6px;min-width:0;max-width:100%}
 .pp-legend svg{flex:none;width:22px;height:14px}
 .pp-legend span{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.pp-legend li.pp-legend-tags{display:block;flex-basis:100%;white-space:normal}
+.pp-legend-dir{white-space:nowrap}
+.pp-chart .pp-legend-tags svg{display:inline-block;vertical-align:middle;margin:0 3px 0 4px}
 .pp-goals{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:10px;margin:0;padding:0;list-style:none}
 .pp-goal{border:1px solid var(--line);border-left:4px solid var(--goal);border-radius:6px;padding:10px 12px}
 .pp-goal q{display:block;margin:2px 0 6px;quotes:'\\201C' '\\201D'}
@@ -204,11 +207,20 @@ def _legend_icon(entry: chart.LegendEntry) -> str:
 
 
 def _legend_html(data: dict) -> str:
-    items = []
+    """The legend: one item per goal line and the starting point, then one that reads
+    "Tags: step toward, holding steady, ..." with each direction's marker."""
+    items, tags = [], []
     for e in chart.legend(data):
+        if e.kind == "tag":
+            tags.append((_legend_icon(e), escape(chart.LEGEND_WORDS[e.direction])))
+            continue
         title = f' title="{escape(e.full)}"' if e.full != e.label else ""
         text = escape(chart.goal_prefix(e.goal)) + bdi(e.words) if e.words else escape(e.label)
         items.append(f'<li class="pp-legend-{e.kind}"{title}>{_legend_icon(e)}<span>{text}</span></li>')
+    if tags:
+        listed = " ".join(f'<span class="pp-legend-dir">{icon}{words}{"," if i < len(tags) - 1 else ""}</span>'
+                          for i, (icon, words) in enumerate(tags))
+        items.append(f'<li class="pp-legend-tags"><span>Tags:</span> {listed}</li>')
     return f'<ul class="pp-legend" aria-label="Legend">{"".join(items)}</ul>'
 
 

@@ -4,7 +4,11 @@
   ``?view=therapist`` (default) or ``?view=client`` (for sharing with the client: no
   therapist-only tags, no private reflection, no prompts);
 - ``GET /clinics/<clinic>/summary.json?from=YYYY-MM-DD&to=YYYY-MM-DD``: the clinic summary
-  (counts only).
+  (counts only);
+- ``POST /clinics/<clinic>/tag-labels`` with ``{"pairs": [{"code", "version"}, ...]}``: what
+  each tag meant at that vocabulary version (as the ``tag_labels`` hook answers), so a host
+  never shows a raw code. Bad input is a 422 naming the field; an unknown code or version is
+  reported in its own entry.
 
 Every route needs a bearer token of the clinic (:func:`progress_plugin.web.auth.require`,
 ``viewer`` or above). A client the clinic has no record of is a 404, like another clinic.
@@ -21,7 +25,9 @@ from progress_plugin.view import panel
 from progress_plugin.core.handle import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.core.events import PanelRequested
-from progress_plugin.schemas import load
+from progress_plugin.schemas import jsonio, load, tag_labels_request_schema
+from progress_plugin.core.vocabulary import labels_at
+from progress_plugin.errors import ValidationError
 from progress_plugin.service.summary import clinic_summary
 from progress_plugin.web.context import services
 
@@ -100,3 +106,13 @@ def progress_svg(clinic, client):
 def summary(clinic):
     args = load(summary_query, request.args.to_dict())
     return _private(jsonify(clinic_summary(services().runtime, clinic, args["from_"], args["to"])))
+
+
+@blueprint.post("/clinics/<clinic>/tag-labels")
+@auth.require("viewer")
+def tag_labels(clinic):
+    if not request.is_json:
+        raise ValidationError({"_schema": ["Expected a JSON object body (Content-Type: application/json)."]})
+    pairs = load(tag_labels_request_schema, jsonio.loads(request.get_data()))["pairs"]
+    found = services().store.vocabularies(clinic, {v for _, v in pairs})
+    return _private(jsonify(labels=labels_at(found, pairs)))
