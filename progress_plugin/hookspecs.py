@@ -204,7 +204,7 @@ def admin_pages(clinic_id):
     :return: ``{"id": str, "title": str, "html": str, "data": dict}``. The progress plugin
         returns its tag vocabulary: ``data`` is ``{"vocabulary_version": int, "tags":
         [{"code", "label", "description", "category", "direction", "audience",
-        "status"}]}``.
+        "status", "role"}]}``; ``role`` is ``"review"``, ``"strain"``, ``"repair"`` or null.
     :raises ValidationError: when the id is malformed (a host error).
     """
 

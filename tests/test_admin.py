@@ -142,6 +142,30 @@ def test_whole_cycle_through_the_api(client, creds, store, now, tmp_path):
             fresh.close()
 
 
+def test_roles_through_the_api_are_kept_by_a_rename_and_exported(client, creds, store):
+    new = {"code": "looked-again", "label": "We looked again", "category": "relationship", "direction": "none",
+           "role": "review"}
+    r = client.post(f"{URL}/tags", json=new, headers=h(creds, "admin", 1))
+    assert r.status_code == 201 and r.json["tag"]["role"] == "review"
+    r = client.patch(f"{URL}/tags/looked-again", json={"label": "Looked at progress again"}, headers=h(creds, "admin", 2))
+    assert r.json["tag"]["role"] == "review" and r.json["tag"]["label"] == "Looked at progress again"
+    r = client.patch(f"{URL}/tags/progress-redefined", json={"role": None}, headers=h(creds, "admin", 3))
+    assert r.status_code == 200 and r.json["tag"]["role"] is None
+    assert store.vocabulary(A, 3).resolve("progress-redefined").role == "review"       # versioned
+    r = client.get(f"{URL}/diff?from=3&to=4", headers=h(creds, "viewer"))
+    assert r.json["edited"] == [{"code": "progress-redefined", "fields": {"role": ["review", None]}}]
+    assert [(v["version"], v["change"]) for v in client.get(f"{URL}/history", headers=h(creds, "viewer")).json[
+        "versions"]][-1] == (4, "edit progress-redefined role")
+    tags = {t["code"]: t for t in client.get(f"{URL}/export?format=json", headers=h(creds, "viewer")).json["tags"]}
+    assert (tags["looked-again"]["role"], tags["progress-redefined"]["role"], tags["repair"]["role"]) == (
+        "review", None, "repair")
+    bundle = client.get(f"{URL}/export?format=fhir", headers=h(creds, "viewer")).json
+    (cs,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CodeSystem"]
+    roles = {c["code"]: p["valueCode"] for c in cs["concept"] for p in c["property"] if p["code"] == "role"}
+    assert roles == {"looked-again": "review", "strain-noticed": "strain", "repair": "repair"}
+    assert any(p["code"] == "role" and p["type"] == "code" for p in cs["property"])
+
+
 # -- concurrency ----------------------------------------------------------------------------
 def test_writes_need_if_match_and_a_stale_one_loses_nothing(client, creds, store):
     body = {"label": "Step ahead"}
@@ -188,6 +212,9 @@ def test_the_store_refuses_a_race_the_view_could_not_see(store, now):
     ("patch", "/tags/setback", {"status": "retired"}, "status"),
     ("patch", "/tags/setback", {"label": "x" * 81, "colour": "red"}, "colour"),
     ("patch", "/tags/setback", {}, "_schema"),
+    ("post", "/tags", {"code": "x", "label": "X", "category": "action", "direction": "toward",
+                       "role": "closure"}, "role"),
+    ("patch", "/tags/setback", {"role": "Review"}, "role"),
     ("post", "/tags/setback/restore", None, "status"),
 ])
 def test_bad_input_is_422_with_every_problem_by_field(client, creds, store, method, path, body, field):

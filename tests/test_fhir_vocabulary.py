@@ -88,6 +88,33 @@ def test_the_example_file_is_valid():
     assert {t.code for t in default().tags} <= {t.code for t in parsed.tags}
 
 
+def test_roles_round_trip_as_a_declared_codesystem_property_and_in_our_json():
+    v = custom().edit("moment-of-connection", role="repair").edit("progress-redefined", role=None)
+    cs = fhir_vocabulary.export(v, "c", "fhir")["entry"][0]["resource"]
+    (declared,) = [p for p in cs["property"] if p["code"] == "role"]
+    assert declared["type"] == "code"
+    roles = {c["code"]: [p["valueCode"] for p in c["property"] if p["code"] == "role"] for c in cs["concept"]}
+    assert roles["moment-of-connection"] == ["repair"] and roles["strain-noticed"] == ["strain"]
+    assert roles["progress-redefined"] == [] and roles["setback"] == []         # no role: no property
+    for doc in (cs, fhir_vocabulary.export(v, "c", "json")):
+        parsed = fhir_vocabulary.parse(doc)
+        assert {t.code: t.role for t in parsed.tags if t.role} == {
+            "moment-of-connection": "repair", "strain-noticed": "strain", "repair": "repair"}
+        assert v.same_tags(parsed.tags)
+
+
+def test_a_role_outside_the_three_is_named_in_either_format():
+    cs = fhir_vocabulary.export(default(), "c", "fhir")["entry"][0]["resource"]
+    cs["concept"][0]["property"].append({"code": "role", "valueCode": "closure"})
+    assert problems_of(lambda: fhir_vocabulary.parse(cs)) == {
+        "concept.0.property.4.valueCode": ["Must be one of: review, strain, repair."]}
+    doc = fhir_vocabulary.export(default(), "c", "json")
+    doc["tags"][1]["role"] = "Review"
+    assert problems_of(lambda: fhir_vocabulary.parse(doc)) == {"tags.1.role": ["Must be one of: review, strain, repair."]}
+    del doc["tags"][1]["role"]                                      # left out: no role
+    assert fhir_vocabulary.parse(doc).tags[1].role is None
+
+
 # -- whole-file checks ------------------------------------------------------------------------
 def test_every_problem_of_a_json_file_is_reported_with_path_and_line():
     text = """{

@@ -162,7 +162,7 @@ def test_client_view_leaves_out_therapist_only_tags_reflection_and_prompts_but_k
     intake, notes = make_intake(), make_notes(60, seed=5)
     progress = progress_of(intake, notes)
     therapist_only = {m.code for m in progress.markers if m.therapist_only}
-    assert therapist_only == {"let-go-of-fixing", "felt-stuck"}        # the history has both kinds
+    assert therapist_only == {"let-go-of-fixing", "strain-noticed", "felt-stuck"}   # the history has both kinds
     assert progress.prompts                                           # and something to prompt about
 
     mine = panel.panel_data(progress, intake, "therapist")

@@ -86,7 +86,7 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     assert fields["type"] == "tag-picker" and fields["vocabulary_version"] == 1
     assert [c["id"] for c in fields["categories"]] == ["movement", "awareness", "action", "relationship", "therapist"]
     flagged = {t["code"] for c in fields["categories"] for t in c["tags"] if t["therapist_only"]}
-    assert flagged == {"let-go-of-fixing"}
+    assert flagged == {"let-go-of-fixing", "strain-noticed"}
     assert [g["id"] for g in fields["goals"]] == ["g1", "g2"]
 
     # a valid note

@@ -56,6 +56,26 @@ def test_vocabulary_save_is_versioned_and_stale_writes_get_412(store, now):
     assert [(r["actor"], r["old_version"], r["new_version"]) for r in audit] == [("admin-1", 1, 2)]
 
 
+def test_a_version_stored_before_roles_reads_with_the_default_roles_by_code(store, now):
+    """Versions written by the release before roles have no 'role' key: the codes the logic used to key on
+    keep their meaning (progress-redefined resets reviews, strain-noticed and repair pair up). A version
+    stored since keeps exactly its roles, none included."""
+    store.ensure_clinic("clinic-a", now)
+    old = [{k: v for k, v in t.as_dict().items() if k != "role"} for t in store.vocabulary("clinic-a").tags]
+    old.append({"code": "our-own", "label": "Our own", "description": "", "category": "relationship",
+                "direction": "toward", "audience": "all", "status": "active"})
+    with store.begin() as c:
+        c.execute(tables.vocabulary_versions.update().values(tags=old))
+    legacy = store.vocabulary("clinic-a", 1)
+    assert {t.code: t.role for t in legacy.tags if t.role} == {
+        "strain-noticed": "strain", "repair": "repair", "progress-redefined": "review"}
+    assert legacy.resolve("our-own").role is None
+    v2 = legacy.edit("progress-redefined", role=None)
+    store.save_vocabulary("clinic-a", v2, "admin-1", "edit progress-redefined role", now, expected_version=1)
+    assert store.vocabularies("clinic-a", [1, 2])[2].resolve("progress-redefined").role is None
+    assert store.vocabularies("clinic-a", [1, 2])[1].resolve("progress-redefined").role == "review"
+
+
 def test_round_trip_of_a_client_through_the_runtime(runtime, store, intake, note_payload):
     runtime.dispatch(IntakeSubmitted("clinic-a", AT, "c1", intake, "t1"))
     payload = note_payload([{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 6}]},

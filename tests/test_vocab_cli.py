@@ -160,6 +160,32 @@ def test_bad_edits_print_every_problem(cli):
     assert r.exit_code == 1 and "no clinic 'nowhere'" in r.output
 
 
+def test_roles_through_the_cli_add_edit_keep_on_rename_and_clear(cli, tmp_path):
+    c = ["--clinic", "clinic-a"]
+    cli("vocab", "add", "looked-again", "--label", "We looked again", "--category", "relationship",
+        "--direction", "none", "--role", "review", *c)
+    cli("vocab", "edit", "looked-again", "--label", "Looked at progress again", *c)         # a rename keeps it
+    cli("vocab", "edit", "progress-redefined", "--role", "none", *c)
+    cli("vocab", "edit", "moment-of-connection", "--role", "repair", *c)
+    assert "role: review" in next(line for line in cli("vocab", "list", *c).output.splitlines()
+                                  if line.startswith("looked-again"))
+    s = stored(tmp_path)
+    try:
+        now, v3 = s.vocabulary("clinic-a"), s.vocabulary("clinic-a", 3)
+    finally:
+        s.close()
+    assert {t.code: t.role for t in now.tags if t.role} == {
+        "looked-again": "review", "strain-noticed": "strain", "repair": "repair", "moment-of-connection": "repair"}
+    assert now.resolve("looked-again").label == "Looked at progress again"
+    assert v3.resolve("progress-redefined").role == "review"
+    assert "edit progress-redefined role" in cli("vocab", "history", *c).output
+    r = cli("vocab", "edit", "setback", "--role", "closure", *c, ok=False)
+    assert r.exit_code == 2 and "--role" in r.output and "closure" in r.output
+    r = cli("vocab", "add", "x", "--label", "X", "--category", "action", "--direction", "toward",
+            "--role", "REVIEW", *c, ok=False)
+    assert r.exit_code == 2 and "--role" in r.output
+
+
 def test_the_clinic_comes_from_the_flag_the_environment_or_a_single_configured_clinic(cli, tmp_path, monkeypatch):
     r = cli("vocab", "list", ok=False)
     assert r.exit_code == 2 and "Say which clinic" in r.output

@@ -96,3 +96,40 @@ def test_replace_all_keeps_missing_codes_as_retired():
     assert v2.resolve("setback").status == "retired"
     assert v2.resolve("step-forward").status == "active"
     assert len(v2.tags) == 17
+
+
+def test_the_defaults_carry_roles_and_strain_is_mixed_and_therapist_only():
+    roles = {t.code: t.role for t in default().tags if t.role}
+    assert roles == {"progress-redefined": "review", "strain-noticed": "strain", "repair": "repair"}
+    strain = default().resolve("strain-noticed")
+    assert strain.direction == "mixed" and strain.therapist_only
+
+
+def test_a_role_survives_a_rename_changes_only_when_asked_and_is_versioned():
+    v1 = default()
+    v2 = v1.edit("repair", label="Mended")
+    assert v2.resolve("repair").role == "repair" and v2.resolve("repair").label == "Mended"
+    v3 = v2.edit("moment-of-connection", role="repair")
+    v4 = v3.edit("repair", role=None)
+    assert v3.resolve("moment-of-connection").role == "repair" and v2.resolve("moment-of-connection").role is None
+    assert v4.resolve("repair").role is None and v3.resolve("repair").role == "repair"
+    assert v3.diff(v4)["edited"] == [{"code": "repair", "fields": {"role": ["repair", None]}}]
+
+
+def test_a_role_must_be_one_of_the_three_or_none():
+    problems = check_tags([Tag("a", "A", "", "action", "toward", role="closure"), Tag("b", "B", "", "action", "toward")])
+    assert problems == {0: {"role": ["Must be one of: review, strain, repair, or none."]}}
+    with pytest.raises(errors.ValidationError):
+        default().edit("setback", role="strain-ish")
+
+
+def test_a_version_stored_before_roles_gets_the_default_roles_by_code_only():
+    stored = [{k: v for k, v in t.as_dict().items() if k != "role"} for t in DEFAULT_TAGS]
+    stored.append({"code": "our-review", "label": "Our review", "description": "", "category": "relationship",
+                   "direction": "none", "audience": "all", "status": "active"})
+    old = Vocabulary(1, tuple(Tag.from_stored(d) for d in stored))
+    assert {t.code: t.role for t in old.tags if t.role} == {
+        "progress-redefined": "review", "strain-noticed": "strain", "repair": "repair"}
+    # a version stored with roles is taken as it is, a role of none included
+    now = Tag.from_stored({**default().resolve("repair").as_dict(), "role": None})
+    assert now.role is None

@@ -23,11 +23,18 @@ from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.cli.context import Context, Group, now, pass_ctx
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.schemas import MAX_VERSION, load, tag_edit_schema, tag_schema
-from progress_plugin.core.vocabulary import AUDIENCES, DIRECTIONS, Vocabulary, default
+from progress_plugin.core.vocabulary import AUDIENCES, DIRECTIONS, ROLES, Vocabulary, default
 
 ENV_CLINIC = "PROGRESS_PLUGIN_CLINIC"
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 VERSION = click.IntRange(min=1, max=MAX_VERSION)
+ROLE = click.Choice(ROLES + ("none",))
+ROLE_HELP = "What the logic does with it: review resets the review clock; a strain stays open until a repair."
+
+
+def role_of(value: str | None):
+    """The ``--role`` option as a tag field: 'none' is no role."""
+    return None if value == "none" else value
 
 
 class CleanText(click.ParamType):
@@ -77,6 +84,8 @@ def clinic_of(obj: Context, flag: str | None) -> str:
 
 def show_tag(tag) -> str:
     flags = [tag.category, tag.direction]
+    if tag.role:
+        flags.append(f"role: {tag.role}")
     if tag.therapist_only:
         flags.append("therapist-only")
     if not tag.active:
@@ -163,11 +172,12 @@ def show(obj: Context, clinic, code, version):
 @click.option("--description", default="", help="One line on what the tag means.")
 @click.option("--audience", default="all", show_default=True, type=click.Choice(AUDIENCES),
               help="'therapist' keeps the tag out of client-facing views and exports.")
+@click.option("--role", default="none", show_default=True, type=ROLE, help=ROLE_HELP)
 @pass_ctx
-def add(obj: Context, clinic, actor, code, **fields):
+def add(obj: Context, clinic, actor, code, role, **fields):
     """Add a tag with a new CODE (1-64 of letters, digits, '.', '_', '-'; never reused)."""
     clinic = clinic_of(obj, clinic)
-    tag = load(tag_schema, {"code": code, **fields})
+    tag = load(tag_schema, {"code": code, **fields, "role": role_of(role)})
     _save(obj, clinic, _current(obj, clinic, create=True), "add", code, actor, tag=tag)
 
 
@@ -180,11 +190,15 @@ def add(obj: Context, clinic, actor, code, **fields):
 @click.option("--direction", type=click.Choice(DIRECTIONS), help="New direction.")
 @click.option("--description", help="New description.")
 @click.option("--audience", type=click.Choice(AUDIENCES), help="New audience.")
+@click.option("--role", type=ROLE, help="New role, or 'none' to remove it. " + ROLE_HELP)
 @pass_ctx
-def edit(obj: Context, clinic, actor, code, **fields):
-    """Change a tag's label, description, category, direction or audience. The code stays."""
+def edit(obj: Context, clinic, actor, code, role, **fields):
+    """Change a tag's label, description, category, direction, audience or role. The code stays."""
     clinic = clinic_of(obj, clinic)
-    changes = load(tag_edit_schema, {k: v for k, v in fields.items() if v is not None})
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if role is not None:
+        fields["role"] = role_of(role)
+    changes = load(tag_edit_schema, fields)
     _save(obj, clinic, _current(obj, clinic, create=True), "edit", code, actor, changes=changes)
 
 

@@ -2,6 +2,7 @@
 
 Goals are never summed into one score. Reliable change compares the first and the last
 *client* rating of a goal (the baseline counts as the first) and is movement, not success.
+The logic reads tags by their role (``review``, ``strain``, ``repair``), never by their code.
 """
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from progress_plugin.core.bidi import isolate
 from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Intake
 from progress_plugin.core.notes import NoteProgress, Rating
-from progress_plugin.core.vocabulary import REVIEW_CODE, Tag, Vocabulary
+from progress_plugin.core.vocabulary import Tag, Vocabulary
 
 RELIABLE_IMPROVEMENT = "reliable improvement"
 RELIABLE_DETERIORATION = "reliable deterioration"
@@ -73,11 +75,13 @@ class Marker:
     therapist_only: bool
     retired: bool
     vocabulary_version: int
+    role: str | None = None        # the tag's role in the version it was applied with
 
 
 @dataclass(frozen=True)
 class Prompt:
-    kind: str          # not-yet-agreed | review-due | no-recent-rating | reliable-deterioration | strain-without-repair
+    kind: str          # not-yet-agreed | review-due | no-recent-rating | reliable-deterioration | sudden-drop |
+                       # strain-without-repair
     message: str
     goal_id: str | None = None
     note_id: str | None = None
@@ -167,7 +171,7 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
             reliable_change([p.value for p in client], settings.threshold),
             levels[-1] if levels else None))
 
-    review = _review(intake, ordered, now) if intake.is_agreed else None   # a draft starts no review clock
+    review = _review(intake, ordered, markers, now) if intake.is_agreed else None   # a draft starts no review clock
     prompts = [*_draft_prompts(intake), *_prompts(goals, ordered, markers, review, settings)]
     return Progress(client_id, tuple(goals), markers, tuple(prompts), review,
                     _gas(intake, goals, settings.gas_rho),
@@ -183,14 +187,15 @@ def _markers(ordered, session_of, vocabularies):
                 continue
             yield Marker(note.note_id, as_datetime(note.session_at), session_of[note.note_id],
                          tag.code, tag.label, tag.category, tag.direction, tag.therapist_only,
-                         not tag.active, applied.vocabulary_version)
+                         not tag.active, applied.vocabulary_version, tag.role)
 
 
-def _review(intake: Intake, ordered, now: datetime) -> Review:
+def _review(intake: Intake, ordered, markers, now: datetime) -> Review:
+    """The review clock runs from the intake's agreement, reset by any tag whose role is ``review``."""
     last = as_datetime(intake.agreed_on)
-    for note in ordered:
-        if REVIEW_CODE in note.codes():
-            last = max(last, as_datetime(note.session_at))
+    for m in markers:
+        if m.role == "review":
+            last = max(last, m.at)
     since = sum(1 for n in ordered if as_datetime(n.session_at) > last)
     cadence = intake.review_cadence
     if cadence == "every-session":
@@ -225,27 +230,54 @@ def _prompts(goals, ordered, markers, review, settings: Settings):
         recent = [s for s in range(max(1, len(ordered) - n + 1), len(ordered) + 1)]
         if len(ordered) >= n and not rated_sessions.intersection(recent):
             yield Prompt("no-recent-rating",
-                         f"Goal {g.rank} has had no rating from the client in the last {n} sessions. "
+                         f"{_goal(g)} has had no rating from the client in the last {n} sessions. "
                          "How would they put it now?", goal_id=g.goal_id)
         if g.change.status == RELIABLE_DETERIORATION:
             yield Prompt("reliable-deterioration",
-                         f"The client's ratings for goal {g.rank} have moved down by {-g.change.delta} since the start. "
-                         "What is making things harder, and does the goal still fit?", goal_id=g.goal_id)
+                         f"The client's ratings for {_goal(g, lower=True)} have moved down by {-g.change.delta} "
+                         "since the start. What is making things harder, and does the goal still fit?",
+                         goal_id=g.goal_id)
+        drop = sudden_drop(g.client, settings.threshold)
+        if drop is not None:
+            before, after = drop
+            yield Prompt("sudden-drop",
+                         f"The client's rating for {_goal(g, lower=True)} went from {before.value} to {after.value} "
+                         f"between sessions {before.session} and {after.session}. It may be worth asking what has been happening, "
+                         "and how it looks to them now.", goal_id=g.goal_id, note_id=after.note_id)
     open_strain = None
     by_session: dict[int, list[Marker]] = {}
     for m in markers:
-        if m.category == "relationship":
+        if m.role in ("strain", "repair"):
             by_session.setdefault(m.session, []).append(m)
     for session in sorted(by_session):
-        directions = {m.direction for m in by_session[session]}
-        if "toward" in directions:
-            open_strain = None          # a repair in the same session closes its own strain
-        elif "away" in directions and open_strain is None:
-            open_strain = next(m for m in by_session[session] if m.direction == "away")
+        roles = {m.role for m in by_session[session]}
+        if "repair" in roles:
+            open_strain = None          # only a repair closes a strain, its own session's too
+        elif open_strain is None:
+            open_strain = by_session[session][0]
     if open_strain is not None:
         yield Prompt("strain-without-repair",
                      f"Strain was noticed in session {open_strain.session} and no repair is recorded since. "
                      "It may help to name it together.", note_id=open_strain.note_id)
+
+
+def sudden_drop(client: tuple[Point, ...], threshold: int) -> tuple[Point, Point] | None:
+    """The last two client ratings of a goal when the later is ``threshold`` or more below the earlier.
+
+    Only the latest pair counts: a drop the client has rated again since is already part of the
+    conversation. When the two are the goal's only ratings (the baseline and one more), the
+    reliable-deterioration prompt already speaks of them, so this yields nothing.
+    """
+    rated = [p for p in client if p.value is not None]
+    if len(rated) < 3:
+        return None
+    before, after = rated[-2], rated[-1]
+    return (before, after) if before.value - after.value >= threshold else None
+
+
+def _goal(g: GoalProgress, lower: bool = False) -> str:
+    """``Goal 2, “the client's words”,`` with the words isolated for bidirectional text."""
+    return f"{'goal' if lower else 'Goal'} {g.rank}, \u201c{isolate(g.words)}\u201d,"
 
 
 def _gas(intake: Intake, goals, rho: float) -> float | None:

@@ -16,6 +16,8 @@ LABEL_MAX = 80
 DIRECTIONS = ("toward", "steady", "mixed", "away", "none")
 AUDIENCES = ("all", "therapist")
 STATUSES = ("active", "retired")
+#: What the logic does with a tag: ``review`` resets the review clock; a ``strain`` stays open until a ``repair``.
+ROLES = ("review", "strain", "repair")
 CATEGORIES = ("movement", "awareness", "action", "relationship", "therapist")
 SYSTEM = "https://progress-plugin.org/fhir/CodeSystem/progress-tags"
 
@@ -29,6 +31,7 @@ class Tag:
     direction: str
     audience: str = "all"
     status: str = "active"
+    role: str | None = None          # one of ROLES, or None: the logic never looks at a tag's code
 
     @property
     def active(self) -> bool:
@@ -41,11 +44,20 @@ class Tag:
     def as_dict(self) -> dict:
         return {"code": self.code, "label": self.label, "description": self.description,
                 "category": self.category, "direction": self.direction,
-                "audience": self.audience, "status": self.status}
+                "audience": self.audience, "status": self.status, "role": self.role}
+
+    @classmethod
+    def from_stored(cls, data: dict) -> "Tag":
+        """A tag as a vocabulary version stored it. A version stored before tags had roles has no
+        ``role`` key: its default tags get the role their code carries in :data:`DEFAULT_TAGS`, the
+        meaning the logic gave those codes when the version was written (see :data:`DEFAULT_ROLES`)."""
+        if "role" in data:
+            return cls(**data)
+        return cls(**data, role=DEFAULT_ROLES.get(data.get("code")))
 
 
-def _t(code, label, description, category, direction, audience="all") -> Tag:
-    return Tag(code, label, description, category, direction, audience)
+def _t(code, label, description, category, direction, audience="all", role=None) -> Tag:
+    return Tag(code, label, description, category, direction, audience, role=role)
 
 
 DEFAULT_TAGS: tuple[Tag, ...] = (
@@ -62,14 +74,16 @@ DEFAULT_TAGS: tuple[Tag, ...] = (
     _t("small-shift", "Small shift happened", "One of the small, meaningful shifts named at intake happened.", "action", "toward"),
     _t("tried-something-new", "Tried something new", "The client tried something different, whatever the outcome.", "action", "none"),
     _t("moment-of-connection", "Moment of connection", "A moment of real contact in the room.", "relationship", "toward"),
-    _t("strain-noticed", "Strain noticed", "Strain or a rupture in the working relationship was noticed.", "relationship", "away"),
-    _t("repair", "Repair", "A strain in the relationship was talked about and repaired.", "relationship", "toward"),
-    _t("progress-redefined", "Progress redefined together", "We looked again at what progress means and changed it together.", "relationship", "none"),
+    # mixed, therapist-only: a rupture is a possible turning point, not a step back; noted by the therapist until named together
+    _t("strain-noticed", "Strain noticed", "Strain or a rupture in the working relationship was noticed.", "relationship", "mixed", "therapist", role="strain"),
+    _t("repair", "Repair", "A strain in the relationship was talked about and repaired.", "relationship", "toward", role="repair"),
+    _t("progress-redefined", "Progress redefined together", "We looked again at what progress means and changed it together.", "relationship", "none", role="review"),
     _t("let-go-of-fixing", "Let go of fixing", "The therapist noticed and let go of a pull to fix.", "therapist", "none", "therapist"),
 )
 
-#: The tag a note carries when the two of them looked at progress together (resets the review clock).
-REVIEW_CODE = "progress-redefined"
+#: The roles of the default tags, by code: what a vocabulary version stored before roles existed meant
+#: by these codes (the review clock and strains were keyed on them). Used by :meth:`Tag.from_stored` only.
+DEFAULT_ROLES: dict[str, str] = {t.code: t.role for t in DEFAULT_TAGS if t.role}
 
 
 @dataclass(frozen=True)
@@ -170,7 +184,7 @@ class Vocabulary:
                 continue
             if old.status != tag.status:
                 out["retired" if tag.status == "retired" else "restored"].append(code)
-            fields = [f for f in ("label", "description", "category", "direction", "audience")
+            fields = [f for f in ("label", "description", "category", "direction", "audience", "role")
                       if getattr(old, f) != getattr(tag, f)]
             if fields:
                 out["edited"].append({"code": code, "fields": {
@@ -204,6 +218,8 @@ def check_tags(tags, positions=None) -> dict:
             add(i, "audience", f"Must be one of: {', '.join(AUDIENCES)}.")
         if tag.status not in STATUSES:
             add(i, "status", f"Must be one of: {', '.join(STATUSES)}.")
+        if tag.role is not None and tag.role not in ROLES:
+            add(i, "role", f"Must be one of: {', '.join(ROLES)}, or none.")
         if not tag.category:
             add(i, "category", "A category is required.")
         if tag.code in seen_codes:

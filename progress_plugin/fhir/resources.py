@@ -84,13 +84,17 @@ def codesystem(vocabulary: Vocabulary) -> dict:
             {"code": "audience", "type": "code", "description": "all, or therapist (therapist-only)"},
             {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status", "type": "code",
              "description": "active or retired"},
+            {"code": "role", "type": "code",
+             "description": "What the logic does with the tag: review (resets the review clock), strain (open "
+                            "until a repair) or repair; absent when the tag has no role"},
         ],
         "concept": [{
             "code": tag.code, "display": tag.label, "definition": tag.description or tag.label,
             "property": [{"code": "category", "valueCode": tag.category},
                          {"code": "direction", "valueCode": tag.direction},
                          {"code": "audience", "valueCode": tag.audience},
-                         {"code": "status", "valueCode": tag.status}],
+                         {"code": "status", "valueCode": tag.status}]
+                        + ([{"code": "role", "valueCode": tag.role}] if tag.role else []),
         } for tag in vocabulary.tags],
     }
 

@@ -9,7 +9,8 @@ changes; a :class:`ValidationError` carries every problem with its path (``tags.
 FHIR concepts map to tags as: ``code`` = code, ``display`` = label, ``definition`` =
 description (a definition equal to the display means no description, since the export writes
 the label there when a tag has none), and the properties ``category``, ``direction``,
-``audience`` and ``status`` (or the standard ``inactive`` = true for a retired code).
+``audience``, ``status`` (or the standard ``inactive`` = true for a retired code) and ``role``
+(absent: no role). In our JSON file a tag's ``role`` is null or absent when it has none.
 """
 from __future__ import annotations
 
@@ -191,7 +192,7 @@ def _bundle(data: dict, problems: Problems) -> list[tuple[Path, Tag]]:
 
 
 FIELD_OF = {"code": ("code",), "label": ("display",), "description": ("definition",)}
-PROPERTIES = ("category", "direction", "audience", "status")
+PROPERTIES = ("category", "direction", "audience", "status", "role")
 
 
 def _codesystem(cs: dict, prefix: Path, problems: Problems) -> list[tuple[Path, Tag]]:

@@ -335,11 +335,11 @@ def admin_pages(clinic_id):
     rows = "".join(
         f"<tr><td><code>{_e(t.code)}</code></td><td>{_e(t.label)}</td><td>{_e(t.category)}</td>"
         f"<td>{_e(t.direction)}</td><td>{'therapist only' if t.therapist_only else 'all'}</td>"
-        f"<td>{_e(t.status)}</td><td>{_e(t.description)}</td></tr>" for t in vocabulary.tags)
+        f"<td>{_e(t.role or '')}</td><td>{_e(t.status)}</td><td>{_e(t.description)}</td></tr>" for t in vocabulary.tags)
     body = (f'<section class="progress-plugin-admin"><p>Vocabulary version {vocabulary.version}. '
             "Codes never change; an edit creates a new version, and retired tags keep their meaning "
             "on old notes.</p><table><thead><tr><th>Code</th><th>Label</th><th>Category</th><th>Direction</th>"
-            f"<th>Audience</th><th>Status</th><th>Description</th></tr></thead><tbody>{rows}</tbody></table></section>")
+            f"<th>Audience</th><th>Role</th><th>Status</th><th>Description</th></tr></thead><tbody>{rows}</tbody></table></section>")
     return {"id": ADMIN_PAGE_ID, "title": "Progress tags", "html": body,
             "data": {"vocabulary_version": vocabulary.version, "tags": [t.as_dict() for t in vocabulary.tags]}}
 

@@ -25,7 +25,8 @@ from progress_plugin.core.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, M
                                     Goal, Intake, upgrade_answers)
 from progress_plugin.core.notes import RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
-from progress_plugin.core.vocabulary import AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, STATUSES, Tag, check_tags
+from progress_plugin.core.vocabulary import (AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, ROLES, STATUSES, Tag,
+                                             check_tags)
 
 Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
 #: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
@@ -169,6 +170,10 @@ class NoteProgressSchema(Inbound):
 
 
 # -- vocabulary ---------------------------------------------------------------------------
+ROLE_DOC = {"description": "What the logic does with the tag: 'review' resets the review clock, a 'strain' "
+                           "stays open until a 'repair'. Null (or left out): no role."}
+
+
 class TagSchema(Inbound):
     code = Text(required=True, validate=validate.Regexp(
         CODE_RE, error="Codes are 1-64 characters of letters, digits, '.', '_' or '-'."))
@@ -179,6 +184,7 @@ class TagSchema(Inbound):
     direction = Text(required=True, validate=validate.OneOf(DIRECTIONS))
     audience = Text(load_default="all", validate=validate.OneOf(AUDIENCES))
     status = Text(load_default="active", validate=validate.OneOf(STATUSES))
+    role = Text(load_default=None, allow_none=True, validate=validate.OneOf(ROLES), metadata=ROLE_DOC)
 
     @post_load
     def to_tag(self, data, **kwargs) -> Tag:
@@ -195,6 +201,9 @@ class TagEditSchema(Inbound):
                     error="Categories are lower-case words, e.g. 'movement'."))
     direction = Text(validate=validate.OneOf(DIRECTIONS))
     audience = Text(validate=validate.OneOf(AUDIENCES))
+    role = Text(allow_none=True, validate=validate.OneOf(ROLES),
+                metadata={"description": "The new role: 'review' (resets the review clock), 'strain' (stays open "
+                                         "until a 'repair') or 'repair'. Null removes it; left out, the role stays."})
 
 
 class VocabularyFileSchema(Inbound):

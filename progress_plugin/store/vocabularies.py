@@ -59,7 +59,7 @@ class VocabularyStore(StoreBase):
                 t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version == version)).first()
         if row is None:
             raise NotFound(f"no vocabulary version {version} for clinic {clinic_id!r}", clinic_id=clinic_id)
-        return Vocabulary(version, tuple(Tag(**d) for d in row.tags))
+        return Vocabulary(version, tuple(Tag.from_stored(d) for d in row.tags))
 
     def vocabularies(self, clinic_id: str, versions, conn: Connection | None = None) -> dict[int, Vocabulary]:
         versions = sorted(set(versions))
@@ -68,7 +68,7 @@ class VocabularyStore(StoreBase):
         with self._conn(conn) as c:
             rows = c.execute(sa.select(t.vocabulary_versions.c.version, t.vocabulary_versions.c.tags).where(
                 t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version.in_(versions)))
-            return {r.version: Vocabulary(r.version, tuple(Tag(**d) for d in r.tags)) for r in rows}
+            return {r.version: Vocabulary(r.version, tuple(Tag.from_stored(d) for d in r.tags)) for r in rows}
 
     def history(self, clinic_id: str) -> list[dict]:
         vv = t.vocabulary_versions

@@ -207,7 +207,7 @@ def add_tag(clinic):
 
 @blueprint.patch(TAG)
 @auth.require("admin")
-@describe("Edit a tag's label, description, category, direction or audience", write=True, body="TagEdit",
+@describe("Edit a tag's label, description, category, direction, audience or role", write=True, body="TagEdit",
           response="TagResult")
 def edit_tag(clinic, code):
     """Notes tagged under earlier versions keep the meaning they had; codes never change."""
