@@ -224,8 +224,8 @@ def tag_labels(clinic_id, pairs):
     :param pairs: ``[{"code": str, "version": int}, ...]``, at most 500; duplicates are allowed.
     :return: ``{"labels": [...]}``, one entry per pair in the order given. A known pair is
         ``{"code", "version", "found": True, "label", "description", "category", "direction",
-        "audience", "therapist_only": bool, "status": "active" | "retired"}``, all as they were at
-        that version. An unknown code or version is ``{"code", "version", "found": False,
+        "audience", "therapist_only": bool, "status": "active" | "retired", "role": "review" |
+        "strain" | "repair" | None}``, all as they were at that version. An unknown code or version is ``{"code", "version", "found": False,
         "problem": str}``; it never fails the other pairs. A host showing tags to a client
         leaves out those with ``"audience": "therapist"``.
     :raises ValidationError: when the clinic id or a pair is malformed, or there are more than

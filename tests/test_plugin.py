@@ -315,7 +315,7 @@ def test_tag_labels_resolves_each_pair_at_its_own_version(hook, store, now):
     first = labels[0]
     assert first == {"code": "feeling-more", "version": 1, "found": True, "label": "Feeling more",
                      "description": "Feelings are more available, including painful ones.", "category": "awareness",
-                     "direction": "mixed", "audience": "all", "therapist_only": False, "status": "active"}
+                     "direction": "mixed", "audience": "all", "therapist_only": False, "status": "active", "role": None}
     assert labels[3]["audience"] == "therapist" and labels[3]["therapist_only"] is True
 
 
