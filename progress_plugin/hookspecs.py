@@ -56,8 +56,7 @@ def intake_sections(clinic_id, client_id, audience):
         "therapist_only": bool}`` plus, by type, ``options`` (``[{"code", "label"}]``) and
         ``other_allowed`` for ``choice``, ``fields`` and ``max_repeats`` for ``goals``, ``min``
         and ``max`` for ``integer``. Types: ``text``, ``choice``, ``boolean``, ``date``,
-        ``integer``, ``goals`` (a repeated group) and ``gas`` (five texts keyed ``"-2"`` to
-        ``"+2"``). Fields come in the order of the conversation; each ``label`` is worded to
+        ``integer`` and ``goals`` (a repeated group). Fields come in the order of the conversation; each ``label`` is worded to
         be read aloud to the client ("you") and ``help`` is a short hint for the therapist.
         ``values`` holds the client's current answers in the shape :func:`intake_submitted`
         takes (answers given to an earlier ``version`` mapped onto this one), or None before
@@ -119,9 +118,8 @@ def note_fields(clinic_id, client_id, note_type):
         the progress plugin reads nothing and returns None.
     :return: ``{"id": str, "type": "tag-picker", "title": str, "vocabulary_version": int,
         "categories": [{"id", "label", "tags": [{"code", "label", "description",
-        "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words",
-        "gas_levels": bool}], "rating": {"min": 0, "max": 10, "raters": ["client",
-        "therapist"], "levels": [-2, -1, 0, 1, 2]}}``. Only active tags are listed, grouped
+        "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words"}],
+        "rating": {"min": 0, "max": 10, "raters": ["client", "therapist"]}}``. Only active tags are listed, grouped
         by category in vocabulary order; therapist-only tags are flagged. A picked tag goes
         back in ``note["tags"]`` as ``{"code", "goals": [goal id], "ratings": [{"goal",
         "value", "rated_by", "level"}]}``; a rating must name a goal the tag links.

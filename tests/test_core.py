@@ -63,6 +63,14 @@ def test_rating_without_the_goal_linked_is_rejected(intake):
         "Rating for goal 1 needs the tag to link that goal."]}}}}}
 
 
+def test_an_attainment_level_is_no_longer_recorded(intake):
+    from progress_plugin.core.notes import Rating
+    out = handle(saved([TagInput("step-forward", ("g1",), (Rating("g1", 5, "client", 1),))]), state(intake))
+    assert isinstance(out[0], fx.RejectNote)
+    assert out[0].messages == {"tags": {0: {"ratings": {0: {"level": [
+        "Attainment levels are no longer recorded; give a 0-10 value."]}}}}}
+
+
 def test_link_to_a_goal_the_client_does_not_have(intake):
     out = handle(saved([TagInput("step-forward", ("g9",))]), state(intake))
     assert out[0].messages["tags"][0]["goals"] == ["Goal 'g9' is not one of this client's goals."]

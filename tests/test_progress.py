@@ -32,16 +32,6 @@ def test_threshold_is_configurable():
     assert p.reliable_change([5, 8], threshold=4).status == p.NO_RELIABLE_CHANGE
 
 
-def test_gas_t_score_against_a_hand_computed_value():
-    # two goals, weights 1 and 1, attained +1 and 0:
-    # T = 50 + 10*1 / sqrt(0.7*2 + 0.3*4) = 50 + 10/sqrt(2.6) = 56.2017
-    assert p.gas_t_score([(1, 1), (0, 1)]) == pytest.approx(56.2017, abs=1e-4)
-    # three goals, weights 3,2,1, levels -1,+2,0: Σwx = -3+4+0 = 1; Σw² = 14; (Σw)² = 36
-    # T = 50 + 10/sqrt(0.7*14 + 0.3*36) = 50 + 10/sqrt(20.6) = 52.2033
-    assert p.gas_t_score([(-1, 3), (2, 2), (0, 1)]) == pytest.approx(52.2033, abs=1e-4)
-    assert p.gas_t_score([(0, 1), (0, 2)]) == 50
-
-
 def make_intake(cadence="every-4-sessions", goals=None, review_date=None):
     goals = goals or (Goal("g1", "sleep", "client", 3, 1), Goal("g2", "boss", "client", 6, 2))
     return Intake("i1", tuple(goals), cadence, True, date(2026, 1, 1), True, {}, review_date)
@@ -124,15 +114,6 @@ def test_markers_resolve_under_their_own_version_and_sort_by_session():
     result = p.compute("c1", make_intake(), notes, {1: default(), 2: v2}, T0 + timedelta(days=30))
     assert [(m.session, m.code, m.direction, m.retired) for m in result.markers] == [
         (1, "setback", "away", False), (2, "step-forward", "toward", False)]
-
-
-def test_gas_t_in_compute_needs_every_scaled_goal_attained():
-    levels = {-2: "a", -1: "b", 0: "c", 1: "d", 2: "e"}
-    intake = make_intake(goals=(Goal("g1", "x", "client", 3, 1, levels, 1), Goal("g2", "y", "client", 3, 2, levels, 1)))
-    half = [NoteProgress("n1", "c1", T0 + timedelta(days=7), "t", (), (Rating("g1", 5, "client", 1, "n1", T0),))]
-    assert compute(intake, half).gas_t is None
-    both = half + [NoteProgress("n2", "c1", T0 + timedelta(days=14), "t", (), (Rating("g2", 5, "client", 0, "n2", T0),))]
-    assert compute(intake, both).gas_t == pytest.approx(56.2, abs=0.01)
 
 
 def test_no_intake_yields_markers_only():

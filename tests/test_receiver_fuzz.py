@@ -44,8 +44,7 @@ RAW = st.one_of(
 NOTE = {"client_id": "c1", "note_id": "n1", "session_at": "2026-01-05T10:00:00Z", "author": "t1",
         "at": "2026-01-05T10:00:00Z", "note_type": "progress-note",
         "tags": [{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 6}]}]}
-INTAKE = {"goals": [{"words": "Sleep through most nights", "whose": "client", "baseline": 3, "rank": 1,
-                     "gas_levels": {"-2": "a", "-1": "b", "0": "c", "+1": "d", "+2": "e"}, "weight": 2}],
+INTAKE = {"goals": [{"words": "Sleep through most nights", "whose": "client", "baseline": 3, "rank": 1}],
           "better_looks_like": "Waking up less tired", "review_cadence": "every-4-sessions",
           "agreed": True, "agreed_on": "2026-01-05", "goals_reviewed": True}
 ENVELOPES = [

@@ -52,11 +52,20 @@ def test_at_review_cadence_needs_a_date(intake_payload):
     assert list(paths) == ["review_date"]
 
 
-def test_gas_levels_load_as_integers(intake_payload):
-    levels = {"-2": "a", "-1": "b", "0": "c", "+1": "d", "+2": "e"}
-    intake = schemas.load(schemas.intake_schema, intake_payload(
-        goals=[{"words": "x", "whose": "client", "baseline": 4, "gas_levels": levels, "weight": 2}]))
-    assert intake.goals[0].gas_levels == {-2: "a", -1: "b", 0: "c", 1: "d", 2: "e"}
+GAS_GOAL = {"words": "x", "whose": "client", "baseline": 4, "weight": 2,
+            "gas_levels": {"-2": "a", "-1": "b", "0": "c", "+1": "d", "+2": "e"}}
+
+
+def test_attainment_levels_are_no_longer_asked(intake_payload):
+    paths = load_error(schemas.intake_schema, intake_payload(goals=[GAS_GOAL]))
+    assert set(paths) == {"goals.0.gas_levels", "goals.0.weight"}
+    assert set(schemas.GoalSchema().fields) == {"id", "words", "whose", "baseline", "rank"}
+
+
+def test_attainment_levels_given_to_version_1_are_ignored(intake_payload):
+    intake = schemas.load(schemas.intake_schema, intake_payload(definition_version="1.0.0", goals=[GAS_GOAL]))
+    assert intake.goals[0].words == "x" and intake.goals[0].baseline == 4
+    assert not hasattr(intake.goals[0], "gas_levels")
 
 
 def test_note_rating_of_11_is_refused(note_payload):

@@ -1,7 +1,7 @@
 """Between HTML form posts and the hooks' plain data, driven by the field definitions the plugin returns.
 
 Input names: a top-level intake field uses its id (``small_shift``); a goal's field is
-``goals-<row>-<field>``; GAS levels are ``goals-<row>-gas_levels-<level>``. In the note form,
+``goals-<row>-<field>``. In the note form,
 tag row ``i`` has ``tags-i-code``, ``tags-i-goal-<goal>``, ``tags-i-rating-<goal>`` and
 ``tags-i-rater-<goal>``. Field errors come back from the hooks as marshmallow-shaped
 dicts and are turned into the same input names, so each message sits next to its field.
@@ -12,7 +12,6 @@ import re
 
 from progress_plugin.errors import flatten
 
-GAS_KEYS = ("-2", "-1", "0", "+1", "+2")
 TAG_ROWS = 3
 INT_RE = re.compile(r"^-?\d+$")
 
@@ -26,9 +25,6 @@ def _value(field: dict, form, name: str):
     kind = field["type"]
     if kind == "boolean":
         return form.get(name) == "on"
-    if kind == "gas":
-        levels = {k: (form.get(f"{name}-{k}") or "").strip() for k in GAS_KEYS}
-        return levels if any(levels.values()) else None
     raw = _text(form, name)
     if raw is None:
         return None
@@ -74,10 +70,7 @@ def intake_form_values(section: dict) -> dict[str, str]:
         if key == "goals":
             for row, goal in enumerate(value):
                 for gkey, gvalue in goal.items():
-                    if gkey == "gas_levels":
-                        out.update({f"goals-{row}-gas_levels-{k}": v for k, v in gvalue.items()})
-                    else:
-                        out[f"goals-{row}-{gkey}"] = str(gvalue)
+                    out[f"goals-{row}-{gkey}"] = str(gvalue)
         elif isinstance(value, bool):
             if value:
                 out[key] = "on"

@@ -19,7 +19,6 @@ TITLE = "Defining progress together"
 
 MAX_GOALS = 3
 RATING_MIN, RATING_MAX = 0, 10
-GAS_LEVELS = (-2, -1, 0, 1, 2)
 
 WHOSE = ("client", "carer", "therapist")
 HOLDING_STEADY = ("yes", "no", "unsure")
@@ -85,11 +84,6 @@ GOAL_FIELDS = (
           required=True, answered_by="client", min=RATING_MIN, max=RATING_MAX),
     Field("rank", "integer", "Which of these matters most to you right now?",
           "Rank 1 is the goal that matters most.", answered_by="together", min=1, max=MAX_GOALS),
-    Field("gas_levels", "gas", "Goal attainment levels (optional)",
-          "What -2 (much less than hoped) to +2 (much more than hoped) would look like; 0 is the expected outcome.",
-          answered_by="together"),
-    Field("weight", "integer", "Weight (optional, with attainment levels)",
-          "How much this goal counts in the attainment score, 1-10.", answered_by="together", min=1, max=10),
 )
 
 #: The section in the order of the conversation: what the client hopes for, what "better"
@@ -153,6 +147,11 @@ EARLIER_VERSIONS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 }
 VERSIONS = (*EARLIER_VERSIONS, SECTION_VERSION)
 
+#: Goal answers an earlier version asked and the current one does not: they are ignored.
+#: Goal Attainment Scaling (five level texts and a weight per goal) was asked up to 1.0.0 but
+#: no attained level was ever recorded or shown, so it is taken out rather than half kept.
+RETIRED_GOAL_ANSWERS: dict[str, tuple[str, ...]] = {"1.0.0": ("gas_levels", "weight")}
+
 
 def upgrade_answers(version: str, answers: dict) -> dict:
     """Answers given to ``version`` of the section, keyed by the current definition's field ids.
@@ -199,8 +198,6 @@ class Goal:
     whose: str
     baseline: int
     rank: int
-    gas_levels: dict[int, str] | None = None
-    weight: int | None = None
     status: str = "active"   # active | achieved | dropped (on redefinition)
 
 

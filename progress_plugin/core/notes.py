@@ -149,8 +149,8 @@ def check_note_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: 
     """Field errors for the tags of one note, in marshmallow's shape (``{"tags": {i: {field: [..]}}}``).
 
     Rules: the code is known and active; linked goals exist; every rating names a goal the
-    tag links; a goal is rated at most once per rater per note; levels only for goals with
-    attainment levels.
+    tag links; a goal is rated at most once per rater per note; no attainment
+    levels (older ratings keep theirs).
     """
     errors: dict = {}
 
@@ -180,10 +180,9 @@ def check_note_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: 
             if rating.value is not None and not RATING_MIN <= rating.value <= RATING_MAX:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
                     "value", []).append(f"Ratings are {RATING_MIN}-{RATING_MAX}.")
-            goal = intake.goal(rating.goal_id) if intake else None
-            if rating.level is not None and goal is not None and not goal.gas_levels:
+            if rating.level is not None:   # Goal Attainment Scaling left the intake (section 2.0.0)
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "level", []).append(f"{_name(rating.goal_id, intake).capitalize()} has no attainment levels.")
+                    "level", []).append("Attainment levels are no longer recorded; give a 0-10 value.")
             key = (rating.goal_id, rating.rater)
             if key in rated:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(

@@ -7,7 +7,6 @@ The logic reads tags by their role (``review``, ``strain``, ``repair``), never b
 from __future__ import annotations
 
 import calendar
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -22,14 +21,11 @@ RELIABLE_DETERIORATION = "reliable deterioration"
 NO_RELIABLE_CHANGE = "no reliable change yet"
 NOT_ENOUGH = "not enough ratings yet"
 
-GAS_RHO = 0.3
-
 
 @dataclass(frozen=True)
 class Settings:
     threshold: int = 3              # reliable change threshold, in rating points
     no_rating_sessions: int = 3     # prompt after this many sessions without a client rating
-    gas_rho: float = GAS_RHO
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,6 @@ class Progress:
     markers: tuple[Marker, ...]
     prompts: tuple[Prompt, ...]
     review: Review | None
-    gas_t: float | None
     sessions: tuple[tuple[str, datetime], ...] = field(default_factory=tuple)
 
 
@@ -123,16 +118,6 @@ def reliable_change(values: list[int], threshold: int = 3) -> Change:
     return Change(status, delta, first, last, len(values))
 
 
-def gas_t_score(levels_weights: list[tuple[int, float]], rho: float = GAS_RHO) -> float:
-    """Kiresuk-Sherman T = 50 + 10·Σwx / √((1−ρ)Σw² + ρ(Σw)²)."""
-    if not levels_weights:
-        raise ValueError("at least one goal with an attained level is needed")
-    swx = sum(w * x for x, w in levels_weights)
-    sw2 = sum(w * w for _, w in levels_weights)
-    sw = sum(w for _, w in levels_weights)
-    return 50 + 10 * swx / math.sqrt((1 - rho) * sw2 + rho * sw * sw)
-
-
 def add_month(day: date) -> date:
     year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
@@ -150,7 +135,7 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
     session_of = {n.note_id: i for i, n in enumerate(ordered, start=1)}
     markers = tuple(_markers(ordered, session_of, vocabularies))
     if intake is None:
-        return Progress(client_id, (), markers, (), None, None,
+        return Progress(client_id, (), markers, (), None,
                         tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
 
     start = as_datetime(intake.agreed_on)
@@ -174,7 +159,6 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
     review = _review(intake, ordered, markers, now) if intake.is_agreed else None   # a draft starts no review clock
     prompts = [*_draft_prompts(intake), *_prompts(goals, ordered, markers, review, settings)]
     return Progress(client_id, tuple(goals), markers, tuple(prompts), review,
-                    _gas(intake, goals, settings.gas_rho),
                     tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
 
 
@@ -278,14 +262,3 @@ def sudden_drop(client: tuple[Point, ...], threshold: int) -> tuple[Point, Point
 def _goal(g: GoalProgress, lower: bool = False) -> str:
     """``Goal 2, “the client's words”,`` with the words isolated for bidirectional text."""
     return f"{'goal' if lower else 'Goal'} {g.rank}, \u201c{isolate(g.words)}\u201d,"
-
-
-def _gas(intake: Intake, goals, rho: float) -> float | None:
-    scaled = [g for g in intake.goals if g.gas_levels and g.status != "dropped"]
-    if not scaled:
-        return None
-    attained = {gp.goal_id: gp.attained_level for gp in goals}
-    pairs = [(attained.get(g.id), float(g.weight or 1)) for g in scaled]
-    if any(level is None for level, _ in pairs):
-        return None
-    return round(gas_t_score(pairs, rho), 2)

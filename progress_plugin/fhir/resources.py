@@ -20,7 +20,7 @@ GAS_CODE = {"system": f"{BASE}/CodeSystem/progress-measures", "code": "goal-atta
             "display": "Goal attainment level, -2 to +2"}
 ACHIEVEMENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/goal-achievement"
 ITEM_TYPES = {"text": "text", "choice": "choice", "boolean": "boolean", "date": "date",
-              "integer": "integer", "goals": "group", "gas": "group"}
+              "integer": "integer", "goals": "group"}
 
 
 def _item(f: Field, prefix: str = "") -> dict:
@@ -38,9 +38,6 @@ def _item(f: Field, prefix: str = "") -> dict:
     if f.type == "goals":
         item["repeats"] = True
         item["item"] = [_item(c, link + ".") for c in f.children]
-    elif f.type == "gas":
-        item["item"] = [{"linkId": f"{link}.{lv:+d}" if lv else f"{link}.0", "type": "string",
-                         "text": f"Level {lv:+d}" if lv else "Level 0 (expected)"} for lv in intake_mod.GAS_LEVELS]
     if f.help:
         item.setdefault("item", []).append({"linkId": f"{link}.help", "type": "display", "text": f.help})
     return item

@@ -38,7 +38,6 @@ SECTION_ID = intake_mod.SECTION_ID
 NOTE_FIELDS_ID = "progress-tags"
 PANEL_ID = "progress"
 ADMIN_PAGE_ID = "progress-vocabulary"
-GAS_KEYS = {-2: "-2", -1: "-1", 0: "0", 1: "+1", 2: "+2"}
 #: The ``reason`` of a refused note, by its ``reason_code``.
 REFUSALS = {
     notes_mod.REFUSED_PROTECTED: "Psychotherapy notes and SUD counselling notes are not read; "
@@ -167,10 +166,6 @@ def _intake_values(intake, hidden) -> dict:
         if g.status == "dropped":
             continue
         goal = {"id": g.id, "words": g.words, "whose": g.whose, "baseline": g.baseline, "rank": g.rank}
-        if g.gas_levels:
-            goal["gas_levels"] = {GAS_KEYS[k]: v for k, v in g.gas_levels.items()}
-        if g.weight is not None:
-            goal["weight"] = g.weight
         goals.append(goal)
     values = {k: v for k, v in intake.answers.items() if k not in hidden}
     values.update(goals=goals, review_cadence=intake.review_cadence, agreed=intake.agreed,
@@ -196,10 +191,10 @@ def note_fields(clinic_id, client_id, note_type):
                         "tags": [{"code": t.code, "label": t.label, "description": t.description,
                                   "direction": t.direction, "therapist_only": t.therapist_only} for t in tags]}
                        for category, tags in state.vocabulary.by_category("therapist").items()],
-        "goals": [{"id": g.id, "rank": g.rank, "words": g.words, "gas_levels": bool(g.gas_levels)}
+        "goals": [{"id": g.id, "rank": g.rank, "words": g.words}
                   for g in sorted(goals, key=lambda g: g.rank) if g.status == "active"],
         "rating": {"min": intake_mod.RATING_MIN, "max": intake_mod.RATING_MAX,
-                   "raters": list(notes_mod.RATERS), "levels": list(intake_mod.GAS_LEVELS)},
+                   "raters": list(notes_mod.RATERS)},
     }
 
 

@@ -15,14 +15,14 @@ once (module-level instances below); building one per request doubles the load c
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields, post_load, validate, validates_schema
+from marshmallow import fields, post_load, pre_load, validate, validates_schema
 
 from progress_plugin import errors
 from progress_plugin.core import events as ev
 from progress_plugin.schemas import jsonio
-from progress_plugin.core.intake import (CADENCES, GAS_LEVELS, HOLDING_STEADY, MAX_GOALS, RATING_MAX,
-                                    RATING_MIN, SAYING_NOT_WORKING, SECTION_VERSION, VERSIONS, WHOSE,
-                                    Goal, Intake, upgrade_answers)
+from progress_plugin.core.intake import (CADENCES, HOLDING_STEADY, MAX_GOALS, RATING_MAX, RATING_MIN,
+                                    RETIRED_GOAL_ANSWERS, SAYING_NOT_WORKING, SECTION_VERSION, VERSIONS,
+                                    WHOSE, Goal, Intake, upgrade_answers)
 from progress_plugin.core.notes import RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
 from progress_plugin.core.vocabulary import (AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, ROLES, STATUSES, Tag,
@@ -37,19 +37,6 @@ MAX_LABEL_PAIRS = 500
 
 
 # -- intake -------------------------------------------------------------------------------
-class GasLevelsSchema(Inbound):
-    minus2 = Text(data_key="-2", required=True, validate=validate.Length(min=1, max=500))
-    minus1 = Text(data_key="-1", required=True, validate=validate.Length(min=1, max=500))
-    zero = Text(data_key="0", required=True, validate=validate.Length(min=1, max=500))
-    plus1 = Text(data_key="+1", required=True, validate=validate.Length(min=1, max=500))
-    plus2 = Text(data_key="+2", required=True, validate=validate.Length(min=1, max=500))
-
-    @post_load
-    def to_levels(self, data, **kwargs):
-        names = {"minus2": -2, "minus1": -1, "zero": 0, "plus1": 1, "plus2": 2}
-        return {names[k]: v for k, v in data.items()}
-
-
 class GoalSchema(Inbound):
     id = Text(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"),
               metadata={"description": "Stable id for this goal; defaults to g<rank>."})
@@ -58,8 +45,6 @@ class GoalSchema(Inbound):
     whose = Text(required=True, validate=validate.OneOf(WHOSE))
     baseline = Int(required=True, strict=True, validate=Rating010)
     rank = Int(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
-    gas_levels = fields.Nested(GasLevelsSchema)
-    weight = Int(strict=True, validate=validate.Range(min=1, max=10))
 
 
 class IntakeSchema(Inbound):
@@ -89,6 +74,17 @@ class IntakeSchema(Inbound):
     goals_reviewed = fields.Boolean(required=True)
     private_reflection = Text(validate=validate.Length(max=4000))
 
+    @pre_load
+    def drop_retired(self, data, **kwargs):
+        """Goal answers an earlier version asked and this one does not (the attainment levels
+        and weight of 1.0.0) are ignored, so that answers to that version still load."""
+        retired = RETIRED_GOAL_ANSWERS.get(data.get("definition_version")) if isinstance(data, dict) else None
+        if not retired or not isinstance(data.get("goals"), list):
+            return data
+        goals = [{k: v for k, v in g.items() if k not in retired} if isinstance(g, dict) else g
+                 for g in data["goals"]]
+        return {**data, "goals": goals}
+
     @validates_schema
     def check(self, data, **kwargs):
         goals = data.get("goals") or []
@@ -109,8 +105,7 @@ class IntakeSchema(Inbound):
         goals = []
         for i, g in enumerate(data.pop("goals")):
             rank = g.get("rank", i + 1)
-            goals.append(Goal(g.get("id") or f"g{rank}", g["words"], g["whose"], g["baseline"], rank,
-                              g.get("gas_levels"), g.get("weight")))
+            goals.append(Goal(g.get("id") or f"g{rank}", g["words"], g["whose"], g["baseline"], rank))
         intake_id = data.pop("intake_id", None) or f"intake-{data['agreed_on'].isoformat()}"
         fixed = {k: data.pop(k) for k in ("review_cadence", "agreed", "agreed_on", "goals_reviewed",
                                           "definition_version")}
@@ -127,7 +122,7 @@ class RatingSchema(Inbound):
                                 "null": "A rating needs a goal link: say which goal it rates."})
     value = Int(strict=True, validate=Rating010, allow_none=True)
     rated_by = Text(load_default="client", validate=validate.OneOf(RATERS))
-    level = Int(strict=True, validate=validate.OneOf(GAS_LEVELS), allow_none=True)
+    level = Int(strict=True, validate=validate.Range(min=-2, max=2), allow_none=True)
 
     @validates_schema
     def something(self, data, **kwargs):

@@ -100,9 +100,9 @@ class StateStore(VocabularyStore):
             return None
         goal_rows = c.execute(sa.select(t.goals).where(t.goals.c.clinic_id == clinic_id, t.goals.c.client_id == client_id)
                               .order_by(t.goals.c.rank))
-        goals = tuple(Goal(g.goal_id, g.words, g.whose, g.baseline, g.rank,
-                           {int(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
-                           g.weight, g.status) for g in goal_rows)
+        # gas_levels and weight of goals saved before 2.0.0 are left unread (no longer asked)
+        goals = tuple(Goal(g.goal_id, g.words, g.whose, g.baseline, g.rank, status=g.status)
+                      for g in goal_rows)
         answers = dict(row.answers)
         if row.definition_version in EARLIER_VERSIONS:     # an intake saved with an earlier section
             answers = upgrade_answers(row.definition_version, answers)

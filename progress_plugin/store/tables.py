@@ -55,8 +55,8 @@ goals = Table(
     Column("words", Text, nullable=False),            # the client's own words (PHI)
     Column("whose", String(20), nullable=False),
     Column("baseline", Integer, nullable=False),
-    Column("gas_levels", JSON),
-    Column("weight", Integer),
+    Column("gas_levels", JSON),                       # no longer written or read: GAS left the
+    Column("weight", Integer),                        # intake in 2.0.0; kept for older rows
     Column("status", String(20), nullable=False),
     Column("updated_at", TS, nullable=False),
 )

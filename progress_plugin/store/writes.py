@@ -156,8 +156,7 @@ def _write_goal(c: Connection, e: fx.UpsertGoal, now: datetime) -> None:
     g = e.goal
     _upsert(c, t.goals, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": g.id}, dict(
         rank=g.rank, words=g.words, whose=g.whose, baseline=g.baseline,
-        gas_levels={str(k): v for k, v in g.gas_levels.items()} if g.gas_levels else None,
-        weight=g.weight, status=g.status, updated_at=now))
+        status=g.status, updated_at=now))
 
 
 def _write_rating(c: Connection, e: fx.RecordRating, now: datetime) -> None:

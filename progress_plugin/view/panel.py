@@ -11,8 +11,8 @@ Two audiences:
   stay: they are part of the shared conversation.
 
 The HTML fetches nothing: styles and the tooltip script are inline, the chart is inline SVG.
-Goals are never summed into one score (the GAS T-score is left out on purpose) and no
-trend line is drawn.
+Goals are never summed into one score and no trend line is drawn. An attainment level
+shows only on a rating recorded with one before Goal Attainment Scaling left the intake.
 """
 from __future__ import annotations
 
