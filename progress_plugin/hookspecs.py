@@ -118,11 +118,17 @@ def note_fields(clinic_id, client_id, note_type):
         the progress plugin reads nothing and returns None.
     :return: ``{"id": str, "type": "tag-picker", "title": str, "vocabulary_version": int,
         "categories": [{"id", "label", "tags": [{"code", "label", "description",
-        "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words"}],
-        "rating": {"min": 0, "max": 10, "raters": ["client", "therapist"]}}``. Only active tags are listed, grouped
-        by category in vocabulary order; therapist-only tags are flagged. A picked tag goes
-        back in ``note["tags"]`` as ``{"code", "goals": [goal id], "ratings": [{"goal",
-        "value", "rated_by", "level"}]}``; a rating must name a goal the tag links.
+        "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words", "whose"}],
+        "rating": {"min": 0, "max": 10, "raters": ["client", "therapist", "carer"]}}``. Only
+        active tags are listed, grouped by category in vocabulary order; therapist-only tags are
+        flagged. A picked tag goes back in ``note["tags"]`` as ``{"code", "goals": [goal id]}``.
+        Each goal may be rated once per rater, with or without a tag, in ``note["ratings"]`` as
+        ``[{"goal", "value", "rated_by", "source"}]``: ``rated_by`` is ``client``,
+        ``therapist``, or ``carer`` for a goal whose ``whose`` is ``carer``; ``source`` is
+        ``session`` (the default; ``self``, the client's own check-in, is not yet accepted on a
+        note). Deprecated: ratings inside a tag (``{"code", "goals", "ratings": [...]}``, each
+        rating naming a goal the tag links) are still accepted for one version and are
+        recorded as the note's ratings; send them in ``note["ratings"]`` instead.
     :raises ValidationError: when an id is malformed (a host error).
     """
 
@@ -132,10 +138,11 @@ def validate_note(note):
     """Check a note's plugin fields before the host saves the note.
 
     :param note: ``{"clinic_id", "client_id", "note_id", "note_type", "session_at",
-        "author", "at", "tags": [...]}``, with ISO 8601 times and ``tags`` as
-        :func:`note_fields` describes. Never the note's text.
-    :return: Field errors (marshmallow's shape), e.g. ``{"tags": {1: {"ratings": {0:
-        {"goal": ["..."]}}}}}``; ``{}`` when the note is fine. The host merges the results
+        "author", "at", "tags": [...], "ratings": [...]}``, with ISO 8601 times and ``tags``
+        and ``ratings`` as :func:`note_fields` describes (ratings inside tags are deprecated).
+        Never the note's text.
+    :return: Field errors (marshmallow's shape), e.g. ``{"ratings": {1: {"rated_by":
+        ["..."]}}}``; ``{}`` when the note is fine. The host merges the results
         of all plugins and shows each message next to its field.
     """
 

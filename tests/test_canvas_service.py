@@ -251,11 +251,16 @@ def test_unknown_tag_is_rejected_with_a_card_saying_why(client, app):
     assert card(fixed, canvas.TAGS_CARD)["status"] == "satisfied"
 
 
-def test_a_rating_without_a_tag_is_rejected(client):
+def test_goal_ratings_without_tags_are_recorded(client, app):
     intake(client)
-    r = session(client, {"pp-session.g2.rating": "4"})
-    assert r.json["status"] == "rejected"
-    assert "goal 2" in card(r, canvas.TAGS_CARD)["narrative"]
+    r = session(client, {"pp-session.g1.rating": "6", "pp-session.g2.rating": "4"})
+    assert r.json["status"] != "rejected" and card(r, canvas.TAGS_CARD)["status"] == "satisfied"
+    for signed in (False, True):                 # signing the note keeps its ratings
+        if signed:
+            lock(client)
+        (note,) = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes.values()
+        assert note.signed is signed and note.tags == ()
+        assert sorted((x.goal_id, x.value, x.rater) for x in note.ratings) == [("g1", 6, "client"), ("g2", 4, "client")]
 
 
 def test_problems_name_the_goal_as_the_questionnaire_does(client):

@@ -352,3 +352,48 @@ def test_tag_labels_rejects_malformed_input_naming_the_field(pm, clinic_id, pair
     with pytest.raises(ValidationError) as caught:
         pm.hook.tag_labels(clinic_id=clinic_id, pairs=pairs)
     assert caught.value.messages == expected
+
+
+def test_a_note_with_two_goal_ratings_and_no_tags_is_accepted(hook, store, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    note = note_payload(ratings=[{"goal": "g1", "value": 6}, {"goal": "g2", "value": 4, "rated_by": "therapist"}])
+    assert hook.validate_note(note=note) == [{}]
+    (saved,) = hook.note_saved(note=note)
+    assert saved["tags"] == [] and saved["ratings"] == [
+        {"goal": "g1", "value": 6, "rated_by": "client", "level": None},
+        {"goal": "g2", "value": 4, "rated_by": "therapist", "level": None}]
+    (panel,) = hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    assert "6" in panel["html"]
+    stored = store.load_state(CLINIC, CLIENT).notes[note["note_id"]]
+    assert stored.tags == () and {(r.goal_id, r.value, r.rater) for r in stored.ratings} == {
+        ("g1", 6, "client"), ("g2", 4, "therapist")}
+
+
+def test_only_a_carers_goal_is_rated_by_the_carer(hook, intake_payload, note_payload):
+    submit_intake(hook, intake_payload, goals=[
+        {"words": "Sleep through most nights", "whose": "client", "baseline": 3, "rank": 1},
+        {"words": "Mealtimes without a fight", "whose": "carer", "baseline": 2, "rank": 2}])
+    carer_rates_g2 = note_payload(ratings=[{"goal": "g2", "value": 5, "rated_by": "carer"}])
+    assert hook.validate_note(note=carer_rates_g2) == [{}]
+    (saved,) = hook.note_saved(note=carer_rates_g2)
+    assert saved["ratings"] == [{"goal": "g2", "value": 5, "rated_by": "carer", "level": None}]
+    assert hook.validate_note(note=note_payload(ratings=[{"goal": "g1", "value": 5, "rated_by": "carer"}])) == [
+        {"ratings": {0: {"rated_by": ["Only a carer's goal is rated by the carer; goal 1 is the client's."]}}}]
+
+
+def test_the_deprecated_shape_still_works_and_counts_against_the_new_one(hook, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    old = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}])
+    (saved,) = hook.note_saved(note=old)
+    assert saved["ratings"] == [{"goal": "g1", "value": 5, "rated_by": "client", "level": None}]
+    both = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}],
+                        ratings=[{"goal": "g1", "value": 6}, {"goal": "g9", "value": 1}])
+    assert hook.validate_note(note=both) == [{"ratings": {
+        0: {"goal": ["Goal 1 is already rated by the client on this note."]},
+        1: {"goal": ["Goal 'g9' is not one of this client's goals."]}}}]
+
+
+def test_a_self_rating_is_not_yet_accepted_on_a_note(hook, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    (errors,) = hook.validate_note(note=note_payload(ratings=[{"goal": "g1", "value": 5, "source": "self"}]))
+    assert errors == {"ratings": {0: {"source": ["Must be one of: session."]}}}

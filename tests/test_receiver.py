@@ -243,3 +243,15 @@ def test_x_signature_resource_with_a_meta_that_is_not_an_object_is_422(tmp_path)
         r = app.test_client().post("/webhooks/m", data=body, headers={"Content-Type": "application/json",
                                                                       "X-Signature": sign_hex(secret, body)})
         assert r.status_code == 422 and path in r.json["json"], r.text
+
+
+def test_a_note_with_goal_ratings_and_no_tags_is_accepted_and_a_bad_rater_named(client, app, signed):
+    rated = {**NOTE, "tags": [], "ratings": [{"goal": "g1", "value": 6}, {"goal": "g2", "value": 4,
+                                                                         "rated_by": "carer"}]}
+    headers, body = signed("note.saved", rated)
+    assert client.post("/webhooks/clinic-a", data=body, headers=headers).status_code == 202
+    assert inbox_rows(app)[0]["payload"]["ratings"][1] == {"goal": "g2", "value": 4, "rated_by": "carer"}
+    headers, body = signed("note.saved", {**rated, "ratings": [{"goal": "g1", "value": 6, "rated_by": "aunt"}]})
+    response = client.post("/webhooks/clinic-a", data=body, headers=headers)
+    assert response.status_code == 422 and response.json == {"json": {"data": {"ratings": {"0": {
+        "rated_by": ["Must be one of: client, therapist, carer."]}}}}}

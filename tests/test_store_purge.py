@@ -391,3 +391,27 @@ def test_upgrade_gives_queued_rows_their_client(store_url, now):
     engine.dispose()
     assert got == {key: client for key, (_, client) in rows.items()}
     assert heads == sorted(migration_heads())
+
+
+def test_upgrade_keeps_every_rating_and_gives_it_the_session_origin(store_url, now):
+    """Ratings stored before ``ratings.origin`` existed keep value, goal, rater and session, and read
+    back as given in the session."""
+    from progress_plugin.store.migrate import upgrade
+    from progress_plugin.store.engine import make_engine
+    engine = make_engine(store_url)
+    upgrade(engine, "0004v")
+    rows = [{"clinic_id": "k", "client_id": c, "goal_id": g, "source": s, "rater": r, "value": v, "level": lv,
+             "rated_at": now} for c, g, s, r, v, lv in [
+                ("a", "g1", "baseline", "client", 3, None), ("a", "g1", "n1", "client", 6, None),
+                ("a", "g1", "n1", "therapist", 5, None), ("a", "g2", "n2", "client", None, 1),
+                ("b", "g1", "n3", "client", 0, None)]]
+    with engine.begin() as c:
+        c.execute(t.ratings.insert(), rows)
+    upgrade(engine, "head")
+    with engine.connect() as c:
+        got = [dict(r._mapping) for r in c.execute(sa.select(t.ratings).order_by(
+            t.ratings.c.client_id, t.ratings.c.goal_id, t.ratings.c.source, t.ratings.c.rater))]
+    engine.dispose()
+    key = ("client_id", "goal_id", "source", "rater", "value", "level")
+    assert [tuple(r[k] for k in key) for r in got] == sorted(tuple(r[k] for k in key) for r in rows)
+    assert {r["origin"] for r in got} == {"session"} and len(got) == len(rows)

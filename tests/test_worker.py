@@ -270,3 +270,26 @@ def test_retry_replays_a_failed_row_once_its_cause_is_gone(store, monkeypatch):
     assert store.load_state("clinic-a", "c-good").intake is not None
     with store.begin() as c:
         assert [r["id"] for r in inbox.drop(c, [inbox_row(store, "evt-good").id])] == []   # only failed rows
+
+
+def test_a_note_with_two_goal_ratings_and_no_tags_writes_two_observations(setup):
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    doc_id = new_doc(host.base_url)
+    two_goals = intake(client_id)
+    two_goals["intake"]["goals"].append({"words": "Walk to the shop", "whose": "carer", "baseline": 2})
+    put(store, "intake.submitted", two_goals)
+    drain(Worker(store, cfg))
+    host.reset()
+    rated = {**note(client_id, doc_id, 0), "tags": [],
+             "ratings": [{"goal": "g1", "value": 7}, {"goal": "g2", "value": 4, "rated_by": "carer"}]}
+    put(store, "note.saved", rated)
+    drain(Worker(store, cfg))
+    with store.engine.connect() as c:
+        assert inbox.counts(c) == {"done": 2}
+    assert host.stats()["counts"].get("PUT Observation") == 2
+    found = requests.get(f"{host.base_url}/Observation", params={"derived-from": f"DocumentReference/{doc_id}"},
+                         timeout=5).json().get("entry") or []
+    values = sorted(e["resource"]["valueInteger"] for e in found
+                    if any(d.get("reference") == f"DocumentReference/{doc_id}" for d in e["resource"].get("derivedFrom", [])))
+    assert values == [4, 7]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from progress_plugin.core.intake import Intake
-from progress_plugin.core.notes import TagInput
+from progress_plugin.core.notes import Rating, TagInput
 from progress_plugin.core.vocabulary import Vocabulary
 
 
@@ -30,6 +30,7 @@ class NoteSaved(Event):
     author: str
     tags: tuple[TagInput, ...] = ()
     note_type: str | None = None
+    ratings: tuple[Rating, ...] = ()     # per goal, no tag needed
 
 
 @dataclass(frozen=True)

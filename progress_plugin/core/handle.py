@@ -64,15 +64,16 @@ def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
     signing = isinstance(event, ev.NoteSigned)
     existing = state.notes.get(event.note_id)
     if existing is not None and existing.signed:
-        if signing and _same_tags(existing, event.tags):
+        if signing and _same_tags(existing, event.tags, event.ratings):
             return []          # a redelivered signature: nothing changes
         return [fx.RejectNote(event.clinic_id, event.note_id, {
             "note": ["This note is signed; its progress tags can only change through an addendum."]})]
-    problems = notes_mod.check_note_tags(event.tags, state.vocabulary, state.intake)
+    problems = {**notes_mod.check_note_tags(event.tags, state.vocabulary, state.intake),
+                **notes_mod.check_note_ratings(event.ratings, event.tags, state.intake)}
     if problems:
         return [fx.RejectNote(event.clinic_id, event.note_id, problems)]
     record = notes_mod.build(event.note_id, event.client_id, event.session_at, event.author,
-                             event.tags, state.vocabulary, signed=signing)
+                             event.tags, state.vocabulary, signed=signing, ratings=event.ratings)
     out: list[fx.Effect] = [fx.TagNote(event.clinic_id, record)]
     out += [fx.RecordRating(event.clinic_id, event.client_id, r) for r in record.ratings]
     if state.intake is None:
@@ -116,11 +117,11 @@ def _panel(event: ev.PanelRequested, state: ClientState) -> list[fx.Effect]:
     return [fx.ShowPanel(event.clinic_id, progress, event.audience)]
 
 
-def _same_tags(record: NoteProgress, tags) -> bool:
+def _same_tags(record: NoteProgress, tags, ratings=()) -> bool:
     mine = sorted((t.code, tuple(sorted(t.goal_ids))) for t in record.tags)
     theirs = sorted((t.code, tuple(sorted(t.goal_ids))) for t in tags)
     rated = sorted((r.goal_id, r.value, r.rater, r.level) for r in record.ratings)
-    asked = sorted((r.goal_id, r.value, r.rater, r.level) for t in tags for r in t.ratings)
+    asked = sorted((r.goal_id, r.value, r.rater, r.level) for r in (*ratings, *(r for t in tags for r in t.ratings)))
     return mine == theirs and rated == asked
 
 

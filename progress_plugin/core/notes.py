@@ -9,7 +9,11 @@ from datetime import datetime
 from progress_plugin.core.intake import RATING_MAX, RATING_MIN, Intake
 from progress_plugin.core.vocabulary import Vocabulary
 
-RATERS = ("client", "therapist")
+RATERS = ("client", "therapist", "carer")
+#: Where a rating was given: in the session, or by the client's own check-in later ("self").
+SOURCES = ("session", "self")
+#: The sources a note may carry today; "self" arrives with the client's check-in.
+NOTE_SOURCES = ("session",)
 
 #: Why a note was not read: a protected category (45 CFR 164.501, 42 CFR part 2), or a type
 #: the clinic did not list in ``readable_note_types``. Also the audit rows' outcomes.
@@ -113,6 +117,7 @@ class Rating:
     level: int | None = None          # attained GAS level -2..+2, when the goal has levels
     note_id: str | None = None
     at: datetime | None = None
+    source: str = "session"           # one of SOURCES
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,8 @@ class NoteProgress:
 
 @dataclass(frozen=True)
 class TagInput:
-    """A tag as a therapist picked it: the code, linked goals, and ratings of those goals."""
+    """A tag as a therapist picked it: the code and linked goals. ``ratings`` is the deprecated
+    shape (ratings inside a tag, linked goals only); :func:`build` lifts them to the note."""
 
     code: str
     goal_ids: tuple[str, ...] = ()
@@ -183,6 +189,11 @@ def check_note_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: 
             if rating.level is not None:   # Goal Attainment Scaling left the intake (section 2.0.0)
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
                     "level", []).append("Attainment levels are no longer recorded; give a 0-10 value.")
+            goal = intake.goal(rating.goal_id) if intake else None
+            if rating.rater == "carer" and goal is not None and goal.whose != "carer":
+                errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
+                    "rated_by", []).append(f"Only a carer's goal is rated by the carer; {_name(rating.goal_id, intake)} "
+                                           f"is the {goal.whose}'s.")
             key = (rating.goal_id, rating.rater)
             if key in rated:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
@@ -192,6 +203,37 @@ def check_note_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: 
     return {"tags": errors} if errors else {}
 
 
+def check_note_ratings(ratings: tuple[Rating, ...], tags: tuple[TagInput, ...], intake: Intake | None) -> dict:
+    """Field errors for a note's own ratings (``{"ratings": {i: {field: [..]}}}``): each rates one of
+    the client's goals, 0-10, by the client, the therapist, or the carer of a carer's goal, at most once
+    per rater on the note (counting the deprecated ratings inside ``tags``). No tag is needed."""
+    errors: dict = {}
+    rated = {(r.goal_id, r.rater) for t in tags for r in t.ratings}
+    for i, rating in enumerate(ratings):
+        def add(fld, msg):
+            errors.setdefault(i, {}).setdefault(fld, []).append(msg)
+        goal = intake.goal(rating.goal_id) if intake else None
+        if goal is None:
+            add("goal", f"Goal '{rating.goal_id}' is not one of this client's goals.")
+        if rating.value is not None and not RATING_MIN <= rating.value <= RATING_MAX:
+            add("value", f"Ratings are {RATING_MIN}-{RATING_MAX}.")
+        if rating.level is not None:     # Goal Attainment Scaling left the intake (section 2.0.0)
+            add("level", "Attainment levels are no longer recorded; give a 0-10 value.")
+        if rating.rater not in RATERS:
+            add("rated_by", f"Ratings are by {', '.join(RATERS)}.")
+        elif rating.rater == "carer" and goal is not None and goal.whose != "carer":
+            add("rated_by", f"Only a carer's goal is rated by the carer; {_name(rating.goal_id, intake)} "
+                            f"is the {goal.whose}'s.")
+        if rating.source not in SOURCES:
+            add("source", f"Ratings come from {' or '.join(SOURCES)}.")
+        key = (rating.goal_id, rating.rater)
+        if key in rated:
+            add("goal", f"{_name(rating.goal_id, intake).capitalize()} is already rated by the "
+                        f"{rating.rater} on this note.")
+        rated.add(key)
+    return {"ratings": errors} if errors else {}
+
+
 def _name(goal_id: str, intake: Intake | None) -> str:
     """How a therapist knows a goal: by its rank ("goal 2"); by its id when it is not one of the client's."""
     goal = intake.goal(goal_id) if intake else None
@@ -199,11 +241,13 @@ def _name(goal_id: str, intake: Intake | None) -> str:
 
 
 def build(note_id: str, client_id: str, session_at: datetime, author: str,
-          tags: tuple[TagInput, ...], vocabulary: Vocabulary, signed: bool = False) -> NoteProgress:
-    """The record of a validated note. Call :func:`check_note_tags` first."""
+          tags: tuple[TagInput, ...], vocabulary: Vocabulary, signed: bool = False,
+          ratings: tuple[Rating, ...] = ()) -> NoteProgress:
+    """The record of a validated note: the note's ratings, then those of the deprecated shape
+    (inside tags) lifted to the note. Call :func:`check_note_tags` and :func:`check_note_ratings` first."""
     applied = tuple(AppliedTag(t.code, vocabulary.version, tuple(t.goal_ids)) for t in tags)
     ratings = tuple(
-        Rating(r.goal_id, r.value, r.rater, r.level, note_id, session_at)
-        for t in tags for r in t.ratings
+        Rating(r.goal_id, r.value, r.rater, r.level, note_id, session_at, r.source)
+        for r in (*ratings, *(r for t in tags for r in t.ratings))
     )
     return NoteProgress(note_id, client_id, session_at, author, applied, ratings, signed)

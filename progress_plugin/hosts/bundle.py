@@ -78,6 +78,10 @@ def manifest() -> dict:
         "body": {"type": "one of events", "timestamp": "ISO 8601", "data": "the event's payload",
                  "schema": "schemas/webhook-envelope.schema.json"},
         "events": {name: {"data_schema": f"schemas/{_schema_file(name)}"} for name in sorted(receiver.ENVELOPE_TYPES)},
+        "deprecated": {
+            "note.saved/note.signed: tags[].ratings": "ratings inside a tag are accepted for one more version and "
+            "recorded as the note's ratings; send them as the note's own ratings: [{goal, value, rated_by, "
+            "level, source}], which need no tag"},
         "never_send": ["note text", "psychotherapy note content (send only note_type; the event is refused)"],
         "responses": {
             "202": "accepted (stored; applied by the worker)", "200": "duplicate event id: already stored",

@@ -191,7 +191,7 @@ def note_fields(clinic_id, client_id, note_type):
                         "tags": [{"code": t.code, "label": t.label, "description": t.description,
                                   "direction": t.direction, "therapist_only": t.therapist_only} for t in tags]}
                        for category, tags in state.vocabulary.by_category("therapist").items()],
-        "goals": [{"id": g.id, "rank": g.rank, "words": g.words}
+        "goals": [{"id": g.id, "rank": g.rank, "words": g.words, "whose": g.whose}
                   for g in sorted(goals, key=lambda g: g.rank) if g.status == "active"],
         "rating": {"min": intake_mod.RATING_MIN, "max": intake_mod.RATING_MAX,
                    "raters": list(notes_mod.RATERS)},
@@ -260,7 +260,7 @@ def _as_saved(event: ev.NoteSaved, signed: bool) -> ev.NoteSaved:
         return event
     cls = ev.NoteSigned if signed else ev.NoteSaved
     return cls(event.clinic_id, event.at, event.client_id, event.note_id, event.session_at, event.author,
-               event.tags, event.note_type)
+               event.tags, event.note_type, event.ratings)
 
 
 def _save(note, signed: bool) -> dict:

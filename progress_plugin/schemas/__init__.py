@@ -23,7 +23,7 @@ from progress_plugin.schemas import jsonio
 from progress_plugin.core.intake import (CADENCES, HOLDING_STEADY, MAX_GOALS, RATING_MAX, RATING_MIN,
                                     RETIRED_GOAL_ANSWERS, SAYING_NOT_WORKING, SECTION_VERSION, VERSIONS,
                                     WHOSE, Goal, Intake, upgrade_answers)
-from progress_plugin.core.notes import RATERS, Rating, TagInput
+from progress_plugin.core.notes import NOTE_SOURCES, RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
 from progress_plugin.core.vocabulary import (AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, ROLES, STATUSES, Tag,
                                              check_tags)
@@ -121,8 +121,11 @@ class RatingSchema(Inbound):
                 error_messages={"required": "A rating needs a goal link: say which goal it rates.",
                                 "null": "A rating needs a goal link: say which goal it rates."})
     value = Int(strict=True, validate=Rating010, allow_none=True)
-    rated_by = Text(load_default="client", validate=validate.OneOf(RATERS))
+    rated_by = Text(load_default="client", validate=validate.OneOf(RATERS),
+                    metadata={"description": "'carer' only for a goal whose 'whose' is 'carer'."})
     level = Int(strict=True, validate=validate.Range(min=-2, max=2), allow_none=True)
+    source = Text(load_default="session", validate=validate.OneOf(NOTE_SOURCES),
+                  metadata={"description": "Where the rating was given: 'session' (in the room)."})
 
     @validates_schema
     def something(self, data, **kwargs):
@@ -131,13 +134,15 @@ class RatingSchema(Inbound):
 
     @post_load
     def to_rating(self, data, **kwargs) -> Rating:
-        return Rating(data["goal"], data.get("value"), data["rated_by"], data.get("level"))
+        return Rating(data["goal"], data.get("value"), data["rated_by"], data.get("level"), source=data["source"])
 
 
 class AppliedTagSchema(Inbound):
     code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
     goals = fields.List(Text(validate=ID), load_default=list, validate=validate.Length(max=MAX_GOALS))
-    ratings = fields.List(fields.Nested(RatingSchema), load_default=list, validate=validate.Length(max=2 * MAX_GOALS))
+    ratings = fields.List(fields.Nested(RatingSchema), load_default=list, validate=validate.Length(max=3 * MAX_GOALS),
+                          metadata={"deprecated": True, "description": "Deprecated: give ratings in the note's "
+                                    "own 'ratings'. Accepted for one more version; needs the tag to link the goal."})
 
     @post_load
     def to_tag(self, data, **kwargs) -> TagInput:
@@ -155,13 +160,15 @@ class NoteProgressSchema(Inbound):
     author = Text(required=True, validate=ID)
     at = AwareDateTime(required=True, metadata={"description": "When the host saved or signed the note."})
     tags = fields.List(fields.Nested(AppliedTagSchema), load_default=list, validate=validate.Length(max=40))
+    ratings = fields.List(fields.Nested(RatingSchema), load_default=list, validate=validate.Length(max=3 * MAX_GOALS),
+                          metadata={"description": "Per goal, an optional 0-10 rating with its rater; no tag needed."})
     signed = fields.Boolean(load_default=False)
 
     @post_load
     def to_event(self, data, **kwargs) -> ev.NoteSaved:
         cls = ev.NoteSigned if data.pop("signed") else ev.NoteSaved
         return cls(data["clinic_id"], data["at"], data["client_id"], data["note_id"], data["session_at"],
-                   data["author"], tuple(data["tags"]), data.get("note_type"))
+                   data["author"], tuple(data["tags"]), data.get("note_type"), tuple(data["ratings"]))
 
 
 # -- vocabulary ---------------------------------------------------------------------------

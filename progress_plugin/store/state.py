@@ -85,7 +85,8 @@ class StateStore(VocabularyStore):
             for row in c.execute(_RATINGS_NAMED, params):
                 if owner.get(row.source) == row.client_id:
                     ratings.setdefault(row.source, []).append(
-                        Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at)))
+                        Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at),
+                               row.origin))
         out: dict[str, dict[str, NoteProgress]] = {}
         for row in rows:
             out.setdefault(row.client_id, {})[row.note_id] = NoteProgress(
@@ -124,7 +125,8 @@ class StateStore(VocabularyStore):
         for row in c.execute(sa.select(r).where(r.c.clinic_id == clinic_id, r.c.client_id == client_id,
                                                 r.c.source != "baseline")):
             ratings.setdefault(row.source, []).append(
-                Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at)))
+                Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at),
+                       row.origin))
         return {row.note_id: NoteProgress(row.note_id, client_id, utc(row.session_at), row.author,
                                           tuple(tags.get(row.note_id, ())), tuple(ratings.get(row.note_id, ())),
                                           row.signed) for row in rows}

@@ -92,6 +92,7 @@ ratings = Table(
     Column("value", Integer),
     Column("level", Integer),
     Column("rated_at", TS, nullable=False),
+    Column("origin", String(10), nullable=False, server_default="session"),  # "session" or "self" (check-in)
 )
 
 tokens = Table(

@@ -163,7 +163,7 @@ def _write_rating(c: Connection, e: fx.RecordRating, now: datetime) -> None:
     r = e.rating
     _upsert(c, t.ratings, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": r.goal_id,
                            "source": r.note_id or "baseline", "rater": r.rater},
-            {"value": r.value, "level": r.level, "rated_at": as_dt(r.at) or now})
+            {"value": r.value, "level": r.level, "rated_at": as_dt(r.at) or now, "origin": r.source})
 
 
 def _write_untag(c: Connection, e: fx.UntagNote, now: datetime) -> None:

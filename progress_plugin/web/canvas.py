@@ -134,14 +134,13 @@ def note_type(data: dict) -> str | None:
 
 
 def stored_tags(record) -> tuple[TagInput, ...]:
-    """The tags and ratings recorded for a note, as the tag input that records them again."""
-    out, used = [], set()
-    for tag in record.tags:
-        ratings = tuple(Rating(r.goal_id, r.value, r.rater, r.level) for r in record.ratings
-                        if r.goal_id in tag.goal_ids and (r.goal_id, r.rater) not in used)
-        used.update((r.goal_id, r.rater) for r in ratings)
-        out.append(TagInput(tag.code, tuple(tag.goal_ids), ratings))
-    return tuple(out)
+    """The tags recorded for a note, as the tag input that records them again."""
+    return tuple(TagInput(tag.code, tuple(tag.goal_ids)) for tag in record.tags)
+
+
+def stored_ratings(record) -> tuple[Rating, ...]:
+    """The goal ratings recorded for a note, as the note's ratings that record them again."""
+    return tuple(Rating(r.goal_id, r.value, r.rater, r.level, source=r.source) for r in record.ratings)
 
 
 def _rating(code: str, where: str) -> int:
@@ -151,25 +150,21 @@ def _rating(code: str, where: str) -> int:
 
 
 def session_tags(answers: dict) -> tuple[TagInput, ...]:
-    """The tags of a "Progress this session" answer; a goal's tag links the goal and carries its rating."""
-    picked: dict[str, tuple[list, list]] = {}
-    problems = {}
+    """The tags of a "Progress this session" answer; a goal's tag links the goal."""
+    picked: dict[str, list] = {}
     for rank in range(1, MAX_GOALS + 1):
         code = answers.get(f"{SESSION}.g{rank}.tag")
-        rating = answers.get(f"{SESSION}.g{rank}.rating")
-        if code is None:
-            if rating is not None:
-                problems[f"goal {rank}"] = ["Pick the tag that fits this goal today, to go with its rating."]
-            continue
-        goals, ratings = picked.setdefault(code, ([], []))
-        goals.append(f"g{rank}")
-        if rating is not None:
-            ratings.append(Rating(f"g{rank}", _rating(rating, f"goal {rank}"), "client"))
-    if problems:
-        raise ValidationError(problems)
+        if code is not None:
+            picked.setdefault(code, []).append(f"g{rank}")
     for code in answers.get(f"{SESSION}.tags") or ():
-        picked.setdefault(code, ([], []))
-    return tuple(TagInput(code, tuple(goals), tuple(ratings)) for code, (goals, ratings) in picked.items())
+        picked.setdefault(code, [])
+    return tuple(TagInput(code, tuple(goals)) for code, goals in picked.items())
+
+
+def session_ratings(answers: dict) -> tuple[Rating, ...]:
+    """The client's 0-10 rating of each goal in a "Progress this session" answer; no tag is needed."""
+    return tuple(Rating(f"g{rank}", _rating(answers[f"{SESSION}.g{rank}.rating"], f"goal {rank}"), "client")
+                 for rank in range(1, MAX_GOALS + 1) if answers.get(f"{SESSION}.g{rank}.rating") is not None)
 
 
 def intake_payload(answers: dict, data: dict, at: datetime) -> dict:
@@ -220,7 +215,8 @@ def to_event(clinic: str, data: dict, state_of) -> ev.Event | None:
             return None
         record = state_of(client).notes.get(note_id)
         return ev.NoteSigned(clinic, at, client, note_id, data.get("session_at") or at, data.get("author") or "canvas",
-                             stored_tags(record) if record else (), note_type(data))
+                             stored_tags(record) if record else (), note_type(data),
+                             stored_ratings(record) if record else ())
     if kind == "QUESTIONNAIRE_COMMAND__POST_COMMIT":
         answers = data["answers"]
         if next(iter(answers)).startswith(INTAKE + "."):
@@ -231,7 +227,8 @@ def to_event(clinic: str, data: dict, state_of) -> ev.Event | None:
                 raise ValidationError(_goals_by_rank(exc.messages, payload["goals"])) from None
             return ev.IntakeSubmitted(clinic, at, client, intake, data.get("author") or "canvas")
         return ev.NoteSaved(clinic, at, client, data["note_id"], data.get("session_at") or at,
-                            data.get("author") or "canvas", session_tags(answers), note_type(data))
+                            data.get("author") or "canvas", session_tags(answers), note_type(data),
+                            session_ratings(answers))
     if kind == "APPLICATION__ON_OPEN":
         return ev.PanelRequested(clinic, at, client, "therapist")
     return None
