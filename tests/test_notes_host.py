@@ -137,33 +137,76 @@ def test_an_intake_saved_without_agreement_is_a_draft_and_the_panel_says_so(web,
     assert "Intake saved." in html and "agreed 8 Jan 2026" in html
 
 
-def test_the_note_form_has_the_tag_picker_grouped_by_category(web, with_intake):
+def test_the_note_form_has_one_rating_row_per_goal_and_tags_by_category(web, with_intake):
     html = web.get(f"/clients/{with_intake}/notes/new").get_data(as_text=True)
-    row0 = html.split('data-row="0"')[1].split('data-row="1"')[0]
-    assert re.findall(r'<optgroup label="([^"]+)"', row0) == ["Movement", "Awareness", "Action", "Relationship",
-                                                               "Therapist"]
-    assert "Let go of fixing (therapist only)" in row0
-    assert 'name="tags-0-goal-g1"' in row0 and 'name="tags-0-rating-g2"' in row0
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    rows = re.findall(r'<div class="goalrow" data-goal="([^"]+)">', html)
+    assert rows == ["g1", "g2"]
+    g1 = html.split('data-goal="g1"')[1].split('data-goal="g2"')[0]
+    assert '<label class="goalwords" for="rating-g1">Goal 1: <bdi>Sleep through most nights</bdi></label>' in g1
+    assert re.findall(r'<option value="(\d*)"', g1) == [""] + [str(v) for v in range(11)]
+    assert re.findall(r'<option value="([a-z]+)"', g1) == ["client", "therapist"]     # no carer for a client's goal
+    assert re.findall(r'<fieldset class="tagcat" data-category="[^"]+">\s*<legend>([^<]+)<', html) == [
+        "Movement", "Awareness", "Action", "Relationship", "Therapist"]
+    assert '<label for="tag-let-go-of-fixing">Let go of fixing <span class="badge private">therapist only</span>' in html
+    assert "<select name=\"tags-" not in html
+    assert re.search(r'name="session_at" id="session_at" value="\d{4}-\d\d-\d\dT\d\d:\d\d"', html)
 
 
-def test_a_note_with_failing_tags_is_rejected_with_messages_at_the_fields(web, app, with_intake, plugin_store):
+def test_a_carer_s_goal_offers_the_carer_as_rater(web, client_id):
+    intake = {**INTAKE, "goals-1-whose": "carer"}
+    assert web.post(f"/clients/{client_id}/intake", data=intake).status_code == 302
+    html = web.get(f"/clients/{client_id}/notes/new").get_data(as_text=True)
+    g2 = html.split('data-goal="g2"')[1].split("</fieldset>")[0]
+    assert re.findall(r'<option value="([a-z]+)"', g2) == ["client", "therapist", "carer"]
+
+
+def test_a_note_with_two_ratings_and_no_tags_is_recorded(web, app, with_intake, plugin_store):
     resp = web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
-        "tags-0-code": "made-up-tag",
-        "tags-1-code": "setback", "tags-1-rating-g2": "3"}))          # rates g2 without linking it
+        "rating-g1": "6", "rater-g1": "client", "rating-g2": "4", "rater-g2": "therapist"}))
+    assert resp.status_code == 302
+    (note,) = app.extensions["notes_host"]["db"].notes(with_intake)
+    assert note["tags"] == [] and [(r["goal"], r["value"]) for r in note["ratings"]] == [("g1", 6), ("g2", 4)]
+    recorded = plugin_store.load_state("clinic-x", with_intake).notes[note["id"]]
+    assert sorted((r.goal_id, r.value, r.rater) for r in recorded.ratings) == [
+        ("g1", 6, "client"), ("g2", 4, "therapist")]
+    # signing re-sends the stored ratings, so they stay
+    assert web.post(f"/clients/{with_intake}/notes/{note['id']}/sign").status_code == 302
+    signed = plugin_store.load_state("clinic-x", with_intake).notes[note["id"]]
+    assert signed.signed is True and len(signed.ratings) == 2
+
+
+def test_a_note_with_failing_fields_is_rejected_with_messages_at_the_fields_and_on_top(
+        web, app, with_intake, plugin_store):
+    resp = web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
+        "tag-made-up-tag": "on", "tag-setback": "on", "rating-g1": "12", "rating-g2": "3"}))
     assert resp.status_code == 422
-    assert errors_in(resp.get_data(as_text=True)) == {
-        "tags-0-code": ["Unknown tag code 'made-up-tag' in vocabulary version 1."],
-        "tags-1-rating-g2": ["Rating for goal 2 needs the tag to link that goal."]}
+    html = resp.get_data(as_text=True)
+    assert errors_in(html) == {"rating-g1": ["Ratings are 0-10; got 12."]}
+    summary = unescape(html.split('class="error-summary"')[1].split("</div>")[0])
+    assert '<a href="#rating-g1">Rating for goal 1: Ratings are 0-10; got 12.</a>' in summary
+    assert "ratings." not in summary and "made-up-tag" not in summary
     assert app.extensions["notes_host"]["db"].notes(with_intake) == []
     assert plugin_store.load_state("clinic-x", with_intake).notes == {}
-    assert CANARY in unescape(resp.get_data(as_text=True))   # the therapist's text is kept in the form
+    assert CANARY in unescape(html)   # the therapist's text is kept in the form
+    assert 'id="tag-setback" aria-describedby="tag-setback-about" checked' in html
+    # the carer, posted for a client's goal, is named at the rater of that goal
+    resp = web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"rating-g2": "3", "rater-g2": "carer"}))
+    html = unescape(resp.get_data(as_text=True))
+    errors = errors_in(html)
+    assert list(errors) == ["rater-g2"] and errors["rater-g2"][0].startswith("Only a carer's goal is rated by the carer;")
+    assert '<a href="#rater-g2">Who rated goal 2: Only a carer' in html and "rated_by" not in html
+    # a missing session date is named by its label
+    resp = web.post(f"/clients/{with_intake}/notes/new", data={**note_form(), "session_at": ""})
+    html = unescape(resp.get_data(as_text=True))
+    assert errors_in(html) == {"session_at": ["Give the session's date and time."]}
+    assert '<a href="#session_at">Session date and time: Give the session' in html
 
 
 def test_save_sign_and_delete_keep_host_and_plugin_in_step(web, app, with_intake, plugin_store, plugin_url):
     db = app.extensions["notes_host"]["db"]
     resp = web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
-        "tags-0-code": "step-forward", "tags-0-goal-g1": "on", "tags-0-rating-g1": "6",
-        "tags-2-code": "let-go-of-fixing"}))
+        "tag-step-forward": "on", "rating-g1": "6", "tag-let-go-of-fixing": "on"}))
     assert resp.status_code == 302
     (note,) = db.notes(with_intake)
     assert note["text"] == CANARY and [t["code"] for t in note["tags"]] == ["step-forward", "let-go-of-fixing"]
@@ -178,7 +221,7 @@ def test_save_sign_and_delete_keep_host_and_plugin_in_step(web, app, with_intake
     assert db.note(note["id"])["signed"] is True
     assert plugin_store.load_state("clinic-x", with_intake).notes[note["id"]].signed is True
 
-    web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"tags-0-code": "setback"}))
+    web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"tag-setback": "on"}))
     other = next(n for n in db.notes(with_intake) if n["id"] != note["id"])
     assert web.post(f"/clients/{with_intake}/notes/{other['id']}/delete").status_code == 302
     assert db.note(other["id"]) is None
@@ -225,7 +268,7 @@ def test_a_persons_words_on_the_host_pages_are_bidi_isolated(web):
     assert f"<bdi>{name}</bdi>" in pages["clients"] and f"<h1><bdi>{name}</bdi></h1>" in pages["client"]
     assert f"<title>\u2068{name}\u2069" in pages["client"]
     assert f"<td><bdi>{text}</bdi></td>" in pages["client"]
-    assert f"links goal 1: <bdi>{goal}</bdi>" in pages["note"]
+    assert f"Goal 1: <bdi>{goal}</bdi>" in pages["note"]
     for page in pages.values():
         # <bdi> here, U+2068...U+2069 in the plugin's SVG and tooltips; form controls are isolated by nature
         outside = re.sub(r"<bdi>.*?</bdi>|\u2068.*?\u2069|<textarea[^>]*>.*?</textarea>", "", page, flags=re.S)
@@ -236,7 +279,7 @@ def test_old_notes_keep_the_labels_they_were_written_with(web, app, with_intake,
     """After a rename and a retire, the notes table shows each tag as it was when the note was written,
     through the tag_labels hook, and agrees with the panel's markers; never a raw code."""
     assert web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{
-        "tags-0-code": "feeling-more", "tags-1-code": "step-forward"})).status_code == 302
+        "tag-feeling-more": "on", "tag-step-forward": "on"})).status_code == 302
     (note,) = app.extensions["notes_host"]["db"].notes(with_intake)
     assert note["vocabulary_version"] == 1
     v1 = plugin_store.vocabulary("clinic-x")
@@ -245,7 +288,7 @@ def test_old_notes_keep_the_labels_they_were_written_with(web, app, with_intake,
 
     page = web.get(f"/clients/{with_intake}").get_data(as_text=True)
     table = page.split('<table id="notes">')[1].split("</table>")[0]
-    assert re.findall(r'<span class="tagname"[^>]*>(.*?)</span>', table) == ["Feeling more", "Step forward"]
+    assert re.findall(r'<span class="tagname"[^>]*>(.*?)</span>', table) == ["Step forward", "Feeling more"]   # in vocabulary order
     assert "feeling-more" not in table and "step-forward" not in table and "Moved toward" not in table
     # the panel (its tooltips and table) names the same tags the same way
     panel_html = page.split('<section class="panel"')[1]
@@ -260,7 +303,7 @@ def test_old_notes_keep_the_labels_they_were_written_with(web, app, with_intake,
 def test_a_tag_renamed_then_retired_shows_the_label_of_the_notes_version(web, app, with_intake, plugin_store):
     v1 = plugin_store.vocabulary("clinic-x")
     plugin_store.save_vocabulary("clinic-x", v1.edit("setback", label="Step back"), "admin", "edit", v1_now())
-    assert web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"tags-0-code": "setback"})).status_code == 302
+    assert web.post(f"/clients/{with_intake}/notes/new", data=note_form(**{"tag-setback": "on"})).status_code == 302
     (note,) = app.extensions["notes_host"]["db"].notes(with_intake)
     assert note["vocabulary_version"] == 2
     plugin_store.save_vocabulary("clinic-x", plugin_store.vocabulary("clinic-x").retire("setback"), "admin", "retire",

@@ -1,6 +1,7 @@
-"""The example notes host in headless Chromium: intake, two tagged notes (one rejected first), the panel."""
+"""The example notes host in headless Chromium: intake, the note form (one rejected first), the panel."""
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -23,7 +24,7 @@ def host_url(tmp_path):
     app.extensions["notes_host"]["pm"].get_plugin("progress").reset()
 
 
-def test_a_therapist_fills_the_intake_tags_two_notes_and_sees_the_panel(page, host_url, artifacts_dir):
+def test_a_therapist_fills_the_intake_rates_goals_in_two_notes_and_sees_the_panel(page, host_url, artifacts_dir):
     page.goto(host_url + "/")
     page.fill("input[name=name]", "Robin")
     page.click("text=Add client")
@@ -48,48 +49,68 @@ def test_a_therapist_fills_the_intake_tags_two_notes_and_sees_the_panel(page, ho
     page.click("text=Save intake")
     assert page.locator(".flash").inner_text() == "Intake saved."
 
-    # first note: the second tag rates goal 2 without linking it, so it is rejected at that field
+    # the new note form: one rating row per goal, today's date filled in
     page.click("text=New progress note")
-    page.fill("[name=session_at]", "2026-01-12T10:00")
-    page.fill("[name=text]", "Talked about the week.")
-    page.select_option("[name=tags-0-code]", "step-forward")
-    page.check("[name=tags-0-goal-g1]")
-    page.fill("[name=tags-0-rating-g1]", "5")
-    page.select_option("[name=tags-1-code]", "setback")
-    page.fill("[name=tags-1-rating-g2]", "3")
-    page.click("text=Save note")
-    error = page.locator(".tagrow[data-row='1'] [data-error-for='tags-1-rating-g2']")
-    assert error.inner_text() == "Rating for goal 2 needs the tag to link that goal."
-    rating = page.locator("[name=tags-1-rating-g2]").bounding_box()
-    shown = error.bounding_box()
-    assert 0 <= shown["y"] - (rating["y"] + rating["height"]) < 40        # directly under the field
-    assert page.input_value("[name=tags-1-rating-g2]") == "3"              # what was typed is kept
-    assert page.input_value("[name=text]") == "Talked about the week."
-    page.locator(".tagrow[data-row='1']").screenshot(path=str(artifacts_dir / "notes_host_rejected_tag.png"))
+    assert page.locator(".goalrow").count() == 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", page.input_value("[name=session_at]"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(artifacts_dir / "notes_host_note_form_1280.png"), full_page=True)
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.screenshot(path=str(artifacts_dir / "notes_host_note_form_360.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360      # nothing runs off the side
+    page.set_viewport_size({"width": 1280, "height": 900})
 
-    page.check("[name=tags-1-goal-g2]")
+    # an error: the session date left out; shown at the top, linked, and at the field, with what was typed kept
+    page.fill("[name=session_at]", "")
+    page.fill("[name=text]", "Talked about the week.")
+    page.select_option("[name=rating-g1]", "5")
+    page.click("text=Save note")
+    summary = page.locator(".error-summary")
+    assert summary.locator("li").all_inner_texts() == ["Session date and time: Give the session's date and time."]
+    error = page.locator("[data-error-for=session_at]")
+    assert error.inner_text() == "Give the session's date and time."
+    field = page.locator("[name=session_at]").bounding_box()
+    assert 0 <= error.bounding_box()["y"] - (field["y"] + field["height"]) < 40        # directly under the field
+    assert page.input_value("[name=rating-g1]") == "5" and page.input_value("[name=text]") == "Talked about the week."
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.screenshot(path=str(artifacts_dir / "notes_host_note_error_360.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    summary.locator("a").click()
+    assert page.evaluate("document.activeElement.name") == "session_at"
+
+    # two goal ratings, no tags, by keyboard for the second
+    page.fill("[name=session_at]", "2026-01-12T10:00")
+    page.focus("[name=rating-g2]")
+    page.keyboard.press("ArrowDown")        # from "Not rated" to 0
+    page.keyboard.press("ArrowDown")        # to 1
+    page.keyboard.press("ArrowDown")        # to 2
+    assert page.input_value("[name=rating-g2]") == "2"
+    page.select_option("[name=rating-g2]", "4")
     page.click("text=Save note")
     assert page.locator(".flash").inner_text() == "Note saved."
 
-    # second note
+    # second note, with a tag
     page.click("text=New progress note")
     page.fill("[name=session_at]", "2026-01-19T10:00")
     page.fill("[name=text]", "Slept better twice.")
-    page.select_option("[name=tags-0-code]", "holding-steady")
-    page.check("[name=tags-0-goal-g1]")
-    page.fill("[name=tags-0-rating-g1]", "6")
-    page.select_option("[name=tags-1-code]", "moment-of-connection")
+    page.select_option("[name=rating-g1]", "7")
+    page.check("label:has-text('Holding steady')")
     page.click("text=Save note")
     assert page.locator(".flash").inner_text() == "Note saved."
 
-    # the notes list and the progress panel from the chart_panels hook
-    rows = page.locator("#notes tbody tr")
-    assert rows.count() == 2
-    assert "Step forward" in rows.nth(0).inner_text() and "Setback" in rows.nth(0).inner_text()
+    # the panel sits above the notes list and shows the ratings
     panel = page.locator("section[data-panel=progress] .pp-panel")
     assert panel.is_visible()
-    assert "Sleep through most nights" in panel.inner_text()
+    assert panel.bounding_box()["y"] < page.locator("#notes").bounding_box()["y"]
+    assert "Sleep through most nights" in panel.inner_text() and "Call my sister" in panel.inner_text()
+    text = panel.inner_text()
+    assert "5" in text and "7" in text and "4" in text
     assert panel.locator("svg").count() >= 1
+    rows = page.locator("#notes tbody tr")
+    assert rows.count() == 2
+    assert "Holding steady" in page.locator("#notes").inner_text()
     shot = artifacts_dir / "notes_host_panel.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.screenshot(path=str(artifacts_dir / "notes_host_panel_360.png"), full_page=True)

@@ -35,6 +35,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def today_at() -> str:
+    """The session's default: today, at the current hour and minute (the host's local time)."""
+    return datetime.now().strftime("%Y-%m-%dT%H:%M")
+
+
 def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id: str = "example-clinic",
                     pm: pluggy.PluginManager | None = None) -> Flask:
     app = Flask(__name__)
@@ -131,9 +136,9 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
             abort(400)
         found = pickers(client_id, note_type)
         picker = found[0] if found else None
-        form = request.form if request.method == "POST" else {}
+        form = request.form if request.method == "POST" else {"session_at": today_at()}
         page = dict(client=person, picker=picker, note_type=note_type, type_label=NOTE_TYPES[note_type],
-                    rows=range(forms.TAG_ROWS), values=form, errors={})
+                    values=form, errors={}, labels=forms.note_error_labels(picker))
         if request.method == "GET":
             return render_template("note.html", **page)
 
@@ -144,17 +149,18 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         except ValueError:
             errors["session_at"] = ["Give the session's date and time."]
         text = request.form.get("text") or ""
-        tags, rows = forms.note_tags(picker, request.form) if picker else ([], [])
+        tags = forms.note_tags(picker, request.form) if picker else []
+        ratings, rated = forms.note_ratings(picker, request.form) if picker else ([], [])
         note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": "note-" + uuid.uuid4().hex[:12],
                 "note_type": note_type, "session_at": session_at, "author": THERAPIST, "at": now_iso(),
-                "tags": tags}
+                "tags": tags, "ratings": ratings}
         if not errors:
             problems = forms.merge(hook.validate_note(note=note))
-            errors.update(forms.note_error_names(problems, rows))
+            errors.update(forms.note_error_names(problems, tags, rated))
         if errors:
             return render_template("note.html", **{**page, "errors": errors}), 422
 
-        db.save_note(note["note_id"], client_id, note_type, session_at, THERAPIST, text, tags, note["at"])
+        db.save_note(note["note_id"], client_id, note_type, session_at, THERAPIST, text, tags, note["at"], ratings)
         saved = hook.note_saved(note=note)
         remember_version(note["note_id"], saved)
         for result in saved:
@@ -162,7 +168,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
                 flash("Saved. Progress tags are not recorded for psychotherapy notes.")
             elif result.get("status") == "rejected":
                 flash("Saved, but the progress tags were not recorded: "
-                      + "; ".join(" ".join(m) for m in forms.note_error_names(result["errors"], rows).values()))
+                      + "; ".join(" ".join(m) for m in forms.note_error_names(result["errors"], tags, rated).values()))
             elif result.get("review_due"):
                 flash("Saved. It may be time to look together at what progress means.")
             else:
@@ -178,7 +184,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         db.sign(note_id)
         note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "note_type": stored["note_type"],
                 "session_at": stored["session_at"], "author": stored["author"], "at": now_iso(),
-                "tags": stored["tags"]}
+                "tags": stored["tags"], "ratings": stored["ratings"]}
         signed = hook.note_signed(note=note)
         remember_version(note_id, signed)
         bad = [r for r in signed if r.get("status") == "rejected"]

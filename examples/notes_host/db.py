@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS notes (
     author TEXT NOT NULL,
     text TEXT NOT NULL,
     tags TEXT NOT NULL DEFAULT '[]',
+    ratings TEXT NOT NULL DEFAULT '[]',
     signed INTEGER NOT NULL DEFAULT 0,
     saved_at TEXT NOT NULL,
     vocabulary_version INTEGER
@@ -38,6 +39,8 @@ class NotesDB:
             columns = {row["name"] for row in c.execute("PRAGMA table_info(notes)")}
             if "vocabulary_version" not in columns:        # a database made before the column
                 c.execute("ALTER TABLE notes ADD COLUMN vocabulary_version INTEGER")
+            if "ratings" not in columns:                   # a database made before ratings per goal
+                c.execute("ALTER TABLE notes ADD COLUMN ratings TEXT NOT NULL DEFAULT '[]'")
 
     @contextmanager
     def connect(self):
@@ -66,11 +69,12 @@ class NotesDB:
 
     # -- notes ----------------------------------------------------------------------------
     def save_note(self, note_id: str, client_id: str, note_type: str, session_at: str, author: str,
-                  text: str, tags: list, saved_at: str) -> None:
+                  text: str, tags: list, saved_at: str, ratings: list | None = None) -> None:
         with self.connect() as c:
-            c.execute("INSERT INTO notes (id, client_id, note_type, session_at, author, text, tags, saved_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      (note_id, client_id, note_type, session_at, author, text, json.dumps(tags), saved_at))
+            c.execute("INSERT INTO notes (id, client_id, note_type, session_at, author, text, tags, ratings, "
+                      "saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (note_id, client_id, note_type, session_at, author, text, json.dumps(tags),
+                       json.dumps(ratings or []), saved_at))
 
     def notes(self, client_id: str) -> list[dict]:
         with self.connect() as c:
@@ -99,5 +103,6 @@ class NotesDB:
     def _note(row) -> dict:
         note = dict(row)
         note["tags"] = json.loads(note["tags"])
+        note["ratings"] = json.loads(note["ratings"])
         note["signed"] = bool(note["signed"])
         return note

@@ -1,9 +1,8 @@
 """Between HTML form posts and the hooks' plain data, driven by the field definitions the plugin returns.
 
 Input names: a top-level intake field uses its id (``small_shift``); a goal's field is
-``goals-<row>-<field>``. In the note form,
-tag row ``i`` has ``tags-i-code``, ``tags-i-goal-<goal>``, ``tags-i-rating-<goal>`` and
-``tags-i-rater-<goal>``. Field errors come back from the hooks as marshmallow-shaped
+``goals-<row>-<field>``. In the note form, each goal has ``rating-<goal>`` (blank, or 0-10)
+and ``rater-<goal>``, and each tag a checkbox ``tag-<code>``. Field errors come back from the hooks as marshmallow-shaped
 dicts and are turned into the same input names, so each message sits next to its field.
 """
 from __future__ import annotations
@@ -12,7 +11,6 @@ import re
 
 from progress_plugin.errors import flatten
 
-TAG_ROWS = 3
 INT_RE = re.compile(r"^-?\d+$")
 
 
@@ -94,45 +92,53 @@ def intake_error_names(errors: dict, rows: list[int]) -> dict[str, list[str]]:
 
 
 # -- notes ----------------------------------------------------------------------------------
-def note_tags(picker: dict, form) -> tuple[list[dict], list[tuple[int, list[str]]]]:
-    """The picked tags, and for each the form row and the goals rated in it (in rating order)."""
-    tags, rows = [], []
-    for row in range(TAG_ROWS):
-        code = _text(form, f"tags-{row}-code")
-        if code is None:
+SESSION_LABEL = "Session date and time"
+TAGS_LABEL = "Progress tags"
+
+
+def note_tags(picker: dict, form) -> list[dict]:
+    """The ticked tags (checkbox ``tag-<code>``), in vocabulary order, as ``{"code"}``."""
+    return [{"code": t["code"]} for cat in picker["categories"] for t in cat["tags"]
+            if form.get(f"tag-{t['code']}") == "on"]
+
+
+def note_ratings(picker: dict, form) -> tuple[list[dict], list[str]]:
+    """The goals rated (``rating-<goal>``, rater ``rater-<goal>``), and the goal of each, in order."""
+    ratings, rated = [], []
+    for g in picker["goals"]:
+        raw = _text(form, f"rating-{g['id']}")
+        if raw is None:
             continue
-        goals = [g["id"] for g in picker["goals"] if form.get(f"tags-{row}-goal-{g['id']}") == "on"]
-        ratings, rated = [], []
-        for g in picker["goals"]:
-            raw = _text(form, f"tags-{row}-rating-{g['id']}")
-            if raw is None:
-                continue
-            ratings.append({"goal": g["id"], "value": int(raw) if INT_RE.match(raw) else raw,
-                            "rated_by": form.get(f"tags-{row}-rater-{g['id']}") or "client"})
-            rated.append(g["id"])
-        tags.append({"code": code, "goals": goals, "ratings": ratings})
-        rows.append((row, rated))
-    return tags, rows
+        ratings.append({"goal": g["id"], "value": int(raw) if INT_RE.match(raw) else raw,
+                        "rated_by": form.get(f"rater-{g['id']}") or "client", "source": "session"})
+        rated.append(g["id"])
+    return ratings, rated
 
 
-def note_error_names(errors: dict, rows: list[tuple[int, list[str]]]) -> dict[str, list[str]]:
+def note_error_names(errors: dict, tags: list[dict], rated: list[str]) -> dict[str, list[str]]:
     """Field errors keyed by input name; anything not tied to one input goes under ``_note``."""
     out: dict[str, list[str]] = {}
     for path, messages in flatten(errors).items():
         parts = path.split(".")
         name = "_note"
-        if parts[0] == "tags" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(rows):
-            row, rated = rows[int(parts[1])]
-            if parts[2] == "ratings" and len(parts) > 3 and parts[3].isdigit() and int(parts[3]) < len(rated):
-                name = f"tags-{row}-rating-{rated[int(parts[3])]}"
-            elif parts[2] == "goals":
-                name = f"tags-{row}-goals"
-            else:
-                name = f"tags-{row}-{parts[2]}"
+        if parts[0] == "ratings" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rated):
+            goal = rated[int(parts[1])]
+            name = f"rater-{goal}" if len(parts) > 2 and parts[2] == "rated_by" else f"rating-{goal}"
+        elif parts[0] == "tags":
+            name = "tags"
         elif parts[0] in ("session_at", "text"):
             name = parts[0]
         out.setdefault(name, []).extend(messages)
     return out
+
+
+def note_error_labels(picker: dict | None) -> dict[str, str]:
+    """What each input is called on the page, for the error summary (never a code or a path)."""
+    labels = {"_note": "This note", "session_at": SESSION_LABEL, "text": "Note", "tags": TAGS_LABEL}
+    for g in (picker or {}).get("goals", ()):
+        labels[f"rating-{g['id']}"] = f"Rating for goal {g['rank']}"
+        labels[f"rater-{g['id']}"] = f"Who rated goal {g['rank']}"
+    return labels
 
 
 def merge(results: list[dict]) -> dict:
