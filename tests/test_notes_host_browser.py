@@ -114,3 +114,5 @@ def test_a_therapist_fills_the_intake_rates_goals_in_two_notes_and_sees_the_pane
     assert shot.stat().st_size > 10_000
     page.set_viewport_size({"width": 360, "height": 800})
     page.screenshot(path=str(artifacts_dir / "notes_host_panel_360.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.locator("#notes button:has-text('Sign')").first.bounding_box()["x"] + 40 < 360   # reachable
