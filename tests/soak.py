@@ -276,7 +276,7 @@ class NoteSaves(Driver):
             n += 1
             marker, code = f"soak-note-{n}", self.rnd.choice(self.CODES)
             form = {"type": "progress-note", "session_at": f"2026-03-{1 + n % 28:02d}T10:00", "text": marker,
-                    "tags-0-code": code}
+                    f"tag-{code}": "on"}
             try:
                 r = http.post(f"{self.soak.notes_url}/clients/{self.client_id}/notes/new", data=form,
                               allow_redirects=False, timeout=30)
