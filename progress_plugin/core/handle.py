@@ -56,11 +56,13 @@ def _intake(event: ev.IntakeSubmitted, state: ClientState) -> list[fx.Effect]:
             else:
                 out.append(fx.UpsertGoal(event.clinic_id, event.client_id, replace(old, status="dropped")))
     for goal in event.intake.goals:
-        if goal.replaces and goal.replaces not in known:
+        before = known.get(goal.id)
+        if before is not None and before.replaces:      # an edit of a replacing goal keeps where it began
+            goal = replace(goal, replaces=before.replaces, since=before.since)
+        elif goal.replaces and goal.replaces not in known:
             goal = replace(goal, replaces=None)         # nothing known to replace: simply a new goal
-        if goal.replaces:
-            before = known.get(goal.id)
-            goal = replace(goal, since=before.since if before is not None else as_datetime(event.at))
+        elif goal.replaces:
+            goal = replace(goal, since=as_datetime(event.at))
         out.append(fx.UpsertGoal(event.clinic_id, event.client_id, goal))
         previous = state.intake.goal(goal.id) if state.intake else None
         if previous is None or previous.baseline != goal.baseline:
