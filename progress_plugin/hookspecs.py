@@ -88,7 +88,10 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
     """The intake section was filled in and saved; the owning plugin records it.
 
     Stops at first non-None result: the plugin that owns ``section_id`` answers, the others
-    return None. Submitting again redefines progress: goals left out are marked dropped.
+    return None. Submitting again updates progress: goals left out are marked dropped; a goal
+    with the same ``id`` and new ``words`` is an edit (a typo fix); a goal with its own new ``id``
+    and ``replaces`` (the old goal's id) is a redefinition: the old goal ends "replaced" and keeps
+    its ratings under its own words, and the new one starts from its own baseline.
 
     :param clinic_id: The clinic's id.
     :param client_id: The client's id in the host.

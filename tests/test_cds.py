@@ -508,3 +508,16 @@ def test_prefetched_goals_of_the_wrong_shape_are_ignored_not_a_500(service, keys
     client, _, _ = service
     r = post(client, keys, body_for(goals=[goal]))
     assert r.status_code == 200 and "Goal 1" in r.get_json()["cards"][0]["detail"]
+
+
+def test_the_card_counts_the_goal_that_replaced_another_and_not_the_one_it_replaced():
+    from progress_plugin.core.intake import Goal, Intake
+    from progress_plugin.core.progress import compute
+    from progress_plugin.core.vocabulary import default
+    at = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    goals = (Goal("g1", "Sleep", "client", 3, 1), Goal("g2", "Go back", "client", 4, 2, "replaced", replaced_by="g2b"),
+             Goal("g2b", "Decide", "client", 5, 2, replaces="g2", since=at))
+    intake = Intake("i1", goals, "monthly", True, at.date(), True)
+    progress = compute("c1", intake, [], {1: default()}, at)
+    got = cds.card(progress, intake, {"g1": "Sleep", "g2": "Go back", "g2b": "Decide"}, None)
+    assert "2 goals" in got["summary"] and "Decide" in got["detail"] and "Go back" not in got["detail"]

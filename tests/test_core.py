@@ -1,4 +1,5 @@
 """handle(): every rule of the core, without a host or a store."""
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from progress_plugin.core import effects as fx
@@ -35,6 +36,37 @@ def test_redefined_intake_drops_removed_goals(intake_payload, intake):
     dropped = [e.goal for e in out if isinstance(e, fx.UpsertGoal) and e.goal.status == "dropped"]
     assert [g.id for g in dropped] == ["g2"]
     assert not [e for e in out if isinstance(e, fx.RecordRating)]   # baseline unchanged
+
+
+def test_new_words_under_the_same_id_are_an_edit_and_replaces_makes_a_new_goal(intake_payload, intake):
+    typo = schemas.load(schemas.intake_schema, intake_payload(goals=[
+        {"words": "Sleep through most nights", "whose": "client", "baseline": 3},
+        {"words": "Say no to my boss once", "whose": "client", "baseline": 2, "id": "g2"}]))
+    edit = [e.goal for e in handle(ev.IntakeSubmitted("clinic-a", AT, "c1", typo, "t1"), state(intake))
+            if isinstance(e, fx.UpsertGoal)]
+    assert [(g.id, g.status, g.replaced_by) for g in edit] == [("g1", "active", None), ("g2", "active", None)]
+    newer = schemas.load(schemas.intake_schema, intake_payload(goals=[
+        {"words": "Sleep through most nights", "whose": "client", "baseline": 3},
+        {"words": "Speak up at work", "whose": "client", "baseline": 4, "id": "g2b", "replaces": "g2", "rank": 2}]))
+    out = handle(ev.IntakeSubmitted("clinic-a", AT, "c1", newer, "t1"), state(intake))
+    goals = {e.goal.id: e.goal for e in out if isinstance(e, fx.UpsertGoal)}
+    old, new = goals["g2"], goals["g2b"]
+    assert (old.status, old.replaced_by, old.words) == ("replaced", "g2b", "Say no to my boss once")
+    assert (new.status, new.replaces, new.since) == ("active", "g2", AT)
+    assert [(e.rating.goal_id, e.rating.value) for e in out if isinstance(e, fx.RecordRating)] == [("g2b", 4)]
+    later = schemas.load(schemas.intake_schema, intake_payload(goals=[                 # a typo fix, later
+        {"words": "Sleep through most nights", "whose": "client", "baseline": 3},
+        {"words": "Speak up at work!", "whose": "client", "baseline": 4, "id": "g2b", "rank": 2}]))
+    after = state(dataclasses.replace(newer, goals=(newer.goals[0], old, new)))
+    out = handle(ev.IntakeSubmitted("clinic-a", AT + timedelta(days=9), "c1", later, "t1"), after)
+    [edited] = [e.goal for e in out if isinstance(e, fx.UpsertGoal) and e.goal.id == "g2b"]
+    assert (edited.words, edited.replaces, edited.since) == ("Speak up at work!", "g2", AT)
+    assert not [e for e in out if isinstance(e, fx.UpsertGoal) and e.goal.id == "g2"]    # stays replaced
+    unknown = schemas.load(schemas.intake_schema, intake_payload(goals=[
+        {"words": "Sleep", "whose": "client", "baseline": 3, "id": "g9", "replaces": "nothing"}]))
+    goals = [e.goal for e in handle(ev.IntakeSubmitted("clinic-a", AT, "c1", unknown, "t1"), state(intake))
+             if isinstance(e, fx.UpsertGoal)]
+    assert [(g.id, g.replaces, g.since) for g in goals if g.id == "g9"] == [("g9", None, None)]   # simply new
 
 
 def test_valid_note_tags_and_ratings(intake):

@@ -121,7 +121,8 @@ def expected(progress, intake, audience):
         "goals": [{"goal_id": g.goal_id, "rank": g.rank, "words": g.words, "baseline": g.baseline,
                    "status": g.change.status, "delta": g.change.delta, "first": g.change.first,
                    "last": g.change.last, "ratings": g.change.ratings, "attained_level": g.attained_level,
-                   "client": pts(g.client), "therapist": pts(g.therapist)} for g in progress.goals],
+                   "client": pts(g.client), "therapist": pts(g.therapist), "replaces": g.replaces,
+                   "replaced_by": g.replaced_by, "redefined_at": g.redefined_at} for g in progress.goals],
         "sessions": [{"session": i, "note_id": n, "at": iso(at)} for i, (n, at) in enumerate(progress.sessions, 1)],
         "markers": [(m.note_id, m.session, m.code, m.label, m.direction, m.category, m.retired)
                     for m in progress.markers if audience == "therapist" or not m.therapist_only],

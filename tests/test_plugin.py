@@ -234,6 +234,23 @@ def test_client_audience_hides_therapist_only_fields_and_answers(hook, intake_pa
     assert section["values"]["better_looks_like"] == "Waking up less tired"
 
 
+def test_a_redefinition_through_the_hooks_and_the_form_values_sent_back_keep_it(hook, intake_payload):
+    submit_intake(hook, intake_payload)
+    first, _ = intake_payload()["goals"]
+    redefined = {"id": "g2b", "replaces": "g2", "words": "Speak up at work", "whose": "client", "baseline": 4, "rank": 2}
+    result = submit_intake(hook, intake_payload, goals=[first, redefined])
+    assert [g["id"] for g in result["goals"]] == ["g1", "g2b"]
+    bad = submit_intake(hook, intake_payload, goals=[first, {**redefined, "replaces": "g1"}])
+    assert bad["status"] == "rejected" and "replaces" in str(bad["errors"])      # the field is named
+    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    goals = section["values"]["goals"]
+    assert [(g["id"], g.get("replaces")) for g in goals] == [("g1", None), ("g2b", "g2")]   # the old one has ended
+    again = hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                  answers={**section["values"], "agreed": True, "goals_reviewed": True},
+                                  author="t1", at="2026-01-06T09:00:00+00:00")
+    assert again["status"] == "recorded" and [g["id"] for g in again["goals"]] == ["g1", "g2b"]
+
+
 def test_request_hooks_raise_on_malformed_host_input(pm):
     with pytest.raises(ValidationError) as exc:
         pm.hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="everyone")

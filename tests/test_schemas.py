@@ -1,4 +1,5 @@
 """Bad input at the boundary: every case names the field and the reason."""
+import marshmallow as ma
 import pytest
 
 from progress_plugin import errors, schemas
@@ -59,7 +60,7 @@ GAS_GOAL = {"words": "x", "whose": "client", "baseline": 4, "weight": 2,
 def test_attainment_levels_are_no_longer_asked(intake_payload):
     paths = load_error(schemas.intake_schema, intake_payload(goals=[GAS_GOAL]))
     assert set(paths) == {"goals.0.gas_levels", "goals.0.weight"}
-    assert set(schemas.GoalSchema().fields) == {"id", "words", "whose", "baseline", "rank"}
+    assert set(schemas.GoalSchema().fields) == {"id", "words", "whose", "baseline", "rank", "replaces"}
 
 
 def test_attainment_levels_given_to_version_1_are_ignored(intake_payload):
@@ -138,3 +139,15 @@ def test_free_form_webhook_data_is_checked_inside_by_path():
                      "data.n.value": ["Number out of range: integers must be between -9223372036854775808 and "
                                       "9223372036854775807."],
                      "data.\\u0000.key": ["Holds a NUL character, which is not allowed in text."]}
+
+
+def test_a_redefining_goal_needs_its_own_id_and_the_goal_it_replaces_leaves_the_intake(intake_payload):
+    g1 = {"words": "Sleep through most nights", "whose": "client", "baseline": 3, "id": "g1"}
+    cases = [({"words": "New", "whose": "client", "baseline": 5, "replaces": "g2"}, "id"),
+             ({"words": "New", "whose": "client", "baseline": 5, "id": "g2b", "replaces": "g1"}, "replaces")]
+    for goal, field in cases:
+        with pytest.raises(ma.ValidationError) as err:
+            schemas.intake_schema.load(intake_payload(goals=[g1, goal]))
+        assert list(err.value.messages["goals"][1]) == [field]
+    ok = schemas.intake_schema.load(intake_payload(goals=[g1, {**cases[1][0], "replaces": "g2"}]))
+    assert [(g.id, g.replaces) for g in ok.goals] == [("g1", None), ("g2b", "g2")]

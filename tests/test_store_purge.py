@@ -415,3 +415,24 @@ def test_upgrade_keeps_every_rating_and_gives_it_the_session_origin(store_url, n
     key = ("client_id", "goal_id", "source", "rater", "value", "level")
     assert [tuple(r[k] for k in key) for r in got] == sorted(tuple(r[k] for k in key) for r in rows)
     assert {r["origin"] for r in got} == {"session"} and len(got) == len(rows)
+
+
+def test_upgrade_keeps_every_goal_and_none_reads_as_replaced(store_url, now):
+    """Goals stored before goal history existed keep every value and read back with nothing replaced."""
+    from progress_plugin.store.migrate import upgrade
+    from progress_plugin.store.engine import make_engine
+    engine = make_engine(store_url)
+    upgrade(engine, "0005g")
+    rows = [{"clinic_id": "k", "client_id": c, "goal_id": g, "rank": rk, "words": w, "whose": wh, "baseline": b,
+             "status": st, "updated_at": now} for c, g, rk, w, wh, b, st in [
+                ("a", "g1", 1, "Sleep through", "client", 3, "active"), ("a", "g2", 2, "Walk out", "carer", 2, "dropped"),
+                ("b", "g1", 1, "Speak up", "client", 0, "completed")]]
+    with engine.begin() as c:
+        c.execute(t.goals.insert(), rows)
+    upgrade(engine, "head")
+    with engine.connect() as c:
+        got = [dict(r._mapping) for r in c.execute(sa.select(t.goals).order_by(t.goals.c.client_id, t.goals.c.goal_id))]
+    engine.dispose()
+    key = ("client_id", "goal_id", "rank", "words", "whose", "baseline", "status")
+    assert [tuple(r[k] for k in key) for r in got] == [tuple(r[k] for k in key) for r in rows]
+    assert {(r["replaces"], r["replaced_by"], r["since"]) for r in got} == {(None, None, None)}

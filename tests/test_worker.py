@@ -293,3 +293,49 @@ def test_a_note_with_two_goal_ratings_and_no_tags_writes_two_observations(setup)
     values = sorted(e["resource"]["valueInteger"] for e in found
                     if any(d.get("reference") == f"DocumentReference/{doc_id}" for d in e["resource"].get("derivedFrom", [])))
     assert values == [4, 7]
+
+
+def test_a_redefined_goal_is_a_new_goal_and_the_old_one_ends_replaced_in_the_host_and_the_panel(setup):
+    from progress_plugin.core.progress import compute
+    from progress_plugin.view import chart, panel
+    cfg, store, host = setup
+    client_id = "p-" + uuid.uuid4().hex[:8]
+    doc_id = new_doc(host.base_url)
+    first = intake(client_id)
+    first["intake"]["goals"].append({"words": "Go back to the office", "whose": "client", "baseline": 4})
+    put(store, "intake.submitted", first)
+    put(store, "note.saved", {**note(client_id, doc_id, 0), "tags": [], "ratings": [{"goal": "g2", "value": 4}]})
+    redefined = intake(client_id)
+    redefined["at"] = "2026-01-15T10:00:00Z"
+    redefined["intake"]["goals"].append({"id": "g2b", "replaces": "g2", "words": "Decide for myself about work",
+                                         "whose": "client", "baseline": 5, "rank": 2})
+    put(store, "intake.submitted", redefined)
+    drain(Worker(store, cfg))
+    with store.engine.connect() as c:
+        assert inbox.counts(c) == {"done": 3}
+    found = {}
+    for gid in ("g2", "g2b"):
+        bundle = requests.get(f"{host.base_url}/Goal", timeout=5, params={
+            "identifier": f"https://progress-plugin.org/fhir/goal|clinic-a/{client_id}/{gid}"}).json()
+        [found[gid]] = [e["resource"] for e in bundle.get("entry") or []]
+    old, new = found["g2"], found["g2b"]
+    assert (old["lifecycleStatus"], old["description"]["text"]) == ("cancelled", "Go back to the office")
+    assert "replaced by a new goal" in old["note"][0]["text"] and old["note"][0]["text"].endswith("/g2b.")
+    assert (new["lifecycleStatus"], new["description"]["text"]) == ("active", "Decide for myself about work")
+    assert "replaces an earlier goal" in new["note"][0]["text"]
+
+    state = store.load_state("clinic-a", client_id)
+    progress = compute(client_id, state.intake, state.notes.values(), state.all_vocabularies(),
+                       datetime(2026, 1, 20, tzinfo=timezone.utc))
+    data = panel.panel_data(progress, state.intake)
+    lines = {g["goal_id"]: g for g in data["goals"]}
+    assert set(lines) == {"g1", "g2", "g2b"}                       # the old line ends, the new one starts
+    assert (lines["g2"]["words"], lines["g2"]["replaced_by"], lines["g2"]["last"]) == ("Go back to the office", "g2b", 4)
+    assert [p["value"] for p in lines["g2"]["client"]] == [4, 4]   # its ratings stay under its own words
+    assert (lines["g2b"]["baseline"], lines["g2b"]["delta"], lines["g2b"]["redefined_at"]) == (5, None, 1)
+    assert [(p["session"], p["value"]) for p in lines["g2b"]["client"]] == [(1, 5)]   # no -1 that never happened
+    svg = chart.render(data)
+    assert "progress redefined at session 1: new starting point 5/10" in svg       # the marker
+    assert "Goal 2, until redefined" in svg
+    html = panel.render_html(progress, state.intake)
+    assert "Progress redefined at session 1" in html and "Redefined at session 1: these words" in html

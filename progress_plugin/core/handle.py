@@ -7,6 +7,7 @@ from functools import singledispatch
 from progress_plugin.core import effects as fx
 from progress_plugin.core import events as ev
 from progress_plugin.core import notes as notes_mod
+from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Intake
 from progress_plugin.core.notes import NoteProgress
 from progress_plugin.core.progress import (RELIABLE_DETERIORATION, RELIABLE_IMPROVEMENT, Settings,
@@ -43,11 +44,25 @@ def handle(event: ev.Event, state: ClientState) -> list[fx.Effect]:
 def _intake(event: ev.IntakeSubmitted, state: ClientState) -> list[fx.Effect]:
     out: list[fx.Effect] = [fx.RecordIntake(event.clinic_id, event.client_id, event.intake, event.author, event.at)]
     new_ids = {g.id for g in event.intake.goals}
+    replaced_by = {g.replaces: g.id for g in event.intake.goals if g.replaces}
+    known = {g.id: g for g in state.intake.goals} if state.intake is not None else {}
     if state.intake is not None:
         for old in state.intake.goals:
-            if old.id not in new_ids and old.status != "dropped":
+            if old.id in new_ids or old.status in ("dropped", "replaced"):
+                continue
+            if old.id in replaced_by:      # redefined: ends "replaced by" the new goal, ratings kept
+                out.append(fx.UpsertGoal(event.clinic_id, event.client_id,
+                                         replace(old, status="replaced", replaced_by=replaced_by[old.id])))
+            else:
                 out.append(fx.UpsertGoal(event.clinic_id, event.client_id, replace(old, status="dropped")))
     for goal in event.intake.goals:
+        before = known.get(goal.id)
+        if before is not None and before.replaces:      # an edit of a replacing goal keeps where it began
+            goal = replace(goal, replaces=before.replaces, since=before.since)
+        elif goal.replaces and goal.replaces not in known:
+            goal = replace(goal, replaces=None)         # nothing known to replace: simply a new goal
+        elif goal.replaces:
+            goal = replace(goal, since=as_datetime(event.at))
         out.append(fx.UpsertGoal(event.clinic_id, event.client_id, goal))
         previous = state.intake.goal(goal.id) if state.intake else None
         if previous is None or previous.baseline != goal.baseline:

@@ -198,7 +198,12 @@ class Goal:
     whose: str
     baseline: int
     rank: int
-    status: str = "active"   # active | achieved | dropped (on redefinition)
+    status: str = "active"   # active | completed | dropped (left out) | replaced (redefined)
+    #: A redefinition: the id of the goal whose words this one replaces (that goal ends
+    #: "replaced" and keeps its own ratings). The same id with new words is an edit.
+    replaces: str | None = None
+    replaced_by: str | None = None   # set on the old goal when it ends "replaced"
+    since: object | None = None      # datetime a replacing goal began; None: from the intake
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,9 @@ class GoalProgress:
     therapist: tuple[Point, ...]
     change: Change
     attained_level: int | None = None
+    replaces: str | None = None         # the goal this one redefined
+    replaced_by: str | None = None      # set when this goal's line has ended, redefined
+    redefined_at: int | None = None     # the session at which a replacing goal began
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
         if goal.status == "dropped":
             continue
         mine = [r for r in ratings if r.goal_id == goal.id]
-        client = [Point(start, 0, goal.baseline, "client")]
+        begun = start if goal.since is None else as_datetime(goal.since)
+        first = 0 if goal.since is None else sum(1 for n in ordered if as_datetime(n.session_at) <= begun)
+        client = [Point(begun, first, goal.baseline, "client")]
         client += [Point(as_datetime(r.at), session_of[r.note_id], r.value, "client", r.level, r.note_id)
                    for r in mine if r.rater == "client"]
         therapist = tuple(Point(as_datetime(r.at), session_of[r.note_id], r.value, "therapist", r.level, r.note_id)
@@ -154,7 +159,8 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
         goals.append(GoalProgress(
             goal.id, goal.rank, goal.words, goal.baseline, tuple(client), therapist,
             reliable_change([p.value for p in client], settings.threshold),
-            levels[-1] if levels else None))
+            levels[-1] if levels else None, goal.replaces, goal.replaced_by,
+            first if goal.replaces else None))
 
     review = _review(intake, ordered, markers, now) if intake.is_agreed else None   # a draft starts no review clock
     prompts = [*_draft_prompts(intake), *_prompts(goals, ordered, markers, review, settings)]
@@ -210,6 +216,8 @@ def _prompts(goals, ordered, markers, review, settings: Settings):
                      f"(agreed: {review.cadence.replace('-', ' ')}; {review.sessions_since} session(s) since you last did).")
     n = settings.no_rating_sessions
     for g in goals:
+        if g.replaced_by is not None:
+            continue                    # a replaced goal's line has ended: no prompt on it
         rated_sessions = {p.session for p in g.client if p.session > 0 and p.value is not None}
         recent = [s for s in range(max(1, len(ordered) - n + 1), len(ordered) + 1)]
         if len(ordered) >= n and not rated_sessions.intersection(recent):

@@ -125,7 +125,8 @@ def goal_identifier(clinic_id: str, client_id: str, goal_id: str) -> dict:
 
 
 def goal_resource(clinic_id: str, client_id: str, goal: Goal, achievement: str | None = None) -> dict:
-    lifecycle = {"active": "active", "dropped": "cancelled", "completed": "completed"}[goal.status]
+    lifecycle = {"active": "active", "dropped": "cancelled", "replaced": "cancelled",
+                 "completed": "completed"}[goal.status]
     res = {
         "resourceType": "Goal",
         "identifier": [goal_identifier(clinic_id, client_id, goal.id)],
@@ -136,6 +137,12 @@ def goal_resource(clinic_id: str, client_id: str, goal: Goal, achievement: str |
     }
     if goal.whose == "client":
         res["expressedBy"] = {"reference": f"Patient/{client_id}"}
+    if goal.status == "replaced" and goal.replaced_by:      # a redefinition: ratings stay on this Goal
+        res["note"] = [{"text": "Progress was redefined: this goal was replaced by a new goal, "
+                                f"{goal_identifier(clinic_id, client_id, goal.replaced_by)['value']}."}]
+    elif goal.replaces:
+        res["note"] = [{"text": "Progress was redefined: this goal replaces an earlier goal, "
+                                f"{goal_identifier(clinic_id, client_id, goal.replaces)['value']}."}]
     if achievement:
         res["achievementStatus"] = {"coding": [{"system": ACHIEVEMENT_SYSTEM, "code": achievement}]}
     return res

@@ -163,9 +163,11 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
 def _intake_values(intake, hidden) -> dict:
     goals = []
     for g in intake.goals:
-        if g.status == "dropped":
+        if g.status in ("dropped", "replaced"):
             continue
         goal = {"id": g.id, "words": g.words, "whose": g.whose, "baseline": g.baseline, "rank": g.rank}
+        if g.replaces:
+            goal["replaces"] = g.replaces
         goals.append(goal)
     values = {k: v for k, v in intake.answers.items() if k not in hidden}
     values.update(goals=goals, review_cadence=intake.review_cadence, agreed=intake.agreed,

@@ -2,12 +2,11 @@
 hook arguments) and the vocabulary's tags and files. Each is exported as JSON Schema into
 ``schemas/`` (:data:`BOUNDARY`).
 
-Other boundaries keep their schemas beside the code that serves them: the admin API's query
-and response schemas (:mod:`~progress_plugin.web.admin`), Canvas events (:mod:`~progress_plugin.web.canvas`),
-CDS Hooks requests (:mod:`~progress_plugin.web.cds`), the panel's query arguments
-(:mod:`~progress_plugin.web.panel_routes`), FHIR Subscription notifications
-(:mod:`~progress_plugin.fhir.subscriptions`) and the config file (:mod:`~progress_plugin.service.settings`).
-The field types they share are in :mod:`progress_plugin.schemas.field_types`.
+Other boundaries keep their schemas beside the code that serves them: the admin API's query and response
+schemas (:mod:`~progress_plugin.web.admin`), Canvas events (:mod:`~progress_plugin.web.canvas`), CDS Hooks
+requests (:mod:`~progress_plugin.web.cds`), the panel's query arguments (:mod:`~progress_plugin.web.panel_routes`),
+FHIR Subscription notifications (:mod:`~progress_plugin.fhir.subscriptions`) and the config file
+(:mod:`~progress_plugin.service.settings`). Their shared field types: :mod:`progress_plugin.schemas.field_types`.
 
 Inbound schemas raise on unknown fields. ``load`` returns core objects. Build each schema
 once (module-level instances below); building one per request doubles the load cost.
@@ -45,6 +44,8 @@ class GoalSchema(Inbound):
     whose = Text(required=True, validate=validate.OneOf(WHOSE))
     baseline = Int(required=True, strict=True, validate=Rating010)
     rank = Int(strict=True, validate=validate.Range(min=1, max=MAX_GOALS))
+    replaces = Text(validate=validate.Length(min=1, max=64), metadata={"description": "Redefinition: the id "
+                    "of the goal this new goal (own id, baseline) replaces; that one ends 'replaced' with its ratings."})
 
 
 class IntakeSchema(Inbound):
@@ -94,9 +95,12 @@ class IntakeSchema(Inbound):
         ids = [g.get("id") or f"g{r}" for g, r in zip(goals, ranks)]
         if len(set(ids)) != len(ids):
             raise ma.ValidationError("Goal ids must differ.", "goals")
+        for i, g in enumerate(goals):   # a redefinition is a new goal, with its own id; the old one leaves
+            if g.get("replaces") and ("id" not in g or g["replaces"] in ids):
+                raise ma.ValidationError({i: {"id": ["A goal that replaces another needs its own id."]} if "id" not in g
+                                          else {"replaces": ["The goal replaced leaves the intake."]}}, "goals")
         if data.get("review_cadence") == "at-review" and not data.get("review_date"):
-            raise ma.ValidationError("A review date is needed when looking again 'at the planned review'.",
-                                     "review_date")
+            raise ma.ValidationError("A review date is needed when looking again 'at the planned review'.", "review_date")
         if data.get("saying_not_working_other") and data.get("saying_not_working") != "other":
             raise ma.ValidationError("Only with 'other'.", "saying_not_working_other")
 
@@ -105,7 +109,8 @@ class IntakeSchema(Inbound):
         goals = []
         for i, g in enumerate(data.pop("goals")):
             rank = g.get("rank", i + 1)
-            goals.append(Goal(g.get("id") or f"g{rank}", g["words"], g["whose"], g["baseline"], rank))
+            goals.append(Goal(g.get("id") or f"g{rank}", g["words"], g["whose"], g["baseline"], rank,
+                              replaces=g.get("replaces")))
         intake_id = data.pop("intake_id", None) or f"intake-{data['agreed_on'].isoformat()}"
         fixed = {k: data.pop(k) for k in ("review_cadence", "agreed", "agreed_on", "goals_reviewed",
                                           "definition_version")}

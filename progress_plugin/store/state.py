@@ -102,7 +102,8 @@ class StateStore(VocabularyStore):
         goal_rows = c.execute(sa.select(t.goals).where(t.goals.c.clinic_id == clinic_id, t.goals.c.client_id == client_id)
                               .order_by(t.goals.c.rank))
         # gas_levels and weight of goals saved before 2.0.0 are left unread (no longer asked)
-        goals = tuple(Goal(g.goal_id, g.words, g.whose, g.baseline, g.rank, status=g.status)
+        goals = tuple(Goal(g.goal_id, g.words, g.whose, g.baseline, g.rank, status=g.status, replaces=g.replaces,
+                           replaced_by=g.replaced_by, since=None if g.since is None else utc(g.since))
                       for g in goal_rows)
         answers = dict(row.answers)
         if row.definition_version in EARLIER_VERSIONS:     # an intake saved with an earlier section

@@ -57,7 +57,10 @@ goals = Table(
     Column("baseline", Integer, nullable=False),
     Column("gas_levels", JSON),                       # no longer written or read: GAS left the
     Column("weight", Integer),                        # intake in 2.0.0; kept for older rows
-    Column("status", String(20), nullable=False),
+    Column("status", String(20), nullable=False),     # active | completed | dropped | replaced
+    Column("replaces", String(64)),                   # a redefinition: the goal this one replaced
+    Column("replaced_by", String(64)),                # set when status is "replaced"
+    Column("since", TS),                              # when a replacing goal began
     Column("updated_at", TS, nullable=False),
 )
 

@@ -156,7 +156,8 @@ def _write_goal(c: Connection, e: fx.UpsertGoal, now: datetime) -> None:
     g = e.goal
     _upsert(c, t.goals, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": g.id}, dict(
         rank=g.rank, words=g.words, whose=g.whose, baseline=g.baseline,
-        status=g.status, updated_at=now))
+        status=g.status, replaces=g.replaces, replaced_by=g.replaced_by,
+        since=None if g.since is None else utc(g.since), updated_at=now))
 
 
 def _write_rating(c: Connection, e: fx.RecordRating, now: datetime) -> None:

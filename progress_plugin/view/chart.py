@@ -81,6 +81,7 @@ class LegendEntry:
     shape: str = ""      # for tag and baseline entries
     direction: str = ""  # for tag entries
     goal: int = 0        # the goal's rank, for client and therapist entries
+    index: int = -1      # the goal's place in the panel's goals (two may share a rank: a redefinition)
     words: str = ""      # the goal's words as shown in ``label`` (truncated, not isolated), for HTML
 
 
@@ -113,17 +114,19 @@ def legend(data: dict) -> list[LegendEntry]:
     """The legend entries, in drawing order: per goal client then therapist, baseline, tag directions."""
     out = []
     for i, g in enumerate(data["goals"]):
-        prefix = goal_prefix(g["rank"])
+        prefix = goal_prefix(g["rank"]) if not g.get("replaced_by") else f"Goal {g['rank']}, until redefined: "
         shown = truncate(g["words"], LABEL_CHARS - len(prefix))
         words = prefix + isolate(g["words"])
         out.append(LegendEntry("client", prefix + isolate(shown), words + " (client's rating)", goal_colour(i),
-                               goal=g["rank"], words=shown))
+                               goal=g["rank"], words=shown, index=i))
         if any(p["value"] is not None for p in g["therapist"]):
             out.append(LegendEntry("therapist", f"Goal {g['rank']}: therapist's rating",
-                                   words + " (therapist's rating)", goal_colour(i), goal=g["rank"]))
+                                   words + " (therapist's rating)", goal_colour(i), goal=g["rank"], index=i))
     if data["goals"]:
-        out.append(LegendEntry("baseline", "Starting point (intake)",
-                               "Each goal's rating at intake", "#4D4D4D", "ring"))
+        redefined = any(g.get("redefined_at") is not None for g in data["goals"])
+        out.append(LegendEntry("baseline", "Starting point (intake" + (", or where redefined)" if redefined else ")"),
+                               "Each goal's rating at intake, or at the session where it was redefined",
+                               "#4D4D4D", "ring"))
     shown = [d for d in DIRECTIONS if d in {m["direction"] for m in data["markers"]}]
     for i, d in enumerate(shown):            # reads on as a list: "Tags: step toward", "holding steady", ...
         words = LEGEND_WORDS[d]
@@ -195,6 +198,13 @@ def _rating_values(g: dict, rater: str, with_baseline: bool) -> list[dict]:
     return values
 
 
+def _start_tip(g: dict) -> str:
+    if g.get("redefined_at") is None:
+        return f"Goal {g['rank']}, starting point at intake: {g['baseline']}/10"
+    return (f"Goal {g['rank']}, progress redefined at session {g['redefined_at']}: "
+            f"new starting point {g['baseline']}/10")
+
+
 def _dotted(values: list[dict]) -> bool:
     """Whether a series is drawn with dots: when its points carry tooltips (few enough points)."""
     return any("tooltip" in v for v in values)
@@ -205,23 +215,23 @@ def render(data: dict, *, show_legend: bool = True) -> str:
 
     ``show_legend=False`` leaves the legend out, for pages that lay it out in HTML.
     """
-    entries = {(e.kind, e.goal, e.direction): e for e in legend(data)}
+    entries = {(e.kind, e.index, e.direction): e for e in legend(data)}
     series: list[tuple[LegendEntry, list, dict]] = []    # (legend entry, values, pygal series options)
-    for g in data["goals"]:
+    for i, g in enumerate(data["goals"]):
         client = _rating_values(g, "client", with_baseline=True)
-        series.append((entries[("client", g["rank"], "")], client, {"show_dots": _dotted(client)}))
+        series.append((entries[("client", i, "")], client, {"show_dots": _dotted(client)}))
         therapist = _rating_values(g, "therapist", with_baseline=False)
         if therapist:
             hollow = [{**v, "node": {"style": "fill:#ffffff;stroke-width:1.75"}} for v in therapist]
-            series.append((entries[("therapist", g["rank"], "")], hollow, {
+            series.append((entries[("therapist", i, "")], hollow, {
                 "show_dots": _dotted(therapist), "dots_size": 3.25,
                 "stroke_style": {"dasharray": "6,4", "width": 1.75}}))
     if data["goals"]:
-        rings = [{"value": (0, g["baseline"]), "color": goal_colour(i),
+        rings = [{"value": (g.get("redefined_at") or 0, g["baseline"]), "color": goal_colour(i),
                   "node": {"style": f"fill:#ffffff;stroke:{goal_colour(i)};stroke-width:2.5", "r": "5.5"},
-                  "tooltip": f"Goal {g['rank']}, starting point at intake: {g['baseline']}/10"}
+                  "tooltip": _start_tip(g)}
                  for i, g in enumerate(data["goals"])]
-        series.append((entries[("baseline", 0, "")], rings, {"stroke": False}))
+        series.append((entries[("baseline", -1, "")], rings, {"stroke": False}))
     sessions = len(data["sessions"])
     groups = _marker_groups(data["markers"], max(sessions, 1))
     for d in DIRECTIONS:
@@ -229,7 +239,7 @@ def render(data: dict, *, show_legend: bool = True) -> str:
                    "node": {"data-shape": DIRECTION_SHAPES[d], "data-direction": d}}
                   for direction, x, tip in groups if direction == d]
         if values:
-            series.append((entries[("tag", 0, d)], values, {"stroke": False, "dots_size": 4.5}))
+            series.append((entries[("tag", -1, d)], values, {"stroke": False, "dots_size": 4.5}))
 
     empty = not series
     if empty:            # nothing to draw: an invisible point keeps pygal drawing the axes
@@ -364,7 +374,9 @@ def describe(data: dict) -> str:
     parts = []
     for g in data["goals"]:
         delta = "" if g["delta"] is None else f" ({g['delta']:+d} since the start)"
-        parts.append(f"Goal {g['rank']}, {isolate(g['words'])}: started at {g['baseline']}/10, "
+        ended = " (replaced: its line ends where the goal was redefined)" if g.get("replaced_by") else ""
+        began = f", redefined at session {g['redefined_at']}" if g.get("redefined_at") is not None else ""
+        parts.append(f"Goal {g['rank']}{began}, {isolate(g['words'])}{ended}: started at {g['baseline']}/10, "
                      f"latest client rating {g['last'] if g['last'] is not None else g['baseline']}/10; "
                      f"{g['status']}{delta}.")
     counts: dict[str, int] = {}

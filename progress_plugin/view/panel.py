@@ -84,6 +84,7 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "status": g.change.status, "delta": g.change.delta, "first": g.change.first,
             "last": g.change.last, "ratings": g.change.ratings, "attained_level": g.attained_level,
             "client": _points(g.client), "therapist": _points(g.therapist),
+            "replaces": g.replaces, "replaced_by": g.replaced_by, "redefined_at": g.redefined_at,
         } for g in progress.goals],
         "sessions": [{"session": i, "note_id": note_id, "at": _iso(at)}
                      for i, (note_id, at) in enumerate(progress.sessions, start=1)],
@@ -235,8 +236,20 @@ def _goal_cards(data: dict) -> str:
             f'<h3>Goal {g["rank"]}</h3><q>{bdi(g["words"])}</q>'
             f'<div class="pp-status">{escape(g["status"])}{delta}</div>'
             f'<p>Started at {g["baseline"]}/10, latest client rating {last}/10. {STATUS_NOTE[g["status"]]}</p>'
-            f'{level}</li>')
+            f'{level}{_history(g, data["goals"])}</li>')
     return f'<ul class="pp-goals">{"".join(cards)}</ul>' if cards else "<p>No goals agreed yet.</p>"
+
+
+def _history(g: dict, goals: list[dict]) -> str:
+    """One line on a redefinition: where the new goal began, and that the old one's line ended."""
+    if g.get("replaced_by"):
+        after = next((o for o in goals if o["goal_id"] == g["replaced_by"]), None)
+        when = f" at session {after['redefined_at']}" if after and after["redefined_at"] is not None else ""
+        return f'<p class="pp-history">Redefined{when}: these words and their ratings end here.</p>'
+    if g.get("redefined_at") is not None:
+        return (f'<p class="pp-history">Progress redefined at session {g["redefined_at"]}: '
+                "a new line from its own starting point.</p>")
+    return ""
 
 
 def not_asked_fields(intake: Intake) -> tuple[str, ...]:

@@ -282,7 +282,7 @@ def chart_goals(bundle: dict | None, clinic: str, client: str) -> dict[str, str]
 
 def card(progress, intake, words: dict[str, str], link: str | None) -> dict:
     """The one card: counts in the summary, the goals and the review in markdown."""
-    goals = progress.goals
+    goals = [g for g in progress.goals if g.replaced_by is None]     # a redefined goal's line has ended
     review = progress.review
     due = review is not None and review.due
     summary = f"{TITLE}: {len(goals)} goal{'' if len(goals) == 1 else 's'}" + (", review due" if due else "")
