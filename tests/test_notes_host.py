@@ -321,3 +321,39 @@ def test_a_tag_renamed_then_retired_shows_the_label_of_the_notes_version(web, ap
 def v1_now():
     from datetime import datetime, timezone
     return datetime(2026, 1, 20, tzinfo=timezone.utc)
+
+
+def test_a_first_intake_offers_no_choice_between_fixing_and_replacing_a_goal(web, client_id):
+    html = web.get(f"/clients/{client_id}/intake").get_data(as_text=True)
+    assert "-change" not in html and 'name="goals-0-id"' not in html
+
+
+@pytest.mark.parametrize("change", ["edit", "replaces"])
+def test_editing_a_goal_s_words_fixes_the_wording_or_replaces_the_goal_as_chosen(web, with_intake, plugin_store,
+                                                                                 change):
+    html = web.get(f"/clients/{with_intake}/intake").get_data(as_text=True)
+    for row in (0, 1):      # each saved goal: the choice, labelled, "fix the wording" by default
+        assert re.search(rf'<label><input type="radio" name="goals-{row}-change" value="edit" checked> '
+                         r'Fix the wording \(same goal\)</label>', html)
+        assert re.search(rf'<label><input type="radio" name="goals-{row}-change" value="replaces"> '
+                         r'This is a new goal that replaces it', html)
+    assert 'name="goals-2-change"' not in html
+    edited = {**INTAKE, "goals-0-id": "g1", "goals-1-id": "g2", "goals-0-change": change, "goals-1-change": "edit",
+              "goals-0-words": "Sleep six hours on work nights"}
+    html = web.post(f"/clients/{with_intake}/intake", data=edited, follow_redirects=True).get_data(as_text=True)
+    goals = {g.words: g for g in plugin_store.load_state("clinic-x", with_intake).intake.goals}
+    panel = html.split('data-panel="')[1]
+    if change == "edit":
+        assert sorted(goals) == ["Call my sister", "Sleep six hours on work nights"]
+        assert goals["Sleep six hours on work nights"].id == "g1"
+        assert "Sleep through most nights" not in panel
+    else:
+        old, new = goals["Sleep through most nights"], goals["Sleep six hours on work nights"]
+        assert (old.id, old.status, old.replaced_by) == ("g1", "replaced", new.id)
+        assert (new.status, new.replaces) == ("active", "g1") and new.id != "g1"
+        assert goals["Call my sister"].status == "active" and len(goals) == 3
+        assert "Sleep through most nights" in panel
+    assert "Sleep six hours on work nights" in panel and "Call my sister" in panel
+    # the form shown again keeps what the new goal replaces, so saving it unchanged changes nothing
+    form = web.get(f"/clients/{with_intake}/intake").get_data(as_text=True)
+    assert ('name="goals-0-replaces" value="g1"' in form) is (change == "replaces")

@@ -49,6 +49,19 @@ def test_a_therapist_fills_the_intake_rates_goals_in_two_notes_and_sees_the_pane
     page.click("text=Save intake")
     assert page.locator(".flash").inner_text() == "Intake saved."
 
+    # editing it: per saved goal, fix the wording (the default) or a new goal replacing it
+    page.click("a:text-is('Intake')")
+    assert page.is_checked("[name=goals-0-change][value=edit]")
+    assert page.locator("[name=goals-2-change]").count() == 0
+    page.get_by_label("This is a new goal that replaces it").first.check()   # the label names the control
+    assert page.is_checked("[name=goals-0-change][value=replaces]")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(artifacts_dir / "notes_host_intake_edit_1280.png"), full_page=True)
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.screenshot(path=str(artifacts_dir / "notes_host_intake_edit_360.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.go_back()
+
     # the new note form: one rating row per goal, today's date filled in
     page.click("text=New progress note")
     assert page.locator(".goalrow").count() == 2

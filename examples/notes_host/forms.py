@@ -1,13 +1,17 @@
 """Between HTML form posts and the hooks' plain data, driven by the field definitions the plugin returns.
 
 Input names: a top-level intake field uses its id (``small_shift``); a goal's field is
-``goals-<row>-<field>``. In the note form, each goal has ``rating-<goal>`` (blank, or 0-10)
+``goals-<row>-<field>``. A goal already saved also carries ``goals-<row>-id`` (and
+``goals-<row>-replaces`` when it replaced another) and a choice ``goals-<row>-change``:
+``edit`` keeps its id (new words fix the wording), ``replaces`` sends a new goal with its own
+id that replaces it. In the note form, each goal has ``rating-<goal>`` (blank, or 0-10)
 and ``rater-<goal>``, and each tag a checkbox ``tag-<code>``. Field errors come back from the hooks as marshmallow-shaped
 dicts and are turned into the same input names, so each message sits next to its field.
 """
 from __future__ import annotations
 
 import re
+import uuid
 
 from progress_plugin.errors import flatten
 
@@ -46,6 +50,7 @@ def intake_answers(section: dict, form) -> tuple[dict, list[int]]:
                     if value is not None:
                         goal[child["id"]] = value
                 if goal:
+                    goal.update(_lineage(form, row))
                     goals.append(goal)
                     rows.append(row)
             answers[field["id"]] = goals
@@ -58,6 +63,17 @@ def intake_answers(section: dict, form) -> tuple[dict, list[int]]:
             if other is not None:
                 answers[f"{field['id']}_other"] = other
     return answers, rows
+
+
+def _lineage(form, row: int) -> dict:
+    """A saved goal's id, and what it replaces: kept on an edit, a new goal replacing it otherwise."""
+    old = _text(form, f"goals-{row}-id")
+    if old is None:
+        return {}
+    if form.get(f"goals-{row}-change") == "replaces":
+        return {"id": "g-" + uuid.uuid4().hex[:12], "replaces": old}
+    replaces = _text(form, f"goals-{row}-replaces")
+    return {"id": old, **({"replaces": replaces} if replaces else {})}
 
 
 def intake_form_values(section: dict) -> dict[str, str]:
