@@ -1,7 +1,8 @@
 """Balancing a person's own bidi controls before isolating them."""
 import pytest
 
-from progress_plugin.view.bidi import FSI, PDF, PDI, balance, bdi, isolate
+from progress_plugin.core.bidi import FSI, PDF, PDI, balance, isolate
+from progress_plugin.view.bidi import bdi
 
 RLO, LRE, RLI = "\u202e", "\u202a", "\u2067"
 

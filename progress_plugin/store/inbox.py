@@ -63,14 +63,12 @@ def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, lim
     are failed here (``LeaseExpired``) instead of being handed out once more."""
     now = utc(now)
     ready = t.inbox.c.status == PENDING
-    ids, exhausted = leases.claim(conn, t.inbox, owner, now, lease_seconds, limit, ready, max_claims)
-    for row_id in leases.set_aside(conn, t.inbox, exhausted, now, ready, status=FAILED, processed_at=now,
-                                   error=leases.LEASE_EXPIRED):
+    rows, aside = leases.claim_rows(conn, t.inbox, owner, now, lease_seconds, limit, ready, max_claims,
+                                    status=FAILED, processed_at=now,
+                                    error=leases.LEASE_EXPIRED)
+    for row_id in aside:
         log.warning("inbox row failed id=%s error=%s claims=%s", row_id, leases.LEASE_EXPIRED, max_claims)
-    if not ids:
-        return []
-    rows = conn.execute(sa.select(t.inbox).where(t.inbox.c.id.in_(ids)).order_by(t.inbox.c.id))
-    return [dict(r._mapping) for r in rows]
+    return rows
 
 
 def finish(conn: Connection, row_id: int, owner: str, now: datetime) -> bool:

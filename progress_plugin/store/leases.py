@@ -71,6 +71,18 @@ def claim(conn: Connection, table: sa.Table, owner: str, now: datetime, lease_se
     return Claim(ids, exhausted)
 
 
+def claim_rows(conn: Connection, table: sa.Table, owner: str, now: datetime, lease_seconds: float, limit: int,
+               ready: sa.ColumnElement, max_claims: int | None = None, **aside) -> tuple[list[dict], list[int]]:
+    """:func:`claim`, then write ``aside`` (a failed or dead status) on the exhausted rows, and
+    read the leased rows whole, in id order. Returns the rows and the ids set aside."""
+    ids, exhausted = claim(conn, table, owner, now, lease_seconds, limit, ready, max_claims)
+    put_aside = set_aside(conn, table, exhausted, now, ready, **aside)
+    if not ids:
+        return [], put_aside
+    rows = conn.execute(sa.select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
+    return [dict(r._mapping) for r in rows], put_aside
+
+
 def set_aside(conn: Connection, table: sa.Table, ids: list[int], now: datetime, ready: sa.ColumnElement,
               **values) -> list[int]:
     """Write ``values`` (a failed or dead status) on the ``exhausted`` rows of a claim that

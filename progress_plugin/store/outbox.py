@@ -53,14 +53,12 @@ def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, lim
     go to the dead letters here (``LeaseExpired``) instead of being handed out once more."""
     now = utc(now)
     ready = sa.and_(t.outbox.c.status == PENDING, t.outbox.c.next_attempt_at <= now)
-    ids, exhausted = leases.claim(conn, t.outbox, owner, now, lease_seconds, limit, ready, max_claims)
-    for row_id in leases.set_aside(conn, t.outbox, exhausted, now, ready, status=DEAD, updated_at=now,
-                                   last_error=leases.LEASE_EXPIRED):
+    rows, aside = leases.claim_rows(conn, t.outbox, owner, now, lease_seconds, limit, ready, max_claims,
+                                    status=DEAD, updated_at=now,
+                                    last_error=leases.LEASE_EXPIRED)
+    for row_id in aside:
         log.warning("outbox row dead id=%s error=%s claims=%s", row_id, leases.LEASE_EXPIRED, max_claims)
-    if not ids:
-        return []
-    rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.id.in_(ids)).order_by(t.outbox.c.id))
-    return [dict(r._mapping) for r in rows]
+    return rows
 
 
 def _finish(conn, row_id, owner, **values) -> bool:

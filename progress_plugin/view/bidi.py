@@ -1,16 +1,14 @@
 """A person's words inside our HTML, isolated for the Unicode bidirectional algorithm (UAX #9).
 
 The pairing of the words' own controls and the plain-text isolation live in the core
-(:mod:`progress_plugin.core.bidi`), whose prompts name goals in the client's words; they are
-re-exported here for the view.
+(:mod:`progress_plugin.core.bidi`), whose prompts name goals in the client's words; this
+module adds the HTML form.
 """
 from __future__ import annotations
 
 from html import escape
 
-from progress_plugin.core.bidi import EMBEDDINGS, FSI, ISOLATES, MAX_DEPTH, PDF, PDI, balance, isolate
-
-__all__ = ["EMBEDDINGS", "FSI", "ISOLATES", "MAX_DEPTH", "PDF", "PDI", "balance", "bdi", "isolate"]
+from progress_plugin.core.bidi import balance
 
 
 def bdi(text: str) -> str:

@@ -28,7 +28,7 @@ from datetime import datetime
 import pygal
 from pygal.style import Style
 
-from progress_plugin.view.bidi import isolate
+from progress_plugin.core.bidi import isolate
 
 # Okabe-Ito colours. Goals use blue, reddish purple and black; tag directions use the rest.
 GOAL_COLOURS = ("#0072B2", "#CC79A7", "#1A1A1A")

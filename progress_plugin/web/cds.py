@@ -41,7 +41,7 @@ from marshmallow import fields, validate
 
 from progress_plugin.web import cds_link
 from progress_plugin.schemas import jsonio
-from progress_plugin.view.bidi import isolate
+from progress_plugin.core.bidi import isolate
 from progress_plugin.web.cds_link import PANEL_PATH, actor, link_url
 from progress_plugin.core.handle import handle
 from progress_plugin.errors import HostAuthError, HostNotFound, HostRejected, ValidationError
