@@ -53,6 +53,13 @@ def env_for(config: Path) -> dict:
     return env
 
 
+
+def no_control_socket() -> list[str]:
+    """gunicorn 27 listens on a control socket in the home folder, one path for every gunicorn
+    on the machine; a test's own gunicorn needs none, and must not meet another test's."""
+    from importlib.metadata import version
+    return ["--no-control-socket"] if int(version("gunicorn").split(".")[0]) >= 27 else []
+
 class Service:
     """gunicorn with sync workers serving ``progress_plugin.web.app:create_app()``."""
 
@@ -62,7 +69,7 @@ class Service:
         self.log = open(config.parent / "gunicorn.log", "w")
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--timeout", "30",
-             "progress_plugin.web.app:create_app()"],
+             *no_control_socket(), "progress_plugin.web.app:create_app()"],
             env=env_for(config), stdout=self.log, stderr=subprocess.STDOUT, cwd=config.parent)
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -146,13 +146,6 @@ class Proc:
         return out
 
 
-def _no_control_socket() -> list[str]:
-    """gunicorn 27 listens on a control socket in the home folder, one path for every gunicorn
-    on the machine; the soak's own gunicorn needs none."""
-    from importlib.metadata import version
-    return ["--no-control-socket"] if int(version("gunicorn").split(".")[0]) >= 27 else []
-
-
 def _http_ok(url: str):
     return lambda: requests.get(url, timeout=2).status_code == 200
 
@@ -364,7 +357,7 @@ class Soak:
         self.notes_url = f"http://127.0.0.1:{notes_port}"
         self.notes_db = folder / "notes-host.db"
         self.service = Proc("service", [str(e2e.BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{service_port}",
-                                        "--timeout", "60", *_no_control_socket(), "progress_plugin.web.app:create_app()"],
+                                        "--timeout", "60", *e2e.no_control_socket(), "progress_plugin.web.app:create_app()"],
                             folder, self.env, _http_ok(self.service_url + "/healthz"))
         self.workers = [Proc(f"worker{i}", [str(e2e.BIN / "progress-plugin"), "worker", "--log-level", "warning"],
                              folder, self.env) for i in range(2)]
