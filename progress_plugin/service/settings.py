@@ -17,6 +17,7 @@ id = "clinic-a"
 scheme = "standard-webhooks"                 # or x-signature, fhir-subscription
 secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first, old second
 readable_note_types = ["progress-note", "11506-3"]  # optional: the only note types the plugin may read
+language = "hi"                              # optional: the clinic's default language (en, hi); else en
 
 [worker]
 batch = 20
@@ -73,6 +74,7 @@ from marshmallow import RAISE, fields, validate
 
 from progress_plugin.errors import ConfigError, summarize
 from progress_plugin.core.notes import classify_note_type, normalise_note_type
+from progress_plugin.lang import LANGUAGES
 from progress_plugin.store.engine import DEFAULT_URL
 
 ENV_STORE = "PROGRESS_PLUGIN_STORE"
@@ -99,8 +101,7 @@ def check_secrets(scheme: str, secrets) -> list[bytes]:
     more; a bearer secret must also be a valid RFC 6750 token."""
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown webhook scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
-    if isinstance(secrets, str):
-        secrets = [secrets]
+    secrets = [secrets] if isinstance(secrets, str) else secrets
     if not isinstance(secrets, (list, tuple)) or not 1 <= len(secrets) <= MAX_SECRETS:
         raise ConfigError(f"{scheme}: give one secret, or two while rotating")
     keys = []
@@ -115,12 +116,10 @@ def check_secrets(scheme: str, secrets) -> list[bytes]:
                 raise ConfigError(f"{scheme}: secret {n} is not whsec_<base64>") from None
         else:
             if scheme == FHIR_SUBSCRIPTION and not _TOKEN.fullmatch(secret):
-                raise ConfigError(f"{scheme}: secret {n} is not a bearer token "
-                                  "(letters, digits and -._~+/ only)")
+                raise ConfigError(f"{scheme}: secret {n} is not a bearer token (letters, digits and -._~+/ only)")
             key = secret.encode("utf-8", "surrogatepass")
         if len(key) < MIN_SECRET_BYTES:
-            raise ConfigError(f"{scheme}: secret {n} is {len(key)} bytes; "
-                              f"{MIN_SECRET_BYTES} or more are required")
+            raise ConfigError(f"{scheme}: secret {n} is {len(key)} bytes; {MIN_SECRET_BYTES} or more are required")
         keys.append(key)
     return keys
 
@@ -192,6 +191,7 @@ class ClinicSection(_Strict):
     secrets_env = fields.String()
     readable_note_types = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
                                       validate=validate.Length(min=1, max=200))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
 
     @ma.validates("readable_note_types")
     def _check_readable(self, value, **kwargs):
@@ -263,6 +263,7 @@ class Clinic:
     name: str = ""
     #: The note types (in normal form) the plugin may read for this clinic; None: any unprotected type.
     readable_note_types: frozenset[str] | None = None
+    language: str | None = None      # the clinic's default language; None: English
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         except ConfigError as exc:
             raise ConfigError(f"configuration: clinics.{i}.secrets: {exc}") from None
         clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""),
-                                  _readable(c.get("readable_note_types")))
+                                  _readable(c.get("readable_note_types")), c.get("language"))
     w = data["worker"]
     return ServiceConfig(
         store_url=store_url(store_flag, raw),
@@ -363,9 +364,8 @@ class _ReadableOnly(ma.Schema):
 
 
 def note_policy(raw: dict) -> dict[str, frozenset[str]]:
-    """Clinic id -> ``readable_note_types``, from the ``[[clinics]]`` of a parsed config file,
-    for the in-process hooks. Only ids and note types are read (no secrets are needed).
-    Raises ConfigError."""
+    """Clinic id -> ``readable_note_types``, from the ``[[clinics]]`` of a parsed config file, for the
+    in-process hooks. Only ids and note types are read (no secrets are needed). Raises ConfigError."""
     clinics = raw.get("clinics") or []
     if not isinstance(clinics, list):
         raise ConfigError("configuration: clinics: must be a list of tables")

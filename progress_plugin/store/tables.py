@@ -18,6 +18,7 @@ clinics = Table(
     Column("clinic_id", ID, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", TS, nullable=False),
+    Column("language", String(16)),                  # the clinic's default language; None: English
 )
 
 vocabulary_versions = Table(

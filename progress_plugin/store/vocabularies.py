@@ -25,19 +25,34 @@ class VocabularyStore(StoreBase):
         super().__init__(engine)
         self._built: dict[tuple[str, int], Vocabulary] = {}     # see _current_vocabulary
 
-    def ensure_clinic(self, clinic_id: str, now: datetime, name: str | None = None, conn: Connection | None = None) -> bool:
-        """Create the clinic with the default vocabulary as version 1. True when it was new."""
+    def ensure_clinic(self, clinic_id: str, now: datetime, name: str | None = None, conn: Connection | None = None,
+                      language: str | None = None) -> bool:
+        """Create the clinic with the default vocabulary as version 1. True when it was new.
+
+        ``language``, when given, is the clinic's default language, set on an existing clinic too
+        (the configuration says it)."""
         with self._conn(conn, write=True) as c:
-            if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first():
+            row = c.execute(sa.select(t.clinics.c.clinic_id, t.clinics.c.language)
+                            .where(t.clinics.c.clinic_id == clinic_id)).first()
+            if row is not None:
+                if language is not None and row.language != language:
+                    c.execute(t.clinics.update().where(t.clinics.c.clinic_id == clinic_id).values(language=language))
+                    write_audit(c, clinic_id, "system", "clinic.language", f"clinic:{clinic_id}", "ok", now, None, None)
                 return False
             try:
                 with c.begin_nested():
-                    c.execute(t.clinics.insert().values(clinic_id=clinic_id, name=name or clinic_id, created_at=utc(now)))
+                    c.execute(t.clinics.insert().values(clinic_id=clinic_id, name=name or clinic_id, created_at=utc(now),
+                                                        language=language))
                     self._insert_vocabulary(c, clinic_id, default(), "system", "default vocabulary", now)
             except (sa.exc.IntegrityError, PreconditionFailed):   # another process created it first
                 return False
             write_audit(c, clinic_id, "system", "clinic.create", f"clinic:{clinic_id}", "ok", now, None, 1)
             return True
+
+    def clinic_language(self, clinic_id: str, conn: Connection | None = None) -> str | None:
+        """The clinic's default language, or None (English; also for a clinic not yet created)."""
+        with self._conn(conn) as c:
+            return c.execute(sa.select(t.clinics.c.language).where(t.clinics.c.clinic_id == clinic_id)).scalar()
 
     def clinic_exists(self, clinic_id: str) -> bool:
         with self.engine.connect() as c:

@@ -13,6 +13,7 @@ from progress_plugin.web import accesslog
 from progress_plugin.web import admin
 from progress_plugin.web import canvas
 from progress_plugin.web import cds
+from progress_plugin.web import i18n
 from progress_plugin.store import inbox
 from progress_plugin.store import outbox
 from progress_plugin.web import panel_routes as panel_http
@@ -44,11 +45,12 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
         store = Store.open(config.store_url)
     if config is not None:
         for clinic in config.clinics.values():
-            store.ensure_clinic(clinic.id, clock(), clinic.name or None)
+            store.ensure_clinic(clinic.id, clock(), clinic.name or None, language=clinic.language)
         if not config.host_url:
             say_no_host(log)
     accesslog.install()                  # no query string (a link code) in any access log line
     app = Flask("progress_plugin")
+    i18n.install(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
     runtime = Runtime(store, clock=clock, readable_note_types=config.readable_note_types if config else None)
     app.extensions["progress_plugin"] = Services(store, runtime, clock, config)
