@@ -1,4 +1,4 @@
-"""Hook overhead per note save: ``pm.hook.note_saved(note=...)`` against calling the core directly.
+"""Hook overhead per note save: ``pm.hook.note_saved(locale=None, note=...)`` against calling the core directly.
 
 Both paths of a pair do the same work, so the difference is what the hook path adds:
 pluggy's dispatch, the plugin's input handling and turning effects into the returned dict.
@@ -89,10 +89,10 @@ def main() -> None:
 
     memory = MemoryRuntime(state, store)
     plugin.setup(runtime=memory)
-    assert pm.hook.note_saved(note=payload)[0]["status"] == "saved"
+    assert pm.hook.note_saved(locale=None, note=payload)[0]["status"] == "saved"
 
     def hook_path():
-        return pm.hook.note_saved(note=payload)
+        return pm.hook.note_saved(locale=None, note=payload)
 
     def core_path():
         return handle(schemas.load(schemas.note_schema, payload), state)

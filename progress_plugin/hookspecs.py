@@ -43,13 +43,17 @@ def configure(config):
 
 
 @hookspec
-def intake_sections(clinic_id, client_id, audience):
+def intake_sections(clinic_id, client_id, audience, locale):
     """Sections to add to a client's intake form, as field definitions the host renders.
 
     :param clinic_id: The clinic's id.
     :param client_id: The client's id in the host.
     :param audience: ``"therapist"`` or ``"client"``; for ``"client"``, therapist-only fields
         and their answers are left out.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: One section per plugin: ``{"id": str, "version": str, "url": str, "title": str,
         "fields": [field, ...], "values": dict | None}``. A field is ``{"id", "type", "label",
         "help", "required": bool, "answered_by": "client" | "therapist" | "together",
@@ -66,7 +70,7 @@ def intake_sections(clinic_id, client_id, audience):
 
 
 @hookspec(firstresult=True)
-def validate_intake(clinic_id, client_id, section_id, answers):
+def validate_intake(clinic_id, client_id, section_id, answers, locale):
     """Check the answers to one intake section before the host stores the form.
 
     Stops at first non-None result: the plugin that owns ``section_id`` answers, the others
@@ -78,13 +82,17 @@ def validate_intake(clinic_id, client_id, section_id, answers):
     :param answers: The answers keyed by field id, typed as the field definitions say:
         ``int`` for integers, ``bool`` for booleans, ``"YYYY-MM-DD"`` for dates, a list of
         goal dicts for ``goals``. An unanswered optional field is left out.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: Field errors (marshmallow's shape) keyed by field id; ``{}`` when the answers
         are valid.
     """
 
 
 @hookspec(firstresult=True)
-def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
+def intake_submitted(clinic_id, client_id, section_id, answers, author, at, locale):
     """The intake section was filled in and saved; the owning plugin records it.
 
     Stops at first non-None result: the plugin that owns ``section_id`` answers, the others
@@ -103,6 +111,10 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
     otherwise it is recorded as a draft (not rejected): the panel says "not yet agreed" and no
     review is timed from it.
 
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"status": "recorded", "agreed": bool, "intake_id": str, "goals": [{"id",
         "rank", "words", "baseline"}]}`` (``agreed`` false: saved as a draft), or
         ``{"status": "rejected", "errors": {...}}`` with field errors.
@@ -110,7 +122,7 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
 
 
 @hookspec
-def note_fields(clinic_id, client_id, note_type):
+def note_fields(clinic_id, client_id, note_type, locale):
     """Fields to add to a session note form: for the progress plugin, the tag picker.
 
     :param clinic_id: The clinic's id.
@@ -119,6 +131,10 @@ def note_fields(clinic_id, client_id, note_type):
         spelling counselling/counseling do not matter. For psychotherapy notes and SUD
         counselling notes, and for a type the clinic's ``readable_note_types`` does not list,
         the progress plugin reads nothing and returns None.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"id": str, "type": "tag-picker", "title": str, "vocabulary_version": int,
         "categories": [{"id", "label", "tags": [{"code", "label", "description",
         "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words", "whose"}],
@@ -137,13 +153,17 @@ def note_fields(clinic_id, client_id, note_type):
 
 
 @hookspec
-def validate_note(note):
+def validate_note(note, locale):
     """Check a note's plugin fields before the host saves the note.
 
     :param note: ``{"clinic_id", "client_id", "note_id", "note_type", "session_at",
         "author", "at", "tags": [...], "ratings": [...]}``, with ISO 8601 times and ``tags``
         and ``ratings`` as :func:`note_fields` describes (ratings inside tags are deprecated).
         Never the note's text.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: Field errors (marshmallow's shape), e.g. ``{"ratings": {1: {"rated_by":
         ["..."]}}}``; ``{}`` when the note is fine. The host merges the results
         of all plugins and shows each message next to its field.
@@ -151,10 +171,14 @@ def validate_note(note):
 
 
 @hookspec
-def note_saved(note):
+def note_saved(note, locale):
     """A note was saved (created or edited, not signed); record its progress tags.
 
     :param note: As for :func:`validate_note`. A ``signed`` key, if present, is ignored.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"status": "saved", "note_id", "tags": [{"code", "vocabulary_version",
         "goals"}], "ratings": [{"goal", "value", "rated_by", "level"}], "review_due": None |
         {"last_reviewed": str, "cadence": str}}``; or ``{"status": "rejected", "note_id",
@@ -167,22 +191,30 @@ def note_saved(note):
 
 
 @hookspec
-def note_signed(note):
+def note_signed(note, locale):
     """A note was signed; record its final progress tags. After this they cannot change.
 
     :param note: As for :func:`validate_note`, with the tags as signed.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: As for :func:`note_saved`, with ``"status": "signed"``.
     """
 
 
 @hookspec
-def note_deleted(clinic_id, client_id, note_id, at):
+def note_deleted(clinic_id, client_id, note_id, at, locale):
     """A note was deleted; forget its tags and ratings.
 
     :param clinic_id: The clinic's id.
     :param client_id: The client's id in the host.
     :param note_id: The note's id in the host.
     :param at: When it was deleted, ISO 8601.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"status": "deleted" | "not-recorded", "note_id": str}``
         (``"not-recorded"``: the plugin held nothing for this note), or ``{"status":
         "rejected", "errors": {...}}`` when an argument is malformed.
@@ -190,13 +222,17 @@ def note_deleted(clinic_id, client_id, note_id, at):
 
 
 @hookspec
-def chart_panels(clinic_id, client_id, audience):
+def chart_panels(clinic_id, client_id, audience, locale):
     """Panels to show on a client's chart: for the progress plugin, the progress panel.
 
     :param clinic_id: The clinic's id.
     :param client_id: The client's id in the host.
     :param audience: ``"therapist"`` or ``"client"``; for ``"client"``, therapist-only tags
         and reflections are left out.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"id": str, "title": str, "html": str, "data": dict}``: ``html`` is a
         self-contained fragment, safe to embed as is; ``data`` holds the same content as
         plain data for hosts that draw their own.
@@ -205,10 +241,14 @@ def chart_panels(clinic_id, client_id, audience):
 
 
 @hookspec
-def admin_pages(clinic_id):
+def admin_pages(clinic_id, locale):
     """Pages to add to the clinic's admin settings.
 
     :param clinic_id: The clinic's id.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"id": str, "title": str, "html": str, "data": dict}``. The progress plugin
         returns its tag vocabulary: ``data`` is ``{"vocabulary_version": int, "tags":
         [{"code", "label", "description", "category", "direction", "audience",
@@ -218,7 +258,7 @@ def admin_pages(clinic_id):
 
 
 @hookspec(firstresult=True)
-def tag_labels(clinic_id, pairs):
+def tag_labels(clinic_id, pairs, locale):
     """What progress tags meant when they were applied: resolve ``(code, version)`` pairs.
 
     Stops at first non-None result: the progress plugin owns its tag codes.
@@ -230,6 +270,10 @@ def tag_labels(clinic_id, pairs):
 
     :param clinic_id: The clinic's id.
     :param pairs: ``[{"code": str, "version": int}, ...]``, at most 500; duplicates are allowed.
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
     :return: ``{"labels": [...]}``, one entry per pair in the order given. A known pair is
         ``{"code", "version", "found": True, "label", "description", "category", "direction",
         "audience", "therapist_only": bool, "status": "active" | "retired", "role": "review" |

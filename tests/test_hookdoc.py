@@ -88,7 +88,7 @@ def test_cli_check_and_write(tmp_path):
     ok = runner.invoke(main, ["hooks", "reference", "--check", "--out", str(REFERENCE)])
     assert ok.exit_code == 0, ok.output
     stale = tmp_path / "REFERENCE.md"
-    stale.write_text(REFERENCE.read_text().replace("## note_saved(note)", "## note_saved(note, text)"))
+    stale.write_text(REFERENCE.read_text().replace("## note_saved(note, locale)", "## note_saved(note, text)"))
     bad = runner.invoke(main, ["hooks", "reference", "--check", "--out", str(stale)])
     assert bad.exit_code == 1 and "out of date" in bad.output
     wrote = runner.invoke(main, ["hooks", "reference", "--out", str(stale)])

@@ -10,17 +10,17 @@ from progress_plugin.hosts.manager import make_manager
 
 HOOKS = {
     "configure": ("config",),
-    "intake_sections": ("clinic_id", "client_id", "audience"),
-    "validate_intake": ("clinic_id", "client_id", "section_id", "answers"),
-    "intake_submitted": ("clinic_id", "client_id", "section_id", "answers", "author", "at"),
-    "note_fields": ("clinic_id", "client_id", "note_type"),
-    "validate_note": ("note",),
-    "note_saved": ("note",),
-    "note_signed": ("note",),
-    "note_deleted": ("clinic_id", "client_id", "note_id", "at"),
-    "chart_panels": ("clinic_id", "client_id", "audience"),
-    "admin_pages": ("clinic_id",),
-    "tag_labels": ("clinic_id", "pairs"),
+    "intake_sections": ("clinic_id", "client_id", "audience", "locale"),
+    "validate_intake": ("clinic_id", "client_id", "section_id", "answers", "locale"),
+    "intake_submitted": ("clinic_id", "client_id", "section_id", "answers", "author", "at", "locale"),
+    "note_fields": ("clinic_id", "client_id", "note_type", "locale"),
+    "validate_note": ("note", "locale"),
+    "note_saved": ("note", "locale"),
+    "note_signed": ("note", "locale"),
+    "note_deleted": ("clinic_id", "client_id", "note_id", "at", "locale"),
+    "chart_panels": ("clinic_id", "client_id", "audience", "locale"),
+    "admin_pages": ("clinic_id", "locale"),
+    "tag_labels": ("clinic_id", "pairs", "locale"),
 }
 
 

@@ -30,7 +30,7 @@ def test_make_manager_loads_the_plugin_by_its_entry_point():
 def test_without_entry_points_nothing_is_registered():
     pm = make_manager(load_entrypoints=False)
     assert pm.get_plugins() == set()
-    assert pm.hook.note_fields(clinic_id="c", client_id="p", note_type=None) == []
+    assert pm.hook.note_fields(locale=None, clinic_id="c", client_id="p", note_type=None) == []
 
 
 def test_a_hook_the_spec_does_not_have_fails_at_check_pending():
@@ -61,6 +61,6 @@ def test_inline_plugins_by_name_and_firstresult_by_section():
 
     pm = make_manager(load_entrypoints=False, plugins=[("other", Other())])
     assert pm.get_plugin("other") is not None
-    assert pm.hook.validate_intake(clinic_id="c", client_id="p", section_id="mood", answers={}) == {
+    assert pm.hook.validate_intake(locale=None, clinic_id="c", client_id="p", section_id="mood", answers={}) == {
         "mood": ["Required."]}
-    assert pm.hook.validate_intake(clinic_id="c", client_id="p", section_id="nobody", answers={}) is None
+    assert pm.hook.validate_intake(locale=None, clinic_id="c", client_id="p", section_id="nobody", answers={}) is None

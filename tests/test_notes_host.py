@@ -313,7 +313,7 @@ def test_a_tag_renamed_then_retired_shows_the_label_of_the_notes_version(web, ap
     (shown,) = re.findall(r'<span class="tagname"[^>]*>(.*?)</span>', table)
     assert shown == "Step back"                     # retired only in version 3; the note was written at 2
     # a host asking at the latest version sees it retired
-    (at3,) = app.extensions["notes_host"]["pm"].hook.tag_labels(
+    (at3,) = app.extensions["notes_host"]["pm"].hook.tag_labels(locale=None, 
         clinic_id="clinic-x", pairs=[{"code": "setback", "version": 3}])["labels"]
     assert at3["status"] == "retired" and at3["label"] == "Step back"
 

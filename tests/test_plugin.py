@@ -49,7 +49,7 @@ def hook(pm):
 
 
 def submit_intake(hook, intake_payload, **overrides):
-    return hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+    return hook.intake_submitted(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                  answers=intake_payload(**overrides), author="t1", at="2026-01-05T09:00:00+00:00")
 
 
@@ -60,29 +60,29 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     pm.check_pending()
 
     # intake: the section to render, validation, submission, the stored answers coming back
-    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    (section,) = hook.intake_sections(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert section["id"] == SECTION and section["values"] is None
     assert [f["id"] for f in section["fields"]][:4] == ["hopes", "better_looks_like", "small_shift", "goals"]
     assert next(f for f in section["fields"] if f["id"] == "private_reflection")["therapist_only"] is True
-    assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+    assert hook.validate_intake(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                 answers=intake_payload()) == {}
     bad = intake_payload(goals=[{"words": "Sleep", "whose": "client", "baseline": 11}])
-    assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION, answers=bad) == {
+    assert hook.validate_intake(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION, answers=bad) == {
         "goals": {0: {"baseline": ["Ratings are 0-10; got 11."]}}}
     recorded = submit_intake(hook, intake_payload)
     assert recorded == {"status": "recorded", "agreed": True, "intake_id": "intake-2026-01-05", "goals": [
         {"id": "g1", "rank": 1, "words": "Sleep through most nights", "baseline": 3},
         {"id": "g2", "rank": 2, "words": "Say no to my boss once", "baseline": 2}]}
-    draft = hook.intake_submitted(clinic_id=CLINIC, client_id="c-draft", section_id=SECTION,
+    draft = hook.intake_submitted(locale=None, clinic_id=CLINIC, client_id="c-draft", section_id=SECTION,
                                   answers=intake_payload(goals_reviewed=False), author="t1", at="2026-01-05T10:00:00Z")
     assert draft["status"] == "recorded" and draft["agreed"] is False
-    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    (section,) = hook.intake_sections(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert [g["words"] for g in section["values"]["goals"]] == ["Sleep through most nights", "Say no to my boss once"]
     assert section["values"]["agreed_on"] == "2026-01-05"
     assert section["values"]["private_reflection"] == "I want to rescue"
 
     # the tag picker: active tags grouped by category, therapist-only flagged, the client's goals
-    (fields,) = hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="progress-note")
+    (fields,) = hook.note_fields(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_type="progress-note")
     assert fields["type"] == "tag-picker" and fields["vocabulary_version"] == 1
     assert [c["id"] for c in fields["categories"]] == ["movement", "awareness", "action", "relationship", "therapist"]
     flagged = {t["code"] for c in fields["categories"] for t in c["tags"] if t["therapist_only"]}
@@ -92,8 +92,8 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     # a valid note
     good = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]},
                               {"code": "moment-of-connection"}], note_id="n-good")
-    assert hook.validate_note(note=good) == [{}]
-    (saved,) = hook.note_saved(note=good)
+    assert hook.validate_note(locale=None, note=good) == [{}]
+    (saved,) = hook.note_saved(locale=None, note=good)
     assert saved == {"status": "saved", "note_id": "n-good",
                      "tags": [{"code": "step-forward", "vocabulary_version": 1, "goals": ["g1"]},
                               {"code": "moment-of-connection", "vocabulary_version": 1, "goals": []}],
@@ -107,32 +107,32 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
     expected = {"tags": {
         0: {"code": ["Unknown tag code 'no-such-tag' in vocabulary version 1."]},
         1: {"ratings": {0: {"goal": ["Rating for goal 2 needs the tag to link that goal."]}}}}}
-    assert hook.validate_note(note=invalid) == [expected]
-    assert hook.note_saved(note=invalid) == [{"status": "rejected", "note_id": "n-bad", "errors": expected}]
+    assert hook.validate_note(locale=None, note=invalid) == [expected]
+    assert hook.note_saved(locale=None, note=invalid) == [{"status": "rejected", "note_id": "n-bad", "errors": expected}]
     # a rating that names no goal at all is caught by the schema, at the field
     no_goal = note_payload(tags=[{"code": "setback", "goals": ["g2"], "ratings": [{"value": 3}]}], note_id="n-bad2")
-    assert hook.validate_note(note=no_goal) == [{"tags": {0: {"ratings": {0: {
+    assert hook.validate_note(locale=None, note=no_goal) == [{"tags": {0: {"ratings": {0: {
         "goal": ["A rating needs a goal link: say which goal it rates."]}}}}}]
     assert "n-bad" not in store.load_state(CLINIC, CLIENT).notes
 
     # a signed note; its tags cannot change afterwards
     signed = note_payload(tags=[{"code": "holding-steady", "goals": ["g2"], "ratings": [{"goal": "g2", "value": 4}]}],
                           note_id="n-signed")
-    (result,) = hook.note_signed(note=signed)
+    (result,) = hook.note_signed(locale=None, note=signed)
     assert result["status"] == "signed" and result["tags"][0]["code"] == "holding-steady"
     assert store.load_state(CLINIC, CLIENT).notes["n-signed"].signed is True
-    (again,) = hook.note_saved(note=signed)
+    (again,) = hook.note_saved(locale=None, note=signed)
     assert again["status"] == "rejected" and "addendum" in again["errors"]["note"][0]
 
     # a deleted note
-    assert hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n-good",
+    assert hook.note_deleted(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_id="n-good",
                              at="2026-01-20T10:00:00+00:00") == [{"status": "deleted", "note_id": "n-good"}]
-    assert hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n-good",
+    assert hook.note_deleted(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_id="n-good",
                              at="2026-01-20T10:00:00+00:00") == [{"status": "not-recorded", "note_id": "n-good"}]
     assert set(store.load_state(CLINIC, CLIENT).notes) == {"n-signed"}
 
     # the progress panel
-    (panel,) = hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    (panel,) = hook.chart_panels(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert panel["id"] == "progress" and panel["title"] == "Progress"
     assert panel["html"].startswith('<section class="pp-panel"') and "<html" not in panel["html"]
     assert "Sleep through most nights" in panel["html"]
@@ -148,9 +148,9 @@ def test_a_host_drives_intake_notes_and_panel_through_the_entry_point(pm, hook, 
 def test_a_protected_note_is_refused_without_reading_its_tags(hook, store, intake_payload, note_payload):
     submit_intake(hook, intake_payload)
     note = note_payload(note_type="psychotherapy-note", note_id="n-pt", tags=[{"code": 42, "junk": True}])
-    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="psychotherapy-note") == []
-    assert hook.validate_note(note=note) == [{}]
-    (result,) = hook.note_saved(note=note)
+    assert hook.note_fields(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_type="psychotherapy-note") == []
+    assert hook.validate_note(locale=None, note=note) == [{}]
+    (result,) = hook.note_saved(locale=None, note=note)
     assert result["status"] == "refused" and result["note_id"] == "n-pt"
     assert "n-pt" not in store.load_state(CLINIC, CLIENT).notes
     refusals = [r for r in store.audit_rows(CLINIC) if r["action"] == "note.refuse"]
@@ -162,8 +162,8 @@ def test_a_protected_note_is_refused_without_reading_its_tags(hook, store, intak
 def test_every_spelling_of_a_protected_type_is_refused(hook, store, intake_payload, note_payload, note_type):
     submit_intake(hook, intake_payload)
     note = note_payload([{"code": "setback"}], note_type=note_type, note_id="n-pt")
-    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type=note_type) == []
-    (result,) = hook.note_signed(note=note)
+    assert hook.note_fields(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_type=note_type) == []
+    (result,) = hook.note_signed(locale=None, note=note)
     assert (result["status"], result["reason_code"]) == ("refused", "refused-protected")
     assert "n-pt" not in store.load_state(CLINIC, CLIENT).notes
     (refusal,) = [r for r in store.audit_rows(CLINIC) if r["action"] == "note.refuse"]
@@ -175,15 +175,15 @@ def test_a_clinic_list_of_readable_types_refuses_other_types_unread(pm, hook, st
     pm.get_plugin("progress").setup(store=store, clock=lambda: now,
                                     readable_note_types={CLINIC: ["Progress Note"]})
     submit_intake(hook, intake_payload)
-    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="Therapy session") == []
-    assert hook.note_fields(clinic_id=CLINIC, client_id=CLIENT, note_type="progress_note")
+    assert hook.note_fields(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_type="Therapy session") == []
+    assert hook.note_fields(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_type="progress_note")
     other = note_payload(note_type="Therapy session", note_id="n-other", tags=[{"code": 42, "junk": True}])
-    assert hook.validate_note(note=other) == [{}]
-    (result,) = hook.note_saved(note=other)
+    assert hook.validate_note(locale=None, note=other) == [{}]
+    (result,) = hook.note_saved(locale=None, note=other)
     assert (result["status"], result["reason_code"]) == ("refused", "refused-not-readable")
-    (untyped,) = hook.note_saved(note=note_payload([{"code": "setback"}], note_id="n-untyped"))
+    (untyped,) = hook.note_saved(locale=None, note=note_payload([{"code": "setback"}], note_id="n-untyped"))
     assert untyped["reason_code"] == "refused-not-readable"
-    (listed,) = hook.note_saved(note=note_payload([{"code": "setback"}], note_type="Progress-Notes", note_id="n-ok"))
+    (listed,) = hook.note_saved(locale=None, note=note_payload([{"code": "setback"}], note_type="Progress-Notes", note_id="n-ok"))
     assert listed["status"] == "saved"
     assert set(store.load_state(CLINIC, CLIENT).notes) == {"n-ok"}
     refusals = [r for r in store.audit_rows(CLINIC) if r["action"] == "note.refuse"]
@@ -193,34 +193,34 @@ def test_a_clinic_list_of_readable_types_refuses_other_types_unread(pm, hook, st
 def test_malformed_notes_come_back_as_field_errors(hook, note_payload):
     note = note_payload(tags=[{"code": "step-forward"}])
     del note["clinic_id"]
-    (result,) = hook.note_saved(note={**note, "text": "never sent"})
+    (result,) = hook.note_saved(locale=None, note={**note, "text": "never sent"})
     assert result["status"] == "rejected"
     assert result["errors"] == {"clinic_id": ["Missing data for required field."], "text": ["Unknown field."]}
-    (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id="", note_id="n1", at="yesterday")
+    (deleted,) = hook.note_deleted(locale=None, clinic_id=CLINIC, client_id="", note_id="n1", at="yesterday")
     assert deleted["status"] == "rejected" and set(deleted["errors"]) == {"client_id", "at"}
 
 
 def test_a_signed_key_does_not_sign_a_saved_note(hook, store, intake_payload, note_payload):
     submit_intake(hook, intake_payload)
-    (result,) = hook.note_saved(note=note_payload(tags=[{"code": "setback"}], note_id="n1", signed=True))
+    (result,) = hook.note_saved(locale=None, note=note_payload(tags=[{"code": "setback"}], note_id="n1", signed=True))
     assert result["status"] == "saved"
     assert store.load_state(CLINIC, CLIENT).notes["n1"].signed is False
 
 
 def test_a_due_review_is_reported_with_the_save(hook, intake_payload, note_payload):
     submit_intake(hook, intake_payload, review_cadence="every-session")
-    (result,) = hook.note_saved(note=note_payload(tags=[{"code": "setback"}], note_id="n1"))
+    (result,) = hook.note_saved(locale=None, note=note_payload(tags=[{"code": "setback"}], note_id="n1"))
     assert result["review_due"] == {"last_reviewed": "2026-01-05T00:00:00+00:00", "cadence": "every-session"}
 
 
 def test_intake_hooks_answer_only_for_their_own_section(hook, intake_payload):
-    assert hook.validate_intake(clinic_id=CLINIC, client_id=CLIENT, section_id="other", answers={}) is None
-    assert hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id="other", answers={},
+    assert hook.validate_intake(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id="other", answers={}) is None
+    assert hook.intake_submitted(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id="other", answers={},
                                  author="t1", at="2026-01-05T09:00:00+00:00") is None
 
 
 def test_a_rejected_intake_lists_answer_errors_at_the_top(hook, intake_payload):
-    result = hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+    result = hook.intake_submitted(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                    answers=intake_payload(review_cadence="weekly"), author="", at="2026-01-05")
     assert result["status"] == "rejected"
     assert set(result["errors"]) == {"review_cadence", "author"}
@@ -228,7 +228,7 @@ def test_a_rejected_intake_lists_answer_errors_at_the_top(hook, intake_payload):
 
 def test_client_audience_hides_therapist_only_fields_and_answers(hook, intake_payload):
     submit_intake(hook, intake_payload)
-    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="client")
+    (section,) = hook.intake_sections(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="client")
     assert "private_reflection" not in [f["id"] for f in section["fields"]]
     assert "private_reflection" not in section["values"]
     assert section["values"]["better_looks_like"] == "Waking up less tired"
@@ -242,10 +242,10 @@ def test_a_redefinition_through_the_hooks_and_the_form_values_sent_back_keep_it(
     assert [g["id"] for g in result["goals"]] == ["g1", "g2b"]
     bad = submit_intake(hook, intake_payload, goals=[first, {**redefined, "replaces": "g1"}])
     assert bad["status"] == "rejected" and "replaces" in str(bad["errors"])      # the field is named
-    (section,) = hook.intake_sections(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    (section,) = hook.intake_sections(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     goals = section["values"]["goals"]
     assert [(g["id"], g.get("replaces")) for g in goals] == [("g1", None), ("g2b", "g2")]   # the old one has ended
-    again = hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+    again = hook.intake_submitted(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                   answers={**section["values"], "agreed": True, "goals_reviewed": True},
                                   author="t1", at="2026-01-06T09:00:00+00:00")
     assert again["status"] == "recorded" and [g["id"] for g in again["goals"]] == ["g1", "g2b"]
@@ -253,14 +253,14 @@ def test_a_redefinition_through_the_hooks_and_the_form_values_sent_back_keep_it(
 
 def test_request_hooks_raise_on_malformed_host_input(pm):
     with pytest.raises(ValidationError) as exc:
-        pm.hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="everyone")
+        pm.hook.chart_panels(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="everyone")
     assert "audience" in exc.value.messages
     with pytest.raises(ValidationError):
-        pm.hook.admin_pages(clinic_id="")
+        pm.hook.admin_pages(locale=None, clinic_id="")
 
 
 def test_admin_page_lists_the_vocabulary(hook):
-    (page,) = hook.admin_pages(clinic_id=CLINIC)
+    (page,) = hook.admin_pages(locale=None, clinic_id=CLINIC)
     assert page["data"]["vocabulary_version"] == 1
     codes = [t["code"] for t in page["data"]["tags"]]
     assert len(codes) == 17 and "let-go-of-fixing" in codes
@@ -288,25 +288,25 @@ def test_the_configure_hook_opens_the_store_it_names(sqlite_url, tmp_path, intak
 def test_a_lone_surrogate_or_nul_in_a_note_is_rejected_naming_the_field_and_nothing_is_stored(hook, store,
                                                                                             note_payload):
     for field, value in [("client_id", "c\ud800"), ("author", "t\x00"), ("note_type", "\udfff")]:
-        (result,) = hook.note_saved(note=note_payload(tags=[{"code": "setback"}], **{field: value}))
+        (result,) = hook.note_saved(locale=None, note=note_payload(tags=[{"code": "setback"}], **{field: value}))
         assert result["status"] == "rejected" and field in result["errors"], result
-    (panel,) = hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    (panel,) = hook.chart_panels(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     panel["html"].encode("utf-8")
     assert store.load_state(CLINIC, CLIENT).notes == {}
 
 
 def test_a_5000_digit_baseline_is_rejected_naming_it(hook, intake_payload, note_payload):
     goals = [{"words": "Sleep", "whose": "client", "baseline": 10 ** 5000}]
-    result = hook.intake_submitted(clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+    result = hook.intake_submitted(locale=None, clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
                                    answers=intake_payload(goals=goals), author="t1", at="2026-01-05T09:00:00+00:00")
     assert result["status"] == "rejected"
     assert result["errors"]["goals"][0]["baseline"][0].startswith("Number out of range")
 
 
 def test_a_rejection_echoes_the_note_id_only_when_it_is_plain_text(hook):
-    (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n\ud800", at="2026-01-05")
+    (deleted,) = hook.note_deleted(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_id="n\ud800", at="2026-01-05")
     assert deleted["status"] == "rejected" and deleted["note_id"] is None and "note_id" in deleted["errors"]
-    (deleted,) = hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id=[[[1]]], at="2026-01-05")
+    (deleted,) = hook.note_deleted(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_id=[[[1]]], at="2026-01-05")
     assert deleted["note_id"] is None
 
 
@@ -324,7 +324,7 @@ def test_tag_labels_resolves_each_pair_at_its_own_version(hook, store, now):
     pairs = [{"code": "feeling-more", "version": 1}, {"code": "feeling-more", "version": 2},
              {"code": "feeling-more", "version": 3}, {"code": "let-go-of-fixing", "version": 1},
              {"code": "feeling-more", "version": 1}]
-    labels = hook.tag_labels(clinic_id=CLINIC, pairs=pairs)["labels"]
+    labels = hook.tag_labels(locale=None, clinic_id=CLINIC, pairs=pairs)["labels"]
     assert [(x["code"], x["version"], x["label"], x["status"]) for x in labels] == [
         ("feeling-more", 1, "Feeling more", "active"), ("feeling-more", 2, "Feelings closer", "active"),
         ("feeling-more", 3, "Feelings closer", "retired"), ("let-go-of-fixing", 1, "Let go of fixing", "active"),
@@ -337,21 +337,21 @@ def test_tag_labels_resolves_each_pair_at_its_own_version(hook, store, now):
 
 
 def test_tag_labels_reports_an_unknown_code_or_version_in_its_own_entry(hook, store, now):
-    labels = hook.tag_labels(clinic_id=CLINIC, pairs=[
+    labels = hook.tag_labels(locale=None, clinic_id=CLINIC, pairs=[
         {"code": "no-such-tag", "version": 1}, {"code": "setback", "version": 9}, {"code": "setback", "version": 1}])["labels"]
     assert labels[0] == {"code": "no-such-tag", "version": 1, "found": False,
                          "problem": "Unknown tag code 'no-such-tag' in vocabulary version 1."}
     assert labels[1] == {"code": "setback", "version": 9, "found": False,
                          "problem": "There is no vocabulary version 9."}
     assert labels[2]["found"] is True and labels[2]["label"] == "Setback"
-    assert hook.tag_labels(clinic_id=CLINIC, pairs=[]) == {"labels": []}
+    assert hook.tag_labels(locale=None, clinic_id=CLINIC, pairs=[]) == {"labels": []}
 
 
 def test_tag_labels_reads_only_the_given_clinics_vocabulary(hook, store, now):
     _rename_then_retire(store, now, clinic="clinic-b")
-    (mine,) = hook.tag_labels(clinic_id=CLINIC, pairs=[{"code": "feeling-more", "version": 2}])["labels"]
+    (mine,) = hook.tag_labels(locale=None, clinic_id=CLINIC, pairs=[{"code": "feeling-more", "version": 2}])["labels"]
     assert mine["found"] is False            # clinic-a has only version 1; clinic-b's version 2 is not shown
-    (theirs,) = hook.tag_labels(clinic_id="clinic-b", pairs=[{"code": "feeling-more", "version": 2}])["labels"]
+    (theirs,) = hook.tag_labels(locale=None, clinic_id="clinic-b", pairs=[{"code": "feeling-more", "version": 2}])["labels"]
     assert theirs["label"] == "Feelings closer"
 
 
@@ -367,19 +367,19 @@ def test_tag_labels_reads_only_the_given_clinics_vocabulary(hook, store, now):
 ])
 def test_tag_labels_rejects_malformed_input_naming_the_field(pm, clinic_id, pairs, expected):
     with pytest.raises(ValidationError) as caught:
-        pm.hook.tag_labels(clinic_id=clinic_id, pairs=pairs)
+        pm.hook.tag_labels(locale=None, clinic_id=clinic_id, pairs=pairs)
     assert caught.value.messages == expected
 
 
 def test_a_note_with_two_goal_ratings_and_no_tags_is_accepted(hook, store, intake_payload, note_payload):
     submit_intake(hook, intake_payload)
     note = note_payload(ratings=[{"goal": "g1", "value": 6}, {"goal": "g2", "value": 4, "rated_by": "therapist"}])
-    assert hook.validate_note(note=note) == [{}]
-    (saved,) = hook.note_saved(note=note)
+    assert hook.validate_note(locale=None, note=note) == [{}]
+    (saved,) = hook.note_saved(locale=None, note=note)
     assert saved["tags"] == [] and saved["ratings"] == [
         {"goal": "g1", "value": 6, "rated_by": "client", "level": None},
         {"goal": "g2", "value": 4, "rated_by": "therapist", "level": None}]
-    (panel,) = hook.chart_panels(clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    (panel,) = hook.chart_panels(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
     assert "6" in panel["html"]
     stored = store.load_state(CLINIC, CLIENT).notes[note["note_id"]]
     assert stored.tags == () and {(r.goal_id, r.value, r.rater) for r in stored.ratings} == {
@@ -391,26 +391,38 @@ def test_only_a_carers_goal_is_rated_by_the_carer(hook, intake_payload, note_pay
         {"words": "Sleep through most nights", "whose": "client", "baseline": 3, "rank": 1},
         {"words": "Mealtimes without a fight", "whose": "carer", "baseline": 2, "rank": 2}])
     carer_rates_g2 = note_payload(ratings=[{"goal": "g2", "value": 5, "rated_by": "carer"}])
-    assert hook.validate_note(note=carer_rates_g2) == [{}]
-    (saved,) = hook.note_saved(note=carer_rates_g2)
+    assert hook.validate_note(locale=None, note=carer_rates_g2) == [{}]
+    (saved,) = hook.note_saved(locale=None, note=carer_rates_g2)
     assert saved["ratings"] == [{"goal": "g2", "value": 5, "rated_by": "carer", "level": None}]
-    assert hook.validate_note(note=note_payload(ratings=[{"goal": "g1", "value": 5, "rated_by": "carer"}])) == [
+    assert hook.validate_note(locale=None, note=note_payload(ratings=[{"goal": "g1", "value": 5, "rated_by": "carer"}])) == [
         {"ratings": {0: {"rated_by": ["Only a carer's goal is rated by the carer; goal 1 is the client's."]}}}]
 
 
 def test_the_deprecated_shape_still_works_and_counts_against_the_new_one(hook, intake_payload, note_payload):
     submit_intake(hook, intake_payload)
     old = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}])
-    (saved,) = hook.note_saved(note=old)
+    (saved,) = hook.note_saved(locale=None, note=old)
     assert saved["ratings"] == [{"goal": "g1", "value": 5, "rated_by": "client", "level": None}]
     both = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}],
                         ratings=[{"goal": "g1", "value": 6}, {"goal": "g9", "value": 1}])
-    assert hook.validate_note(note=both) == [{"ratings": {
+    assert hook.validate_note(locale=None, note=both) == [{"ratings": {
         0: {"goal": ["Goal 1 is already rated by the client on this note."]},
         1: {"goal": ["Goal 'g9' is not one of this client's goals."]}}}]
 
 
 def test_a_self_rating_is_not_yet_accepted_on_a_note(hook, intake_payload, note_payload):
     submit_intake(hook, intake_payload)
-    (errors,) = hook.validate_note(note=note_payload(ratings=[{"goal": "g1", "value": 5, "source": "self"}]))
+    (errors,) = hook.validate_note(locale=None, note=note_payload(ratings=[{"goal": "g1", "value": 5, "source": "self"}]))
     assert errors == {"ratings": {0: {"source": ["Must be one of: session."]}}}
+
+
+# -- the locale argument ----------------------------------------------------------------------
+def test_a_malformed_locale_is_an_error_naming_it(pm):
+    with pytest.raises(ValidationError) as err:
+        pm.hook.admin_pages(clinic_id="clinic-a", locale="not a language!")
+    assert list(err.value.messages) == ["locale"]
+
+
+def test_a_locale_the_catalogs_lack_falls_back_without_error(pm):
+    [page] = pm.hook.admin_pages(clinic_id="clinic-a", locale="fr-CA")
+    assert page["id"] == "progress-vocabulary"

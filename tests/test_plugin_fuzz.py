@@ -25,17 +25,17 @@ INTAKE = {"goals": [{"words": "Sleep through most nights", "whose": "client", "b
 NOTE = {"clinic_id": CLINIC, "client_id": CLIENT, "note_id": "n1", "session_at": AT, "author": "t1", "at": AT,
         "tags": [{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 6}]}]}
 CALLS = {
-    "intake_sections": {"clinic_id": CLINIC, "client_id": CLIENT, "audience": "therapist"},
-    "validate_intake": {"clinic_id": CLINIC, "client_id": CLIENT, "section_id": SECTION, "answers": INTAKE},
-    "intake_submitted": {"clinic_id": CLINIC, "client_id": CLIENT, "section_id": SECTION, "answers": INTAKE,
+    "intake_sections": {"locale": None, "clinic_id": CLINIC, "client_id": CLIENT, "audience": "therapist"},
+    "validate_intake": {"locale": None, "clinic_id": CLINIC, "client_id": CLIENT, "section_id": SECTION, "answers": INTAKE},
+    "intake_submitted": {"locale": None, "clinic_id": CLINIC, "client_id": CLIENT, "section_id": SECTION, "answers": INTAKE,
                          "author": "t1", "at": AT},
-    "note_fields": {"clinic_id": CLINIC, "client_id": CLIENT, "note_type": None},
-    "validate_note": {"note": NOTE},
-    "note_saved": {"note": NOTE},
-    "note_signed": {"note": NOTE},
-    "note_deleted": {"clinic_id": CLINIC, "client_id": CLIENT, "note_id": "n1", "at": AT},
-    "chart_panels": {"clinic_id": CLINIC, "client_id": CLIENT, "audience": "client"},
-    "admin_pages": {"clinic_id": CLINIC},
+    "note_fields": {"locale": None, "clinic_id": CLINIC, "client_id": CLIENT, "note_type": None},
+    "validate_note": {"locale": None, "note": NOTE},
+    "note_saved": {"locale": None, "note": NOTE},
+    "note_signed": {"locale": None, "note": NOTE},
+    "note_deleted": {"locale": None, "clinic_id": CLINIC, "client_id": CLIENT, "note_id": "n1", "at": AT},
+    "chart_panels": {"locale": None, "clinic_id": CLINIC, "client_id": CLIENT, "audience": "client"},
+    "admin_pages": {"locale": None, "clinic_id": CLINIC},
 }
 
 

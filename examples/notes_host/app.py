@@ -58,14 +58,14 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         return client
 
     def pickers(client_id, note_type):
-        return hook.note_fields(clinic_id=clinic_id, client_id=client_id, note_type=note_type)
+        return hook.note_fields(locale=None, clinic_id=clinic_id, client_id=client_id, note_type=note_type)
 
     def labels(notes) -> dict[tuple[str, int], dict]:
         """What each note's tags meant when the note was written, by (code, vocabulary version):
         a retired tag keeps its label, a renamed one the label it had then (as the panel shows)."""
         pairs = sorted({(t["code"], n["vocabulary_version"]) for n in notes if n["vocabulary_version"]
                         for t in n["tags"]})
-        found = hook.tag_labels(clinic_id=clinic_id, pairs=[{"code": c, "version": v} for c, v in pairs])
+        found = hook.tag_labels(locale=None, clinic_id=clinic_id, pairs=[{"code": c, "version": v} for c, v in pairs])
         return {(x["code"], x["version"]): x for x in (found or {}).get("labels", []) if x["found"]}
 
     def remember_version(note_id, results) -> None:
@@ -89,7 +89,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     @app.get("/clients/<client_id>")
     def client(client_id):
         person = client_or_404(client_id)
-        panels = hook.chart_panels(clinic_id=clinic_id, client_id=client_id, audience="therapist")
+        panels = hook.chart_panels(locale=None, clinic_id=clinic_id, client_id=client_id, audience="therapist")
         notes = db.notes(client_id)
         return render_template("client.html", client=person, notes=notes, panels=panels,
                                labels=labels(notes), note_types=NOTE_TYPES)
@@ -97,7 +97,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     @app.route("/clients/<client_id>/intake", methods=["GET", "POST"])
     def intake(client_id):
         person = client_or_404(client_id)
-        sections = hook.intake_sections(clinic_id=clinic_id, client_id=client_id, audience="therapist")
+        sections = hook.intake_sections(locale=None, clinic_id=clinic_id, client_id=client_id, audience="therapist")
         if request.method == "GET":
             values = {s["id"]: forms.intake_form_values(s) for s in sections}
             return render_template("intake.html", client=person, sections=sections, values=values, errors={})
@@ -105,7 +105,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         for section in sections:
             answers, rows = forms.intake_answers(section, request.form)
             values[section["id"]] = request.form
-            problems = hook.validate_intake(clinic_id=clinic_id, client_id=client_id,
+            problems = hook.validate_intake(locale=None, clinic_id=clinic_id, client_id=client_id,
                                             section_id=section["id"], answers=answers)
             if problems:
                 errors[section["id"]] = forms.intake_error_names(problems, rows)
@@ -115,7 +115,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
                                    errors=errors), 422
         drafts = 0
         for section, answers, rows in submitted:
-            result = hook.intake_submitted(clinic_id=clinic_id, client_id=client_id, section_id=section["id"],
+            result = hook.intake_submitted(locale=None, clinic_id=clinic_id, client_id=client_id, section_id=section["id"],
                                            answers=answers, author=THERAPIST, at=now_iso())
             if result and result.get("status") == "rejected":
                 errors[section["id"]] = forms.intake_error_names(result["errors"], rows)
@@ -155,13 +155,13 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
                 "note_type": note_type, "session_at": session_at, "author": THERAPIST, "at": now_iso(),
                 "tags": tags, "ratings": ratings}
         if not errors:
-            problems = forms.merge(hook.validate_note(note=note))
+            problems = forms.merge(hook.validate_note(locale=None, note=note))
             errors.update(forms.note_error_names(problems, tags, rated))
         if errors:
             return render_template("note.html", **{**page, "errors": errors}), 422
 
         db.save_note(note["note_id"], client_id, note_type, session_at, THERAPIST, text, tags, note["at"], ratings)
-        saved = hook.note_saved(note=note)
+        saved = hook.note_saved(locale=None, note=note)
         remember_version(note["note_id"], saved)
         for result in saved:
             if result.get("status") == "refused":
@@ -185,7 +185,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "note_type": stored["note_type"],
                 "session_at": stored["session_at"], "author": stored["author"], "at": now_iso(),
                 "tags": stored["tags"], "ratings": stored["ratings"]}
-        signed = hook.note_signed(note=note)
+        signed = hook.note_signed(locale=None, note=note)
         remember_version(note_id, signed)
         bad = [r for r in signed if r.get("status") == "rejected"]
         flash("Note signed." if not bad else "Note signed, but its progress tags were not recorded.")
@@ -198,12 +198,12 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         if stored is None or stored["client_id"] != client_id:
             abort(404)
         db.delete(note_id)
-        hook.note_deleted(clinic_id=clinic_id, client_id=client_id, note_id=note_id, at=now_iso())
+        hook.note_deleted(locale=None, clinic_id=clinic_id, client_id=client_id, note_id=note_id, at=now_iso())
         flash("Note deleted.")
         return redirect(url_for("client", client_id=client_id))
 
     @app.get("/admin")
     def admin():
-        return render_template("admin.html", pages=hook.admin_pages(clinic_id=clinic_id))
+        return render_template("admin.html", pages=hook.admin_pages(locale=None, clinic_id=clinic_id))
 
     return app

@@ -1,7 +1,7 @@
 """A plugin manager with the host spec, for hosts and tests.
 
     pm = make_manager()                       # plugins installed under the entry point group
-    pm.hook.note_fields(clinic_id="c", client_id="p1", note_type=None)
+    pm.hook.note_fields(locale=None, clinic_id="c", client_id="p1", note_type=None)
 
     pm = make_manager(load_entrypoints=False, plugins=[my_test_plugin])   # inline registration
 

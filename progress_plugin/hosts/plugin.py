@@ -31,6 +31,9 @@ from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
 from progress_plugin.core.vocabulary import labels_at
+from progress_plugin.core.words import Words
+from progress_plugin import lang
+from progress_plugin.schemas.field_types import locale_schema
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
@@ -102,6 +105,13 @@ def _state(rt, clinic_id: str, client_id: str) -> ClientState:
         return rt.state(clinic_id, client_id, conn)
 
 
+def _words(rt, clinic_id: str, locale) -> Words:
+    """The words for a hook's result: ``locale`` when the catalogs carry it, else the clinic's default
+    language, else English. A malformed ``locale`` is a ValidationError naming it."""
+    asked = schemas.load(locale_schema, {"locale": locale})["locale"]
+    return lang.words(lang.choose(asked, (), rt.store.clinic_language(clinic_id)))
+
+
 # -- configuration -----------------------------------------------------------------------
 @hookimpl
 def configure(config):
@@ -116,7 +126,7 @@ def configure(config):
 
 # -- intake --------------------------------------------------------------------------------
 @hookimpl
-def intake_sections(clinic_id, client_id, audience):
+def intake_sections(clinic_id, client_id, audience, locale):
     req = schemas.load(schemas.client_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
     section = intake_mod.definition()
@@ -128,7 +138,7 @@ def intake_sections(clinic_id, client_id, audience):
 
 
 @hookimpl
-def validate_intake(clinic_id, client_id, section_id, answers):
+def validate_intake(clinic_id, client_id, section_id, answers, locale):
     if section_id != SECTION_ID:
         return None
     problems: dict = {}
@@ -144,7 +154,7 @@ def validate_intake(clinic_id, client_id, section_id, answers):
 
 
 @hookimpl
-def intake_submitted(clinic_id, client_id, section_id, answers, author, at):
+def intake_submitted(clinic_id, client_id, section_id, answers, author, at, locale):
     if section_id != SECTION_ID:
         return None
     try:
@@ -179,7 +189,7 @@ def _intake_values(intake, hidden) -> dict:
 
 # -- notes ---------------------------------------------------------------------------------
 @hookimpl
-def note_fields(clinic_id, client_id, note_type):
+def note_fields(clinic_id, client_id, note_type, locale):
     req = schemas.load(schemas.note_fields_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "note_type": note_type})
     if _kind(req.get("note_type"), req["clinic_id"]).refused:
@@ -201,7 +211,7 @@ def note_fields(clinic_id, client_id, note_type):
 
 
 @hookimpl
-def validate_note(note):
+def validate_note(note, locale):
     if _refused(note):
         return {}
     try:
@@ -216,17 +226,17 @@ def validate_note(note):
 
 
 @hookimpl
-def note_saved(note):
+def note_saved(note, locale):
     return _save(note, signed=False)
 
 
 @hookimpl
-def note_signed(note):
+def note_signed(note, locale):
     return _save(note, signed=True)
 
 
 @hookimpl
-def note_deleted(clinic_id, client_id, note_id, at):
+def note_deleted(clinic_id, client_id, note_id, at, locale):
     try:
         event = schemas.load(schemas.note_deleted_schema,
                              {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "at": at})
@@ -311,7 +321,7 @@ def note_result(effects, note_id: str, signed: bool) -> dict:
 
 # -- chart and admin -----------------------------------------------------------------------
 @hookimpl
-def chart_panels(clinic_id, client_id, audience):
+def chart_panels(clinic_id, client_id, audience, locale):
     req = schemas.load(schemas.client_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
     rt = _rt()
@@ -323,9 +333,10 @@ def chart_panels(clinic_id, client_id, audience):
 
 
 @hookimpl
-def admin_pages(clinic_id):
+def admin_pages(clinic_id, locale):
     req = schemas.load(schemas.clinic_request_schema, {"clinic_id": clinic_id})
     rt = _rt()
+    words = _words(rt, req["clinic_id"], locale)   # noqa: F841 (the page's words come with the console)
     with rt.store.begin() as conn:
         rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
         vocabulary = rt.store.vocabulary(req["clinic_id"], conn=conn)
@@ -350,7 +361,7 @@ def _iso(value) -> str | None:
 
 
 @hookimpl
-def tag_labels(clinic_id, pairs):
+def tag_labels(clinic_id, pairs, locale):
     req = schemas.load(schemas.tag_labels_hook_schema, {"clinic_id": clinic_id, "pairs": pairs})
     rt = _rt()
     with rt.store.begin() as conn:

@@ -81,3 +81,18 @@ class AwareDateTime(fields.DateTime):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return aware(super()._deserialize(value, attr, data, **kwargs))
+
+
+#: A language tag as hosts send it: ``hi``, ``hi-IN``, ``en_GB`` (BCP 47's shape, loosely).
+LANGUAGE_TAG = validate.Regexp(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8}){0,4}$",
+                               error="Give a language tag such as 'en', 'hi' or 'hi-IN', or null.")
+
+
+class LocaleArgument(ma.Schema):
+    """The ``locale`` argument of a hook: a language tag, or None for the clinic's default language.
+    A well-formed tag the catalogs do not carry falls back; a malformed one is an error naming it."""
+
+    locale = Text(allow_none=True, load_default=None, validate=LANGUAGE_TAG)
+
+
+locale_schema = LocaleArgument()
