@@ -646,3 +646,15 @@ def test_a_review_date_counts_only_when_looking_again_at_the_planned_review(web,
                     data={**INTAKE, "review_cadence": "at-review", "review_date": "2026-03-01"})
     assert resp.status_code == 302
     assert str(plugin_store.load_state("clinic-x", client_id).intake.review_date) == "2026-03-01"
+
+
+def test_words_for_another_way_count_only_when_that_way_is_chosen(web, client_id, plugin_store):
+    said = {**INTAKE, "saying_not_working": "write-it-down", "saying_not_working_other": "A text to my sister"}
+    assert web.post(f"/clients/{client_id}/intake", data=said).status_code == 302
+    assert "saying_not_working_other" not in plugin_store.load_state("clinic-x", client_id).intake.answers
+    assert web.post(f"/clients/{client_id}/intake", data={**said, "saying_not_working": "other"}).status_code == 302
+    answers = plugin_store.load_state("clinic-x", client_id).intake.answers
+    assert answers["saying_not_working_other"] == "A text to my sister"
+    html = web.get(f"/clients/{client_id}/intake").get_data(as_text=True)
+    assert re.search(r'<label class="other" for="saying_not_working_other" data-shown-when="saying_not_working" '
+                     r'data-shown-value="other">', html)

@@ -170,6 +170,12 @@ def test_in_hindi_the_intake_keeps_its_rules_and_the_note_form_and_panel_follow(
     assert review.is_visible() and page.locator("[name=review_date]").evaluate("e => e.required")
     page.select_option("[name=review_cadence]", "every-4-sessions")
     assert review.is_hidden() and page.locator("[name=review_date]").is_disabled()
+    other = page.locator("[name=saying_not_working_other]")      # words for "another way", only for it
+    assert other.is_hidden()
+    page.select_option("[name=saying_not_working]", "other")
+    assert other.is_visible()
+    page.select_option("[name=saying_not_working]", "tell-in-session")
+    assert other.is_hidden()
 
     # one goal shows; "add another goal" (by keyboard) brings the next, up to three and no more
     rows = page.locator("fieldset.goal")

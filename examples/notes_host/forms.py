@@ -4,8 +4,9 @@ Input names: a top-level intake field uses its id (``small_shift``); a goal's fi
 ``goals-<row>-<field>``. Every goal row posted is sent, even past the rows the form shows, so
 the plugin's own rule (at most three goals) refuses a crafted fourth next to the goals. An
 answer to a question the form shows only on a condition (the planned review date, only when
-looking again "at the planned review") is dropped when the condition does not hold, as an SDC
-form renderer drops the answers of a disabled item. A goal already saved also carries ``goals-<row>-id`` (and
+looking again "at the planned review"; the words for "another way", only when that way is
+chosen) is dropped when the condition does not hold, as an SDC form renderer drops the answers
+of a disabled item. A goal already saved also carries ``goals-<row>-id`` (and
 ``goals-<row>-replaces`` when it replaced another) and a choice ``goals-<row>-change``:
 ``edit`` keeps its id (new words fix the wording), ``replaces`` sends a new goal with its own
 id that replaces it. In the note form, each goal has ``rating-<goal>`` (blank, or 0-10)
@@ -77,7 +78,7 @@ def intake_answers(section: dict, form) -> tuple[dict, list[int]]:
             answers[field["id"]] = value
         if field.get("other_allowed"):
             other = _text(form, f"{field['id']}_other")
-            if other is not None:
+            if other is not None and answers.get(field["id"]) == "other":    # asked only for "another way"
                 answers[f"{field['id']}_other"] = other
     for field in section["fields"]:
         condition = shown_when(field)

@@ -11,7 +11,8 @@
   }
 
   // A question shown only on a condition (data-shown-when = the field it depends on,
-  // data-shown-value = the answer that shows it). Hidden, its controls are disabled, so they
+  // data-shown-value = the answer that shows it): the planned review date, the words for
+  // "another way". Hidden, its controls are disabled, so they
   // are neither sent nor checked; shown, a date the condition asks for is required.
   function follow(box) {
     var source = form.elements.namedItem(box.dataset.shownWhen);
