@@ -206,20 +206,21 @@ def test_our_questionnaire_answers_are_sent_as_codes(service, secrets, note):
         str(note.patient.id), "progress-plugin-review", "due", "Look at progress together")
 
 
-def test_intake_text_answers_are_sent_trimmed_and_empty_ones_left_out(service, secrets, note):
+@pytest.mark.parametrize("intake", ["pp-intake", "pp-intake-hi"])       # the English and the Hindi questionnaire
+def test_intake_text_answers_are_sent_trimmed_and_empty_ones_left_out(service, secrets, note, intake):
     questions = [{"pk": 1, "name": "question-1", "type": "TXT", "label": "Goal 1",
-                  "coding": {"code": "pp-intake.g1.words", "system": "INTERNAL"}, "options": []},
+                  "coding": {"code": f"{intake}.g1.words", "system": "INTERNAL"}, "options": []},
                  {"pk": 2, "name": "question-2", "type": "TXT", "label": "Better",
-                  "coding": {"code": "pp-intake.better_looks_like", "system": "INTERNAL"}, "options": []},
+                  "coding": {"code": f"{intake}.better_looks_like", "system": "INTERNAL"}, "options": []},
                  {"pk": 3, "name": "question-3", "type": "SING", "label": "Agreed",
-                  "coding": {"code": "pp-intake.agreed", "system": "INTERNAL"},
+                  "coding": {"code": f"{intake}.agreed", "system": "INTERNAL"},
                   "options": [{"pk": 31, "code": "yes", "label": "Yes"}, {"pk": 32, "code": "no", "label": "No"}]}]
     fields = questionnaire_fields(questions, {"question-1": "  Sleep through most nights ", "question-2": "  ",
                                               "question-3": 31})
     event = make_event("QUESTIONNAIRE_COMMAND__POST_COMMIT", {"fields": fields, "note": {"uuid": str(note.id)}})
     QuestionnaireForwarder(event=event, secrets=secrets).compute()
-    assert service.requests[0]["body"]["answers"] == {"pp-intake.g1.words": "Sleep through most nights",
-                                                      "pp-intake.agreed": "yes"}
+    assert service.requests[0]["body"]["answers"] == {f"{intake}.g1.words": "Sleep through most nights",
+                                                      f"{intake}.agreed": "yes"}
 
 
 def test_another_questionnaire_never_leaves_canvas(service, secrets, note):
@@ -271,7 +272,15 @@ def test_signature_known_answer():
     assert forward.sign("It's a Secret to Everybody", b"Hello, World!").startswith("757107ea")
 
 
-@pytest.mark.parametrize("name", ["defining_progress_together.yml", "progress_this_session.yml"])
+QUESTIONNAIRES = sorted(p.name for p in (HOOKS / "canvas" / "questionnaires").glob("*.yml"))
+
+
+def test_each_language_ships_both_questionnaires():
+    assert QUESTIONNAIRES == ["defining_progress_together.yml", "defining_progress_together_hi.yml",
+                              "progress_this_session.yml", "progress_this_session_hi.yml"]
+
+
+@pytest.mark.parametrize("name", QUESTIONNAIRES)
 def test_questionnaires_fit_the_sdk_questionnaire_config(name):
     # The 0.261.0 wheel lacks schemas/questionnaire.json, so config_errors() cannot run here.
     # What can: the SDK's own TypedDicts (strict, no unknown keys) and its coding and
@@ -283,6 +292,7 @@ def test_questionnaires_fit_the_sdk_questionnaire_config(name):
     for question in config["questions"]:
         assert question["responses_type"] in ("SING", "MULT", "TXT")
         assert question["code"].startswith(forward.CODE_PREFIX) and question["code_system"] == forward.CODE_SYSTEM
+        assert question["code"].startswith(config["code"] + ".")       # its own questionnaire's, in its language
 
 
 def test_manifest_declares_the_handlers_the_variables_and_the_questionnaires():

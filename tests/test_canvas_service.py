@@ -411,6 +411,69 @@ def test_the_shipped_questionnaires_are_generated_from_the_intake_and_the_vocabu
         sorted(f"questionnaires/{name}" for name in generated)
 
 
+def test_each_language_has_both_questionnaires_with_their_own_names_and_codes():
+    generated = canvas_questionnaires.questionnaires()
+    assert sorted(generated) == ["defining_progress_together.yml", "defining_progress_together_hi.yml",
+                                 "progress_this_session.yml", "progress_this_session_hi.yml"]
+    assert len({d["name"] for d in generated.values()}) == len({d["code"] for d in generated.values()}) == 4
+    english, hindi = generated["defining_progress_together.yml"], generated["defining_progress_together_hi.yml"]
+    assert (english["code"], hindi["code"]) == ("pp-intake", "pp-intake-hi")
+    assert english["name"] == "Defining progress together" and hindi["name"].endswith(" · हिन्दी")
+    for en_name, hi_name in (("defining_progress_together.yml", "defining_progress_together_hi.yml"),
+                             ("progress_this_session.yml", "progress_this_session_hi.yml")):
+        en, hi = generated[en_name]["questions"], generated[hi_name]["questions"]
+        # each Hindi question is an English one under another code; its answers have the same codes
+        assert [canvas_questionnaires.canonical(q["code"]) for q in hi] == [q["code"] for q in en]
+        assert [[r["code"] for r in q["responses"]] for q in hi if q["responses_type"] != "TXT"] == \
+            [[r["code"] for r in q["responses"]] for q in en if q["responses_type"] != "TXT"]
+        for q in hi:
+            for condition in q.get("enabled_conditions", ()):
+                assert condition["question_code"].startswith(generated[hi_name]["code"] + ".")
+
+
+def test_the_hindi_questionnaires_speak_hindi_in_what_they_write_themselves():
+    hindi = canvas_questionnaires.questionnaires()["progress_this_session_hi.yml"]
+    assert hindi["name"] == "इस सेशन में प्रगति · हिन्दी"
+    assert hindi["questions"][0]["content"] == "इस सेशन के प्रगति टैग"
+    assert hindi["questions"][2]["content"] == "लक्ष्य 1: आज क्लाइंट के अंक, 0 से 10"
+    intake = canvas_questionnaires.questionnaires()["defining_progress_together_hi.yml"]["questions"]
+    agreed = next(q for q in intake if q["code"] == "pp-intake-hi.agreed")
+    assert [(r["code"], r["name"]) for r in agreed["responses"]] == [("yes", "हाँ"), ("no", "नहीं")]
+    assert next(q for q in intake if q["code"] == "pp-intake-hi.g2.words")["content"].startswith("लक्ष्य 2 (ज़रूरी नहीं): ")
+
+
+def test_answers_to_the_hindi_questionnaires_are_read_as_the_english_ones(client, app):
+    hindi = {code.replace("pp-intake.", "pp-intake-hi."): value for code, value in INTAKE_ANSWERS.items()}
+    hindi["pp-intake-hi.g2.words"] = "बॉस को एक बार मना करना"
+    r = intake(client, hindi)
+    assert (r.status_code, r.json["status"], r.json["event"]) == (200, "ok", "IntakeSubmitted")
+    state = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT)
+    assert [(g.id, g.words, g.baseline) for g in state.intake.goals] == [("g1", GOAL_WORDS, 3),
+                                                                       ("g2", "बॉस को एक बार मना करना", 2)]
+    assert state.intake.review_cadence == "every-4-sessions" and state.intake.agreed is True
+    r = session(client, {"pp-session-hi.tags": ["holding-steady"], "pp-session-hi.g1.tag": "step-forward",
+                         "pp-session-hi.g1.rating": "6"})
+    assert (r.status_code, r.json["status"]) == (200, "ok")
+    note = app.extensions["progress_plugin"].runtime.state("clinic-c", PATIENT).notes[NOTE_1]
+    assert note.codes() == ("holding-steady", "step-forward")
+    assert [(x.goal_id, x.value) for x in note.ratings] == [("g1", 6)]
+
+
+def test_a_rejected_hindi_intake_gets_the_intake_card(client):
+    r = intake(client, {"pp-intake-hi.g1.words": GOAL_WORDS, "pp-intake-hi.review_cadence": "every-4-sessions"})
+    assert (r.status_code, r.json["status"]) == (200, "rejected")
+    assert card(r, canvas.INTAKE_CARD)["status"] == "due"
+
+
+@pytest.mark.parametrize("answers", [
+    {"pp-intake.g1.words": GOAL_WORDS, "pp-intake-hi.g1.whose": "client"},         # two languages' questionnaires
+    {"pp-intake-xx.g1.words": GOAL_WORDS},                                       # a language not shipped
+])
+def test_answers_from_two_questionnaires_or_an_unknown_one_are_422(client, answers):
+    r = post(client, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", answers=answers, **note_facts()))
+    assert r.status_code == 422, r.json
+
+
 def test_every_intake_field_but_the_private_reflection_is_asked():
     from progress_plugin.core.intake import FIELDS
     codes = {q["code"] for q in canvas_questionnaires.intake_questions()}

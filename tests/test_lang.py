@@ -172,3 +172,13 @@ def test_plural_forms_follow_the_catalog():
     assert hi.plural(N_("{n} session"), N_("{n} sessions"), 3) == "3 सेशन"
     assert ENGLISH.plural("{n} session", "{n} sessions", 1) == "1 session"
     assert ENGLISH.plural("{n} session", "{n} sessions", 1200) == "1,200 sessions"
+
+
+def test_the_check_reads_another_domain_as_the_example_host_s_catalog(tmp_path):
+    root, fresh = _catalogs(tmp_path, {"Save note": "नोट सेव करें", "Sign": ""})
+    for path in sorted(root.rglob("messages.*")):
+        path.rename(path.with_name("notes_host" + path.suffix))
+    assert check.problems(fresh, root, domain="notes_host") == ["hi/notes_host.po: 'Sign' is not translated"]
+    host = ROOT / "examples" / "notes_host" / "translations"
+    for code in lang.LANGUAGES:        # the host speaks every language the plugin does
+        assert (host / code / "LC_MESSAGES" / "notes_host.mo").is_file()

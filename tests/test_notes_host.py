@@ -1,14 +1,20 @@
 """The example notes host (examples/notes_host), through Flask's test client."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from babel.messages.pofile import read_po
+from pluggy import HookimplMarker
 
 from examples.notes_host import create_host_app
+from progress_plugin import hookspecs
 from progress_plugin.core.intake import definition
 from progress_plugin.store import Store
 
@@ -110,7 +116,8 @@ def test_a_saved_intake_is_recorded_and_shown_again(web, with_intake, plugin_sto
     assert [g.words for g in intake.goals] == ["Sleep through most nights", "Call my sister"]
     assert intake.answers["small_shift"] == "One good night"
     html = web.get(f"/clients/{with_intake}/intake").get_data(as_text=True)
-    assert 'name="goals-1-words" id="goals-1-words">Call my sister</textarea>' in html
+    assert re.search(r'<textarea name="goals-1-words" id="goals-1-words" dir="auto"[^>]*>Call my sister</textarea>',
+                     html)
     assert 'name="agreed" id="agreed" checked' in html
 
 
@@ -357,3 +364,297 @@ def test_editing_a_goal_s_words_fixes_the_wording_or_replaces_the_goal_as_chosen
     # the form shown again keeps what the new goal replaces, so saving it unchanged changes nothing
     form = web.get(f"/clients/{with_intake}/intake").get_data(as_text=True)
     assert ('name="goals-0-replaces" value="g1"' in form) is (change == "replaces")
+
+
+# -- languages: ?lang=, Accept-Language, the clinic's default; the host's own catalog -------------
+HOST_CATALOGS = HOST_SOURCE / "translations"
+HINDI_GOAL = "रात को चैन से सोना"
+LATIN_WORD = re.compile(r"[A-Za-z]+")
+#: Latin words a Hindi page may still hold: the language switch names English in English, and
+#: CLDR's Hindi times say "am"/"pm".
+LATIN_ALLOWED = {"English", "am", "pm"}
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+SHOWN_ATTRIBUTES = ("aria-label", "placeholder", "title", "alt", "data-label")
+
+
+class ShownText(HTMLParser):
+    """The words a person sees or hears on a page: text, <title>, and the attributes that are read
+    out or shown (aria-label, placeholder, title, alt, data-label). Scripts, styles, the plugin's
+    panel and its admin page (the plugin's own tests check their words) are left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.chunks: list[str] = []
+        self.skip = 0               # depth inside <script>, <style> or the panel
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if self.skip or tag in ("script", "style") or "data-panel" in attrs or "data-admin-page" in attrs:
+            if tag not in VOID:
+                self.skip += 1
+            return
+        self.chunks += [attrs[a] for a in SHOWN_ATTRIBUTES if attrs.get(a)]
+
+    def handle_startendtag(self, tag, attrs):
+        if not self.skip:
+            self.chunks += [v for a, v in attrs if a in SHOWN_ATTRIBUTES and v]
+
+    def handle_endtag(self, tag):
+        if self.skip and tag not in VOID:
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip and data.strip():
+            self.chunks.append(data)
+
+
+def shown_text(html: str) -> list[str]:
+    parser = ShownText()
+    parser.feed(html)
+    return parser.chunks
+
+
+def readable_strings(found) -> set[str]:
+    """Every label, help, title and description in a hook's answer (the plugin's words)."""
+    out: set[str] = set()
+    if isinstance(found, dict):
+        for key, value in found.items():
+            if key in ("label", "help", "title", "description") and isinstance(value, str) and value:
+                out.add(value)
+            else:
+                out |= readable_strings(value)
+    elif isinstance(found, list):
+        for value in found:
+            out |= readable_strings(value)
+    return out
+
+
+def host_msgids() -> list[str]:
+    with open(HOST_CATALOGS / "notes_host.pot", "rb") as fh:
+        return [m.id for m in read_po(fh) if m.id]
+
+
+def english_left(html: str, removed) -> dict:
+    """What is left in English on ``html`` once ``removed`` (the client's words and the plugin's
+    own words) is taken out: msgids of the host's catalog found, and any other Latin words."""
+    text = "\n".join(shown_text(html))
+    for words in sorted(removed, key=len, reverse=True):
+        text = text.replace(words, " ")
+    found = [m for m in host_msgids()
+             if re.search(r"(?<![A-Za-z])" + ".+?".join(re.escape(p) for p in re.split(r"\{\w+\}", m))
+                          + r"(?![A-Za-z])", text)]
+    return {"msgids": found, "latin": sorted(set(LATIN_WORD.findall(text)) - LATIN_ALLOWED)}
+
+
+@pytest.fixture
+def hindi_client(web):
+    resp = web.post("/clients?lang=hi", data={"name": "Robin रवि"})
+    assert resp.status_code == 302 and resp.location.endswith("?lang=hi")
+    client_id = resp.location.split("?")[0].rsplit("/", 1)[1]
+    intake = {**INTAKE, "goals-1-words": HINDI_GOAL}
+    assert web.post(f"/clients/{client_id}/intake?lang=hi", data=intake).status_code == 302
+    assert web.post(f"/clients/{client_id}/notes/new?lang=hi", data=note_form(**{
+        "tag-setback": "on", "tag-let-go-of-fixing": "on", "rating-g1": "4"})).status_code == 302
+    return client_id
+
+
+def test_with_lang_hi_no_english_of_the_host_s_catalog_is_left_on_its_pages(web, app, hindi_client):
+    hook = app.extensions["notes_host"]["pm"].hook
+    plugin_words = set()
+    plugin_words |= readable_strings(hook.intake_sections(locale="hi", clinic_id="clinic-x", client_id=hindi_client,
+                                                          audience="therapist"))
+    plugin_words |= readable_strings(hook.note_fields(locale="hi", clinic_id="clinic-x", client_id=hindi_client,
+                                                      note_type="progress-note"))
+    (note,) = app.extensions["notes_host"]["db"].notes(hindi_client)
+    plugin_words |= readable_strings(hook.tag_labels(locale="hi", clinic_id="clinic-x", pairs=[
+        {"code": t["code"], "version": note["vocabulary_version"]} for t in note["tags"]]))
+    client_words = {"Robin रवि", INTAKE["goals-0-words"], HINDI_GOAL, INTAKE["small_shift"],
+                    INTAKE["private_reflection"], CANARY[:80]}
+    pages = {"intake": f"/clients/{hindi_client}/intake?lang=hi", "note": f"/clients/{hindi_client}/notes/new?lang=hi",
+             "panel": f"/clients/{hindi_client}?lang=hi", "clients": "/?lang=hi", "admin": "/admin?lang=hi"}
+    for name, url in pages.items():
+        html = web.get(url).get_data(as_text=True)
+        assert '<html lang="hi" dir="ltr">' in html, name
+        left = english_left(html, plugin_words | client_words | {CANARY[:77] + "..."})
+        assert left == {"msgids": [], "latin": []}, (name, left)
+    # the check itself finds English: the same page in English is full of the host's msgids
+    english = english_left(web.get(pages["note"].replace("lang=hi", "lang=en")).get_data(as_text=True),
+                           plugin_words | client_words)
+    assert {"Save note", "Session date and time", "rated by"} <= set(english["msgids"])
+    assert "Save" in english["latin"]
+
+
+def test_the_client_s_own_words_are_shown_as_written_with_dir_auto(web, hindi_client):
+    note = web.get(f"/clients/{hindi_client}/notes/new?lang=hi").get_data(as_text=True)
+    assert f"लक्ष्य 2: <bdi>{HINDI_GOAL}</bdi>" in note               # <bdi> isolates, with dir auto
+    intake = web.get(f"/clients/{hindi_client}/intake?lang=hi").get_data(as_text=True)
+    assert re.search(rf'<textarea name="goals-1-words" id="goals-1-words" dir="auto"[^>]*>{HINDI_GOAL}</textarea>',
+                     intake)
+    for tag in re.findall(r"<(?:textarea|input)\b[^>]*>", intake):
+        if 'type="' not in tag or 'type="text"' in tag:
+            assert 'dir="auto"' in tag, tag
+
+
+def test_the_language_is_asked_then_accepted_then_the_clinic_s(tmp_path, plugin_url):
+    app = create_host_app(str(tmp_path / "notes.db"), plugin_url, clinic_id="clinic-h", language="hi")
+    try:
+        web = app.test_client()
+        lang_of = lambda resp: re.search(r'<html lang="(\w+)"', resp.get_data(as_text=True)).group(1)  # noqa: E731
+        assert lang_of(web.get("/")) == "hi"                                         # the clinic's default
+        assert lang_of(web.get("/", headers={"Accept-Language": "fr, de"})) == "hi"  # none the host speaks
+        resp = web.get("/", headers={"Accept-Language": "en-GB,en;q=0.9,hi;q=0.5"})
+        assert lang_of(resp) == "en" and resp.headers["Content-Language"] == "en"
+        assert "Accept-Language" in resp.headers["Vary"]
+        resp = web.get("/?lang=hi", headers={"Accept-Language": "en"})               # ?lang= wins
+        assert lang_of(resp) == "hi" and "क्लाइंट जोड़ें" in resp.get_data(as_text=True)
+        assert lang_of(web.get("/?lang=hi-IN", headers={"Accept-Language": "en"})) == "hi"
+        assert lang_of(web.get("/?lang=xx", headers={"Accept-Language": "en"})) == "en"
+    finally:
+        app.extensions["notes_host"]["pm"].get_plugin("progress").reset()
+
+
+def test_accept_language_alone_gives_hindi_pages_and_hindi_from_the_hooks(web, with_intake):
+    seen = spy_on_locales(web.application)
+    resp = web.get(f"/clients/{with_intake}/notes/new", headers={"Accept-Language": "hi-IN,hi;q=0.9,en;q=0.5"})
+    html = resp.get_data(as_text=True)
+    assert '<html lang="hi"' in html and "नोट सेव करें" in html and "अंक नहीं दिए" in html
+    assert seen and set(seen.values()) == {"hi"}
+
+
+class LocaleSpy:
+    """A plugin that answers nothing and notes the ``locale`` each hook was called with."""
+
+    def __init__(self):
+        self.seen: dict[str, str] = {}
+        for name in ("intake_sections", "validate_intake", "intake_submitted", "note_fields", "validate_note",
+                     "note_saved", "note_signed", "note_deleted", "chart_panels", "admin_pages", "tag_labels"):
+            setattr(self, name, self._impl(name))
+
+    def _impl(self, name):
+        def impl(locale):
+            self.seen[name] = locale
+        impl.__name__ = name
+        return HookimplMarker(hookspecs.PROJECT)(impl)
+
+
+def spy_on_locales(app) -> dict[str, str]:
+    spy = LocaleSpy()
+    app.extensions["notes_host"]["pm"].register(spy, name="locale-spy")
+    return spy.seen
+
+
+def test_every_hook_the_host_calls_is_asked_in_the_page_s_language(web, app, client_id):
+    seen = spy_on_locales(app)
+    assert web.post(f"/clients/{client_id}/intake?lang=hi", data=INTAKE).status_code == 302
+    web.get(f"/clients/{client_id}/intake?lang=hi")
+    web.post(f"/clients/{client_id}/notes/new?lang=hi", data=note_form(**{"tag-setback": "on"}))
+    (note,) = app.extensions["notes_host"]["db"].notes(client_id)
+    web.post(f"/clients/{client_id}/notes/{note['id']}/sign?lang=hi")
+    web.get(f"/clients/{client_id}?lang=hi")
+    web.post(f"/clients/{client_id}/notes/{note['id']}/delete?lang=hi")
+    web.get("/admin?lang=hi")
+    assert seen == {name: "hi" for name in ("intake_sections", "validate_intake", "intake_submitted", "note_fields",
+                                            "validate_note", "note_saved", "note_signed", "note_deleted",
+                                            "chart_panels", "admin_pages", "tag_labels")}
+    web.get("/admin?lang=en")
+    assert seen["admin_pages"] == "en"
+
+
+def test_lang_is_kept_in_every_link_form_and_redirect_and_the_switch_names_both_languages(web, with_intake):
+    resp = web.post(f"/clients/{with_intake}/notes/new?lang=hi", data=note_form(**{"tag-setback": "on"}))
+    assert resp.status_code == 302 and resp.location == f"/clients/{with_intake}?lang=hi"
+    html = web.get(resp.location).get_data(as_text=True)
+    assert '<p class="flash" role="status">नोट सेव हो गया।</p>' in html
+    links = re.findall(r'(?:href|action)="(/[^"]*)"', html)
+    ours = [u for u in links if not u.startswith("/static/")]
+    assert ours and all("lang=hi" in u for u in ours if "lang=en" not in u), ours
+    switch = re.search(r'<nav class="langs" aria-label="भाषा">(.*?)</nav>', html, re.S).group(1)
+    assert re.findall(r'<a href="([^"]+)" lang="(\w+)" hreflang="\w+"( aria-current="true")?>([^<]+)</a>', switch) == [
+        (f"/clients/{with_intake}?lang=en", "en", "", "English"),
+        (f"/clients/{with_intake}?lang=hi", "hi", ' aria-current="true"', "हिन्दी")]
+    # the note form keeps its own query (the note type) when switching language
+    note = web.get(f"/clients/{with_intake}/notes/new?type=psychotherapy-note&lang=hi").get_data(as_text=True)
+    assert unescape(f'href="/clients/{with_intake}/notes/new?type=psychotherapy-note&amp;lang=en"') in unescape(note)
+
+
+# -- the intake's rules, as its Questionnaire carries them ----------------------------------
+def test_the_intake_form_carries_the_questionnaire_s_rules(web, client_id):
+    resp = web.get(f"/clients/{client_id}/intake")
+    html = resp.get_data(as_text=True)
+    for row in range(3):
+        assert re.search(rf'<input type="number" name="goals-{row}-baseline" [^>]*min="0" max="10"', html)
+        assert re.search(rf'<input type="number" name="goals-{row}-rank" [^>]*min="1" max="3"', html)
+    assert html.count('<fieldset class="goal" ') == 3 and 'data-max-goals="3"' in html
+    assert re.search(r'<textarea name="goals-0-words" [^>]*required', html)
+    assert not re.search(r'<textarea name="goals-1-words" [^>]*required', html)          # goal 2 is optional
+    assert 'data-field="review_date" data-shown-when="review_cadence" data-shown-value="at-review"' in html
+    # help texts are hints tied to their control
+    for field in definition()["fields"]:
+        if field["type"] != "goals" and field["help"]:
+            assert f'<p class="help" id="{field["id"]}-help">' in html
+            assert re.search(rf'id="{field["id"]}"[^>]*aria-describedby="{field["id"]}-help"', html), field["id"]
+    # the rules' script is a file of the host's own, and the page allows no inline script
+    assert '<script src="/static/intake.js" defer></script>' in html and "<script>" not in html
+    policy = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "default-src 'none'" in policy and "form-action 'self'" in policy
+    assert web.get("/static/intake.js").status_code == 200
+
+
+def test_the_panel_s_inline_script_is_allowed_by_its_hash_and_no_other(web, with_intake):
+    resp = web.get(f"/clients/{with_intake}")
+    html = resp.get_data(as_text=True)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert scripts
+    policy = resp.headers["Content-Security-Policy"]
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+    assert policy.split("script-src ")[1].split(";")[0].count("'sha256-") == len(set(scripts))
+
+
+def test_a_crafted_fourth_goal_is_refused_next_to_the_goals(web, client_id, plugin_store):
+    crafted = {**INTAKE, "goals-2-words": "Walk daily", "goals-2-whose": "client", "goals-2-baseline": "5",
+               "goals-3-words": "A fourth goal", "goals-3-whose": "client", "goals-3-baseline": "4"}
+    resp = web.post(f"/clients/{client_id}/intake", data=crafted)
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert errors_in(html) == {"goals": ["Between 1 and 3 goals; goal 1 is required."]}
+    goals = html.split('data-field="goals"')[1]
+    assert goals.index('data-error-for="goals"') < goals.index('data-goal-row="0"')   # under the goals' legend
+    assert re.search(r'<fieldset class="field goals" data-field="goals" [^>]*aria-describedby="goals-help goals-error"'
+                     r' aria-invalid="true"', html)
+    assert plugin_store.load_state("clinic-x", client_id).intake is None
+
+
+def test_a_baseline_of_eleven_is_refused_next_to_it(web, client_id, plugin_store):
+    resp = web.post(f"/clients/{client_id}/intake?lang=hi", data={**INTAKE, "goals-0-baseline": "11"})
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert list(errors_in(html)) == ["goals-0-baseline"]
+    assert re.search(r'name="goals-0-baseline" [^>]*aria-describedby="goals-0-baseline-help goals-0-baseline-error"'
+                     r' aria-invalid="true"', html)
+    assert "कुछ जवाब एक बार फिर देख लें।" in html
+    assert plugin_store.load_state("clinic-x", client_id).intake is None
+
+
+def test_a_review_date_counts_only_when_looking_again_at_the_planned_review(web, client_id, plugin_store):
+    resp = web.post(f"/clients/{client_id}/intake", data={**INTAKE, "review_date": "2026-03-01"})
+    assert resp.status_code == 302                  # cadence "every 4 sessions": the date is not asked
+    assert plugin_store.load_state("clinic-x", client_id).intake.review_date is None
+    resp = web.post(f"/clients/{client_id}/intake",
+                    data={**INTAKE, "review_cadence": "at-review", "review_date": "2026-03-01"})
+    assert resp.status_code == 302
+    assert str(plugin_store.load_state("clinic-x", client_id).intake.review_date) == "2026-03-01"
+
+
+def test_words_for_another_way_count_only_when_that_way_is_chosen(web, client_id, plugin_store):
+    said = {**INTAKE, "saying_not_working": "write-it-down", "saying_not_working_other": "A text to my sister"}
+    assert web.post(f"/clients/{client_id}/intake", data=said).status_code == 302
+    assert "saying_not_working_other" not in plugin_store.load_state("clinic-x", client_id).intake.answers
+    assert web.post(f"/clients/{client_id}/intake", data={**said, "saying_not_working": "other"}).status_code == 302
+    answers = plugin_store.load_state("clinic-x", client_id).intake.answers
+    assert answers["saying_not_working_other"] == "A text to my sister"
+    html = web.get(f"/clients/{client_id}/intake").get_data(as_text=True)
+    assert re.search(r'<label class="other" for="saying_not_working_other" data-shown-when="saying_not_working" '
+                     r'data-shown-value="other">', html)

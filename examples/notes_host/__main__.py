@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from examples.notes_host.app import create_host_app
+from examples.notes_host.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 
 def main(argv=None) -> None:
@@ -12,9 +13,11 @@ def main(argv=None) -> None:
     parser.add_argument("--plugin-store", default=None, metavar="URL",
                         help="the plugin's store; else $PROGRESS_PLUGIN_STORE, the config file, or sqlite:///progress.db")
     parser.add_argument("--clinic", default="example-clinic")
+    parser.add_argument("--language", choices=sorted(LANGUAGES), default=DEFAULT_LANGUAGE,
+                        help="the clinic's default language, for a browser that asks for none the host speaks")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
-    app = create_host_app(args.db, args.plugin_store, args.clinic)
+    app = create_host_app(args.db, args.plugin_store, args.clinic, language=args.language)
     db = app.extensions["notes_host"]["db"]
     if not db.clients():
         db.add_client("Alex Example")

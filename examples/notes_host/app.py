@@ -10,14 +10,18 @@ from datetime import datetime, timezone
 
 import pluggy
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from progress_plugin import hookspecs
 
-from examples.notes_host import forms
+from examples.notes_host import forms, i18n
 from examples.notes_host.db import NotesDB
 
 THERAPIST = "therapist-1"
-NOTE_TYPES = {"progress-note": "Progress note", "psychotherapy-note": "Psychotherapy note"}
+#: Each note type: its name, and the link that starts one.
+NOTE_TYPES = {"progress-note": (_l("Progress note"), _l("New progress note")),
+              "psychotherapy-note": (_l("Psychotherapy note"), _l("New psychotherapy note"))}
 
 
 def plugin_manager(plugin_store_url: str | None) -> pluggy.PluginManager:
@@ -41,14 +45,19 @@ def today_at() -> str:
 
 
 def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id: str = "example-clinic",
-                    pm: pluggy.PluginManager | None = None) -> Flask:
+                    pm: pluggy.PluginManager | None = None, language: str = i18n.DEFAULT_LANGUAGE) -> Flask:
+    """The host's Flask app. ``language`` is the clinic's default language (``en`` or ``hi``),
+    used when neither ``?lang=`` nor the browser's ``Accept-Language`` names one the host speaks."""
     app = Flask(__name__)
     app.config["SECRET_KEY"] = uuid.uuid4().hex        # flash messages only; a new key per start is fine
+    i18n.install(app, language)
     # A person's words in a <title> (no elements there): isolated for bidi; in the body, <bdi>.
     app.jinja_env.filters["isolate"] = lambda text: f"\u2068{text}\u2069"
+    app.jinja_env.globals["shown_when"] = forms.shown_when
     db = NotesDB(db_path)
     pm = pm or plugin_manager(plugin_store_url)
     hook = pm.hook
+    locale = i18n.language          # every hook is asked in the page's language
     app.extensions["notes_host"] = {"db": db, "pm": pm, "clinic_id": clinic_id}
 
     def client_or_404(client_id):
@@ -58,14 +67,15 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         return client
 
     def pickers(client_id, note_type):
-        return hook.note_fields(locale=None, clinic_id=clinic_id, client_id=client_id, note_type=note_type)
+        return hook.note_fields(locale=locale(), clinic_id=clinic_id, client_id=client_id, note_type=note_type)
 
     def labels(notes) -> dict[tuple[str, int], dict]:
         """What each note's tags meant when the note was written, by (code, vocabulary version):
         a retired tag keeps its label, a renamed one the label it had then (as the panel shows)."""
         pairs = sorted({(t["code"], n["vocabulary_version"]) for n in notes if n["vocabulary_version"]
                         for t in n["tags"]})
-        found = hook.tag_labels(locale=None, clinic_id=clinic_id, pairs=[{"code": c, "version": v} for c, v in pairs])
+        found = hook.tag_labels(locale=locale(), clinic_id=clinic_id,
+                                pairs=[{"code": c, "version": v} for c, v in pairs])
         return {(x["code"], x["version"]): x for x in (found or {}).get("labels", []) if x["found"]}
 
     def remember_version(note_id, results) -> None:
@@ -82,14 +92,14 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     def add_client():
         name = (request.form.get("name") or "").strip()
         if not name:
-            flash("A client needs a name.")
+            flash(_("A client needs a name."))
             return redirect(url_for("clients"))
         return redirect(url_for("client", client_id=db.add_client(name)))
 
     @app.get("/clients/<client_id>")
     def client(client_id):
         person = client_or_404(client_id)
-        panels = hook.chart_panels(locale=None, clinic_id=clinic_id, client_id=client_id, audience="therapist")
+        panels = hook.chart_panels(locale=locale(), clinic_id=clinic_id, client_id=client_id, audience="therapist")
         notes = db.notes(client_id)
         return render_template("client.html", client=person, notes=notes, panels=panels,
                                labels=labels(notes), note_types=NOTE_TYPES)
@@ -97,7 +107,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     @app.route("/clients/<client_id>/intake", methods=["GET", "POST"])
     def intake(client_id):
         person = client_or_404(client_id)
-        sections = hook.intake_sections(locale=None, clinic_id=clinic_id, client_id=client_id, audience="therapist")
+        sections = hook.intake_sections(locale=locale(), clinic_id=clinic_id, client_id=client_id,
+                                        audience="therapist")
         if request.method == "GET":
             values = {s["id"]: forms.intake_form_values(s) for s in sections}
             return render_template("intake.html", client=person, sections=sections, values=values, errors={})
@@ -105,7 +116,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         for section in sections:
             answers, rows = forms.intake_answers(section, request.form)
             values[section["id"]] = request.form
-            problems = hook.validate_intake(locale=None, clinic_id=clinic_id, client_id=client_id,
+            problems = hook.validate_intake(locale=locale(), clinic_id=clinic_id, client_id=client_id,
                                             section_id=section["id"], answers=answers)
             if problems:
                 errors[section["id"]] = forms.intake_error_names(problems, rows)
@@ -115,8 +126,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
                                    errors=errors), 422
         drafts = 0
         for section, answers, rows in submitted:
-            result = hook.intake_submitted(locale=None, clinic_id=clinic_id, client_id=client_id, section_id=section["id"],
-                                           answers=answers, author=THERAPIST, at=now_iso())
+            result = hook.intake_submitted(locale=locale(), clinic_id=clinic_id, client_id=client_id,
+                                           section_id=section["id"], answers=answers, author=THERAPIST, at=now_iso())
             if result and result.get("status") == "rejected":
                 errors[section["id"]] = forms.intake_error_names(result["errors"], rows)
             elif result and result.get("agreed") is False:
@@ -124,8 +135,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         if errors:
             return render_template("intake.html", client=person, sections=sections, values=values,
                                    errors=errors), 422
-        flash("Intake saved as a draft: not yet agreed. Tick both agreement boxes once you have agreed it together."
-              if drafts else "Intake saved.")
+        flash(_("Intake saved as a draft: not yet agreed. Tick both agreement boxes once you have agreed it "
+                "together.") if drafts else _("Intake saved."))
         return redirect(url_for("client", client_id=client_id))
 
     @app.route("/clients/<client_id>/notes/new", methods=["GET", "POST"])
@@ -137,8 +148,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         found = pickers(client_id, note_type)
         picker = found[0] if found else None
         form = request.form if request.method == "POST" else {"session_at": today_at()}
-        page = dict(client=person, picker=picker, note_type=note_type, type_label=NOTE_TYPES[note_type],
-                    values=form, errors={}, labels=forms.note_error_labels(picker))
+        page = dict(client=person, picker=picker, note_type=note_type, type_label=NOTE_TYPES[note_type][0],
+                    values=form, errors={}, labels=forms.note_error_labels(picker), raters=forms.RATERS)
         if request.method == "GET":
             return render_template("note.html", **page)
 
@@ -147,7 +158,7 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         try:
             datetime.fromisoformat(session_at)
         except ValueError:
-            errors["session_at"] = ["Give the session's date and time."]
+            errors["session_at"] = [_("Give the session's date and time.")]
         text = request.form.get("text") or ""
         tags = forms.note_tags(picker, request.form) if picker else []
         ratings, rated = forms.note_ratings(picker, request.form) if picker else ([], [])
@@ -155,24 +166,25 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
                 "note_type": note_type, "session_at": session_at, "author": THERAPIST, "at": now_iso(),
                 "tags": tags, "ratings": ratings}
         if not errors:
-            problems = forms.merge(hook.validate_note(locale=None, note=note))
+            problems = forms.merge(hook.validate_note(locale=locale(), note=note))
             errors.update(forms.note_error_names(problems, tags, rated))
         if errors:
             return render_template("note.html", **{**page, "errors": errors}), 422
 
         db.save_note(note["note_id"], client_id, note_type, session_at, THERAPIST, text, tags, note["at"], ratings)
-        saved = hook.note_saved(locale=None, note=note)
+        saved = hook.note_saved(locale=locale(), note=note)
         remember_version(note["note_id"], saved)
         for result in saved:
             if result.get("status") == "refused":
-                flash("Saved. Progress tags are not recorded for psychotherapy notes.")
+                flash(_("Saved. Progress tags are not recorded for psychotherapy notes."))
             elif result.get("status") == "rejected":
-                flash("Saved, but the progress tags were not recorded: "
-                      + "; ".join(" ".join(m) for m in forms.note_error_names(result["errors"], tags, rated).values()))
+                named = forms.note_error_names(result["errors"], tags, rated)
+                problems = "; ".join(" ".join(m) for m in named.values())
+                flash(_("Saved, but the progress tags were not recorded: {problems}").format(problems=problems))
             elif result.get("review_due"):
-                flash("Saved. It may be time to look together at what progress means.")
+                flash(_("Saved. It may be time to look together at what progress means."))
             else:
-                flash("Note saved.")
+                flash(_("Note saved."))
         return redirect(url_for("client", client_id=client_id))
 
     @app.post("/clients/<client_id>/notes/<note_id>/sign")
@@ -185,10 +197,10 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         note = {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "note_type": stored["note_type"],
                 "session_at": stored["session_at"], "author": stored["author"], "at": now_iso(),
                 "tags": stored["tags"], "ratings": stored["ratings"]}
-        signed = hook.note_signed(locale=None, note=note)
+        signed = hook.note_signed(locale=locale(), note=note)
         remember_version(note_id, signed)
         bad = [r for r in signed if r.get("status") == "rejected"]
-        flash("Note signed." if not bad else "Note signed, but its progress tags were not recorded.")
+        flash(_("Note signed.") if not bad else _("Note signed, but its progress tags were not recorded."))
         return redirect(url_for("client", client_id=client_id))
 
     @app.post("/clients/<client_id>/notes/<note_id>/delete")
@@ -198,12 +210,12 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
         if stored is None or stored["client_id"] != client_id:
             abort(404)
         db.delete(note_id)
-        hook.note_deleted(locale=None, clinic_id=clinic_id, client_id=client_id, note_id=note_id, at=now_iso())
-        flash("Note deleted.")
+        hook.note_deleted(locale=locale(), clinic_id=clinic_id, client_id=client_id, note_id=note_id, at=now_iso())
+        flash(_("Note deleted."))
         return redirect(url_for("client", client_id=client_id))
 
     @app.get("/admin")
     def admin():
-        return render_template("admin.html", pages=hook.admin_pages(locale=None, clinic_id=clinic_id))
+        return render_template("admin.html", pages=hook.admin_pages(locale=locale(), clinic_id=clinic_id))
 
     return app

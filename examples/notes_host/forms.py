@@ -1,7 +1,12 @@
 """Between HTML form posts and the hooks' plain data, driven by the field definitions the plugin returns.
 
 Input names: a top-level intake field uses its id (``small_shift``); a goal's field is
-``goals-<row>-<field>``. A goal already saved also carries ``goals-<row>-id`` (and
+``goals-<row>-<field>``. Every goal row posted is sent, even past the rows the form shows, so
+the plugin's own rule (at most three goals) refuses a crafted fourth next to the goals. An
+answer to a question the form shows only on a condition (the planned review date, only when
+looking again "at the planned review"; the words for "another way", only when that way is
+chosen) is dropped when the condition does not hold, as an SDC form renderer drops the answers
+of a disabled item. A goal already saved also carries ``goals-<row>-id`` (and
 ``goals-<row>-replaces`` when it replaced another) and a choice ``goals-<row>-change``:
 ``edit`` keeps its id (new words fix the wording), ``replaces`` sends a new goal with its own
 id that replaces it. In the note form, each goal has ``rating-<goal>`` (blank, or 0-10)
@@ -13,9 +18,21 @@ from __future__ import annotations
 import re
 import uuid
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from progress_plugin.errors import flatten
 
 INT_RE = re.compile(r"^-?\d+$")
+GOAL_ROW = re.compile(r"^goals-(\d{1,3})-")
+#: Fields asked only on a condition, as the intake's Questionnaire says with ``enableWhen``:
+#: field id -> (the field it depends on, the answer code that shows it).
+SHOWN_WHEN = {"review_date": ("review_cadence", "at-review")}
+
+
+def shown_when(field: dict) -> tuple[str, str] | None:
+    """The (field, answer) that shows ``field``, or None when it is always asked."""
+    return SHOWN_WHEN.get(field["id"])
 
 
 def _text(form, name):
@@ -40,10 +57,11 @@ def intake_answers(section: dict, form) -> tuple[dict, list[int]]:
     """The answers for one section, and for each submitted goal the form row it came from."""
     answers: dict = {}
     rows: list[int] = []
+    posted = {int(m.group(1)) for key in form.keys() if (m := GOAL_ROW.match(key))}
     for field in section["fields"]:
         if field["type"] == "goals":
             goals = []
-            for row in range(field.get("max_repeats") or 1):
+            for row in sorted(posted | set(range(field.get("max_repeats") or 1))):
                 goal = {}
                 for child in field["fields"]:
                     value = _value(child, form, f"goals-{row}-{child['id']}")
@@ -60,8 +78,12 @@ def intake_answers(section: dict, form) -> tuple[dict, list[int]]:
             answers[field["id"]] = value
         if field.get("other_allowed"):
             other = _text(form, f"{field['id']}_other")
-            if other is not None:
+            if other is not None and answers.get(field["id"]) == "other":    # asked only for "another way"
                 answers[f"{field['id']}_other"] = other
+    for field in section["fields"]:
+        condition = shown_when(field)
+        if condition and answers.get(condition[0]) != condition[1]:
+            answers.pop(field["id"], None)
     return answers, rows
 
 
@@ -108,8 +130,10 @@ def intake_error_names(errors: dict, rows: list[int]) -> dict[str, list[str]]:
 
 
 # -- notes ----------------------------------------------------------------------------------
-SESSION_LABEL = "Session date and time"
-TAGS_LABEL = "Progress tags"
+SESSION_LABEL = _l("Session date and time")
+TAGS_LABEL = _l("Progress tags")
+#: Who gave a goal's rating, by the code the note sends.
+RATERS = {"client": _l("the client"), "therapist": _l("the therapist"), "carer": _l("the carer")}
 
 
 def note_tags(picker: dict, form) -> list[dict]:
@@ -150,10 +174,10 @@ def note_error_names(errors: dict, tags: list[dict], rated: list[str]) -> dict[s
 
 def note_error_labels(picker: dict | None) -> dict[str, str]:
     """What each input is called on the page, for the error summary (never a code or a path)."""
-    labels = {"_note": "This note", "session_at": SESSION_LABEL, "text": "Note", "tags": TAGS_LABEL}
+    labels = {"_note": _("This note"), "session_at": str(SESSION_LABEL), "text": _("Note"), "tags": str(TAGS_LABEL)}
     for g in (picker or {}).get("goals", ()):
-        labels[f"rating-{g['id']}"] = f"Rating for goal {g['rank']}"
-        labels[f"rater-{g['id']}"] = f"Who rated goal {g['rank']}"
+        labels[f"rating-{g['id']}"] = _("Rating for goal {rank}").format(rank=g["rank"])
+        labels[f"rater-{g['id']}"] = _("Who rated goal {rank}").format(rank=g["rank"])
     return labels
 
 
