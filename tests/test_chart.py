@@ -55,8 +55,8 @@ def test_each_direction_has_its_own_colour_and_shape_from_a_colour_blind_safe_pa
         assert re.search(rf"\.color-{n},[^{{]*\{{stroke:{chart.DIRECTION_COLOURS[direction]};", css)
     tips = {el.get("data-direction"): next(c.text for c in el_parent(root, el) if local(c) == "title")
             for el in markers.values()}
-    assert tips["toward"] == "Session 1, 9 Jun 2025 · toward: Step forward"
-    assert tips["away"] == "Session 1, 9 Jun 2025 · away: Setback"
+    assert tips["toward"] == "Session 1, 9 June 2025 · toward: Step forward"
+    assert tips["away"] == "Session 1, 9 June 2025 · away: Setback"
 
 
 def el_parent(root, child):

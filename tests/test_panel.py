@@ -334,24 +334,24 @@ def test_any_small_history_of_any_shape_renders(raw, goals, audience):
 
 
 def test_a_persons_words_are_isolated_so_an_override_cannot_reorder_the_page():
-    """U+202E (right-to-left override) in goal words and answers sits inside <bdi>, balanced."""
+    """U+202E (right-to-left override) in goal words and answers sits inside <bdi dir="auto">, balanced."""
     evil = "Sleep \u202eevil\u202c more \u202e\u2069 after"         # an override, left open, and a stray closer
     intake = make_intake(goals=1, words=(evil,))
     intake = replace(intake, answers={**intake.answers, "better_looks_like": f"Calm \u202e{evil}"})
     notes = [NoteProgress("n1", "c1", START + timedelta(days=7), "t1", (AppliedTag("setback", 1, ("g1",)),),
                           (Rating("g1", 4, "client", None, "n1", START + timedelta(days=7)),), True)]
     html = panel.render_html(progress_of(intake, notes), intake, "therapist")
-    outside = re.sub(r"<bdi>.*?</bdi>", "", html, flags=re.S)
+    outside = re.sub(r'<bdi dir="auto">.*?</bdi>', "", html, flags=re.S)
     outside = re.sub(r'title="[^"]*"', "", outside)                   # attributes are isolated with FSI/PDI
     outside = re.sub(r"<svg.*?</svg>", "", outside, flags=re.S)       # SVG text: tests/test_chart.py
     assert "\u202e" not in outside
-    isolated = re.findall(r"<bdi>(.*?)</bdi>", html, flags=re.S)
+    isolated = re.findall(r'<bdi dir="auto">(.*?)</bdi>', html, flags=re.S)
     assert "Sleep \u202eevil\u202c more \u202e after\u202c" in isolated                  # the goal card
     assert any(b.startswith("Calm \u202e") for b in isolated)                             # the answer
     assert any(b.startswith("Sleep \u202eevil") and b.endswith("\u202c") for b in isolated[1:])  # the legend
     for inside in isolated:
         assert inside.count("\u202e") == inside.count("\u202c") and "\u2069" not in inside
-    assert f"<q>{isolated[0]}" not in html and f"<q><bdi>{isolated[0]}</bdi></q>" in html
+    assert f"<q>{isolated[0]}" not in html and f'<q><bdi dir="auto">{isolated[0]}</bdi></q>' in html
 
 
 def test_a_draft_intake_says_not_yet_agreed_and_shows_no_agreed_date(intake_payload):
@@ -367,12 +367,12 @@ def test_a_draft_intake_says_not_yet_agreed_and_shows_no_agreed_date(intake_payl
     for audience in ("therapist", "client"):
         html = panel.render_html(progress, draft, audience)
         assert "not yet agreed" in html
-        assert "agreed 8 Jan 2026" not in html and "What we agreed progress" not in html
+        assert "agreed 8 January 2026" not in html and "What we agreed progress" not in html
     html = panel.render_html(progress, draft)
     assert "not yet agreed" in html.split("<h2>")[1]      # the prompt, under "Worth talking about"
     agreed = replace(draft, agreed=True)
     html = panel.render_html(compute("c1", agreed, [], vocabularies(), now), agreed)
-    assert "agreed 8 Jan 2026" in html and "not yet agreed" not in html
+    assert "agreed 8 January 2026" in html and "not yet agreed" not in html
 
 
 def test_an_intake_of_the_earlier_version_shows_its_answers_in_the_current_order(runtime, intake_payload):

@@ -81,7 +81,7 @@ def test_report_as_a_real_process(db, tmp_path):
     out = subprocess.run([str(exe), "--store", db, "report", "--clinic", "clinic-a", "--client", "c1",
                           "--out", "p.html"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "wrote p.html (html, therapist view)" in out.stderr
+    assert "wrote p.html (html, therapist view, en)" in out.stderr
     assert (tmp_path / "p.html").read_text().count("<svg") >= 1
 
 
