@@ -12,6 +12,7 @@ import click
 
 from progress_plugin import lang
 from progress_plugin.core.words import ENGLISH, Words
+from progress_plugin.schemas.field_types import LANGUAGE_TAG
 from progress_plugin.view import panel
 from progress_plugin.cli.context import Context, now, pass_ctx
 from progress_plugin.core.handle import handle
@@ -59,7 +60,7 @@ def language_option(ctx, param, value):
     """``--lang``: a language the catalogs carry (``hi``, ``hi-IN``...), as its catalog's code."""
     if value is None:
         return None
-    code = lang.supported(value)
+    code = lang.supported(value) if LANGUAGE_TAG.regex.match(value) else None
     if code is None:
         raise click.BadParameter(f"{value!r} is not a language the panel speaks; "
                                  f"use one of: {', '.join(lang.LANGUAGES)}.")

@@ -305,6 +305,9 @@ def _finish(root, data: dict, kinds, show_legend: bool, words: Words = ENGLISH):
             desc.text = describe(data, words)
             root.insert(list(root).index(child) + 1, desc)
             break
+    for dots in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "dots"]:
+        for desc in [c for c in dots if _local(c) == "desc"]:
+            dots.remove(desc)            # pygal's data for its tooltip script (not used): raw numbers, unread
     tags, intake = words(N_("Tags")), words(N_("Intake"))
     for guides in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "guides"]:
         for title in [c for c in guides if _local(c) == "title"]:

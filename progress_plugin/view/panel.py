@@ -105,12 +105,12 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "category": m.category, "direction": m.direction, "therapist_only": m.therapist_only,
             "retired": m.retired, "vocabulary_version": m.vocabulary_version,
         } for m in progress.markers if therapist or not m.therapist_only],
-        "prompts": [{"kind": p.kind, "message": say(words, p.message, dates=False), "goal_id": p.goal_id,
+        "prompts": [{"kind": p.kind, "message": say(words, p.message, raw=True), "goal_id": p.goal_id,
                      "note_id": p.note_id} for p in progress.prompts] if therapist else [],
         "review": None if review is None else {
             "cadence": review.cadence, "last_reviewed": _iso(review.last_reviewed),
             "sessions_since": review.sessions_since, "due": review.due,
-            "next_due": say(words, review.next_due, dates=False),
+            "next_due": say(words, review.next_due, raw=True),
         },
         "answers": _answers(intake, audience),
     }
@@ -281,11 +281,13 @@ def _table(data: dict, words: Words) -> str:
         cells = "".join(f'<td class="num">{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
                         for g in goals)
         name = intake if session == 0 else number(words, session)
-        body.append(f'<tr><th scope="row">{name}</th><td>{escape(day(words, row["at"]))}</td>{cells}'
-                    f'<td>{escape("; ".join(row["tags"]))}</td></tr>')
-    caption = escape(words(N_("Ratings are 0-10, the client's unless marked.")))
+        body.append(f'<tr><th scope="row">{name}</th><td class="pp-day">{escape(day(words, row["at"]))}</td>'
+                    f'{cells}<td class="pp-tags">{escape("; ".join(row["tags"]))}</td></tr>')
+    # the scale's note stays on screen above the table, which may scroll sideways on a phone
+    note = escape(words(N_("Ratings are 0-10, the client's unless marked.")))
+    name = escape(words(N_("The chart's data as a table")))
     session, when, tags = (escape(words(t)) for t in (N_("Session"), N_("Date"), N_("Tags")))
-    return (f'<div class="pp-table"><table><caption class="pp-sub">{caption}</caption><thead><tr>'
+    return (f'<p class="pp-sub">{note}</p><div class="pp-table"><table aria-label="{name}"><thead><tr>'
             f'<th scope="col">{session}</th><th scope="col">{when}</th>{head}'
             f'<th scope="col">{tags}</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
@@ -317,11 +319,11 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "ther
              f"<h1>{title}</h1>",
              f'<p class="pp-sub">{escape(view)}{_agreed_note(data, words)} · {escape(sessions)}</p>',
              _goal_cards(data, words)]
-    if data["prompts"]:
+    if data["prompts"]:                  # said again with the language's numbers (the JSON keeps digits)
         heading = escape(words(N_("Worth talking about")))
         parts.append(f'<h2>{heading}</h2><ul class="pp-prompts">'
-                     + "".join(f'<li data-kind="{escape(p["kind"])}">{escape(p["message"])}</li>'
-                               for p in data["prompts"]) + "</ul>")
+                     + "".join(f'<li data-kind="{escape(p.kind)}">{escape(say(words, p.message))}</li>'
+                               for p in progress.prompts) + "</ul>")
     caption = words(N_("Lines join ratings in session order; they are not a trend. "
                        "Each goal is shown on its own; they are never added up."))
     heading = escape(words(N_("Ratings and tags over time")))

@@ -85,6 +85,8 @@ font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Liberation Sans',Arial,
 .pp-table{overflow-x:auto}
 .pp-panel table{border-collapse:collapse;font-size:.85rem;width:100%}
 .pp-panel th,.pp-panel td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:start;vertical-align:top}
+.pp-panel td.pp-day{white-space:nowrap}
+.pp-panel td.pp-tags{min-width:12em}
 .pp-panel td.num{text-align:end;font-variant-numeric:tabular-nums}
 .pp-panel details summary{cursor:pointer;color:var(--muted);margin:12px 0 6px}
 .pp-tip{position:absolute;z-index:10;max-width:280px;padding:6px 9px;border-radius:6px;background:#1f2328;

@@ -5,8 +5,8 @@ English as written by default) and says through it each fixed string, sentence, 
 date a person reads. The helpers they share:
 
 - :func:`say`: a sentence the core built with ``msg()`` (a prompt, when the next review is),
-  with the values that are themselves ``msg()`` phrases said too, and its dates written as the
-  language writes them (or kept ISO, for the JSON);
+  with the values that are themselves ``msg()`` phrases said too, and its numbers and dates
+  written as the language writes them (or kept as digits and ISO dates, for the JSON);
 - :func:`html`: a marked template as HTML: its own text and plain values escaped, :class:`Html`
   values (a person's words in ``<bdi>``, an icon) placed as they are;
 - :func:`day` and :func:`number`: a date or a number as the language writes it, memoised, so a
@@ -30,18 +30,21 @@ class Html(str):
     """Text that is already HTML: :func:`html` places it without escaping it again."""
 
 
-def say(words: Words, text, *, dates: bool = True):
+def say(words: Words, text, *, raw: bool = False):
     """``text`` in ``words``' language: a :func:`~progress_plugin.core.words.msg` sentence (its
-    ``msg()`` values said as well, its ``date`` values by ``words.date`` when ``dates``, else ISO),
-    or anything :meth:`Words.say` takes."""
+    ``msg()`` values said as well, its numbers and dates written by ``words``, or with ``raw`` as
+    digits and ISO dates), or anything :meth:`Words.say` takes. Other values (a person's words)
+    are placed as they are."""
     if not isinstance(text, Msg):
         return words.say(text)
     params = {}
     for key, value in text.params.items():
         if isinstance(value, Msg):
-            value = say(words, value, dates=dates)
+            value = say(words, value, raw=raw)
         elif isinstance(value, date):
-            value = _day(words, value) if dates else value.isoformat()
+            value = value.isoformat() if raw else _day(words, value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not raw:
+            value = _number(words, value)
         params[key] = value
     return words(text.template, **params)
 

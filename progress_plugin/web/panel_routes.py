@@ -31,6 +31,7 @@ from progress_plugin.core.handle import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.core.events import PanelRequested
 from progress_plugin.schemas import jsonio, load, tag_labels_request_schema
+from progress_plugin.schemas.field_types import LANGUAGE_TAG
 from progress_plugin.core.vocabulary import labels_at
 from progress_plugin.errors import ValidationError
 from progress_plugin.service.summary import clinic_summary
@@ -49,7 +50,7 @@ class PanelQuerySchema(ma.Schema):
         unknown = ma.RAISE
 
     view = fields.String(load_default="therapist", validate=validate.OneOf(panel.AUDIENCES))
-    lang = fields.String(load_default=None, validate=validate.Length(max=35),
+    lang = fields.String(load_default=None, validate=LANGUAGE_TAG,
                          metadata={"description": "A language tag (en, hi, hi-IN); one the catalogs lack falls "
                                                   "back to Accept-Language, then the clinic's default language."})
 
