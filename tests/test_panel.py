@@ -449,9 +449,12 @@ def english_left(text: str) -> list[str]:
 
 def visible(markup: str, *removed: str) -> str:
     """The text a person reads or hears on a page or SVG (text, title, aria-label and alt
-    attributes), without ``removed`` (the client's own words, tag labels)."""
+    attributes), without the client's own words (isolated in <bdi> or between U+2068 and U+2069,
+    as every place that shows them marks them) and without ``removed`` (tag labels...)."""
     import html as html_mod
     markup = re.sub(r"<(style|script)\b.*?</\1>", " ", markup, flags=re.S)
+    markup = re.sub(r"<bdi\b[^>]*>.*?</bdi>", " ", markup, flags=re.S)
+    markup = re.sub("\u2068[^\u2069]*\u2069", " ", markup)
     said = re.findall(r'\s(?:title|aria-label|alt)="([^"]*)"', markup)
     text = html_mod.unescape(" ".join([re.sub(r"<[^>]+>", " ", markup), *said]))
     for words in sorted(removed, key=len, reverse=True):

@@ -245,3 +245,19 @@ def test_a_malformed_lang_is_422_naming_it(service, value):
     client, made = service
     r = get(client, URL.format(clinic="clinic-a", client="c1", fmt="html"), made["a-viewer"], lang=value)
     assert r.status_code == 422 and "lang" in r.json["json"] and value not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("fmt", ["html", "svg"])
+def test_with_lang_hi_no_english_is_left_from_the_catalogs(service, fmt):
+    from tests.test_panel import GOAL_WORDS, english_left, not_catalogued, visible
+    client, made = service
+    url = URL.format(clinic="clinic-a", client="c1", fmt="{}")
+    data = get(client, url.format("json"), made["a-viewer"], lang="hi").json
+    theirs = [*GOAL_WORDS, *(str(v) for v in data["answers"].values()), *{m["label"] for m in data["markers"]},
+              *not_catalogued()]
+    r = get(client, url.format(fmt), made["a-viewer"], lang="hi")
+    assert r.status_code == 200 and r.headers["Content-Language"] == "hi"
+    said = visible(r.get_data(as_text=True), *theirs)
+    assert english_left(said) == [] and "प्रगति" in said
+    english = get(client, url.format(fmt), made["a-viewer"], lang="en").get_data(as_text=True)
+    assert len(english_left(visible(english, *theirs))) > 10              # the check sees English where it is

@@ -213,7 +213,8 @@ def _draft_prompts(intake: Intake):
     if not intake.is_agreed:
         yield Prompt("not-yet-agreed",
                      msg("These goals are not yet agreed: the intake is saved as a draft. Reviews are timed "
-                         "from the day you agree them together and check they are safe, realistic and the client's own."))
+                         "from the day you agree them together and check they are safe, realistic and the "
+                         "client's own."))
 
 
 def _prompts(goals, ordered, markers, review, settings: Settings):

@@ -174,7 +174,8 @@ def _marker_groups(markers: list[dict], sessions: int, words: Words = ENGLISH) -
             x = float(ms[0]["session"])
         else:
             lo, hi = span * width + 1, min(sessions, (span + 1) * width)
-            where, x = words(N_("Sessions {first}–{last}"), first=number(words, lo), last=number(words, hi)), (lo + hi) / 2
+            where = words(N_("Sessions {first}–{last}"), first=number(words, lo), last=number(words, hi))
+            x = (lo + hi) / 2
         out.append((direction, x, words(N_("{where} · {direction}: {tags}"), where=where,
                                         direction=words(DIRECTION_WORDS[direction]), tags=labels)))
     return out
