@@ -10,9 +10,9 @@ therapist would notice).
 
 The history (the target's): one client with three goals and 500 weekly notes; each note
 has 1-3 tags drawn from the default vocabulary (therapist-only included), the client rates
-each goal on 60 % of notes and the therapist on 30 %. Two more histories are timed for
-context: every goal rated by both on every note (the most points a chart can get from 500
-notes), and a 40-note course.
+each goal on 60 % of notes and the therapist on 30 %. More are timed for context: every goal
+rated by both on every note (the most points a chart can get from 500 notes), a 40-note course,
+and the target's history said in Hindi (catalog lookups, Babel's dates and numbers).
 
 Run: ``.venv/bin/python bench/bench_panel.py``. The last line is the target's figure.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import line, paired  # noqa: E402
+from progress_plugin import lang  # noqa: E402
 from progress_plugin.view import panel  # noqa: E402
 from progress_plugin.core.intake import Goal, Intake  # noqa: E402
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating  # noqa: E402
@@ -61,14 +62,16 @@ def history(n: int, client_rate: float, therapist_rate: float, seed: int = 1):
     return intake, notes, {vocab.version: vocab}, START + timedelta(days=7 * n + 2)
 
 
-def measure(name: str, n: int, client_rate: float, therapist_rate: float, calls: int, rounds: int):
+def measure(name: str, n: int, client_rate: float, therapist_rate: float, calls: int, rounds: int,
+            language: str = "en"):
     intake, notes, vocabs, now = history(n, client_rate, therapist_rate)
+    words = lang.words(language)
 
     def core():
         return compute("c1", intake, notes, vocabs, now)
 
     def whole_panel():
-        return panel.render_html(compute("c1", intake, notes, vocabs, now), intake, "therapist")
+        return panel.render_html(compute("c1", intake, notes, vocabs, now), intake, "therapist", words=words)
 
     html = whole_panel()
     assert "<svg" in html and html.count("<tr>") > n
@@ -79,9 +82,10 @@ def main() -> None:
     target, size = measure("500 notes", 500, 0.6, 0.3, calls=10, rounds=15)
     dense, _ = measure("500 notes, every goal rated by both each time", 500, 1.0, 1.0, calls=6, rounds=5)
     short, _ = measure("40 notes", 40, 0.6, 0.3, calls=60, rounds=5)
+    hindi, _ = measure("500 notes, in Hindi", 500, 0.6, 0.3, calls=6, rounds=5, language="hi")
 
     print("whole panel (compute + HTML with chart) against compute alone; paired rounds, medians")
-    for r in (short, dense, target):
+    for r in (short, dense, hindi, target):
         print(f"  {r.name:<46} panel {r.measured * 1e3:7.2f} ms   compute {r.floor * 1e3:6.2f} ms   "
               f"ratio {r.ratio:5.1f}x")
     print(f"  HTML size for 500 notes: {size / 1024:.0f} KiB")

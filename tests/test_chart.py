@@ -9,6 +9,7 @@ from datetime import timedelta
 from progress_plugin.view import chart
 from progress_plugin.view import panel
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
+from progress_plugin.core.words import ENGLISH
 
 from tests.test_panel import START, make_intake, make_notes, progress_of
 
@@ -55,8 +56,8 @@ def test_each_direction_has_its_own_colour_and_shape_from_a_colour_blind_safe_pa
         assert re.search(rf"\.color-{n},[^{{]*\{{stroke:{chart.DIRECTION_COLOURS[direction]};", css)
     tips = {el.get("data-direction"): next(c.text for c in el_parent(root, el) if local(c) == "title")
             for el in markers.values()}
-    assert tips["toward"] == "Session 1, 9 Jun 2025 · toward: Step forward"
-    assert tips["away"] == "Session 1, 9 Jun 2025 · away: Setback"
+    assert tips["toward"] == "Session 1, 9 June 2025 · toward: Step forward"
+    assert tips["away"] == "Session 1, 9 June 2025 · away: Setback"
 
 
 def el_parent(root, child):
@@ -191,3 +192,30 @@ def test_goal_words_cannot_reorder_the_text_around_them():
         assert "\u202e" not in text[:start] + text[end + 1:]                # nothing outside the isolate
         assert inside.count("\u202e") == inside.count("\u202c")           # every override closed inside
         assert "\u2069" not in inside                                      # the stray closer dropped
+
+
+def test_the_chart_in_hindi_keeps_its_layout_rules():
+    """The strip's name and the intake label are found by their words: in Hindi too the strip has no
+    grid line through its markers, "शुरुआत" ends at its tick, and an empty chart says so in Hindi."""
+    from progress_plugin import lang
+    hi = lang.words("hi")
+    intake = make_intake(goals=1)
+    notes = [note(1, ["step-forward", "setback"], [("g1", 4, "client")]), note(2, ["holding-steady"])]
+    data = panel.panel_data(progress_of(intake, notes), intake, "therapist", hi)
+    english, hindi = (ET.fromstring(chart.render(data, show_legend=True, words=w)) for w in (ENGLISH, hi))
+    for root, tags, start, session in ((english, "Tags", "Intake", "Session"), (hindi, "टैग", "शुरुआत", "सेशन")):
+        texts = [el for el in root.iter() if local(el) == "text"]
+        strip = next(g for g in root.iter() if local(g) == "g" and g.get("class") == "guides"
+                     and any(local(c) == "text" and c.text == tags for c in g))
+        assert not [c for c in strip if local(c) == "path"]                     # no grid line through the tags
+        label = next(el for el in texts if el.text == start and "x" in el.attrib)
+        assert label.get("style") == "text-anchor:end"
+        assert session in [el.text for el in texts]
+    assert [t.text for t in hindi.iter() if local(t) == "title"][0].startswith("प्रगति का चार्ट: 1 लक्ष्य के 0 से 10")
+    tips = [t.text for t in hindi.iter() if local(t) == "title"]
+    assert "सेशन 1, 9 जून 2025 · आगे की ओर: Step forward" in tips              # the tag label as the vocabulary gives it
+    assert "लक्ष्य 1, शुरुआती अंक: 3/10" in tips
+    assert any(t.startswith("लक्ष्य 1, सेशन 1 (9 जून 2025): 4/10, क्लाइंट का अंक") for t in tips)
+    assert hindi.get("{http://www.w3.org/XML/1998/namespace}lang") == "hi"
+    empty = ET.fromstring(chart.render(panel.panel_data(progress_of(None, []), None, "therapist", hi), words=hi))
+    assert "अभी कोई अंक या टैग नहीं" in [el.text for el in empty.iter() if local(el) == "text"]

@@ -19,6 +19,7 @@ from progress_plugin.view import panel
 from progress_plugin.errors import ValidationError
 from progress_plugin.core.events import IntakeSubmitted
 from progress_plugin.core.intake import Goal, Intake
+from progress_plugin.core.words import ENGLISH
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
 from progress_plugin.core.progress import compute
 from progress_plugin.core.vocabulary import Tag, Vocabulary, default
@@ -334,24 +335,24 @@ def test_any_small_history_of_any_shape_renders(raw, goals, audience):
 
 
 def test_a_persons_words_are_isolated_so_an_override_cannot_reorder_the_page():
-    """U+202E (right-to-left override) in goal words and answers sits inside <bdi>, balanced."""
+    """U+202E (right-to-left override) in goal words and answers sits inside <bdi dir="auto">, balanced."""
     evil = "Sleep \u202eevil\u202c more \u202e\u2069 after"         # an override, left open, and a stray closer
     intake = make_intake(goals=1, words=(evil,))
     intake = replace(intake, answers={**intake.answers, "better_looks_like": f"Calm \u202e{evil}"})
     notes = [NoteProgress("n1", "c1", START + timedelta(days=7), "t1", (AppliedTag("setback", 1, ("g1",)),),
                           (Rating("g1", 4, "client", None, "n1", START + timedelta(days=7)),), True)]
     html = panel.render_html(progress_of(intake, notes), intake, "therapist")
-    outside = re.sub(r"<bdi>.*?</bdi>", "", html, flags=re.S)
+    outside = re.sub(r'<bdi dir="auto">.*?</bdi>', "", html, flags=re.S)
     outside = re.sub(r'title="[^"]*"', "", outside)                   # attributes are isolated with FSI/PDI
     outside = re.sub(r"<svg.*?</svg>", "", outside, flags=re.S)       # SVG text: tests/test_chart.py
     assert "\u202e" not in outside
-    isolated = re.findall(r"<bdi>(.*?)</bdi>", html, flags=re.S)
+    isolated = re.findall(r'<bdi dir="auto">(.*?)</bdi>', html, flags=re.S)
     assert "Sleep \u202eevil\u202c more \u202e after\u202c" in isolated                  # the goal card
     assert any(b.startswith("Calm \u202e") for b in isolated)                             # the answer
     assert any(b.startswith("Sleep \u202eevil") and b.endswith("\u202c") for b in isolated[1:])  # the legend
     for inside in isolated:
         assert inside.count("\u202e") == inside.count("\u202c") and "\u2069" not in inside
-    assert f"<q>{isolated[0]}" not in html and f"<q><bdi>{isolated[0]}</bdi></q>" in html
+    assert f"<q>{isolated[0]}" not in html and f'<q><bdi dir="auto">{isolated[0]}</bdi></q>' in html
 
 
 def test_a_draft_intake_says_not_yet_agreed_and_shows_no_agreed_date(intake_payload):
@@ -367,12 +368,12 @@ def test_a_draft_intake_says_not_yet_agreed_and_shows_no_agreed_date(intake_payl
     for audience in ("therapist", "client"):
         html = panel.render_html(progress, draft, audience)
         assert "not yet agreed" in html
-        assert "agreed 8 Jan 2026" not in html and "What we agreed progress" not in html
+        assert "agreed 8 January 2026" not in html and "What we agreed progress" not in html
     html = panel.render_html(progress, draft)
     assert "not yet agreed" in html.split("<h2>")[1]      # the prompt, under "Worth talking about"
     agreed = replace(draft, agreed=True)
     html = panel.render_html(compute("c1", agreed, [], vocabularies(), now), agreed)
-    assert "agreed 8 Jan 2026" in html and "not yet agreed" not in html
+    assert "agreed 8 January 2026" in html and "not yet agreed" not in html
 
 
 def test_an_intake_of_the_earlier_version_shows_its_answers_in_the_current_order(runtime, intake_payload):
@@ -392,3 +393,214 @@ def test_an_intake_of_the_earlier_version_shows_its_answers_in_the_current_order
     assert "What do you hope to get from coming here?" in agreed
     current = schemas.load(schemas.intake_schema, intake_payload(hopes="To sleep again"))
     assert "earlier version" not in panel.render_html(compute("c1", current, [], vocabularies(), START), current)
+
+
+# -- languages -------------------------------------------------------------------------------------
+HINDI_WORDS = ("Get through a work meeting without my chest going tight", "दीदी से फिर से बात करना",
+               "Sleep through most nights", "रात को बिना डरे सोना")
+
+
+def redefined_course(n: int = 14, cadence: str = "every-4-sessions", seed: int = 5):
+    """A realistic course: goal 2 in Devanagari, redefined at session 5 (goal 4, in Devanagari too,
+    replaces it and has no rating since), a retired tag and a therapist-only one (vocabulary
+    version 2), strain without repair, prompts."""
+    intake = make_intake(words=HINDI_WORDS, cadence=cadence)
+    g1, g2, g3 = intake.goals
+    redefined_on = START + timedelta(days=7 * 6, hours=1)
+    goals = (g1, replace(g2, status="replaced", replaced_by="g4"), g3,
+             Goal("g4", HINDI_WORDS[3], "client", 2, 2, replaces="g2", since=redefined_on))
+    intake = replace(intake, goals=goals, answers={**intake.answers, "better_looks_like": "सुबह बिना घबराहट के"})
+    notes = make_notes(n, seed=seed, goals=3)
+    strain = NoteProgress(f"n{n + 1}", "c1", START + timedelta(days=7 * (n + 1)), "t1",
+                          (AppliedTag("strain-noticed", 2), AppliedTag("setback", 2)),
+                          (Rating("g1", 2, "client", 1, f"n{n + 1}", START + timedelta(days=7 * (n + 1))),))
+    return intake, notes + [strain]
+
+
+def catalog():
+    """(English, Hindi) of every entry of the committed catalogs, plural forms as one entry each."""
+    from babel.messages.pofile import read_po
+    from progress_plugin.lang import CATALOGS
+    with open(CATALOGS / "hi" / "LC_MESSAGES" / "messages.po", "rb") as fh:
+        hindi = read_po(fh, locale="hi")
+    with open(CATALOGS / "messages.pot", "rb") as fh:
+        ids = [m.id for m in read_po(fh) if m.id]
+    out = []
+    for key in ids:
+        english = [key] if isinstance(key, str) else list(key)
+        said = hindi.get(key if isinstance(key, str) else key[0]).string
+        out += zip(english, [said] * len(english) if isinstance(said, str) else list(said))
+    return out
+
+
+def english_left(text: str) -> list[str]:
+    """The catalogs' English found in ``text``: each literal run of 2+ letters of a template whose
+    Hindi is not the same, bounded so that "on" is not found inside "only"."""
+    found = []
+    for english, hindi in catalog():
+        if english == hindi:
+            continue
+        for part in re.split(r"\{[A-Za-z_]+\}", english):
+            part = part.strip(" ,.:;·")
+            if len(re.findall(r"[A-Za-z]", part)) >= 2 and re.search(rf"(?<![A-Za-z]){re.escape(part)}(?![A-Za-z])", text):
+                found.append(part)
+    return sorted(set(found))
+
+
+def visible(markup: str, *removed: str) -> str:
+    """The text a person reads or hears on a page or SVG (text, title, aria-label and alt
+    attributes), without the client's own words (isolated in <bdi> or between U+2068 and U+2069,
+    as every place that shows them marks them) and without ``removed`` (tag labels...)."""
+    import html as html_mod
+    markup = re.sub(r"<(style|script)\b.*?</\1>", " ", markup, flags=re.S)
+    markup = re.sub(r"<bdi\b[^>]*>.*?</bdi>", " ", markup, flags=re.S)
+    markup = re.sub("\u2068[^\u2069]*\u2069", " ", markup)
+    said = re.findall(r'\s(?:title|aria-label|alt)="([^"]*)"', markup)
+    text = html_mod.unescape(" ".join([re.sub(r"<[^>]+>", " ", markup), *said]))
+    for words in sorted(removed, key=len, reverse=True):
+        text = text.replace(words, " ")
+    return text
+
+
+def not_catalogued() -> list[str]:
+    """Intake questions and options the catalogs do not carry yet: the panel says them as the intake
+    defines them (translated where the intake's own strings are marked)."""
+    from progress_plugin.core.intake import FIELDS
+    ids = {english for english, _ in catalog()}
+    texts = [f.label for f in FIELDS] + [o.label for f in FIELDS for o in (f.options or ())]
+    return [t for t in texts if t not in ids]
+
+
+def hindi_panels():
+    """The panel in Hindi for several courses: (name, HTML or SVG, the words that are not ours)."""
+    from progress_plugin import lang
+    hi = lang.words("hi")
+    intake, notes = redefined_course()
+    monthly, _ = redefined_course(cadence="monthly")
+    draft = replace(make_intake(goals=1, words=HINDI_WORDS[1:]), agreed=False, definition_version="1.0.0")
+    long_intake, long_notes = make_intake(words=HINDI_WORDS), make_notes(70, seed=4)
+    cases = [("therapist", intake, notes, "therapist"), ("client", intake, notes, "client"),
+             ("monthly", monthly, notes[:3], "therapist"), ("draft", draft, [], "therapist"),
+             ("empty", None, [], "therapist"), ("long", long_intake, long_notes, "therapist")]
+    out = []
+    for name, i, ns, audience in cases:
+        progress = progress_of(i, ns)
+        theirs = [*HINDI_WORDS, *(str(v) for v in (i.answers.values() if i else ())),
+                  *{m.label for m in progress.markers}, *not_catalogued()]
+        out.append((name, panel.render_html(progress, i, audience, words=hi), theirs))
+        out.append((name + ".svg", panel.render_svg(progress, i, audience, words=hi), theirs))
+    return out
+
+
+def test_the_hindi_panel_has_no_english_left_from_the_catalogs():
+    panels = hindi_panels()
+    said = {name: visible(markup, *theirs) for name, markup, theirs in panels}
+    assert {name: english_left(text) for name, text in said.items()} == {name: [] for name in said}
+    intake, notes = redefined_course()                               # the check finds English where it is
+    english = panel.render_html(progress_of(intake, notes), intake)
+    assert len(english_left(visible(english, *HINDI_WORDS))) > 40
+    # and the Hindi is there: headings, the reliable-change wording, prompts, the chart's words
+    page = said["therapist"]
+    for hindi in ("प्रगति", "थेरेपिस्ट के लिए", "लक्ष्य 1", "भरोसेमंद सुधार", "भरोसेमंद गिरावट",
+                  "शुरुआत से अब तक क्लाइंट का अंक कम से कम तय किए गए फ़र्क़ जितना", "इन पर बात करना अच्छा रहेगा",
+                  "प्रगति का मतलब दोबारा साथ में देखने का समय", "रिश्ते में खिंचाव", "समय के साथ अंक और टैग",
+                  "सेशन 5 में नए सिरे से तय हुआ: ये शब्द और इनके अंक यहीं तक हैं", "(हटाया गया टैग)",
+                  "चार्ट का डेटा, टेबल में", "हमने मिलकर तय किया कि प्रगति कैसी दिखेगी", "निजी विचार"):
+        assert hindi in page, hindi
+    assert "क्लाइंट के साथ देखने के लिए" in said["client"] and "निजी विचार" not in said["client"]
+    assert "प्रगति का चार्ट: 4 लक्ष्य के 0 से 10 तक के अंक, 15 सेशन में" in said["therapist.svg"]
+    assert "टैग: एक कदम आगे" in said["therapist.svg"]                       # pygal's own legend
+    assert "अभी तय नहीं हुआ" in said["draft"] and "ड्राफ़्ट" in said["draft"]
+    assert "पुराने रूप (1.0.0) से भरा गया था" in said["draft"]
+    assert "अभी कोई लक्ष्य तय नहीं हुआ है।" in said["empty"] and "अभी कोई अंक या टैग नहीं" in said["empty"]
+    assert re.search(r"सेशन \d+–\d+ · ", said["long"])                         # tags grouped into spans
+
+
+def test_the_hindi_panel_keeps_the_clients_words_as_written_and_says_its_language():
+    from progress_plugin import lang
+    intake, notes = redefined_course()
+    html = panel.render_html(progress_of(intake, notes), intake, words=lang.words("hi"))
+    assert html.startswith('<!doctype html><html lang="hi" dir="ltr">')
+    assert '<section class="pp-panel" lang="hi" dir="ltr"' in html
+    fragment = panel.render_html(progress_of(intake, notes), intake, document=False, words=lang.words("hi"))
+    assert fragment.startswith('<section class="pp-panel" lang="hi" dir="ltr"')
+    for words in HINDI_WORDS:                                        # never translated, each marked dir="auto"
+        assert f'<q><bdi dir="auto">{words}</bdi></q>' in html
+    assert '<bdi dir="auto">सुबह बिना घबराहट के</bdi>' in html
+    assert "लक्ष्य 2, \u201c\u2068रात को बिना डरे सोना\u2069\u201d, पर पिछले 3 सेशन में" in html   # a prompt: isolated
+    svg = panel.render_svg(progress_of(intake, notes), intake, words=lang.words("hi"))
+    assert ET.fromstring(svg).get("{http://www.w3.org/XML/1998/namespace}lang") == "hi"
+
+
+def test_hindi_dates_and_numbers():
+    from progress_plugin import lang
+    hi = lang.words("hi")
+    intake, notes = redefined_course(cadence="monthly")
+    progress = progress_of(intake, notes[:2], now=START + timedelta(days=20))
+    html = panel.render_html(progress, intake, words=hi)
+    assert "2 जून 2025 को मिलकर तय किया" in html                      # the agreed day, Hindi month
+    assert '<td class="pp-day">9 जून 2025</td>' in html             # the table's first session
+    assert "प्रगति को दोबारा साथ में देखने का अगला समय: 2 जुलाई 2025 को।" in html   # the next review
+    data = panel.panel_data(progress, intake, words=hi)
+    assert data["review"]["next_due"] == "2025-07-02 को"              # the JSON keeps ISO dates and raw numbers
+    assert data["sessions"][0]["at"].startswith("2025-06-09") and data["goals"][0]["baseline"] == 3
+    assert hi.number(1234567) == "12,34,567"                          # what words.number gives the page
+
+
+def test_the_json_says_its_prompts_in_the_language_asked():
+    from progress_plugin import lang
+    intake, notes = redefined_course()
+    progress = progress_of(intake, notes)
+    english, hindi = (panel.panel_data(progress, intake, words=w)["prompts"] for w in (ENGLISH, lang.words("hi")))
+    assert [p["message"] for p in english] == [p.message for p in progress.prompts]     # English as before
+    assert [p["kind"] for p in hindi] == [p["kind"] for p in english] == ["review-due", "sudden-drop",
+                                                                          "no-recent-rating", "strain-without-repair"]
+    for p in hindi:
+        assert english_left(visible(p["message"], *HINDI_WORDS)) == [] and "सेशन" in p["message"]
+    assert "(तय हुआ था: हर 4 सेशन पर;" in hindi[0]["message"]             # the cadence said in Hindi too
+
+
+class Digits(ENGLISH.__class__):
+    """English words that write every number in Devanagari digits and every day as «day-month»:
+    whatever the panel shows in plain digits did not go through ``words``."""
+
+    code = "xx"
+
+    def number(self, value):
+        return "".join("०१२३४५६७८९"[int(c)] if c.isdigit() else c for c in str(value))
+
+    def date(self, value):
+        return f"«{self.number(value.day)}-{self.number(value.month)}»"
+
+
+def test_every_number_and_date_on_the_panel_goes_through_words():
+    words = Digits()
+    intake, notes = redefined_course(cadence="monthly")
+    for audience in panel.AUDIENCES:
+        progress = progress_of(intake, notes)
+        for markup in (panel.render_html(progress, intake, audience, words=words),
+                       panel.render_svg(progress, intake, audience, words=words)):
+            text = visible(markup, *HINDI_WORDS, *(str(v) for v in intake.answers.values()))
+            text = re.sub(r"/10\b|\b0 to 10\b|\b0-10\b", " ", text)   # the scale, written in the templates
+            assert re.findall(r".{0,30}[0-9].{0,10}", text) == []
+            assert "«२-६»" in text and "+" in text
+
+
+def test_every_string_the_panel_marks_is_in_the_catalogs():
+    """pybabel does not look inside an f-string's braces: a string marked there would never be
+    translated. Every N_(), msg() and words.plural() string of the panel's modules is in the catalogs."""
+    import ast
+    from pathlib import Path
+    from progress_plugin.core import progress as core_progress
+    from progress_plugin.view import chart, chart_text
+    ids = {english for english, _ in catalog()}
+    marked = set()
+    for module in (panel, chart, chart_text, core_progress):
+        for node in ast.walk(ast.parse(Path(module.__file__).read_text(encoding="utf-8"))):
+            name = getattr(node, "func", None)
+            name = getattr(name, "id", None) or getattr(name, "attr", None)
+            if isinstance(node, ast.Call) and name in ("N_", "msg", "plural"):
+                marked |= {a.value for a in node.args[:2 if name == "plural" else 1]
+                           if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    assert len(marked) > 80
+    assert sorted(marked - ids) == []

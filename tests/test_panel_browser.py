@@ -11,7 +11,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from progress_plugin.view import chart
+from progress_plugin import lang
+from progress_plugin.view import chart, wording
 from progress_plugin.web import panel_routes as panel_http
 from progress_plugin.store import tokens
 from progress_plugin.web.app import create_app
@@ -48,11 +49,13 @@ def open_panel(page, base, token, view="therapist"):
 
 
 def expected_tip(data: dict, direction: str) -> tuple[int, str]:
-    """The first session with a tag of ``direction`` and the tooltip its marker should show."""
+    """The first session with a tag of ``direction`` and the tooltip its marker should show (in
+    English, the service's language when nothing asks for another)."""
     session = min(m["session"] for m in data["markers"] if m["direction"] == direction)
     labels = [m["label"] for m in data["markers"] if m["session"] == session and m["direction"] == direction]
     at = next(s["at"] for s in data["sessions"] if s["session"] == session)
-    return session, f"Session {session}, {chart.day(at)} · {chart.DIRECTION_WORDS[direction]}: {', '.join(labels)}"
+    when = wording.day(lang.words("en"), at)
+    return session, f"Session {session}, {when} · {chart.DIRECTION_WORDS[direction]}: {', '.join(labels)}"
 
 
 def test_therapist_view_renders_chart_legend_and_tooltips(served, page, artifacts_dir):
@@ -175,3 +178,66 @@ def test_panel_details_gaps_session_labels_legend_and_empty_axis(page, artifacts
     assert page.locator(".pp-chart svg text.pp-empty").text_content() == "No ratings or tags yet"
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(artifacts_dir / f"panel-empty-{width}.png"), full_page=True)
+
+
+# -- English and Hindi -------------------------------------------------------------------------------
+MIXED_WORDS = ("Get through a work meeting without my chest going tight", "दीदी से फिर से बात करना",
+               "रात को बिना डरे सोना")
+
+
+@pytest.fixture
+def served_mixed(sqlite_store, now):
+    """A 14-session course whose goals are in English and in Devanagari, served over HTTP."""
+    runtime = Runtime(sqlite_store, clock=lambda: now)
+    seed_client(runtime, "clinic-a", "c2", 14, seed=3, words=MIXED_WORDS)
+    _, token = tokens.create(sqlite_store, "clinic-a", "viewer", "browser", now)
+    app = create_app(sqlite_store, clock=lambda: now, blueprints=[panel_http.blueprint])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/clinics/clinic-a/clients/c2/progress", token
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_the_panel_in_english_and_hindi(served_mixed, page, artifacts_dir, language, width):
+    base, token = served_mixed
+    requested, errors = [], []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.set_extra_http_headers({"Authorization": f"Bearer {token}",
+                                 "Accept-Language": "en" if language == "hi" else "hi"})   # ?lang= wins
+    page.set_viewport_size({"width": width, "height": 900})
+    response = page.goto(f"{base}.html?lang={language}")
+    assert response.status == 200 and response.headers["content-language"] == language
+    assert requested == [f"{base}.html?lang={language}"] and errors == []
+    assert page.evaluate("document.documentElement.lang") == language
+    hindi = language == "hi"
+    assert page.inner_text("h1") == ("प्रगति" if hindi else "Progress")
+    headings = page.locator("h2").all_inner_texts()
+    assert ("इन पर बात करना अच्छा रहेगा" in headings) == hindi and ("Worth talking about" in headings) != hindi
+    # the client's words as written, in either language, each laid out by its own script
+    quotes = page.locator(".pp-goal q bdi").evaluate_all("els => els.map(e => [e.textContent, e.dir])")
+    assert quotes == [[w, "auto"] for w in MIXED_WORDS]
+    # Devanagari is drawn with a real font: a word of it is as wide as its letters need, not boxes
+    heading = page.locator(".pp-goal q bdi").nth(1).bounding_box()
+    assert heading["width"] > 60 and heading["height"] >= 14
+    # nothing runs off a phone's screen: no sideways scrolling, every card and the chart inside
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for selector in (".pp-goal", ".pp-chart svg[role=img]", ".pp-legend li", ".pp-prompts li", ".pp-sub"):
+        for box in (el.bounding_box() for el in page.locator(selector).all()):
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, selector
+    # a tag marker's tooltip says where and what in the page's language
+    marker = page.locator(".pp-chart [data-direction]").first
+    marker.hover()
+    tip = page.locator(".pp-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().startswith("सेशन " if hindi else "Session ")
+    box = tip.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    page.mouse.move(1, 1)
+    page.locator("details summary").click()                          # the table too, in the screenshot
+    assert page.locator(".pp-table th").first.inner_text() == ("सेशन" if hindi else "Session")
+    page.screenshot(path=str(artifacts_dir / f"panel-{language}-{width}.png"), full_page=True)

@@ -189,3 +189,75 @@ def test_tag_labels_route_writes_nothing(service, sqlite_store):
     assert (sqlite_store.history("clinic-a"), sqlite_store.audit_rows("clinic-a")) == before
     assert post_labels(client, made["a-viewer"], {"pairs": []}, clinic="clinic-new").status_code == 404
     assert not sqlite_store.clinic_exists("clinic-new")
+
+
+# -- languages -------------------------------------------------------------------------------------
+def said_in(r) -> str:
+    """The language a panel answer is in, from its words; Content-Language must say the same."""
+    if r.mimetype == "application/json":
+        text = " ".join(p["message"] for p in r.json["prompts"])
+        hindi, english = "सेशन" in text, "session" in text
+    else:
+        text = r.get_data(as_text=True)
+        hindi, english = "प्रगति" in text, "Progress" in text
+    assert hindi != english
+    assert r.headers["Content-Language"] == ("hi" if hindi else "en")
+    return r.headers["Content-Language"]
+
+
+@pytest.mark.parametrize("fmt", ["html", "json", "svg"])
+def test_lang_then_accept_language_then_the_clinic_default(service, sqlite_store, now, fmt):
+    client, made = service
+    url, token = URL.format(clinic="clinic-a", client="c1", fmt=fmt), made["a-viewer"]
+
+    def ask(lang=None, accept=None):
+        headers = {"Authorization": f"Bearer {token}", **({"Accept-Language": accept} if accept else {})}
+        r = client.get(url, headers=headers, query_string={"lang": lang} if lang else {})
+        assert r.status_code == 200 and "Accept-Language" in r.headers["Vary"]
+        return r
+
+    assert said_in(ask()) == "en"                                      # no preference anywhere: English
+    assert said_in(ask(accept="hi-IN,hi;q=0.9,en;q=0.5")) == "hi"
+    assert said_in(ask(lang="hi")) == "hi"
+    assert said_in(ask(lang="en", accept="hi")) == "en"                # ?lang= beats Accept-Language
+    assert said_in(ask(lang="fr", accept="hi")) == "hi"                # one we lack falls through
+    assert said_in(ask(accept="fr, de;q=0.8")) == "en"
+    sqlite_store.ensure_clinic("clinic-a", now, language="hi")          # the clinic's default language
+    assert said_in(ask()) == "hi"
+    assert said_in(ask(accept="en-GB")) == "en"                         # Accept-Language beats the default
+    assert said_in(ask(lang="en", accept="hi")) == "en"
+    assert said_in(ask(accept="fr")) == "hi"
+    r = ask(lang="hi")
+    if fmt == "html":
+        body = r.get_data(as_text=True)
+        assert '<html lang="hi" dir="ltr">' in body and "<title>प्रगति</title>" in body
+        assert "Get through a work meeting" in body                     # the client's words, as written
+    elif fmt == "json":
+        assert r.json["prompts"] and all("Goal" not in p["message"] for p in r.json["prompts"])
+        assert r.json["goals"][0]["status"] in ("reliable improvement", "no reliable change yet",
+                                                "reliable deterioration", "not enough ratings yet")
+    else:
+        assert ET.fromstring(r.get_data(as_text=True)).get("{http://www.w3.org/XML/1998/namespace}lang") == "hi"
+
+
+@pytest.mark.parametrize("value", ["x" * 40, "hi IN", "<script>", "हिन्दी"])
+def test_a_malformed_lang_is_422_naming_it(service, value):
+    client, made = service
+    r = get(client, URL.format(clinic="clinic-a", client="c1", fmt="html"), made["a-viewer"], lang=value)
+    assert r.status_code == 422 and "lang" in r.json["json"] and value not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("fmt", ["html", "svg"])
+def test_with_lang_hi_no_english_is_left_from_the_catalogs(service, fmt):
+    from tests.test_panel import GOAL_WORDS, english_left, not_catalogued, visible
+    client, made = service
+    url = URL.format(clinic="clinic-a", client="c1", fmt="{}")
+    data = get(client, url.format("json"), made["a-viewer"], lang="hi").json
+    theirs = [*GOAL_WORDS, *(str(v) for v in data["answers"].values()), *{m["label"] for m in data["markers"]},
+              *not_catalogued()]
+    r = get(client, url.format(fmt), made["a-viewer"], lang="hi")
+    assert r.status_code == 200 and r.headers["Content-Language"] == "hi"
+    said = visible(r.get_data(as_text=True), *theirs)
+    assert english_left(said) == [] and "प्रगति" in said
+    english = get(client, url.format(fmt), made["a-viewer"], lang="en").get_data(as_text=True)
+    assert len(english_left(visible(english, *theirs))) > 10              # the check sees English where it is

@@ -426,3 +426,20 @@ def test_a_malformed_locale_is_an_error_naming_it(pm):
 def test_a_locale_the_catalogs_lack_falls_back_without_error(pm):
     [page] = pm.hook.admin_pages(clinic_id="clinic-a", locale="fr-CA")
     assert page["id"] == "progress-vocabulary"
+
+
+def test_chart_panels_says_the_panel_in_the_locale_asked_else_the_clinics_language(hook, store, now, intake_payload):
+    submit_intake(hook, intake_payload)
+
+    def panel(locale):
+        (shown,) = hook.chart_panels(locale=locale, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+        assert "Sleep through most nights" in shown["html"]                 # the client's words, as written
+        return shown
+
+    english, hindi = panel(None), panel("hi-IN")
+    assert english["title"] == "Progress" and 'lang="en"' in english["html"] and "Therapist view" in english["html"]
+    assert hindi["title"] == "प्रगति" and hindi["html"].startswith('<section class="pp-panel" lang="hi" dir="ltr"')
+    assert "थेरेपिस्ट के लिए" in hindi["html"] and "Therapist view" not in hindi["html"]
+    assert hindi["data"]["goals"] == english["data"]["goals"]                # the data stays the same
+    store.ensure_clinic(CLINIC, now, language="hi")
+    assert panel(None)["title"] == "प्रगति" and panel("en")["title"] == "Progress"

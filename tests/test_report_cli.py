@@ -81,7 +81,7 @@ def test_report_as_a_real_process(db, tmp_path):
     out = subprocess.run([str(exe), "--store", db, "report", "--clinic", "clinic-a", "--client", "c1",
                           "--out", "p.html"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "wrote p.html (html, therapist view)" in out.stderr
+    assert "wrote p.html (html, therapist view, en)" in out.stderr
     assert (tmp_path / "p.html").read_text().count("<svg") >= 1
 
 
@@ -113,3 +113,33 @@ def test_report_into_a_missing_folder_is_a_clear_error(db, tmp_path):
     result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "nowhere/c1.html")
     assert result.exit_code == 1 and "cannot write nowhere/c1.html" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_report_in_hindi_and_the_clinics_language(db, tmp_path, now):
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "hi.html", "--lang", "hi")
+    assert result.exit_code == 0, result.output
+    assert "wrote hi.html (html, therapist view, hi)" in result.stderr
+    html = (tmp_path / "hi.html").read_text(encoding="utf-8")
+    assert '<html lang="hi" dir="ltr">' in html and "<h1>प्रगति</h1>" in html and "Therapist view" not in html
+    assert "Get through a work meeting" in html                              # the client's words, as written
+    assert run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "hi.json", "--lang", "hi-IN").exit_code == 0
+    data = json.loads((tmp_path / "hi.json").read_text(encoding="utf-8"))
+    assert data["prompts"] and all("सेशन" in p["message"] for p in data["prompts"] if p["kind"] != "not-yet-agreed")
+    assert "सेशन" in (tmp_path / "hi.json").read_text(encoding="utf-8")       # written as it reads, not \u-escaped
+
+    store = Store.open(db)                                                   # the clinic's language is the default
+    store.ensure_clinic("clinic-a", now, language="hi")
+    store.close()
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "-")
+    assert result.exit_code == 0 and "<h1>प्रगति</h1>" in result.stdout
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "-", "--lang", "en")
+    assert result.exit_code == 0 and "<h1>Progress</h1>" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["fr", "klingon", "", "hi_XX_ZZ-", "हिन्दी"])
+def test_report_with_a_language_the_catalogs_lack_is_a_clear_error(db, tmp_path, value):
+    result = run(db, "report", "--clinic", "clinic-a", "--client", "c1", "--out", "x.html", "--lang", value)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"Invalid value for '--lang': {value!r} is not a language the panel speaks; use one of: en, hi." \
+        in result.stderr
+    assert not (tmp_path / "x.html").exists()

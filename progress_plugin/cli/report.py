@@ -10,6 +10,9 @@ from pathlib import Path
 
 import click
 
+from progress_plugin import lang
+from progress_plugin.core.words import ENGLISH, Words
+from progress_plugin.schemas.field_types import LANGUAGE_TAG
 from progress_plugin.view import panel
 from progress_plugin.cli.context import Context, now, pass_ctx
 from progress_plugin.core.handle import handle
@@ -53,18 +56,31 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-def render(runtime: Runtime, clinic_id: str, client_id: str, audience: str, fmt: str) -> str:
-    """One client's panel in ``fmt`` (html | json | svg), computed now."""
+def language_option(ctx, param, value):
+    """``--lang``: a language the catalogs carry (``hi``, ``hi-IN``...), as its catalog's code."""
+    if value is None:
+        return None
+    code = lang.supported(value) if LANGUAGE_TAG.regex.match(value) else None
+    if code is None:
+        raise click.BadParameter(f"{value!r} is not a language the panel speaks; "
+                                 f"use one of: {', '.join(lang.LANGUAGES)}.")
+    return code
+
+
+def render(runtime: Runtime, clinic_id: str, client_id: str, audience: str, fmt: str,
+           words: Words = ENGLISH) -> str:
+    """One client's panel in ``fmt`` (html | json | svg), computed now, in ``words``' language."""
     panel.check_audience(audience)
     state = runtime.state(clinic_id, client_id)
     if state.intake is None and not state.notes:
         raise NotFound(f"no client {client_id!r} in clinic {clinic_id!r}", clinic_id=clinic_id)
     (shown,) = handle(PanelRequested(clinic_id, runtime.clock(), client_id, audience), state)
     if fmt == "json":
-        return json.dumps(panel.panel_data(shown.progress, state.intake, shown.audience), indent=2) + "\n"
+        return json.dumps(panel.panel_data(shown.progress, state.intake, shown.audience, words),
+                          indent=2, ensure_ascii=False) + "\n"
     if fmt == "svg":
-        return panel.render_svg(shown.progress, state.intake, shown.audience)
-    return panel.render_html(shown.progress, state.intake, shown.audience)
+        return panel.render_svg(shown.progress, state.intake, shown.audience, words)
+    return panel.render_html(shown.progress, state.intake, shown.audience, words=words)
 
 
 @click.command()
@@ -76,17 +92,20 @@ def render(runtime: Runtime, clinic_id: str, client_id: str, audience: str, fmt:
               help="client: for sharing with the client (no therapist-only tags, no private reflection).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="Default: from the file's extension (.json, .svg), else html.")
+@click.option("--lang", "language", metavar="LANG", callback=language_option,
+              help=f"The panel's language ({', '.join(lang.LANGUAGES)}). Default: the clinic's language, else en.")
 @pass_ctx
-def report(obj: Context, clinic, client_id, out: Path, audience, fmt):
+def report(obj: Context, clinic, client_id, out: Path, audience, fmt, language):
     """Write one client's progress panel: self-contained HTML (opens offline), JSON or SVG."""
     clinic = clinic_of(obj, clinic)
     fmt = fmt or (out.suffix.lstrip(".").lower() if out.suffix.lstrip(".").lower() in FORMATS else "html")
-    text = render(Runtime(obj.store, clock=now), clinic, client_id, audience, fmt)
+    words = lang.words(lang.choose(language, (), obj.store.clinic_language(clinic)))
+    text = render(Runtime(obj.store, clock=now), clinic, client_id, audience, fmt, words)
     if str(out) == "-":
         sys.stdout.write(text)
         return
     write_private(out, text)
-    click.echo(f"wrote {out} ({fmt}, {audience} view)", err=True)
+    click.echo(f"wrote {out} ({fmt}, {audience} view, {words.code})", err=True)
 
 
 @click.command()

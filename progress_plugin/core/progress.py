@@ -15,11 +15,17 @@ from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Intake
 from progress_plugin.core.notes import NoteProgress, Rating
 from progress_plugin.core.vocabulary import Tag, Vocabulary
+from progress_plugin.core.words import N_, msg
 
-RELIABLE_IMPROVEMENT = "reliable improvement"
-RELIABLE_DETERIORATION = "reliable deterioration"
-NO_RELIABLE_CHANGE = "no reliable change yet"
-NOT_ENOUGH = "not enough ratings yet"
+# A goal's movement: the English words are its status in the JSON; a page says them in its language.
+RELIABLE_IMPROVEMENT = N_("reliable improvement")
+RELIABLE_DETERIORATION = N_("reliable deterioration")
+NO_RELIABLE_CHANGE = N_("no reliable change yet")
+NOT_ENOUGH = N_("not enough ratings yet")
+
+#: How each review cadence is named inside a sentence ("agreed: every 4 sessions").
+CADENCE_WORDS = {"every-session": N_("every session"), "every-4-sessions": N_("every 4 sessions"),
+                 "monthly": N_("monthly"), "at-review": N_("at review")}
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Marker:
 class Prompt:
     kind: str          # not-yet-agreed | review-due | no-recent-rating | reliable-deterioration | sudden-drop |
                        # strain-without-repair
-    message: str
+    message: str       # a msg() sentence: English as a str; ``words.say`` says it in another language
     goal_id: str | None = None
     note_id: str | None = None
 
@@ -92,7 +98,8 @@ class Review:
     last_reviewed: datetime
     sessions_since: int
     due: bool
-    next_due: str       # human-readable: "at session 8", "on 2026-12-01", "at the planned review"
+    next_due: str       # a msg() phrase: "at the next session", "on 2026-12-01" (the date a ``date``
+                        # value the view writes in its language), "at the planned review (no date set)"
 
 
 @dataclass(frozen=True)
@@ -189,31 +196,35 @@ def _review(intake: Intake, ordered, markers, now: datetime) -> Review:
     since = sum(1 for n in ordered if as_datetime(n.session_at) > last)
     cadence = intake.review_cadence
     if cadence == "every-session":
-        due, nxt = since >= 1, "at the next session"
+        due, nxt = since >= 1, msg("at the next session")
     elif cadence == "every-4-sessions":
-        due, nxt = since >= 4, f"after {max(0, 4 - since)} more session(s)"
+        due, nxt = since >= 4, msg("after {n} more session(s)", n=max(0, 4 - since))
     elif cadence == "monthly":
         when = add_month(last.date())
-        due, nxt = now.date() >= when, f"on {when.isoformat()}"
+        due, nxt = now.date() >= when, msg("on {date}", date=when)
     else:
         when = intake.review_date
         due = when is not None and now.date() >= when and last.date() < when
-        nxt = f"on {when.isoformat()}" if when else "at the planned review (no date set)"
+        nxt = msg("on {date}", date=when) if when else msg("at the planned review (no date set)")
     return Review(cadence, last, since, due, nxt)
 
 
 def _draft_prompts(intake: Intake):
     if not intake.is_agreed:
         yield Prompt("not-yet-agreed",
-                     "These goals are not yet agreed: the intake is saved as a draft. Reviews are timed "
-                     "from the day you agree them together and check they are safe, realistic and the client's own.")
+                     msg("These goals are not yet agreed: the intake is saved as a draft. Reviews are timed "
+                         "from the day you agree them together and check they are safe, realistic and the "
+                         "client's own."))
 
 
 def _prompts(goals, ordered, markers, review, settings: Settings):
     if review is not None and review.due:
+        cadence = CADENCE_WORDS.get(review.cadence)
         yield Prompt("review-due",
-                     "It may be time to look together at what progress means "
-                     f"(agreed: {review.cadence.replace('-', ' ')}; {review.sessions_since} session(s) since you last did).")
+                     msg("It may be time to look together at what progress means "
+                         "(agreed: {cadence}; {n} session(s) since you last did).",
+                         cadence=msg(cadence) if cadence else review.cadence.replace("-", " "),
+                         n=review.sessions_since))
     n = settings.no_rating_sessions
     for g in goals:
         if g.replaced_by is not None:
@@ -222,20 +233,21 @@ def _prompts(goals, ordered, markers, review, settings: Settings):
         recent = [s for s in range(max(1, len(ordered) - n + 1), len(ordered) + 1)]
         if len(ordered) >= n and not rated_sessions.intersection(recent):
             yield Prompt("no-recent-rating",
-                         f"{_goal(g)} has had no rating from the client in the last {n} sessions. "
-                         "How would they put it now?", goal_id=g.goal_id)
+                         msg("Goal {rank}, \u201c{words}\u201d, has had no rating from the client in the last "
+                             "{n} sessions. How would they put it now?", **_goal(g), n=n), goal_id=g.goal_id)
         if g.change.status == RELIABLE_DETERIORATION:
             yield Prompt("reliable-deterioration",
-                         f"The client's ratings for {_goal(g, lower=True)} have moved down by {-g.change.delta} "
-                         "since the start. What is making things harder, and does the goal still fit?",
-                         goal_id=g.goal_id)
+                         msg("The client's ratings for goal {rank}, \u201c{words}\u201d, have moved down by {points} "
+                             "since the start. What is making things harder, and does the goal still fit?",
+                             **_goal(g), points=-g.change.delta), goal_id=g.goal_id)
         drop = sudden_drop(g.client, settings.threshold)
         if drop is not None:
             before, after = drop
             yield Prompt("sudden-drop",
-                         f"The client's rating for {_goal(g, lower=True)} went from {before.value} to {after.value} "
-                         f"between sessions {before.session} and {after.session}. It may be worth asking what has been happening, "
-                         "and how it looks to them now.", goal_id=g.goal_id, note_id=after.note_id)
+                         msg("The client's rating for goal {rank}, \u201c{words}\u201d, went from {before} to {after} "
+                             "between sessions {first} and {second}. It may be worth asking what has been happening, "
+                             "and how it looks to them now.", **_goal(g), before=before.value, after=after.value,
+                             first=before.session, second=after.session), goal_id=g.goal_id, note_id=after.note_id)
     open_strain = None
     by_session: dict[int, list[Marker]] = {}
     for m in markers:
@@ -249,8 +261,8 @@ def _prompts(goals, ordered, markers, review, settings: Settings):
             open_strain = by_session[session][0]
     if open_strain is not None:
         yield Prompt("strain-without-repair",
-                     f"Strain was noticed in session {open_strain.session} and no repair is recorded since. "
-                     "It may help to name it together.", note_id=open_strain.note_id)
+                     msg("Strain was noticed in session {session} and no repair is recorded since. "
+                         "It may help to name it together.", session=open_strain.session), note_id=open_strain.note_id)
 
 
 def sudden_drop(client: tuple[Point, ...], threshold: int) -> tuple[Point, Point] | None:
@@ -267,6 +279,7 @@ def sudden_drop(client: tuple[Point, ...], threshold: int) -> tuple[Point, Point
     return (before, after) if before.value - after.value >= threshold else None
 
 
-def _goal(g: GoalProgress, lower: bool = False) -> str:
-    """``Goal 2, “the client's words”,`` with the words isolated for bidirectional text."""
-    return f"{'goal' if lower else 'Goal'} {g.rank}, \u201c{isolate(g.words)}\u201d,"
+def _goal(g: GoalProgress) -> dict:
+    """A prompt's values naming its goal: the rank, and the client's words as written, isolated for
+    bidirectional text (a value of a msg() sentence: never translated)."""
+    return {"rank": g.rank, "words": isolate(g.words)}

@@ -31,7 +31,7 @@ from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
 from progress_plugin.core.vocabulary import labels_at
-from progress_plugin.core.words import Words
+from progress_plugin.core.words import N_, Words
 from progress_plugin import lang
 from progress_plugin.schemas.field_types import locale_schema
 
@@ -326,10 +326,11 @@ def chart_panels(clinic_id, client_id, audience, locale):
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
     rt = _rt()
     state = _state(rt, req["clinic_id"], req["client_id"])
+    words = _words(rt, req["clinic_id"], locale)
     (shown,) = handle(ev.PanelRequested(req["clinic_id"], rt.clock(), req["client_id"], req["audience"]), state)
-    return {"id": PANEL_ID, "title": "Progress",
-            "html": panel.render_html(shown.progress, state.intake, shown.audience, document=False),
-            "data": panel.panel_data(shown.progress, state.intake, shown.audience)}
+    return {"id": PANEL_ID, "title": words(N_("Progress")),
+            "html": panel.render_html(shown.progress, state.intake, shown.audience, document=False, words=words),
+            "data": panel.panel_data(shown.progress, state.intake, shown.audience, words)}
 
 
 @hookimpl

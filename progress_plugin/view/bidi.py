@@ -12,5 +12,6 @@ from progress_plugin.core.bidi import balance
 
 
 def bdi(text: str) -> str:
-    """``text`` as escaped HTML inside ``<bdi>``."""
-    return f"<bdi>{escape(balance(text))}</bdi>"
+    """``text`` as escaped HTML inside ``<bdi dir="auto">``: a person's words, never translated, laid
+    out by their own first strong character whatever the page's language."""
+    return f'<bdi dir="auto">{escape(balance(text))}</bdi>'

@@ -16,6 +16,8 @@ Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
 - pygal's tooltip script is not used (it would be fetched from a CDN): every point carries
   an SVG ``<title>``, which browsers show natively, and the HTML panel upgrades those to a
   styled tooltip with its own inline script.
+- Every word, number and date on it is said by ``words`` (English by default); the client's
+  goal words are shown as written, isolated for bidirectional text.
 """
 from __future__ import annotations
 
@@ -23,25 +25,24 @@ import hashlib
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime
 
 import pygal
 from pygal.style import Style
 
 from progress_plugin.core.bidi import isolate
+from progress_plugin.core.words import ENGLISH, N_, Words
+from progress_plugin.view.chart_text import (DIRECTION_WORDS, DIRECTIONS, LEGEND_WORDS,  # noqa: F401 (re-exported)
+                                              describe, signed, title_text)
+from progress_plugin.view.wording import day, number
 
 # Okabe-Ito colours. Goals use blue, reddish purple and black; tag directions use the rest.
 GOAL_COLOURS = ("#0072B2", "#CC79A7", "#1A1A1A")
-DIRECTIONS = ("toward", "steady", "mixed", "away", "none")
 DIRECTION_COLOURS = {"toward": "#009E73", "steady": "#56B4E9", "mixed": "#E69F00",
                      "away": "#D55E00", "none": "#8C8C8C"}
 DIRECTION_SHAPES = {"toward": "triangle-up", "steady": "square", "mixed": "diamond",
                     "away": "triangle-down", "none": "circle"}
-DIRECTION_WORDS = {"toward": "toward", "steady": "holding steady", "mixed": "mixed",
-                   "away": "away", "none": "no direction"}
-#: How the legend names each direction, after "Tags:": "Tags: step toward, holding steady, ...".
-LEGEND_WORDS = {"toward": "step toward", "steady": "holding steady", "mixed": "mixed",
-                "away": "step back", "none": "no direction"}
+GOAL_LABEL = N_("Goal {rank}: {words}")
+REPLACED_GOAL_LABEL = N_("Goal {rank}, until redefined: {words}")
 
 WIDTH, HEIGHT = 400, 290           # viewBox; the SVG scales to its container
 WIDE = 640                         # the standalone SVG, with its legend in two columns
@@ -51,6 +52,7 @@ MAX_MARKER_COLUMNS = 48            # beyond this many sessions, tags are grouped
 MAX_DOTS = 60                      # a rating series with more points is drawn as a line only
 MAX_X_LABELS = 12                  # up to this many sessions, every session number is labelled
 LABEL_CHARS = 34                   # goal words longer than this are truncated in labels
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"
 
 
@@ -75,7 +77,7 @@ class XY(pygal.XY):
 @dataclass(frozen=True)
 class LegendEntry:
     kind: str            # client | therapist | baseline | tag
-    label: str           # as shown (goal words truncated, bidi-isolated)
+    label: str           # as shown, said in the chart's language (goal words truncated, bidi-isolated)
     full: str            # full text, for the tooltip (goal words bidi-isolated)
     colour: str
     shape: str = ""      # for tag and baseline entries
@@ -83,23 +85,12 @@ class LegendEntry:
     goal: int = 0        # the goal's rank, for client and therapist entries
     index: int = -1      # the goal's place in the panel's goals (two may share a rank: a redefinition)
     words: str = ""      # the goal's words as shown in ``label`` (truncated, not isolated), for HTML
-
-
-def goal_prefix(rank: int) -> str:
-    return f"Goal {rank}: "
+    template: str = ""   # the marked template of ``label`` around ``words`` ({rank}, {words}), for HTML
 
 
 def truncate(text: str, limit: int = LABEL_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
-def day(iso: str | None) -> str:
-    """``2026-03-02T10:00:00+00:00`` -> ``2 Mar 2026``."""
-    if not iso:
-        return ""
-    d = datetime.fromisoformat(iso)
-    return f"{d.day} {d:%b %Y}"
 
 
 def goal_colour(index: int) -> str:
@@ -110,27 +101,32 @@ def row_y(direction: str) -> float:
     return STRIP_TOP - STRIP_STEP * DIRECTIONS.index(direction)
 
 
-def legend(data: dict) -> list[LegendEntry]:
+def legend(data: dict, words: Words = ENGLISH) -> list[LegendEntry]:
     """The legend entries, in drawing order: per goal client then therapist, baseline, tag directions."""
     out = []
     for i, g in enumerate(data["goals"]):
-        prefix = goal_prefix(g["rank"]) if not g.get("replaced_by") else f"Goal {g['rank']}, until redefined: "
-        shown = truncate(g["words"], LABEL_CHARS - len(prefix))
-        words = prefix + isolate(g["words"])
-        out.append(LegendEntry("client", prefix + isolate(shown), words + " (client's rating)", goal_colour(i),
-                               goal=g["rank"], words=shown, index=i))
+        template = REPLACED_GOAL_LABEL if g.get("replaced_by") else GOAL_LABEL
+        rank = number(words, g["rank"])
+        shown = truncate(g["words"], LABEL_CHARS - len(words(template, rank=rank, words="")))
+        name = words(template, rank=rank, words=isolate(g["words"]))
+        out.append(LegendEntry("client", words(template, rank=rank, words=isolate(shown)),
+                               words(N_("{goal} (client's rating)"), goal=name), goal_colour(i),
+                               goal=g["rank"], words=shown, index=i, template=template))
         if any(p["value"] is not None for p in g["therapist"]):
-            out.append(LegendEntry("therapist", f"Goal {g['rank']}: therapist's rating",
-                                   words + " (therapist's rating)", goal_colour(i), goal=g["rank"], index=i))
+            out.append(LegendEntry("therapist", words(N_("Goal {rank}: therapist's rating"), rank=rank),
+                                   words(N_("{goal} (therapist's rating)"), goal=name), goal_colour(i),
+                                   goal=g["rank"], index=i))
     if data["goals"]:
         redefined = any(g.get("redefined_at") is not None for g in data["goals"])
-        out.append(LegendEntry("baseline", "Starting point (intake" + (", or where redefined)" if redefined else ")"),
-                               "Each goal's rating at intake, or at the session where it was redefined",
+        out.append(LegendEntry("baseline", words(N_("Starting point (intake, or where redefined)") if redefined
+                                                 else N_("Starting point (intake)")),
+                               words(N_("Each goal's rating at intake, or at the session where it was redefined")),
                                "#4D4D4D", "ring"))
     shown = [d for d in DIRECTIONS if d in {m["direction"] for m in data["markers"]}]
+    tags = words(N_("Tags:"))
     for i, d in enumerate(shown):            # reads on as a list: "Tags: step toward", "holding steady", ...
-        words = LEGEND_WORDS[d]
-        out.append(LegendEntry("tag", f"Tags: {words}" if i == 0 else words, f"Tags: {words}",
+        said = words(LEGEND_WORDS[d])
+        out.append(LegendEntry("tag", f"{tags} {said}" if i == 0 else said, f"{tags} {said}",
                                DIRECTION_COLOURS[d], DIRECTION_SHAPES[d], d, words=""))
     return out
 
@@ -151,13 +147,14 @@ def shape_path(shape: str, x: float, y: float, r: float) -> str:
     return f"M{x - r:.2f} {y:.2f}a{r:.2f} {r:.2f} 0 1 0 {2 * r:.2f} 0a{r:.2f} {r:.2f} 0 1 0 {-2 * r:.2f} 0z"
 
 
-def _x_labels(last: int) -> list[dict]:
+def _x_labels(last: int, words: Words = ENGLISH) -> list[dict]:
     """"Intake" at 0, then every session number; past :data:`MAX_X_LABELS` sessions, every 2nd, 5th, 10th..."""
     step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10 ** 9) if last / s <= MAX_X_LABELS)
-    return [{"label": "Intake", "value": 0}] + [{"label": str(s), "value": s} for s in range(step, last + 1, step)]
+    return [{"label": words(N_("Intake")), "value": 0}] + [{"label": number(words, s), "value": s}
+                                                           for s in range(step, last + 1, step)]
 
 
-def _marker_groups(markers: list[dict], sessions: int) -> list[tuple[str, float, str]]:
+def _marker_groups(markers: list[dict], sessions: int, words: Words = ENGLISH) -> list[tuple[str, float, str]]:
     """(direction, x, tooltip) per drawn marker: one per session and direction, or per span when long."""
     width = max(1, math.ceil(sessions / MAX_MARKER_COLUMNS))
     groups: dict[tuple[int, str], list[dict]] = {}
@@ -167,22 +164,29 @@ def _marker_groups(markers: list[dict], sessions: int) -> list[tuple[str, float,
     for (span, direction), ms in sorted(groups.items(), key=lambda kv: (DIRECTIONS.index(kv[0][1]), kv[0][0])):
         counts: dict[str, int] = {}
         for m in ms:
-            label = m["label"] + (" (retired tag)" if m["retired"] else "")
+            label = words(N_("{label} (retired tag)"), label=m["label"]) if m["retired"] else m["label"]
             counts[label] = counts.get(label, 0) + 1
-        labels = ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in counts.items())
+        labels = ", ".join(k if n == 1 else words(N_("{label} ×{n}"), label=k, n=number(words, n))
+                           for k, n in counts.items())
         if width == 1:
-            where, x = f"Session {ms[0]['session']}, {day(ms[0]['at'])}", float(ms[0]["session"])
+            where = words(N_("Session {session}, {date}"), session=number(words, ms[0]["session"]),
+                          date=day(words, ms[0]["at"]))
+            x = float(ms[0]["session"])
         else:
             lo, hi = span * width + 1, min(sessions, (span + 1) * width)
-            where, x = f"Sessions {lo}–{hi}", (lo + hi) / 2
-        out.append((direction, x, f"{where} · {DIRECTION_WORDS[direction]}: {labels}"))
+            where = words(N_("Sessions {first}–{last}"), first=number(words, lo), last=number(words, hi))
+            x = (lo + hi) / 2
+        out.append((direction, x, words(N_("{where} · {direction}: {tags}"), where=where,
+                                        direction=words(DIRECTION_WORDS[direction]), tags=labels)))
     return out
 
 
-def _rating_values(g: dict, rater: str, with_baseline: bool) -> list[dict]:
+def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGLISH) -> list[dict]:
     """The points of one rating line; with tooltips when few enough to be drawn as dots."""
     points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
-    who = "client's" if rater == "client" else "therapist's"
+    tip = (N_("Goal {rank}, {when} ({date}): {value}/10, client's rating") if rater == "client"
+           else N_("Goal {rank}, {when} ({date}): {value}/10, therapist's rating"))
+    rank = number(words, g["rank"])
     values: list[dict] = []
     previous = None
     for p in points:
@@ -192,17 +196,21 @@ def _rating_values(g: dict, rater: str, with_baseline: bool) -> list[dict]:
         if len(points) > MAX_DOTS:
             values.append({"value": (p["session"], p["value"])})
             continue
+        when = (words(N_("at intake")) if p["session"] == 0
+                else words(N_("session {session}"), session=number(words, p["session"])))
         values.append({"value": (p["session"], p["value"]),
-                       "tooltip": f"Goal {g['rank']}, {'at intake' if p['session'] == 0 else 'session ' + str(p['session'])} "
-                                  f"({day(p['at'])}): {p['value']}/10, {who} rating"})
+                       "tooltip": words(tip, rank=rank, when=when, date=day(words, p["at"]),
+                                        value=number(words, p["value"]))})
     return values
 
 
-def _start_tip(g: dict) -> str:
+def _start_tip(g: dict, words: Words = ENGLISH) -> str:
     if g.get("redefined_at") is None:
-        return f"Goal {g['rank']}, starting point at intake: {g['baseline']}/10"
-    return (f"Goal {g['rank']}, progress redefined at session {g['redefined_at']}: "
-            f"new starting point {g['baseline']}/10")
+        return words(N_("Goal {rank}, starting point at intake: {baseline}/10"), rank=number(words, g["rank"]),
+                     baseline=number(words, g["baseline"]))
+    return words(N_("Goal {rank}, progress redefined at session {session}: new starting point {baseline}/10"),
+                 rank=number(words, g["rank"]), session=number(words, g["redefined_at"]),
+                 baseline=number(words, g["baseline"]))
 
 
 def _dotted(values: list[dict]) -> bool:
@@ -210,17 +218,17 @@ def _dotted(values: list[dict]) -> bool:
     return any("tooltip" in v for v in values)
 
 
-def render(data: dict, *, show_legend: bool = True) -> str:
-    """The chart for one client's panel data, as an SVG document string.
+def render(data: dict, *, show_legend: bool = True, words: Words = ENGLISH) -> str:
+    """The chart for one client's panel data, as an SVG document string, in ``words``' language.
 
     ``show_legend=False`` leaves the legend out, for pages that lay it out in HTML.
     """
-    entries = {(e.kind, e.index, e.direction): e for e in legend(data)}
+    entries = {(e.kind, e.index, e.direction): e for e in legend(data, words)}
     series: list[tuple[LegendEntry, list, dict]] = []    # (legend entry, values, pygal series options)
     for i, g in enumerate(data["goals"]):
-        client = _rating_values(g, "client", with_baseline=True)
+        client = _rating_values(g, "client", True, words)
         series.append((entries[("client", i, "")], client, {"show_dots": _dotted(client)}))
-        therapist = _rating_values(g, "therapist", with_baseline=False)
+        therapist = _rating_values(g, "therapist", False, words)
         if therapist:
             hollow = [{**v, "node": {"style": "fill:#ffffff;stroke-width:1.75"}} for v in therapist]
             series.append((entries[("therapist", i, "")], hollow, {
@@ -229,11 +237,11 @@ def render(data: dict, *, show_legend: bool = True) -> str:
     if data["goals"]:
         rings = [{"value": (g.get("redefined_at") or 0, g["baseline"]), "color": goal_colour(i),
                   "node": {"style": f"fill:#ffffff;stroke:{goal_colour(i)};stroke-width:2.5", "r": "5.5"},
-                  "tooltip": _start_tip(g)}
+                  "tooltip": _start_tip(g, words)}
                  for i, g in enumerate(data["goals"])]
         series.append((entries[("baseline", -1, "")], rings, {"stroke": False}))
     sessions = len(data["sessions"])
-    groups = _marker_groups(data["markers"], max(sessions, 1))
+    groups = _marker_groups(data["markers"], max(sessions, 1), words)
     for d in DIRECTIONS:
         values = [{"value": (x, row_y(d)), "tooltip": tip,
                    "node": {"data-shape": DIRECTION_SHAPES[d], "data-direction": d}}
@@ -260,50 +268,56 @@ def render(data: dict, *, show_legend: bool = True) -> str:
             colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
         width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
         range=(Y_MIN, 10.4), xrange=(-pad, last + pad),
-        y_labels=[0, 2, 4, 6, 8, 10, {"label": "Tags", "value": row_y("mixed")}], x_labels=_x_labels(last),
+        y_labels=[{"label": number(words, v), "value": v} for v in (0, 2, 4, 6, 8, 10)]
+        + [{"label": words(N_("Tags")), "value": row_y("mixed")}], x_labels=_x_labels(last, words),
         allow_interruptions=True,         # a None value (an unrated session) breaks the line
-        x_title="Session",
+        x_title=words(N_("Session")),
         show_legend=show_legend, legend_at_bottom=True, legend_at_bottom_columns=2, legend_box_size=12,
         truncate_legend=-1,               # labels come truncated (and bidi-isolated): pygal must not cut them
         truncate_label=-1,                # every session number and "Intake" in full
         show_x_guides=False, show_y_guides=True,
         dots_size=3.5, margin=8, spacing=8, js=[], disable_xml_declaration=True, explicit_size=False,
-        no_data_text="No goals or tags yet", classes=["progress-chart"],
+        no_data_text=words(N_("No ratings or tags yet")), classes=["progress-chart"],
     )
     chart.uuid = "pp-" + hashlib.sha1(f"{data['client_id']}/{data['audience']}".encode()).hexdigest()[:12]
     for entry, values, options in series:
         title = None if entry.kind == "placeholder" else {"title": entry.label, "tooltip": entry.full}
         chart.add(title, values, **options)
     kinds = [entry for entry, _, _ in series]
-    chart.add_xml_filter(lambda root: _finish(root, data, kinds, show_legend))
+    chart.add_xml_filter(lambda root: _finish(root, data, kinds, show_legend, words))
     return chart.render()
 
 
-def _finish(root, data: dict, kinds, show_legend: bool):
-    """Accessibility attributes, marker shapes and legend symbols on pygal's tree."""
+def _finish(root, data: dict, kinds, show_legend: bool, words: Words = ENGLISH):
+    """Accessibility attributes, the language, marker shapes and legend symbols on pygal's tree."""
     for comment in [c for c in root if c.tag is ET.Comment]:
         root.remove(comment)             # pygal's banner carries the render date: keep output reproducible
     for defs in [el for el in root.iter() if _local(el) == "defs"]:
         for script in [c for c in defs if _local(c) == "script"]:
             defs.remove(script)          # pygal's config script: not needed without its tooltip script
     root.set("role", "img")
+    root.set(XML_LANG, words.code)
     root.set("aria-labelledby", f"{root.get('id')}-title {root.get('id')}-desc")
     for child in list(root):
         if _local(child) == "title":
-            child.text = title_text(data)
+            child.text = title_text(data, words)
             child.set("id", f"{root.get('id')}-title")
             desc = ET.Element(child.tag.replace("title", "desc"), {"id": f"{root.get('id')}-desc"})
-            desc.text = describe(data)
+            desc.text = describe(data, words)
             root.insert(list(root).index(child) + 1, desc)
             break
+    for dots in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "dots"]:
+        for desc in [c for c in dots if _local(c) == "desc"]:
+            dots.remove(desc)            # pygal's data for its tooltip script (not used): raw numbers, unread
+    tags, intake = words(N_("Tags")), words(N_("Intake"))
     for guides in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "guides"]:
         for title in [c for c in guides if _local(c) == "title"]:
             guides.remove(title)         # axis labels need no tooltip
-        if any(_local(c) == "text" and c.text == "Tags" for c in guides):
+        if any(_local(c) == "text" and c.text == tags for c in guides):
             for line in [c for c in guides if _local(c) == "path"]:
                 guides.remove(line)      # the strip's name, without a grid line through its markers
     for el in root.iter():
-        if _local(el) == "text" and el.text == "Intake" and "x" in el.attrib:    # ends at its tick: clear of "1"
+        if _local(el) == "text" and el.text == intake and "x" in el.attrib:    # ends at its tick: clear of "1"
             el.set("x", f"{float(el.get('x')) + 5:.2f}")
             el.set("style", "text-anchor:end")           # pygal's stylesheet centres axis labels
         if _local(el) == "circle" and "data-shape" in el.attrib:      # a tag marker: give it its shape
@@ -315,11 +329,11 @@ def _finish(root, data: dict, kinds, show_legend: bool):
     if show_legend:
         _legend_symbols(root, kinds)
     if kinds and kinds[0].kind == "placeholder":
-        _say_empty(root)
+        _say_empty(root, words)
     return root
 
 
-def _say_empty(root) -> None:
+def _say_empty(root, words: Words = ENGLISH) -> None:
     """Write "No ratings or tags yet" in the middle of an empty plot."""
     plot = next((el for el in root.iter() if _local(el) == "g" and "plot" in (el.get("class") or "").split()), None)
     back = next((c for c in plot if _local(c) == "rect"), None) if plot is not None else None
@@ -330,7 +344,7 @@ def _say_empty(root) -> None:
     text = ET.SubElement(plot, back.tag.replace("rect", "text"),
                          {"x": f"{x:.1f}", "y": f"{y:.1f}", "text-anchor": "middle", "class": "pp-empty",
                           "style": "fill:#5a5a5a;font-size:14px"})
-    text.text = "No ratings or tags yet"
+    text.text = words(N_("No ratings or tags yet"))
 
 
 def _local(el) -> str:
@@ -361,27 +375,3 @@ def _legend_symbols(root, kinds) -> None:
         else:
             rect.set("d", shape_path(entry.shape, cx, cy, size / 2.6))
             rect.set("style", f"fill:{entry.colour};stroke:none")
-
-
-def title_text(data: dict) -> str:
-    goals = len(data["goals"])
-    return (f"Progress chart: {goals} goal{'s' if goals != 1 else ''} rated 0 to 10 over "
-            f"{len(data['sessions'])} session{'s' if len(data['sessions']) != 1 else ''}, with session tags")
-
-
-def describe(data: dict) -> str:
-    """A short text alternative; the panel adds the full data table."""
-    parts = []
-    for g in data["goals"]:
-        delta = "" if g["delta"] is None else f" ({g['delta']:+d} since the start)"
-        ended = " (replaced: its line ends where the goal was redefined)" if g.get("replaced_by") else ""
-        began = f", redefined at session {g['redefined_at']}" if g.get("redefined_at") is not None else ""
-        parts.append(f"Goal {g['rank']}{began}, {isolate(g['words'])}{ended}: started at {g['baseline']}/10, "
-                     f"latest client rating {g['last'] if g['last'] is not None else g['baseline']}/10; "
-                     f"{g['status']}{delta}.")
-    counts: dict[str, int] = {}
-    for m in data["markers"]:
-        counts[m["direction"]] = counts.get(m["direction"], 0) + 1
-    if counts:
-        parts.append("Tags: " + ", ".join(f"{counts[d]} {DIRECTION_WORDS[d]}" for d in DIRECTIONS if d in counts) + ".")
-    return " ".join(parts) or "No goals or tags recorded yet."

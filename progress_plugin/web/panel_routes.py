@@ -13,6 +13,11 @@
 Every route needs a bearer token of the clinic (:func:`progress_plugin.web.auth.require`,
 ``viewer`` or above). A client the clinic has no record of is a 404, like another clinic.
 Responses are never cached (they carry health information).
+
+The progress panel answers in the language of ``?lang=``, else the best of ``Accept-Language``
+the catalogs carry, else the clinic's default language, else English
+(:func:`progress_plugin.web.i18n.words`), and says which in ``Content-Language``, with
+``Vary: Accept-Language``. The client's own words are never translated.
 """
 from __future__ import annotations
 
@@ -20,12 +25,13 @@ import marshmallow as ma
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import fields, validate
 
-from progress_plugin.web import auth
+from progress_plugin.web import auth, i18n
 from progress_plugin.view import panel
 from progress_plugin.core.handle import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.core.events import PanelRequested
 from progress_plugin.schemas import jsonio, load, tag_labels_request_schema
+from progress_plugin.schemas.field_types import LANGUAGE_TAG
 from progress_plugin.core.vocabulary import labels_at
 from progress_plugin.errors import ValidationError
 from progress_plugin.service.summary import clinic_summary
@@ -44,6 +50,9 @@ class PanelQuerySchema(ma.Schema):
         unknown = ma.RAISE
 
     view = fields.String(load_default="therapist", validate=validate.OneOf(panel.AUDIENCES))
+    lang = fields.String(load_default=None, validate=LANGUAGE_TAG,
+                         metadata={"description": "A language tag (en, hi, hi-IN); one the catalogs lack falls "
+                                                  "back to Accept-Language, then the clinic's default language."})
 
 
 class SummaryQuerySchema(ma.Schema):
@@ -65,40 +74,47 @@ def _private(response: Response) -> Response:
     return response
 
 
+def _said(response: Response, words) -> Response:
+    """The panel's language on ``response``: which it is, and that it follows Accept-Language."""
+    response.headers["Content-Language"] = words.code
+    response.vary.add("Accept-Language")
+    return _private(response)
+
+
 def _shown(clinic: str, client: str):
-    """The panel's progress, intake and audience for this request; 404 for an unknown client."""
+    """The panel's progress, intake, audience and words for this request; 404 for an unknown client."""
     audience = load(panel_query, request.args.to_dict())["view"]
     svc = services()
     state = svc.runtime.state(clinic, client)
     if state.intake is None and not state.notes:
         raise NotFound("no such client", clinic_id=clinic)
     (shown,) = handle(PanelRequested(clinic, svc.clock(), client, audience), state)
-    return shown.progress, state.intake, shown.audience
+    return shown.progress, state.intake, shown.audience, i18n.words(clinic)
 
 
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.html")
 @auth.require("viewer")
 def progress_html(clinic, client):
-    progress, intake, audience = _shown(clinic, client)
-    response = Response(panel.render_html(progress, intake, audience), mimetype="text/html")
+    progress, intake, audience, words = _shown(clinic, client)
+    response = Response(panel.render_html(progress, intake, audience, words=words), mimetype="text/html")
     response.headers["Content-Security-Policy"] = CSP
-    return _private(response)
+    return _said(response, words)
 
 
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.json")
 @auth.require("viewer")
 def progress_json(clinic, client):
-    progress, intake, audience = _shown(clinic, client)
-    return _private(jsonify(panel.panel_data(progress, intake, audience)))
+    progress, intake, audience, words = _shown(clinic, client)
+    return _said(jsonify(panel.panel_data(progress, intake, audience, words)), words)
 
 
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.svg")
 @auth.require("viewer")
 def progress_svg(clinic, client):
-    progress, intake, audience = _shown(clinic, client)
-    response = Response(panel.render_svg(progress, intake, audience), mimetype="image/svg+xml")
+    progress, intake, audience, words = _shown(clinic, client)
+    response = Response(panel.render_svg(progress, intake, audience, words), mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    return _private(response)
+    return _said(response, words)
 
 
 @blueprint.get("/clinics/<clinic>/summary.json")
