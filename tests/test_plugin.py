@@ -264,8 +264,9 @@ def test_admin_page_lists_the_vocabulary(hook):
     assert page["data"]["vocabulary_version"] == 1
     codes = [t["code"] for t in page["data"]["tags"]]
     assert len(codes) == 17 and "let-go-of-fixing" in codes
-    assert '<td lang="en" dir="auto">Came back after a tough session</td>' in page["html"]
-    assert '<td lang="hi" dir="auto">मुश्किल सेशन के बाद फिर आए</td>' in page["html"]
+    assert '<span lang="en" dir="auto">Came back after a tough session</span>' in page["html"]
+    assert '<span lang="hi" dir="auto">मुश्किल सेशन के बाद फिर आए</span>' in page["html"]
+    assert "Category: Movement · Direction: Toward · Audience: Everyone · Status: Active" in page["html"]
     came_back = next(t for t in page["data"]["tags"] if t["code"] == "came-back")
     assert came_back["label"] == "Came back after a tough session" and came_back["labels"] == {"hi": "मुश्किल सेशन के बाद फिर आए"}
 
@@ -523,7 +524,8 @@ def test_the_admin_page_in_hindi(hook, store, now):
     (page,) = hook.admin_pages(locale="hi", clinic_id=CLINIC)
     assert page["title"] == "प्रगति के टैग" and page["language"] == "hi"
     html = page["html"]
-    assert "<th>कैटेगरी</th>" in html and '<th lang="hi">हिन्दी</th>' in html and "<th>दिशा</th>" in html
-    assert "टैग की सूची का वर्ज़न 1।" in html and "सिर्फ़ थेरेपिस्ट के लिए" in html
-    assert "<td>उतार-चढ़ाव</td><td>पीछे की ओर</td>" in html          # setback: category and direction
+    assert "<th>टैग</th><th>विवरण</th>" in html and '<span lang="hi">हिन्दी:</span>' in html
+    assert "टैग की सूची का वर्ज़न 1।" in html and "किसके लिए: सिर्फ़ थेरेपिस्ट के लिए" in html
+    assert "कैटेगरी: उतार-चढ़ाव · दिशा: पीछे की ओर" in html          # setback: category and direction
+    assert "भूमिका: रिश्ते में सुधार" in html                            # repair's role
     assert "Category" not in html and "Vocabulary version" not in html
