@@ -505,7 +505,6 @@ def test_tag_labels_answer_in_the_asked_language_at_each_version_with_every_lang
 
 
 def test_a_version_stored_before_tags_had_languages_loads_and_falls_back_to_its_base_texts(hook, store, now):
-    import sqlalchemy as sa
     from progress_plugin.store import tables
     _add_tag(store, now, labels={"hi": "ज़रूरत बताई"})
     old = [{k: v for k, v in t.as_dict().items() if k not in ("labels", "descriptions")}

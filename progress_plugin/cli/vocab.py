@@ -172,7 +172,7 @@ def list_(obj: Context, clinic, version, as_json, language):
         echo_json({"clinic_id": clinic, "version": vocabulary.version, "tags": [t.as_dict() for t in vocabulary.tags]})
         return
     click.echo(f"clinic {clinic}, vocabulary version {vocabulary.version}" + (f", in {language}" if language else ""))
-    fallback = lang.supported(obj.store.clinic_language(clinic))
+    fallback = lang.supported(obj.store.clinic_language(clinic)) if language else None
     for tag in vocabulary.tags:
         echo(show_tag(tag, language, fallback))
 
