@@ -135,12 +135,16 @@ def note_fields(clinic_id, client_id, note_type, locale):
         ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
         language. Pass it by keyword like every argument (``locale=None`` when the host has no
         preference). The client's own words come back exactly as written, never translated.
-    :return: ``{"id": str, "type": "tag-picker", "title": str, "vocabulary_version": int,
-        "categories": [{"id", "label", "tags": [{"code", "label", "description",
-        "direction", "therapist_only": bool}]}], "goals": [{"id", "rank", "words", "whose"}],
-        "rating": {"min": 0, "max": 10, "raters": ["client", "therapist", "carer"]}}``. Only
-        active tags are listed, grouped by category in vocabulary order; therapist-only tags are
-        flagged. A picked tag goes back in ``note["tags"]`` as ``{"code", "goals": [goal id]}``.
+    :return: ``{"id": str, "type": "tag-picker", "title": str, "language": str,
+        "vocabulary_version": int, "categories": [{"id", "label", "tags": [{"code", "label",
+        "description", "direction", "direction_label", "therapist_only": bool}]}], "goals":
+        [{"id", "rank", "words", "whose"}], "rating": {"min": 0, "max": 10, "raters": ["client",
+        "therapist", "carer"]}}``. Only active tags are listed, grouped by category in vocabulary
+        order; therapist-only tags are flagged. ``language`` is the language the words are in
+        (``"en"``, ``"hi"``): the title, each category's ``label`` and each ``direction_label``
+        from the catalogs; each tag's ``label`` and ``description`` as the clinic's vocabulary
+        gives them in that language, else in the clinic's default language, else its base text.
+        The goals are the client's own words, never translated. A picked tag goes back in ``note["tags"]`` as ``{"code", "goals": [goal id]}``.
         Each goal may be rated once per rater, with or without a tag, in ``note["ratings"]`` as
         ``[{"goal", "value", "rated_by", "source"}]``: ``rated_by`` is ``client``,
         ``therapist``, or ``carer`` for a goal whose ``whose`` is ``carer``; ``source`` is
@@ -249,10 +253,14 @@ def admin_pages(clinic_id, locale):
         ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
         language. Pass it by keyword like every argument (``locale=None`` when the host has no
         preference). The client's own words come back exactly as written, never translated.
-    :return: ``{"id": str, "title": str, "html": str, "data": dict}``. The progress plugin
-        returns its tag vocabulary: ``data`` is ``{"vocabulary_version": int, "tags":
-        [{"code", "label", "description", "category", "direction", "audience",
-        "status", "role"}]}``; ``role`` is ``"review"``, ``"strain"``, ``"repair"`` or null.
+    :return: ``{"id": str, "title": str, "language": str, "html": str, "data": dict}``. The
+        progress plugin returns its tag vocabulary: ``html`` is a table in ``language``, with each
+        tag's label in every language the plugin speaks; ``data`` is ``{"vocabulary_version": int,
+        "tags": [{"code", "label", "description", "category", "direction", "audience", "status",
+        "role", "labels", "descriptions"}]}``; ``role`` is ``"review"``, ``"strain"``,
+        ``"repair"`` or null; ``label`` and ``description`` are the base texts (English), and
+        ``labels``/``descriptions`` the tag's texts in other languages by language code, e.g.
+        ``{"hi": "एक कदम आगे"}`` (``{}`` when it has none).
     :raises ValidationError: when the id is malformed (a host error).
     """
 
@@ -277,8 +285,12 @@ def tag_labels(clinic_id, pairs, locale):
     :return: ``{"labels": [...]}``, one entry per pair in the order given. A known pair is
         ``{"code", "version", "found": True, "label", "description", "category", "direction",
         "audience", "therapist_only": bool, "status": "active" | "retired", "role": "review" |
-        "strain" | "repair" | None}``, all as they were at that version. An unknown code or version is ``{"code", "version", "found": False,
-        "problem": str}``; it never fails the other pairs. A host showing tags to a client
+        "strain" | "repair" | None, "labels": {language: str}, "descriptions": {language:
+        str}}``, all as they were at that version: ``label`` and ``description`` in the
+        ``locale``'s language where the tag had a text in it, else in the clinic's default
+        language, else its base text; ``labels``/``descriptions`` every language it had. An
+        unknown code or version is ``{"code", "version", "found": False, "problem": str}``, the
+        problem in the ``locale``'s language; it never fails the other pairs. A host showing tags to a client
         leaves out those with ``"audience": "therapist"``.
     :raises ValidationError: when the clinic id or a pair is malformed, or there are more than
         500 pairs (a host error), e.g. ``{"pairs": {2: {"version": ["Missing data for required

@@ -166,6 +166,67 @@ def test_roles_through_the_api_are_kept_by_a_rename_and_exported(client, creds, 
     assert any(p["code"] == "role" and p["type"] == "code" for p in cs["property"])
 
 
+def test_labels_and_descriptions_per_language_through_the_api(client, creds, store):
+    new = {"code": "named-a-need", "label": "Named a need", "description": "Said what they need.",
+           "category": "relationship", "direction": "toward",
+           "labels": {"hi": "ज़रूरत बताई"}, "descriptions": {"hi": "अपनी ज़रूरत खुलकर कही।"}}
+    r = client.post(f"{URL}/tags", json=new, headers=h(creds, "admin", 1))
+    assert r.status_code == 201 and r.json["tag"]["labels"] == {"hi": "ज़रूरत बताई"}
+    r = client.get(f"{URL}/tags/named-a-need", headers=h(creds, "viewer"))
+    assert r.json["tag"]["labels"] == {"hi": "ज़रूरत बताई"} and r.json["tag"]["descriptions"] == {
+        "hi": "अपनी ज़रूरत खुलकर कही।"} and r.json["tag"]["label"] == "Named a need"
+    listed = {t["code"]: t for t in client.get(URL, headers=h(creds, "viewer")).json["tags"]}
+    assert listed["setback"]["labels"] == {"hi": "एक कदम पीछे"} and listed["named-a-need"]["labels"]["hi"] == "ज़रूरत बताई"
+
+    # PATCH merges: a language given is set, null removes one, the others stay
+    r = client.patch(f"{URL}/tags/named-a-need", json={"labels": {"en": "Named a need, out loud"},
+                                                        "descriptions": {"hi": None}}, headers=h(creds, "admin", 2))
+    assert r.status_code == 200 and r.json["tag"]["labels"] == {"en": "Named a need, out loud", "hi": "ज़रूरत बताई"}
+    assert r.json["tag"]["descriptions"] == {}
+    r = client.get(f"{URL}/diff?from=2&to=3", headers=h(creds, "viewer"))
+    assert r.json["edited"] == [{"code": "named-a-need", "fields": {
+        "labels.en": [None, "Named a need, out loud"], "descriptions.hi": ["अपनी ज़रूरत खुलकर कही।", None]}}]
+    assert client.get(f"{URL}/history", headers=h(creds, "viewer")).json["versions"][-1]["change"] == (
+        "edit named-a-need labels,descriptions")
+    assert store.vocabulary(A, 2).resolve("named-a-need").description_in("hi") == "अपनी ज़रूरत खुलकर कही।"  # kept
+
+
+@pytest.mark.parametrize("body, path, message", [
+    ({"labels": {"xx": "Hello"}}, ["labels", "xx"], "Unknown language 'xx': give one of en, hi."),
+    ({"labels": {"hindi": "नमस्ते"}}, ["labels", "hindi"], "Unknown language 'hindi': give one of en, hi."),
+    ({"labels": {"hi": "ल" * 81}}, ["labels", "hi"], "Length must be between 1 and 80."),
+    ({"labels": {"hi": ""}}, ["labels", "hi"], "Length must be between 1 and 80."),
+    ({"descriptions": {"hi": "व" * 301}}, ["descriptions", "hi"], "Length must be between 1 and 300."),
+    ({"labels": ["hi", "नमस्ते"]}, ["labels"], "Not a valid mapping type."),
+    ({"labels": {"hi": 5}}, ["labels", "hi"], "Not a valid string."),
+])
+def test_a_bad_text_per_language_is_a_422_naming_the_field(client, creds, store, body, path, message):
+    new = {"code": "named-a-need", "label": "Named a need", "category": "relationship", "direction": "toward", **body}
+    for method, url in [("POST", f"{URL}/tags"), ("PATCH", f"{URL}/tags/setback")]:
+        sent = new if method == "POST" else body
+        r = client.open(url, method=method, json=sent, headers=h(creds, "admin", 1))
+        assert r.status_code == 422, (method, r.json)
+        found = r.json["json"]
+        for key in path:
+            found = found[key]
+        assert found == [message]
+    assert store.current_version(A) == 1
+
+
+def test_a_label_per_language_taken_in_the_category_is_refused_naming_the_language(client, creds, store):
+    r = client.post(f"{URL}/tags", json={"code": "back-step", "label": "Back step", "category": "movement",
+                                         "direction": "away", "labels": {"hi": "एक कदम पीछे"}},
+                    headers=h(creds, "admin", 1))
+    assert r.status_code == 422 and r.json["json"] == {"labels": {"hi": [
+        "Label 'एक कदम पीछे' in 'hi' is already used in category 'movement' by tag 'setback'."]}}
+    r = client.patch(f"{URL}/tags/step-forward", json={"labels": {"hi": "मन में हलचल"}}, headers=h(creds, "admin", 1))
+    assert r.status_code == 422 and list(r.json["json"]["labels"]) == ["hi"]
+    r = client.post(f"{URL}/tags", json={"code": "back-step", "label": "Back step", "category": "action",
+                                         "direction": "away", "labels": {"hi": "एक कदम पीछे"}},
+                    headers=h(creds, "admin", 1))
+    assert r.status_code == 201                                  # another category may say the same
+
+
 # -- concurrency ----------------------------------------------------------------------------
 def test_writes_need_if_match_and_a_stale_one_loses_nothing(client, creds, store):
     body = {"label": "Step ahead"}

@@ -21,9 +21,11 @@ A = "clinic-a"
 URL = f"/clinics/{A}/vocabulary"
 LIMIT = 64 * 1024
 NEW_TAG = {"code": "named-a-need", "label": "Named a need \u202eévil\u202c", "description": "हिंदी में भी",
-           "category": "relationship", "direction": "toward", "audience": "all"}
+           "category": "relationship", "direction": "toward", "audience": "all",
+           "labels": {"hi": "ज़रूरत बताई"}, "descriptions": {"hi": "अपनी ज़रूरत कही।", "en": "Said what they need."}}
 EDIT = {"label": "Stepped forward", "description": "One line", "category": "movement", "direction": "mixed",
-        "audience": "therapist", "code": "step-forward"}
+        "audience": "therapist", "code": "step-forward", "labels": {"hi": "आगे बढ़े", "en": None},
+        "descriptions": {"hi": None}}
 _n = itertools.count(1)
 FILES = [fhir_vocabulary.export(default(), A, "json"), fhir_vocabulary.export(default(), A, "fhir")]
 
@@ -61,14 +63,16 @@ def url_text(text: str) -> str:
 @given(data=st.data())
 def test_post_tags(api, fuzz_counts, data):
     n = next(_n)                       # a new code and label each time, so valid ones are added
-    tag = {**NEW_TAG, "code": f"{NEW_TAG['code']}-{n}", "label": f"{NEW_TAG['label']} {n}"}
+    tag = {**NEW_TAG, "code": f"{NEW_TAG['code']}-{n}", "label": f"{NEW_TAG['label']} {n}",
+           "labels": {"hi": f"{NEW_TAG['labels']['hi']} {n}"}}
     send(api, "admin: POST /tags", "POST", f"{URL}/tags", data.draw(bodies(tag, LIMIT)))
 
 
 @fuzz_settings(200)
 @given(data=st.data(), code=st.one_of(st.sampled_from([t.code for t in default().tags]), TEXT))
 def test_patch_tags(api, fuzz_counts, data, code):
-    edit = {**EDIT, "code": code, "label": f"{EDIT['label']} {next(_n)}"}
+    n = next(_n)
+    edit = {**EDIT, "code": code, "label": f"{EDIT['label']} {n}", "labels": {"hi": f"आगे बढ़े {n}", "en": None}}
     send(api, "admin: PATCH /tags/<code>", "PATCH", f"{URL}/tags/{url_text(code) or 'x'}",
          data.draw(bodies(edit, LIMIT)))
 

@@ -238,3 +238,99 @@ def test_text_a_store_cannot_keep_is_named_by_path_and_line():
     (path,) = found
     assert path == "entry.0.resource.concept.2.display" and "lone surrogate" in found[path][0]
     assert found[path][0].startswith("line ")
+
+
+# -- texts in several languages -----------------------------------------------------------------
+DISPLAY = {"system": "http://terminology.hl7.org/CodeSystem/designation-usage", "code": "display"}
+DEFINITION = {"system": "http://snomed.info/sct", "code": "900000000000550004"}
+
+
+def with_hindi() -> Vocabulary:
+    return custom().edit("named-a-need", labels={"hi": "ज़रूरत बताई", "en": "Named a need, out loud"},
+                         descriptions={"hi": "अपनी ज़रूरत खुलकर कही।"})
+
+
+@pytest.mark.parametrize("fmt", ["json", "fhir"])
+def test_texts_per_language_round_trip_in_both_formats(fmt):
+    v = with_hindi()
+    parsed = fhir_vocabulary.read(fhir_vocabulary.dumps(fhir_vocabulary.export(v, "clinic-a", fmt)))
+    assert v.same_tags(parsed.tags)
+    named = next(t for t in parsed.tags if t.code == "named-a-need")
+    assert dict(named.labels) == {"hi": "ज़रूरत बताई", "en": "Named a need, out loud"}
+    assert dict(named.descriptions) == {"hi": "अपनी ज़रूरत खुलकर कही।"}
+
+
+def test_the_codesystem_and_valueset_carry_designations_with_language_and_use():
+    bundle = fhir_vocabulary.export(with_hindi(), "c", "fhir")
+    cs, vs = (e["resource"] for e in bundle["entry"])
+    concept = next(c for c in cs["concept"] if c["code"] == "setback")
+    assert [(d["language"], {k: d["use"][k] for k in ("system", "code")}, d["value"]) for d in concept["designation"]] == [
+        ("hi", DISPLAY, "एक कदम पीछे"),
+        ("hi", DEFINITION, "एक कदम पीछे; जो रास्ता सीधी लकीर में नहीं चलता, उसमें ऐसा होना आम बात है।")]
+    model = get_fhir_model_class("CodeSystem").model_validate(cs)
+    assert {d.language for c in model.concept for d in (c.designation or [])} == {"hi", "en"}
+    listed = {c["code"]: c for c in vs["compose"]["include"][0]["concept"]}
+    assert [(d["language"], d["value"]) for d in listed["named-a-need"]["designation"]] == [
+        ("en", "Named a need, out loud"), ("hi", "ज़रूरत बताई")]          # labels only, by language
+    plain = next(c for c in custom().tags if c.code == "noticed-own-pull")
+    assert "designation" not in next(c for c in fhir_vocabulary.export(custom(), "c", "fhir")["entry"][0][
+        "resource"]["concept"] if c["code"] == plain.code)                  # none without texts
+
+
+def test_designations_from_elsewhere_are_read_by_use_and_language():
+    cs = fhir_vocabulary.export(default(), "c", "fhir")["entry"][0]["resource"]
+    cs["concept"][0]["designation"] = [
+        {"language": "hi-IN", "use": DISPLAY, "value": "आगे बढ़े"},             # a region tag: Hindi
+        {"language": "hi", "use": {"system": "http://snomed.info/sct", "code": "900000000000013009"},
+         "value": "एक और नाम"},                                               # a synonym: left alone
+        {"use": DISPLAY, "value": "no language"},                              # nothing to file it under
+        {"language": "hi", "use": DEFINITION, "value": "कुछ आगे बढ़ा।"}]
+    cs["concept"][1]["designation"] = [{"language": "hi", "value": "टिके रहे"}]   # no use: a display
+    parsed = fhir_vocabulary.read(json.dumps(cs))
+    assert dict(parsed.tags[0].labels) == {"hi": "आगे बढ़े"} and dict(parsed.tags[0].descriptions) == {
+        "hi": "कुछ आगे बढ़ा।"}
+    assert dict(parsed.tags[1].labels) == {"hi": "टिके रहे"} and parsed.tags[1].descriptions == ()
+
+
+def test_a_bad_designation_is_named_by_its_fhir_path_and_line():
+    bundle = fhir_vocabulary.export(default(), "c", "fhir")
+    cs = bundle["entry"][0]["resource"]
+    cs["concept"][1]["designation"][0]["language"] = "fr"
+    cs["concept"][2]["designation"][0]["value"] = "ल" * 81
+    cs["concept"][3]["designation"].append({"language": "hi", "use": DISPLAY, "value": "दूसरा"})
+    cs["concept"][4]["designation"][0]["value"] = "एक कदम आगे"               # concept 0's Hindi label
+    cs["concept"][5]["designation"] = {"language": "hi"}
+    text = json.dumps(bundle, indent=2)
+    found = problems_of(lambda: fhir_vocabulary.read(text))
+    at = "entry.0.resource.concept."
+    assert {k: [m.split(": ", 1)[1] for m in v] for k, v in found.items()} == {
+        at + "1.designation.0.language": ["Unknown language 'fr': give one of en, hi."],
+        at + "2.designation.0.value": ["Length must be between 1 and 80."],
+        at + "3.designation.2": ["A second text in 'hi' with the same use; give one per language."],
+        at + "4.designation.0.value": ["Duplicate label 'एक कदम आगे' in 'hi' in category 'movement' (also at 0)."],
+        at + "5.designation": ["Expected a list of designations."]}
+    lines = text.splitlines()
+    line = int(found[at + "1.designation.0.language"][0].split(":")[0].removeprefix("line "))
+    assert '"fr"' in lines[line - 1]
+
+
+def test_a_bad_text_per_language_in_our_json_file_is_named_by_path_and_line():
+    doc = fhir_vocabulary.export(default(), "c", "json")
+    doc["tags"][3]["labels"] = {"xx": "?", "hi": "एक कदम पीछे"}
+    doc["tags"][2]["labels"] = {"hi": "एक कदम आगे"}
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    found = problems_of(lambda: fhir_vocabulary.read(text))
+    assert set(found) == {"tags.3.labels.xx", "tags.2.labels.hi"}
+    assert found["tags.3.labels.xx"][0].endswith("Unknown language 'xx': give one of en, hi.")
+    assert found["tags.2.labels.hi"][0].endswith(
+        "Duplicate label 'एक कदम आगे' in 'hi' in category 'movement' (also at 0).")
+    line = int(found["tags.3.labels.xx"][0].split(":")[0].removeprefix("line "))
+    assert '"xx"' in text.splitlines()[line - 1]
+
+
+def test_a_version_exported_before_languages_imports_with_none():
+    doc = fhir_vocabulary.export(default(), "c", "json")
+    for tag in doc["tags"]:
+        del tag["labels"], tag["descriptions"]
+    parsed = fhir_vocabulary.read(json.dumps(doc))
+    assert all(t.labels == () and t.descriptions == () for t in parsed.tags)

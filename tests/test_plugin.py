@@ -264,7 +264,11 @@ def test_admin_page_lists_the_vocabulary(hook):
     assert page["data"]["vocabulary_version"] == 1
     codes = [t["code"] for t in page["data"]["tags"]]
     assert len(codes) == 17 and "let-go-of-fixing" in codes
-    assert "<td>Came back after a tough session</td>" in page["html"]
+    assert '<span lang="en" dir="auto">Came back after a tough session</span>' in page["html"]
+    assert '<span lang="hi" dir="auto">मुश्किल सेशन के बाद फिर आए</span>' in page["html"]
+    assert "Category: Movement · Direction: Toward · Audience: Everyone · Status: Active" in page["html"]
+    came_back = next(t for t in page["data"]["tags"] if t["code"] == "came-back")
+    assert came_back["label"] == "Came back after a tough session" and came_back["labels"] == {"hi": "मुश्किल सेशन के बाद फिर आए"}
 
 
 def test_the_configure_hook_opens_the_store_it_names(sqlite_url, tmp_path, intake_payload):
@@ -332,7 +336,9 @@ def test_tag_labels_resolves_each_pair_at_its_own_version(hook, store, now):
     first = labels[0]
     assert first == {"code": "feeling-more", "version": 1, "found": True, "label": "Feeling more",
                      "description": "Feelings are more available, including painful ones.", "category": "awareness",
-                     "direction": "mixed", "audience": "all", "therapist_only": False, "status": "active", "role": None}
+                     "direction": "mixed", "audience": "all", "therapist_only": False, "status": "active", "role": None,
+                     "labels": {"hi": "ज़्यादा महसूस करना"},
+                     "descriptions": {"hi": "भावनाएँ ज़्यादा महसूस हो रही हैं, दर्द देने वाली भी।"}}
     assert labels[3]["audience"] == "therapist" and labels[3]["therapist_only"] is True
 
 
@@ -443,3 +449,99 @@ def test_chart_panels_says_the_panel_in_the_locale_asked_else_the_clinics_langua
     assert hindi["data"]["goals"] == english["data"]["goals"]                # the data stays the same
     store.ensure_clinic(CLINIC, now, language="hi")
     assert panel(None)["title"] == "प्रगति" and panel("en")["title"] == "Progress"
+
+
+# -- languages: the tag picker, tag_labels and the admin page ------------------------------------
+def _picker_labels(fields) -> dict:
+    return {t["code"]: (t["label"], t["description"]) for c in fields["categories"] for t in c["tags"]}
+
+
+def _add_tag(store, now, clinic=CLINIC, **texts):
+    """Version 2 adds 'named-a-need' (relationship), with the given per-language texts."""
+    from progress_plugin.core.vocabulary import Tag
+    store.ensure_clinic(clinic, now)
+    v1 = store.vocabulary(clinic)
+    tag = Tag("named-a-need", "Named a need", "Said what they need.", "relationship", "toward", **texts)
+    store.save_vocabulary(clinic, v1.add(tag), "admin", "add named-a-need", now)
+
+
+def test_the_picker_in_hindi_has_hindi_labels_and_falls_back_to_the_base_text_for_a_tag_without(hook, store, now):
+    _add_tag(store, now)
+    (fields,) = hook.note_fields(locale="hi", clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    assert fields["language"] == "hi" and fields["title"] == "प्रगति के टैग"
+    labels = _picker_labels(fields)
+    assert labels["step-forward"] == ("एक कदम आगे", "जिसकी क्लाइंट को उम्मीद है, उस तरफ़ कुछ बढ़ा।")
+    assert labels["holding-steady"][0] == "संभले रहना" and labels["stirring-up"][0] == "मन में हलचल"
+    assert labels["setback"][0] == "एक कदम पीछे" and labels["repair"][0] == "रिश्ते में सुधार"
+    assert labels["named-a-need"] == ("Named a need", "Said what they need.")        # no Hindi: the base text
+    categories = {c["id"]: c["label"] for c in fields["categories"]}
+    assert categories == {"movement": "उतार-चढ़ाव", "awareness": "एहसास", "action": "कदम उठाना",
+                          "relationship": "रिश्ता", "therapist": "थेरेपिस्ट"}
+    step = next(t for c in fields["categories"] for t in c["tags"] if t["code"] == "step-forward")
+    assert step["direction"] == "toward" and step["direction_label"] == "आगे की ओर"
+    # the same hook in English (and a region tag reads as its language)
+    (english,) = hook.note_fields(locale="en-IN", clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    assert english["title"] == "Progress tags" and _picker_labels(english)["step-forward"][0] == "Step forward"
+    assert english["categories"][0]["label"] == "Movement"
+
+
+def test_without_a_locale_the_picker_speaks_the_clinics_default_language(hook, store, now):
+    store.ensure_clinic(CLINIC, now, language="hi")
+    (fields,) = hook.note_fields(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    assert fields["language"] == "hi" and _picker_labels(fields)["setback"][0] == "एक कदम पीछे"
+    (english,) = hook.note_fields(locale="en", clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    assert _picker_labels(english)["setback"][0] == "Setback"       # English asked: the base text, not Hindi
+
+
+def test_a_language_the_tag_lacks_falls_back_to_the_clinics_default_language(hook, store, now, monkeypatch):
+    # Tamil, as if the catalogs carried it: a tag without Tamil shows the clinic's language (Hindi),
+    # then the base text for a tag without Hindi either
+    from progress_plugin import lang
+    monkeypatch.setattr(lang, "LANGUAGES", (*lang.LANGUAGES, "ta"))
+    _add_tag(store, now, labels={"ta": "தேவையைச் சொன்னார்"})
+    store.ensure_clinic(CLINIC, now, language="hi")
+    (fields,) = hook.note_fields(locale="ta", clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    labels = _picker_labels(fields)
+    assert labels["named-a-need"][0] == "தேவையைச் சொன்னார்"
+    assert labels["setback"][0] == "एक कदम पीछे"
+    (pair,) = hook.tag_labels(locale="ta", clinic_id=CLINIC, pairs=[{"code": "setback", "version": 1}])["labels"]
+    assert pair["label"] == "एक कदम पीछे"
+    store.ensure_clinic(CLINIC, now, language="en")
+    (fields,) = hook.note_fields(locale="ta", clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    assert _picker_labels(fields)["setback"][0] == "Setback"
+
+
+def test_tag_labels_answer_in_the_asked_language_at_each_version_with_every_language_kept(hook, store, now):
+    _rename_then_retire(store, now)
+    labels = hook.tag_labels(locale="hi", clinic_id=CLINIC, pairs=[
+        {"code": "feeling-more", "version": 1}, {"code": "nope", "version": 1}, {"code": "setback", "version": 9}])["labels"]
+    assert labels[0]["label"] == "ज़्यादा महसूस करना" and labels[0]["labels"] == {"hi": "ज़्यादा महसूस करना"}
+    assert labels[0]["description"] == "भावनाएँ ज़्यादा महसूस हो रही हैं, दर्द देने वाली भी।"
+    assert labels[1]["problem"] == "टैग की सूची के वर्ज़न 1 में टैग कोड 'nope' नहीं है।"
+    assert labels[2]["problem"] == "टैग की सूची का वर्ज़न 9 नहीं है।"
+
+
+def test_a_version_stored_before_tags_had_languages_loads_and_falls_back_to_its_base_texts(hook, store, now):
+    from progress_plugin.store import tables
+    _add_tag(store, now, labels={"hi": "ज़रूरत बताई"})
+    old = [{k: v for k, v in t.as_dict().items() if k not in ("labels", "descriptions")}
+           for t in store.vocabulary(CLINIC).tags]
+    with store.begin() as c:                   # version 2 as it was stored before: no labels/descriptions keys
+        c.execute(tables.vocabulary_versions.update().where(tables.vocabulary_versions.c.clinic_id == CLINIC,
+                                                            tables.vocabulary_versions.c.version == 2).values(tags=old))
+    (fields,) = hook.note_fields(locale="hi", clinic_id=CLINIC, client_id=CLIENT, note_type=None)
+    labels = _picker_labels(fields)
+    assert labels["named-a-need"][0] == "Named a need" and labels["step-forward"][0] == "Step forward"
+    (page,) = hook.admin_pages(locale="hi", clinic_id=CLINIC)
+    assert all(t["labels"] == {} for t in page["data"]["tags"])
+
+
+def test_the_admin_page_in_hindi(hook, store, now):
+    (page,) = hook.admin_pages(locale="hi", clinic_id=CLINIC)
+    assert page["title"] == "प्रगति के टैग" and page["language"] == "hi"
+    html = page["html"]
+    assert "<th>टैग</th><th>विवरण</th>" in html and '<span lang="hi">हिन्दी:</span>' in html
+    assert "टैग की सूची का वर्ज़न 1।" in html and "किसके लिए: सिर्फ़ थेरेपिस्ट के लिए" in html
+    assert "कैटेगरी: उतार-चढ़ाव · दिशा: पीछे की ओर" in html          # setback: category and direction
+    assert "भूमिका: रिश्ते में सुधार" in html                            # repair's role
+    assert "Category" not in html and "Vocabulary version" not in html

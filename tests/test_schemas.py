@@ -110,6 +110,27 @@ def test_vocabulary_file_with_duplicate_label_in_category_case_insensitive():
                             {"format": "progress-plugin/vocabulary", "tags": [a, c]})["tags"]) == 2
 
 
+def test_texts_per_language_are_checked_by_language_and_the_json_schema_agrees():
+    import json
+    from pathlib import Path
+    import jsonschema
+    tag = {"code": "x", "label": "X", "category": "movement", "direction": "toward"}
+    loaded = schemas.load(schemas.tag_schema, {**tag, "labels": {"hi": "एक्स"}, "descriptions": {"en": "Ex."}})
+    assert loaded.labels == (("hi", "एक्स"),) and loaded.descriptions == (("en", "Ex."),)
+    assert schemas.load(schemas.tag_schema, tag).labels == ()
+    bad = {**tag, "labels": {"xx": "X", "hi": "", "en": None}}
+    assert load_error(schemas.tag_schema, bad) == {"labels.xx": ["Unknown language 'xx': give one of en, hi."],
+                                                   "labels.hi": ["Length must be between 1 and 80."],
+                                                   "labels.en": ["Field may not be null."]}
+    assert schemas.load(schemas.tag_edit_schema, {"labels": {"hi": None}}) == {"labels": {"hi": None}}
+    folder = Path(__file__).resolve().parent.parent / "schemas"
+    validator = jsonschema.Draft202012Validator(json.loads((folder / "tag.schema.json").read_text()))
+    assert list(validator.iter_errors({**tag, "labels": {"hi": "एक्स"}})) == []
+    assert sorted(e.json_path for e in validator.iter_errors(bad)) == ["$.labels", "$.labels.en", "$.labels.hi"]
+    edit = jsonschema.Draft202012Validator(json.loads((folder / "tag-edit.schema.json").read_text()))
+    assert list(edit.iter_errors({"labels": {"hi": None}})) == []
+
+
 def test_non_object_payload_is_a_clear_error():
     with pytest.raises(errors.ValidationError) as info:
         schemas.load(schemas.note_schema, ["not", "an", "object"])

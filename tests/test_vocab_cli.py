@@ -186,6 +186,99 @@ def test_roles_through_the_cli_add_edit_keep_on_rename_and_clear(cli, tmp_path):
     assert r.exit_code == 2 and "--role" in r.output
 
 
+HINDI_LABEL, HINDI_DESCRIPTION = "ज़रूरत बताई", "क्लाइंट ने अपनी ज़रूरत खुलकर कही।"
+
+
+def test_a_vocabulary_with_hindi_labels_round_trips_cli_api_json_and_fhir(cli, tmp_path):
+    c = ["--clinic", "clinic-a"]
+    cli("vocab", "add", "named-a-need", "--label", "Named a need", "--description", "Said what they need.",
+        "--category", "relationship", "--direction", "toward", "--label-in", "hi", HINDI_LABEL,
+        "--description-in", "hi", HINDI_DESCRIPTION, *c)
+    token = cli("tokens", "create", "--clinic", "clinic-a", "--role", "viewer", "--name", "check").stdout.strip()
+    s = stored(tmp_path)
+    try:                                                    # the admin API reads it back
+        client = create_app(s, blueprints=[admin.blueprint]).test_client()
+        auth = {"Authorization": f"Bearer {token}"}
+        tag = client.get("/clinics/clinic-a/vocabulary/tags/named-a-need", headers=auth).json["tag"]
+        assert tag["labels"] == {"hi": HINDI_LABEL} and tag["descriptions"] == {"hi": HINDI_DESCRIPTION}
+        from_api = client.get("/clinics/clinic-a/vocabulary/export?format=fhir", headers=auth).json
+    finally:
+        s.close()
+
+    out_json, out_fhir = tmp_path / "v.json", tmp_path / "v.fhir.json"
+    cli("vocab", "export", "--format", "json", "--out", str(out_json), *c)
+    cli("vocab", "export", "--format", "fhir", "--out", str(out_fhir), *c)
+    (mine,) = [t for t in json.loads(out_json.read_text(encoding="utf-8"))["tags"] if t["code"] == "named-a-need"]
+    assert mine["labels"] == {"hi": HINDI_LABEL} and mine["descriptions"] == {"hi": HINDI_DESCRIPTION}
+    bundle = json.loads(out_fhir.read_text(encoding="utf-8"))
+    assert bundle == from_api
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    cs, vs = (e["resource"] for e in bundle["entry"])
+    (concept,) = [x for x in cs["concept"] if x["code"] == "named-a-need"]
+    assert {(d["language"], d["use"]["code"], d["value"]) for d in concept["designation"]} == {
+        ("hi", "display", HINDI_LABEL), ("hi", "900000000000550004", HINDI_DESCRIPTION)}
+    (listed,) = [x for x in vs["compose"]["include"][0]["concept"] if x["code"] == "named-a-need"]
+    assert listed["designation"] == [{"language": "hi", "use": {
+        "system": "http://terminology.hl7.org/CodeSystem/designation-usage", "code": "display", "display": "Display"},
+        "value": HINDI_LABEL}]
+
+    for name, path in (("from-json.db", out_json), ("from-fhir.db", out_fhir)):
+        cli("vocab", "import", str(path), "--clinic", "moved", store=name)
+        s = stored(tmp_path, name)
+        try:
+            moved = s.vocabulary("moved").resolve("named-a-need")
+            original = stored(tmp_path)
+            try:
+                assert original.vocabulary("clinic-a").same_tags(s.vocabulary("moved").tags)
+            finally:
+                original.close()
+        finally:
+            s.close()
+        assert moved.label_in("hi") == HINDI_LABEL and moved.description_in("hi") == HINDI_DESCRIPTION
+        assert moved.labels == (("hi", HINDI_LABEL),) and moved.label == "Named a need"
+        shown = cli("vocab", "list", "--clinic", "moved", "--lang", "hi", store=name).output
+        assert HINDI_LABEL in shown and "एक कदम पीछे" in shown
+
+
+def test_texts_per_language_through_the_cli_show_list_edit_and_remove(cli, tmp_path):
+    c = ["--clinic", "clinic-a"]
+    cli("vocab", "add", "named-a-need", "--label", "Named a need", "--category", "relationship",
+        "--direction", "toward", "--label-in", "hi", HINDI_LABEL, *c)
+    shown = json.loads(cli("vocab", "show", "named-a-need", "--lang", "hi", *c).output)
+    assert shown["labels"] == {"hi": HINDI_LABEL} and shown["shown"] == {"lang": "hi", "label": HINDI_LABEL,
+                                                                        "description": ""}
+    assert "shown" not in json.loads(cli("vocab", "show", "named-a-need", *c).output)
+    line = next(x for x in cli("vocab", "list", "--lang", "hi", *c).output.splitlines() if x.startswith("step-forward"))
+    assert "एक कदम आगे" in line
+    line = next(x for x in cli("vocab", "list", *c).output.splitlines() if x.startswith("step-forward"))
+    assert "Step forward" in line
+
+    cli("vocab", "edit", "named-a-need", "--label-in", "hi", "अपनी ज़रूरत बताई", "--description-in", "hi", "कहा।", *c)
+    diff = cli("vocab", "diff", "2", "3", *c).output
+    assert f"edited   named-a-need labels.hi: '{HINDI_LABEL}' -> 'अपनी ज़रूरत बताई'" in diff
+    assert "edited   named-a-need descriptions.hi: None -> 'कहा।'" in diff
+    cli("vocab", "edit", "named-a-need", "--label-in", "hi", "", *c)                  # empty: removes it
+    s = stored(tmp_path)
+    try:
+        tag = s.vocabulary("clinic-a").resolve("named-a-need")
+        assert tag.labels == () and tag.descriptions == (("hi", "कहा।"),)
+        assert s.vocabulary("clinic-a", 3).resolve("named-a-need").label_in("hi") == "अपनी ज़रूरत बताई"
+    finally:
+        s.close()
+
+    r = cli("vocab", "add", "x", "--label", "X", "--category", "action", "--direction", "toward",
+            "--label-in", "xx", "Hello", *c, ok=False)
+    assert r.exit_code == 2 and "--label-in" in r.output and "'xx'" in r.output
+    r = cli("vocab", "add", "x", "--label", "X", "--category", "action", "--direction", "toward",
+            "--label-in", "hi", "ल" * 81, *c, ok=False)
+    assert r.exit_code == 2 and "error: labels.hi: Length must be between 1 and 80." in r.output
+    r = cli("vocab", "add", "x", "--label", "X", "--category", "action", "--direction", "toward",
+            "--label-in", "hi", "एक", "--label-in", "hi", "दो", *c, ok=False)
+    assert r.exit_code == 2 and "hi is given twice" in r.output
+    r = cli("vocab", "edit", "step-forward", "--label-in", "hi", "मन में हलचल", *c, ok=False)
+    assert r.exit_code == 2 and "error: labels.hi: Label 'मन में हलचल' in 'hi' is already used" in r.output
+
+
 def test_the_clinic_comes_from_the_flag_the_environment_or_a_single_configured_clinic(cli, tmp_path, monkeypatch):
     r = cli("vocab", "list", ok=False)
     assert r.exit_code == 2 and "Say which clinic" in r.output

@@ -56,17 +56,19 @@ OPTION = st.one_of(TEXT, INTEGERS.map(str), st.sampled_from(["9" * 30, "\ud800",
 
 @fuzz_settings(120)
 @given(command=st.sampled_from(["add", "edit", "list", "show", "diff"]), code=OPTION, label=OPTION,
-       clinic=st.one_of(st.just("clinic-a"), OPTION), version=OPTION)
-def test_options(cli, fuzz_counts, command, code, label, clinic, version):
+       clinic=st.one_of(st.just("clinic-a"), OPTION), version=OPTION,
+       language=st.one_of(st.sampled_from(["hi", "en"]), OPTION), texts=st.booleans())
+def test_options(cli, fuzz_counts, command, code, label, clinic, version, language, texts):
     run, _ = cli
+    in_language = ["--label-in", language, label, "--description-in", language, code] if texts else []
     if command == "add":
-        args = ["add", code, "--label", label, "--category", "movement", "--direction", "toward"]
+        args = ["add", code, "--label", label, "--category", "movement", "--direction", "toward", *in_language]
     elif command == "edit":
-        args = ["edit", "step-forward", "--label", label, "--description", code]
+        args = ["edit", "step-forward", "--label", label, "--description", code, *in_language]
     elif command == "list":
-        args = ["list", "--version", version]
+        args = ["list", "--version", version, *(["--lang", language] if texts else [])]
     elif command == "show":
-        args = ["show", code, "--version", version]
+        args = ["show", code, "--version", version, *(["--lang", language] if texts else [])]
     else:
         args = ["diff", version, code]
     run("cli: vocab options", "vocab", *args, "--clinic", clinic)

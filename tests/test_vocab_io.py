@@ -126,6 +126,32 @@ def test_edits_keep_the_code_and_refuse_a_taken_label():
     assert v.resolve("setback").label == "Setback"                         # the old version is untouched
 
 
+def test_a_label_per_language_is_checked_against_the_category_retired_tags_included():
+    v = default().retire("setback")
+    with pytest.raises(ValidationError) as exc:
+        vocab_io.change(v, "add", "sb", tag=Tag("sb", "Step back", "", "movement", "away", labels={"hi": "एक कदम पीछे"}))
+    assert exc.value.messages == {"labels": {"hi": [
+        "Label 'एक कदम पीछे' in 'hi' is already used in category 'movement' by tag 'setback' (retired)."]}}
+    with pytest.raises(ValidationError) as exc:
+        vocab_io.change(v, "edit", "step-forward", changes={"labels": {"hi": "मन में हलचल"}})
+    assert list(exc.value.messages["labels"]) == ["hi"]
+    new, change = vocab_io.change(v, "edit", "step-forward", changes={"labels": {"hi": "आगे बढ़े", "en": None}})
+    assert new.resolve("step-forward").label_in("hi") == "आगे बढ़े" and change == "edit step-forward labels"
+    with pytest.raises(ValidationError):                         # removing a language it lacks changes nothing
+        vocab_io.change(new, "edit", "step-forward", changes={"labels": {"en": None}})
+
+
+def test_an_import_may_not_take_a_kept_tags_label_in_any_language(sqlite_store, now):
+    sqlite_store.ensure_clinic("clinic-a", now)
+    doc = {"format": "progress-plugin/vocabulary", "tags": [
+        {"code": "forward-step", "label": "Forward step", "category": "movement", "direction": "toward",
+         "labels": {"hi": "एक कदम आगे"}}]}
+    found = problems_of(lambda: fhir_vocabulary.parse(doc, sqlite_store.vocabulary("clinic-a")))
+    assert list(found) == ["tags.0.labels.hi"]
+    assert found["tags.0.labels.hi"][0].startswith("Label 'एक कदम आगे' in category 'movement' belongs to tag "
+                                                   "'step-forward'")
+
+
 # -- old notes keep their meaning -------------------------------------------------------------
 def test_a_note_keeps_its_label_and_direction_after_an_edit_and_a_retirement(store, runtime, now, note_payload):
     clinic, client = "clinic-a", "c1"

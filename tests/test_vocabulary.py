@@ -133,3 +133,90 @@ def test_a_version_stored_before_roles_gets_the_default_roles_by_code_only():
     # a version stored with roles is taken as it is, a role of none included
     now = Tag.from_stored({**default().resolve("repair").as_dict(), "role": None})
     assert now.role is None
+
+
+# -- texts in several languages -------------------------------------------------------------
+def test_every_default_tag_has_hindi_and_the_glossary_words():
+    assert all(dict(t.labels).get("hi") and dict(t.descriptions).get("hi") for t in DEFAULT_TAGS)
+    hindi = {t.code: t.label_in("hi") for t in DEFAULT_TAGS}
+    assert (hindi["step-forward"], hindi["holding-steady"], hindi["stirring-up"], hindi["setback"]) == (
+        "एक कदम आगे", "संभले रहना", "मन में हलचल", "एक कदम पीछे")
+    assert (hindi["strain-noticed"], hindi["repair"]) == ("रिश्ते में खिंचाव", "रिश्ते में सुधार")
+    assert check_tags(DEFAULT_TAGS) == {}
+
+
+def test_a_text_falls_back_to_the_clinics_language_then_the_base_text():
+    tag = Tag("t", "Named a need", "Said it.", "relationship", "toward", labels={"hi": "ज़रूरत बताई"})
+    assert tag.label_in("hi") == "ज़रूरत बताई" and tag.label_in("hi-IN") == "ज़रूरत बताई"
+    assert tag.label_in("ta", "hi") == "ज़रूरत बताई"          # a language it lacks: the clinic's
+    assert tag.label_in("ta") == tag.label_in("ta", "mr") == "Named a need"
+    assert tag.label_in("en", "hi") == "Named a need"         # English is the base text
+    assert tag.label_in(None, None) == "Named a need"
+    assert tag.description_in("hi") == "Said it."             # no Hindi description: the base one
+    own_english = Tag("t", "ज़रूरत बताई", "", "relationship", "toward", labels={"en": "Named a need"})
+    assert own_english.label_in("en") == "Named a need" and own_english.label_in("hi") == "ज़रूरत बताई"
+
+
+def test_texts_are_frozen_pairs_inside_and_dicts_outside():
+    tag = Tag("t", "T", "", "action", "none", labels={"hi": "टी", "en": "Tee"})
+    assert tag.labels == (("en", "Tee"), ("hi", "टी")) and hash(tag)
+    assert tag.as_dict()["labels"] == {"en": "Tee", "hi": "टी"} and tag.as_dict()["descriptions"] == {}
+    assert Tag.from_stored(tag.as_dict()) == tag
+    assert Tag("t", "T", "", "action", "none", labels=[("hi", "टी"), ("en", "Tee")]) == tag
+
+
+def test_rules_on_texts_per_language_name_the_language():
+    a = Tag("a", "Alpha", "", "movement", "toward", labels={"hi": "अल्फ़ा", "HI": "x", "hindi": "y"},
+            descriptions={"hi": "d" * 301})
+    b = Tag("b", "Beta", "", "movement", "toward", labels={"hi": "अल्फ़ा"})
+    c = Tag("c", "Gamma", "", "action", "toward", labels={"hi": "अल्फ़ा", "en": "L" * 81})
+    problems = check_tags([a, b, c])
+    assert problems[0]["labels"] == {"HI": ["Not a language code: 'HI'. Give one such as 'hi' or 'en'."],
+                                     "hindi": ["Not a language code: 'hindi'. Give one such as 'hi' or 'en'."]}
+    assert problems[0]["descriptions"] == {"hi": ["Descriptions are 1-300 characters."]}
+    assert problems[1] == {"labels": {"hi": ["Duplicate label 'अल्फ़ा' in 'hi' in category 'movement' (also at 0)."]}}
+    assert problems[2] == {"labels": {"en": ["Labels are 1-80 characters."]}}    # another category may share it
+    with pytest.raises(errors.ValidationError) as info:
+        Vocabulary(1, (a,))
+    assert "tags.0.labels.HI" in info.value.paths()
+
+
+def test_an_edit_merges_texts_keeps_the_old_version_and_the_diff_names_each_language():
+    v1 = default()
+    v2 = v1.edit("setback", labels={"hi": "पीछे हटे", "en": "A step back"}, descriptions={"hi": None})
+    tag = v2.resolve("setback")
+    assert dict(tag.labels) == {"hi": "पीछे हटे", "en": "A step back"} and tag.descriptions == ()
+    assert v1.resolve("setback").label_in("hi") == "एक कदम पीछे"                 # the old version keeps its texts
+    assert v2.resolve("step-forward").labels == v1.resolve("step-forward").labels
+    (edited,) = v1.diff(v2)["edited"]
+    assert edited == {"code": "setback", "fields": {
+        "labels.en": [None, "A step back"], "labels.hi": ["एक कदम पीछे", "पीछे हटे"],
+        "descriptions.hi": ["एक कदम पीछे; जो रास्ता सीधी लकीर में नहीं चलता, उसमें ऐसा होना आम बात है।", None]}}
+    v3 = v2.edit("setback", label="Step back")                                    # other texts are kept
+    assert dict(v3.resolve("setback").labels)["hi"] == "पीछे हटे"
+    with pytest.raises(errors.ValidationError):
+        v3.edit("setback", labels={"hi": "पीछे हटे"})                            # nothing to change
+
+
+def test_a_version_stored_before_languages_loads_with_none_and_falls_back():
+    stored = [{k: v for k, v in t.as_dict().items() if k not in ("labels", "descriptions")} for t in DEFAULT_TAGS]
+    old = Vocabulary(1, tuple(Tag.from_stored(d) for d in stored))
+    setback = old.resolve("setback")
+    assert setback.labels == () and setback.label_in("hi", "hi") == "Setback"
+    assert setback.as_dict()["labels"] == {} and old.diff(default())["edited"][0]["fields"]["labels.hi"][0] is None
+
+
+def test_the_vocabularys_messages_are_marked_and_said_in_hindi():
+    from progress_plugin import lang
+    hindi = lang.words("hi")
+    _, reason = default().retire("setback").applicable("setback")
+    assert hindi.say(reason) == "टैग 'setback' हटाया जा चुका है; अब इसे नहीं लगाया जा सकता।"
+    problems = check_tags([Tag("a", "", "", "movement", "sideways")])
+    assert hindi.say(problems) == {0: {"label": ["लेबल 1 से 80 अक्षरों का हो।"],
+                                       "direction": ["इनमें से एक हो: toward, steady, mixed, away, none।"]}}
+    with pytest.raises(errors.ValidationError) as info:
+        default().retire("setback").retire("setback")
+    assert hindi.say(info.value.messages) == {"status": ["टैग 'setback' पहले से हटाया हुआ है।"]}
+    from progress_plugin.core.vocabulary import category_label, direction_label
+    assert category_label("movement", hindi) == "उतार-चढ़ाव" and category_label("coping-skills", hindi) == "Coping skills"
+    assert direction_label("mixed", hindi) == "मिला-जुला" and direction_label("none") == "No direction"

@@ -19,7 +19,7 @@ COMMANDS = {
     "outbox": "progress_plugin.cli.queues:outbox_group",
     "backfill": "progress_plugin.cli.backfill:backfill",
     "vocab": "progress_plugin.cli.vocab:vocab",
-    "tokens": "progress_plugin.cli.vocab:tokens",
+    "tokens": "progress_plugin.cli.tokens:tokens",
     "report": "progress_plugin.cli.report:report",
     "summary": "progress_plugin.cli.report:summary",
     "schemas": "progress_plugin.cli.artifacts:schemas",

@@ -1,4 +1,4 @@
-"""``progress-plugin vocab`` (the tag vocabulary) and ``progress-plugin tokens`` (API tokens).
+"""``progress-plugin vocab``: the tag vocabulary (``progress-plugin tokens`` is :mod:`progress_plugin.cli.tokens`).
 
 The clinic is ``--clinic``, else ``$PROGRESS_PLUGIN_CLINIC``, else the one clinic of the config
 file's ``[[clinics]]`` when it names exactly one. With several clinics, or none, it must be given:
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
+from progress_plugin import lang
 from progress_plugin.schemas import jsonio
-from progress_plugin.store import tokens as tokens_mod
 from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
 from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.cli.context import Context, Group, now, pass_ctx
@@ -29,7 +29,18 @@ ENV_CLINIC = "PROGRESS_PLUGIN_CLINIC"
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 VERSION = click.IntRange(min=1, max=MAX_VERSION)
 ROLE = click.Choice(ROLES + ("none",))
+LANGUAGE = click.Choice(lang.LANGUAGES)
 ROLE_HELP = "What the logic does with it: review resets the review clock; a strain stays open until a repair."
+
+
+def texts_of(pairs, option: str) -> dict:
+    """Repeated ``--label-in LANG TEXT`` options as ``{LANG: TEXT}``; a language given twice is refused."""
+    out: dict = {}
+    for language, text in pairs:
+        if language in out:
+            raise click.BadParameter(f"{language} is given twice", param_hint=option)
+        out[language] = text
+    return out
 
 
 def role_of(value: str | None):
@@ -82,7 +93,20 @@ def clinic_of(obj: Context, flag: str | None) -> str:
     raise click.UsageError(f"Say which clinic: --clinic ID or ${ENV_CLINIC}.{hint}")
 
 
-def show_tag(tag) -> str:
+def texts_options(f):
+    """``--label-in LANG TEXT`` and ``--description-in LANG TEXT``, each repeatable: a tag's texts in other languages."""
+    f = click.option("--description-in", "descriptions", type=(LANGUAGE, TEXT), multiple=True,
+                     metavar="LANG TEXT", help="The description in language LANG (repeatable).")(f)
+    return click.option("--label-in", "labels", type=(LANGUAGE, TEXT), multiple=True, metavar="LANG TEXT",
+                        help=f"The label in language LANG, one of {', '.join(lang.LANGUAGES)} (repeatable).")(f)
+
+
+def lang_option(f):
+    return click.option("--lang", "language", type=LANGUAGE, help="Show labels and descriptions in this language "
+                        "(else the clinic's default language, else the base text).")(f)
+
+
+def show_tag(tag, language: str | None = None, fallback: str | None = None) -> str:
     flags = [tag.category, tag.direction]
     if tag.role:
         flags.append(f"role: {tag.role}")
@@ -90,7 +114,8 @@ def show_tag(tag) -> str:
         flags.append("therapist-only")
     if not tag.active:
         flags.append("RETIRED")
-    return f"{tag.code:<26} {tag.label:<34} [{', '.join(flags)}]"
+    label = tag.label_in(language, fallback) if language else tag.label
+    return f"{tag.code:<26} {label:<34} [{', '.join(flags)}]"
 
 
 def echo(text: str, **kwargs) -> None:
@@ -137,29 +162,39 @@ def vocab():
 @clinic_option
 @click.option("--version", type=VERSION, help="A past version (default: the current one).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@lang_option
 @pass_ctx
-def list_(obj: Context, clinic, version, as_json):
-    """List every tag (active and retired) of the current or a past version."""
+def list_(obj: Context, clinic, version, as_json, language):
+    """List every tag (active and retired) of the current or a past version. JSON carries every language."""
     clinic = clinic_of(obj, clinic)
     vocabulary = obj.store.vocabulary(clinic, version)
     if as_json:
         echo_json({"clinic_id": clinic, "version": vocabulary.version, "tags": [t.as_dict() for t in vocabulary.tags]})
         return
-    click.echo(f"clinic {clinic}, vocabulary version {vocabulary.version}")
+    click.echo(f"clinic {clinic}, vocabulary version {vocabulary.version}" + (f", in {language}" if language else ""))
+    fallback = lang.supported(obj.store.clinic_language(clinic)) if language else None
     for tag in vocabulary.tags:
-        echo(show_tag(tag))
+        echo(show_tag(tag, language, fallback))
 
 
 @vocab.command()
 @clinic_option
 @click.argument("code", type=TEXT)
 @click.option("--version", type=VERSION, help="A past version (default: the current one).")
+@lang_option
 @pass_ctx
-def show(obj: Context, clinic, code, version):
-    """Show one tag, as JSON."""
+def show(obj: Context, clinic, code, version, language):
+    """Show one tag, as JSON, with its labels and descriptions in every language. With --lang, "shown" holds
+    the label and description a person reading that language sees."""
     clinic = clinic_of(obj, clinic)
     vocabulary = obj.store.vocabulary(clinic, version)
-    echo_json({"version": vocabulary.version, **vocabulary.resolve(code).as_dict()})
+    tag = vocabulary.resolve(code)
+    doc = {"version": vocabulary.version, **tag.as_dict()}
+    if language:
+        fallback = lang.supported(obj.store.clinic_language(clinic))
+        doc["shown"] = {"lang": language, "label": tag.label_in(language, fallback),
+                        "description": tag.description_in(language, fallback)}
+    echo_json(doc)
 
 
 @vocab.command()
@@ -173,11 +208,16 @@ def show(obj: Context, clinic, code, version):
 @click.option("--audience", default="all", show_default=True, type=click.Choice(AUDIENCES),
               help="'therapist' keeps the tag out of client-facing views and exports.")
 @click.option("--role", default="none", show_default=True, type=ROLE, help=ROLE_HELP)
+@texts_options
 @pass_ctx
-def add(obj: Context, clinic, actor, code, role, **fields):
-    """Add a tag with a new CODE (1-64 of letters, digits, '.', '_', '-'; never reused)."""
+def add(obj: Context, clinic, actor, code, role, labels, descriptions, **fields):
+    """Add a tag with a new CODE (1-64 of letters, digits, '.', '_', '-'; never reused).
+
+    --label and --description are the base texts (English); --label-in hi "..." and
+    --description-in hi "..." give them in another language."""
     clinic = clinic_of(obj, clinic)
-    tag = load(tag_schema, {"code": code, **fields, "role": role_of(role)})
+    tag = load(tag_schema, {"code": code, **fields, "role": role_of(role), "labels": texts_of(labels, "--label-in"),
+                            "descriptions": texts_of(descriptions, "--description-in")})
     _save(obj, clinic, _current(obj, clinic, create=True), "add", code, actor, tag=tag)
 
 
@@ -191,13 +231,20 @@ def add(obj: Context, clinic, actor, code, role, **fields):
 @click.option("--description", help="New description.")
 @click.option("--audience", type=click.Choice(AUDIENCES), help="New audience.")
 @click.option("--role", type=ROLE, help="New role, or 'none' to remove it. " + ROLE_HELP)
+@texts_options
 @pass_ctx
-def edit(obj: Context, clinic, actor, code, role, **fields):
-    """Change a tag's label, description, category, direction, audience or role. The code stays."""
+def edit(obj: Context, clinic, actor, code, role, labels, descriptions, **fields):
+    """Change a tag's label, description, category, direction, audience or role, or its texts in other
+    languages. The code stays.
+
+    --label-in hi "..." sets the Hindi label, --label-in hi "" removes it; other languages keep theirs."""
     clinic = clinic_of(obj, clinic)
     fields = {k: v for k, v in fields.items() if v is not None}
     if role is not None:
         fields["role"] = role_of(role)
+    for name, given, option in (("labels", labels, "--label-in"), ("descriptions", descriptions, "--description-in")):
+        if given:
+            fields[name] = {k: v or None for k, v in texts_of(given, option).items()}
     changes = load(tag_edit_schema, fields)
     _save(obj, clinic, _current(obj, clinic, create=True), "edit", code, actor, changes=changes)
 
@@ -319,52 +366,3 @@ def export(obj: Context, clinic, fmt, out: Path | None):
     else:
         out.write_text(text, encoding="utf-8")
         click.echo(f"wrote version {vocabulary.version} ({fmt}) to {out}", err=True)
-
-
-# -- tokens ---------------------------------------------------------------------------------
-@click.group(cls=Group)
-def tokens():
-    """API tokens for the admin API and the progress panel: one clinic and one role each."""
-
-
-@tokens.command()
-@click.option("--clinic", required=True, envvar=ENV_CLINIC, metavar="ID", type=TEXT,
-              help="The clinic the token is for.")
-@click.option("--role", required=True, type=click.Choice(tokens_mod.ROLES),
-              help="viewer may read; admin may read and edit.")
-@click.option("--name", required=True, type=TEXT, help="What the token is for, e.g. 'reports dashboard'.")
-@actor_option
-@pass_ctx
-def create(obj: Context, clinic, role, name, actor):
-    """Create a token and print it once. Only its hash is stored; keep it somewhere safe."""
-    token_id, token = tokens_mod.create(obj.store, clinic, role, name, now(), actor)
-    click.echo(f"token id {token_id} ({role}, clinic {clinic}). It is shown only now:", err=True)
-    click.echo(token)
-
-
-@tokens.command("list")
-@click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", type=TEXT, help="Only this clinic's tokens.")
-@pass_ctx
-def list_tokens(obj: Context, clinic):
-    """List tokens: id, clinic, role, name, created, revoked, refused attempts. Never a secret.
-
-    Then the refused attempts per clinic whose URL was called (``*``: a clinic that does not exist).
-    """
-    per_clinic, per_token = tokens_mod.failures(obj.store, clinic)
-    for r in tokens_mod.list_tokens(obj.store, clinic):
-        revoked = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}Z" if r["revoked_at"] else "active"
-        click.echo(f"{r['token_id']}  {r['clinic_id']:<16} {r['role']:<7} {revoked:<26} "
-                   f"refused={per_token.get(r['token_id'], 0):<5} {r['name']}")
-    click.echo("refused token attempts: " + (" ".join(f"{k}={v}" for k, v in sorted(per_clinic.items())) or "none"))
-
-
-@tokens.command()
-@click.argument("token_id", type=TEXT)
-@click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", type=TEXT,
-              help="Only if the token belongs to this clinic.")
-@actor_option
-@pass_ctx
-def revoke(obj: Context, token_id, clinic, actor):
-    """Revoke TOKEN_ID (the id from `tokens list`); it stops working at once."""
-    tokens_mod.revoke(obj.store, token_id, now(), actor, clinic)
-    click.echo(f"revoked {token_id}")

@@ -7,6 +7,7 @@ from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Field, Goal
 from progress_plugin.core.notes import Rating
 from progress_plugin.core.vocabulary import SYSTEM, Vocabulary
+from progress_plugin.fhir.designations import with_designations
 
 BASE = "https://progress-plugin.org/fhir"
 EXT_ANSWERED_BY = f"{BASE}/StructureDefinition/answered-by"
@@ -63,7 +64,8 @@ def questionnaire() -> dict:
 
 
 def codesystem(vocabulary: Vocabulary) -> dict:
-    """The vocabulary as a CodeSystem. Retired codes stay, with status ``retired``."""
+    """The vocabulary as a CodeSystem. Retired codes stay, with status ``retired``. A tag's label and
+    description in another language are the concept's ``designation``s in that ``language``."""
     return {
         "resourceType": "CodeSystem",
         "id": "progress-tags",
@@ -85,19 +87,20 @@ def codesystem(vocabulary: Vocabulary) -> dict:
              "description": "What the logic does with the tag: review (resets the review clock), strain (open "
                             "until a repair) or repair; absent when the tag has no role"},
         ],
-        "concept": [{
+        "concept": [with_designations({
             "code": tag.code, "display": tag.label, "definition": tag.description or tag.label,
             "property": [{"code": "category", "valueCode": tag.category},
                          {"code": "direction", "valueCode": tag.direction},
                          {"code": "audience", "valueCode": tag.audience},
                          {"code": "status", "valueCode": tag.status}]
                         + ([{"code": "role", "valueCode": tag.role}] if tag.role else []),
-        } for tag in vocabulary.tags],
+        }, tag) for tag in vocabulary.tags],
     }
 
 
 def valueset(vocabulary: Vocabulary) -> dict:
-    """The tags that may be applied now: the active codes of this version."""
+    """The tags that may be applied now: the active codes of this version, each with its labels in
+    other languages as ``designation``s (display use)."""
     return {
         "resourceType": "ValueSet",
         "id": "progress-tags",
@@ -108,7 +111,8 @@ def valueset(vocabulary: Vocabulary) -> dict:
         "status": "active",
         "compose": {"include": [{
             "system": SYSTEM, "version": str(vocabulary.version),
-            "concept": [{"code": t.code, "display": t.label} for t in vocabulary.active()],
+            "concept": [with_designations({"code": t.code, "display": t.label}, t, definitions=False)
+                        for t in vocabulary.active()],
         }]},
     }
 

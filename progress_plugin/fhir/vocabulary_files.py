@@ -11,6 +11,8 @@ description (a definition equal to the display means no description, since the e
 the label there when a tag has none), and the properties ``category``, ``direction``,
 ``audience``, ``status`` (or the standard ``inactive`` = true for a retired code) and ``role``
 (absent: no role). In our JSON file a tag's ``role`` is null or absent when it has none.
+A tag's texts in other languages are ``labels``/``descriptions`` objects in our JSON file and
+``designation``s in FHIR (:mod:`progress_plugin.fhir.designations`).
 """
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ from dataclasses import dataclass
 
 import marshmallow as ma
 
+from progress_plugin.fhir import designations
 from progress_plugin.fhir import resources as fhir
 from progress_plugin.schemas import jsonio
 from progress_plugin.errors import ValidationError
 from progress_plugin.schemas import tag_schema, vocabulary_file_schema
 from progress_plugin.core.vocabulary import SYSTEM, Tag, Vocabulary, check_tags
+from progress_plugin.core.words import msg
 
 FORMAT = "progress-plugin/vocabulary"
 FORMATS = ("json", "fhir")
@@ -204,7 +208,7 @@ def _codesystem(cs: dict, prefix: Path, problems: Problems) -> list[tuple[Path, 
         return []
     if len(concepts) > MAX_TAGS:
         problems.add(prefix + ("concept",), f"At most {MAX_TAGS} concepts.")
-    found = []
+    found, where_of = [], {}
     for i, concept in enumerate(concepts):
         here = prefix + ("concept", i)
         if not isinstance(concept, dict):
@@ -213,14 +217,15 @@ def _codesystem(cs: dict, prefix: Path, problems: Problems) -> list[tuple[Path, 
         if "concept" in concept:
             problems.add(here + ("concept",), "Nested concepts are not supported; list every tag at the top level.")
         data, where = _concept_fields(concept, here, problems)
+        where_of[here] = where
         try:
             found.append((here, tag_schema.load(data)))
         except ma.ValidationError as exc:
             for path, message in _walk(exc.messages):
                 if message == "Missing data for required field." and path[0] in PROPERTIES:
                     message = f"Missing the '{path[0]}' property."
-                problems.add(where.get(path[0], here + path), message)
-    _duplicates(found, problems)
+                problems.add(where.get(tuple(path[:2]), where.get(path[0], here + path)), message)
+    _duplicates(found, problems, where_of)
     return found
 
 
@@ -253,6 +258,10 @@ def _concept_fields(concept: dict, here: Path, problems: Problems) -> tuple[dict
         data["status"], where["status"] = "retired", inactive
     for name in PROPERTIES:
         where.setdefault(name, here + ("property",))
+    if "designation" in concept:
+        data["labels"], data["descriptions"], found = designations.read(concept["designation"], here + ("designation",),
+                                                                        problems.add)
+        where.update(found)
     return data, where
 
 
@@ -274,27 +283,34 @@ def _valueset(vs: dict, prefix: Path, active: set[str], problems: Problems) -> N
             problems.add(here + ("concept",), f"The active code '{code}' is missing from the ValueSet.")
 
 
-def _duplicates(found: list[tuple[Path, Tag]], problems: Problems) -> None:
-    """Duplicate codes, and duplicate labels (case-insensitive) within a category, by :func:`check_tags`,
-    at their paths in the file."""
+def _duplicates(found: list[tuple[Path, Tag]], problems: Problems, where_of: dict | None = None) -> None:
+    """Duplicate codes, and duplicate labels (case-insensitive) within a category, in the base texts and
+    in each language, by :func:`check_tags`, at their paths in the file (``where_of``: a concept's
+    fields by the concept's path, when they sit elsewhere than at ``path + (field,)``)."""
     checked = check_tags([tag for _, tag in found], [path[-1] for path, _ in found])
     for i, fields in checked.items():
-        for name, messages in fields.items():
-            for message in messages:
-                problems.add(found[i][0] + (name,), message)
+        where = (where_of or {}).get(found[i][0], {})
+        for path, message in _walk(fields):
+            problems.add(where.get(tuple(path), found[i][0] + tuple(path)), message)
 
 
 def fits(found: list[tuple[Path, Tag]], current: Vocabulary, problems: Problems) -> None:
     """Tags the import does not name stay, retired; their labels stay taken within their category."""
     incoming = {tag.code for _, tag in found}
-    kept = {(t.category.casefold(), t.label.casefold()): t for t in current.tags if t.code not in incoming}
+    kept = {}
+    for t in current.tags:
+        if t.code not in incoming:
+            kept[(None, t.category.casefold(), t.label.casefold())] = t
+            kept.update({(language, t.category.casefold(), label.casefold()): t for language, label in t.labels})
     for path, tag in found:
-        other = kept.get((tag.category.casefold(), tag.label.casefold()))
-        if other is not None:
-            problems.add(path + ("label",),
-                         f"Label '{tag.label}' in category '{tag.category}' belongs to tag '{other.code}', "
-                         f"which stays (retired) because codes are never deleted; use another label "
-                         f"or include '{other.code}' in the file.")
+        mine = [(None, tag.label, ("label",))] + [(language, label, ("labels", language)) for language, label in tag.labels]
+        for language, label, field in mine:
+            other = kept.get((language, tag.category.casefold(), label.casefold()))
+            if other is not None:
+                problems.add(path + field, msg(
+                    "Label '{label}' in category '{category}' belongs to tag '{code}', which stays (retired) "
+                    "because codes are never deleted; use another label or include '{code}' in the file.",
+                    label=label, category=tag.category, code=other.code))
 
 
 # -- writing ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ instead to hand over an open store, a clock or a whole runtime.
 """
 from __future__ import annotations
 
-import html
 import threading
 from typing import Callable
 
@@ -30,7 +29,8 @@ from progress_plugin.errors import ValidationError
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
-from progress_plugin.core.vocabulary import labels_at
+from progress_plugin.core.vocabulary import category_label, direction_label, labels_at
+from progress_plugin.hosts.admin_page import vocabulary_table
 from progress_plugin.core.words import N_, Words
 from progress_plugin import lang
 from progress_plugin.schemas.field_types import locale_schema
@@ -110,6 +110,11 @@ def _words(rt, clinic_id: str, locale) -> Words:
     language, else English. A malformed ``locale`` is a ValidationError naming it."""
     asked = schemas.load(locale_schema, {"locale": locale})["locale"]
     return lang.words(lang.choose(asked, (), rt.store.clinic_language(clinic_id)))
+
+
+def _fallback(rt, clinic_id: str) -> str | None:
+    """The clinic's default language, where a tag has no text in the language asked for (None: the base text)."""
+    return lang.supported(rt.store.clinic_language(clinic_id))
 
 
 # -- configuration -----------------------------------------------------------------------
@@ -194,14 +199,18 @@ def note_fields(clinic_id, client_id, note_type, locale):
                        {"clinic_id": clinic_id, "client_id": client_id, "note_type": note_type})
     if _kind(req.get("note_type"), req["clinic_id"]).refused:
         return None
-    state = _state(_rt(), req["clinic_id"], req["client_id"])
+    rt = _rt()
+    words, fallback = _words(rt, req["clinic_id"], locale), _fallback(rt, req["clinic_id"])
+    state = _state(rt, req["clinic_id"], req["client_id"])
     goals = state.intake.goals if state.intake else ()
     return {
-        "id": NOTE_FIELDS_ID, "type": "tag-picker", "title": "Progress tags",
+        "id": NOTE_FIELDS_ID, "type": "tag-picker", "title": words(N_("Progress tags")), "language": words.code,
         "vocabulary_version": state.vocabulary.version,
-        "categories": [{"id": category, "label": category.replace("-", " ").capitalize(),
-                        "tags": [{"code": t.code, "label": t.label, "description": t.description,
-                                  "direction": t.direction, "therapist_only": t.therapist_only} for t in tags]}
+        "categories": [{"id": category, "label": category_label(category, words),
+                        "tags": [{"code": t.code, "label": t.label_in(words.code, fallback),
+                                  "description": t.description_in(words.code, fallback), "direction": t.direction,
+                                  "direction_label": direction_label(t.direction, words),
+                                  "therapist_only": t.therapist_only} for t in tags]}
                        for category, tags in state.vocabulary.by_category("therapist").items()],
         "goals": [{"id": g.id, "rank": g.rank, "words": g.words, "whose": g.whose}
                   for g in sorted(goals, key=lambda g: g.rank) if g.status == "active"],
@@ -337,24 +346,13 @@ def chart_panels(clinic_id, client_id, audience, locale):
 def admin_pages(clinic_id, locale):
     req = schemas.load(schemas.clinic_request_schema, {"clinic_id": clinic_id})
     rt = _rt()
-    words = _words(rt, req["clinic_id"], locale)   # noqa: F841 (the page's words come with the console)
+    words, fallback = _words(rt, req["clinic_id"], locale), _fallback(rt, req["clinic_id"])
     with rt.store.begin() as conn:
         rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
         vocabulary = rt.store.vocabulary(req["clinic_id"], conn=conn)
-    rows = "".join(
-        f"<tr><td><code>{_e(t.code)}</code></td><td>{_e(t.label)}</td><td>{_e(t.category)}</td>"
-        f"<td>{_e(t.direction)}</td><td>{'therapist only' if t.therapist_only else 'all'}</td>"
-        f"<td>{_e(t.role or '')}</td><td>{_e(t.status)}</td><td>{_e(t.description)}</td></tr>" for t in vocabulary.tags)
-    body = (f'<section class="progress-plugin-admin"><p>Vocabulary version {vocabulary.version}. '
-            "Codes never change; an edit creates a new version, and retired tags keep their meaning "
-            "on old notes.</p><table><thead><tr><th>Code</th><th>Label</th><th>Category</th><th>Direction</th>"
-            f"<th>Audience</th><th>Role</th><th>Status</th><th>Description</th></tr></thead><tbody>{rows}</tbody></table></section>")
-    return {"id": ADMIN_PAGE_ID, "title": "Progress tags", "html": body,
+    return {"id": ADMIN_PAGE_ID, "title": words(N_("Progress tags")), "language": words.code,
+            "html": vocabulary_table(vocabulary, words, fallback),
             "data": {"vocabulary_version": vocabulary.version, "tags": [t.as_dict() for t in vocabulary.tags]}}
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _iso(value) -> str | None:
@@ -365,7 +363,8 @@ def _iso(value) -> str | None:
 def tag_labels(clinic_id, pairs, locale):
     req = schemas.load(schemas.tag_labels_hook_schema, {"clinic_id": clinic_id, "pairs": pairs})
     rt = _rt()
+    words, fallback = _words(rt, req["clinic_id"], locale), _fallback(rt, req["clinic_id"])
     with rt.store.begin() as conn:
         rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
         found = rt.store.vocabularies(req["clinic_id"], {v for _, v in req["pairs"]}, conn=conn)
-    return {"labels": labels_at(found, req["pairs"])}
+    return {"labels": labels_at(found, req["pairs"], words, fallback)}

@@ -1,6 +1,6 @@
 """Marshmallow schemas of the host contract: the payloads a host sends (events, webhook envelopes,
-hook arguments) and the vocabulary's tags and files. Each is exported as JSON Schema into
-``schemas/`` (:data:`BOUNDARY`).
+hook arguments) and the vocabulary's tags and files (:mod:`progress_plugin.schemas.vocabulary`,
+re-exported here). Each is exported as JSON Schema into ``schemas/`` (:data:`BOUNDARY`).
 
 Other boundaries keep their schemas beside the code that serves them: the admin API's query and response
 schemas (:mod:`~progress_plugin.web.admin`), Canvas events (:mod:`~progress_plugin.web.canvas`), CDS Hooks
@@ -24,13 +24,12 @@ from progress_plugin.core.intake import (CADENCES, HOLDING_STEADY, MAX_GOALS, RA
                                     WHOSE, Goal, Intake, upgrade_answers)
 from progress_plugin.core.notes import NOTE_SOURCES, RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
-from progress_plugin.core.vocabulary import (AUDIENCES, CODE_RE, DIRECTIONS, LABEL_MAX, ROLES, STATUSES, Tag,
-                                             check_tags)
+from progress_plugin.core.vocabulary import CODE_RE
+from progress_plugin.schemas.vocabulary import (MAX_VERSION, ROLE_DOC, TagEditSchema, TagSchema,  # noqa: F401
+                                                Version, VocabularyFileSchema, tag_edit_schema, tag_schema,
+                                                vocabulary_file_schema)
 
 Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
-#: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
-MAX_VERSION = 2 ** 31 - 1
-Version = validate.Range(min=1, max=MAX_VERSION, error="A version is between {min} and {max}.")
 #: The most ``(code, version)`` pairs one label request may ask about.
 MAX_LABEL_PAIRS = 500
 
@@ -176,64 +175,6 @@ class NoteProgressSchema(Inbound):
                    data["author"], tuple(data["tags"]), data.get("note_type"), tuple(data["ratings"]))
 
 
-# -- vocabulary ---------------------------------------------------------------------------
-ROLE_DOC = {"description": "What the logic does with the tag: 'review' resets the review clock, a 'strain' "
-                           "stays open until a 'repair'. Null (or left out): no role."}
-
-
-class TagSchema(Inbound):
-    code = Text(required=True, validate=validate.Regexp(
-        CODE_RE, error="Codes are 1-64 characters of letters, digits, '.', '_' or '-'."))
-    label = Text(required=True, validate=validate.Length(min=1, max=LABEL_MAX))
-    description = Text(load_default="", validate=validate.Length(max=300))
-    category = Text(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
-                    error="Categories are lower-case words, e.g. 'movement'."))
-    direction = Text(required=True, validate=validate.OneOf(DIRECTIONS))
-    audience = Text(load_default="all", validate=validate.OneOf(AUDIENCES))
-    status = Text(load_default="active", validate=validate.OneOf(STATUSES))
-    role = Text(load_default=None, allow_none=True, validate=validate.OneOf(ROLES), metadata=ROLE_DOC)
-
-    @post_load
-    def to_tag(self, data, **kwargs) -> Tag:
-        return Tag(**data)
-
-
-class TagEditSchema(Inbound):
-    """Changes to one tag (admin API ``PATCH``). Codes are immutable; the status changes through retire/restore."""
-
-    code = Text(metadata={"description": "If given, must be the tag's own code."})
-    label = Text(validate=validate.Length(min=1, max=LABEL_MAX))
-    description = Text(validate=validate.Length(max=300))
-    category = Text(validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$",
-                    error="Categories are lower-case words, e.g. 'movement'."))
-    direction = Text(validate=validate.OneOf(DIRECTIONS))
-    audience = Text(validate=validate.OneOf(AUDIENCES))
-    role = Text(allow_none=True, validate=validate.OneOf(ROLES),
-                metadata={"description": "The new role: 'review' (resets the review clock), 'strain' (stays open "
-                                         "until a 'repair') or 'repair'. Null removes it; left out, the role stays."})
-
-
-class VocabularyFileSchema(Inbound):
-    """A vocabulary file, as exported by ``progress-plugin vocab export --format json``."""
-
-    format = Text(required=True, validate=validate.Equal("progress-plugin/vocabulary"))
-    version = Int(strict=True, validate=Version,
-                  metadata={"description": "The version it was exported from (informational)."})
-    clinic_id = Text(validate=ID)
-    tags = fields.List(fields.Nested(TagSchema), required=True, validate=validate.Length(min=1, max=500))
-
-    @validates_schema
-    def unique(self, data, **kwargs):
-        tags = [t for t in data.get("tags", []) if isinstance(t, Tag)]
-        problems = check_tags(tags)
-        dupes = {i: {k: [m for m in v if m.startswith("Duplicate")] for k, v in p.items()}
-                 for i, p in problems.items()}
-        dupes = {i: {k: v for k, v in p.items() if v} for i, p in dupes.items()}
-        dupes = {i: p for i, p in dupes.items() if p}
-        if dupes:
-            raise ma.ValidationError({"tags": dupes})
-
-
 # -- events that arrive as plain data (webhooks, hook arguments) --------------------------
 class IntakeSubmittedSchema(Inbound):
     clinic_id = Text(required=True, validate=ID)
@@ -346,9 +287,6 @@ class EnvelopeSchema(Inbound):
 
 intake_schema = IntakeSchema()
 note_schema = NoteProgressSchema()
-tag_schema = TagSchema()
-tag_edit_schema = TagEditSchema()
-vocabulary_file_schema = VocabularyFileSchema()
 intake_submitted_schema = IntakeSubmittedSchema()
 note_deleted_schema = NoteDeletedSchema()
 client_discharged_schema = ClientDischargedSchema()

@@ -8,6 +8,7 @@ answers with what the host should hear (the new CodeSystem and ValueSet).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from progress_plugin.core import effects as fx
@@ -17,7 +18,8 @@ from progress_plugin.errors import PreconditionFailed, ValidationError
 from progress_plugin.fhir.vocabulary_files import Parsed, Problems, fits
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
-from progress_plugin.core.vocabulary import Tag, Vocabulary
+from progress_plugin.core.vocabulary import Tag, Vocabulary, merged
+from progress_plugin.core.words import N_, msg
 
 
 # -- single edits -------------------------------------------------------------------------
@@ -29,31 +31,45 @@ def change(current: Vocabulary, op: str, code: str, tag: Tag | None = None,
     """
     if op == "add":
         if tag.status != "active":
-            raise ValidationError({"status": ["A new tag is active; retire it afterwards if needed."]})
-        _label_free(current, tag.code, tag.label, tag.category)
+            raise ValidationError({"status": [N_("A new tag is active; retire it afterwards if needed.")]})
+        _labels_free(current, tag)
         return current.add(tag), f"add {tag.code}"
     if op == "edit":
         changes = dict(changes or {})
         old = current.resolve(code)
         if "code" in changes and changes["code"] != code:
-            raise ValidationError({"code": ["Codes are immutable; add a new tag and retire this one instead."]})
+            raise ValidationError({"code": [N_("Codes are immutable; add a new tag and retire this one instead.")]})
         changes.pop("code", None)
-        _label_free(current, code, changes.get("label", old.label), changes.get("category", old.category))
-        edited = [f for f, v in changes.items() if getattr(old, f) != v]
-        return current.edit(code, **changes), f"edit {code} {','.join(edited)}".strip()
+        _labels_free(current, replace(old, **merged(old, changes)))
+        new = current.edit(code, **changes)
+        edited = dict.fromkeys(f.split(".")[0] for item in current.diff(new)["edited"] for f in item["fields"])
+        return new, f"edit {code} {','.join(edited)}".strip()
     if op in ("retire", "restore"):
         new = current.retire(code) if op == "retire" else current.restore(code)
         return new, f"{op} {code}"
     raise ValueError(f"unknown vocabulary change {op!r}")
 
 
-def _label_free(current: Vocabulary, code: str, label: str, category: str) -> None:
-    key = (category.casefold(), label.casefold())
+def _labels_free(current: Vocabulary, tag: Tag) -> None:
+    """``tag``'s labels, the base one and each language's, are not another tag's in its category
+    (a retired tag's included: it keeps its label)."""
+    category = tag.category.casefold()
+    mine = dict(tag.labels)
     for other in current.tags:
-        if other.code != code and (other.category.casefold(), other.label.casefold()) == key:
-            state = "" if other.active else " (retired)"
-            raise ValidationError({"label": [f"Label '{label}' is already used in category '{category}' "
-                                             f"by tag '{other.code}'{state}."]})
+        if other.code == tag.code or other.category.casefold() != category:
+            continue
+        state = "" if other.active else N_(" (retired)")
+        if other.label.casefold() == tag.label.casefold():
+            raise ValidationError({"label": [msg("Label '{label}' is already used in category '{category}' by tag "
+                                                 "'{code}'{state}.", label=tag.label, category=tag.category,
+                                                 code=other.code, state=state)]})
+        theirs = dict(other.labels)
+        for language, label in mine.items():
+            if language in theirs and theirs[language].casefold() == label.casefold():
+                raise ValidationError({"labels": {language: [msg(
+                    "Label '{label}' in '{language}' is already used in category '{category}' by tag "
+                    "'{code}'{state}.", label=label, language=language, category=tag.category,
+                    code=other.code, state=state)]}})
 
 
 # -- importing ----------------------------------------------------------------------------
