@@ -18,6 +18,7 @@ from progress_plugin.fhir.vocabulary_files import Parsed, Problems, fits
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
 from progress_plugin.core.vocabulary import Tag, Vocabulary
+from progress_plugin.core.words import N_, msg
 
 
 # -- single edits -------------------------------------------------------------------------
@@ -29,14 +30,14 @@ def change(current: Vocabulary, op: str, code: str, tag: Tag | None = None,
     """
     if op == "add":
         if tag.status != "active":
-            raise ValidationError({"status": ["A new tag is active; retire it afterwards if needed."]})
+            raise ValidationError({"status": [N_("A new tag is active; retire it afterwards if needed.")]})
         _label_free(current, tag.code, tag.label, tag.category)
         return current.add(tag), f"add {tag.code}"
     if op == "edit":
         changes = dict(changes or {})
         old = current.resolve(code)
         if "code" in changes and changes["code"] != code:
-            raise ValidationError({"code": ["Codes are immutable; add a new tag and retire this one instead."]})
+            raise ValidationError({"code": [N_("Codes are immutable; add a new tag and retire this one instead.")]})
         changes.pop("code", None)
         _label_free(current, code, changes.get("label", old.label), changes.get("category", old.category))
         edited = [f for f, v in changes.items() if getattr(old, f) != v]
@@ -51,9 +52,11 @@ def _label_free(current: Vocabulary, code: str, label: str, category: str) -> No
     key = (category.casefold(), label.casefold())
     for other in current.tags:
         if other.code != code and (other.category.casefold(), other.label.casefold()) == key:
-            state = "" if other.active else " (retired)"
-            raise ValidationError({"label": [f"Label '{label}' is already used in category '{category}' "
-                                             f"by tag '{other.code}'{state}."]})
+            said = (msg("Label '{label}' is already used in category '{category}' by tag '{code}'.", label=label,
+                        category=category, code=other.code) if other.active else
+                    msg("Label '{label}' is already used in category '{category}' by tag '{code}' (retired).",
+                        label=label, category=category, code=other.code))
+            raise ValidationError({"label": [said]})
 
 
 # -- importing ----------------------------------------------------------------------------
@@ -67,8 +70,8 @@ def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetim
     store.ensure_clinic(clinic_id, now)
     current = store.vocabulary(clinic_id)
     if expected_version is not None and expected_version != current.version:
-        raise PreconditionFailed(f"vocabulary is at version {current.version}, not {expected_version}; "
-                                 "reload and try again", current=current.version)
+        raise PreconditionFailed(msg("vocabulary is at version {current}, not {expected}; reload and try again",
+                                     current=current.version, expected=expected_version), current=current.version)
     problems = Problems()
     fits(list(zip(parsed.paths, parsed.tags)), current, problems)
     problems.raise_if_any()
