@@ -13,7 +13,7 @@ module in place of marshmallow's::
 
 A custom ``error`` is marked with ``N_`` where it is written. :data:`MARSHMALLOW_MESSAGES` marks
 marshmallow's own messages (fixed ones, and the templates its validators fill in), so the
-catalogs carry them; ``tests/test_schemas_messages.py`` walks every boundary schema and fails
+catalogs carry them; ``tests/test_schemas_validate.py`` walks every boundary schema and fails
 when one can say something the Hindi catalog lacks.
 
 A value quoted into a message (``{input}``) is made printable first (see

@@ -32,11 +32,12 @@ from datetime import datetime, timezone
 
 import marshmallow as ma
 from flask import Blueprint
-from marshmallow import fields, validate, validates_schema
+from marshmallow import fields, validates_schema
 
 from progress_plugin.core import effects as fx
 from progress_plugin.core import events as ev
 from progress_plugin import schemas
+from progress_plugin.schemas import validate   # marshmallow's validators, said through the catalogs
 from progress_plugin.view import panel
 from progress_plugin.web import i18n, signatures
 from progress_plugin.web.canvas_questionnaires import ANSWER_TYPES, INTAKE, SESSION

@@ -37,7 +37,7 @@ from itertools import islice
 
 import marshmallow as ma
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from progress_plugin import lang
 from progress_plugin.web import cds_link, i18n
@@ -51,7 +51,7 @@ from progress_plugin.fhir.resources import GOAL_ID_SYSTEM
 from progress_plugin.fhir.client import FHIRClient
 from progress_plugin.core.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
 from progress_plugin.schemas.field_types import FreeJSON, Int, Text
-from progress_plugin.schemas import load
+from progress_plugin.schemas import load, validate
 from progress_plugin.web.context import JSON_TYPES, answer, services
 from progress_plugin.web.canvas import cadence_label
 from progress_plugin.web.webhooks import too_large, unverified
