@@ -287,6 +287,31 @@ def test_tags_on_a_signed_note_need_an_addendum(client):
     assert r.json["status"] == "rejected" and "addendum" in card(r, canvas.TAGS_CARD)["narrative"]
 
 
+def test_cards_and_their_problems_are_in_the_clinics_language(client, app):
+    app.extensions["progress_plugin"].store.ensure_clinic("clinic-c", app.extensions["progress_plugin"].clock(),
+                                                          language="hi")
+    answers = {k: v for k, v in INTAKE_ANSWERS.items() if not k.startswith("pp-intake.g1.")}
+    answers.pop("pp-intake.g2.whose")
+    r = intake(client, answers)
+    assert r.json["status"] == "rejected" and r.headers["Content-Language"] == "hi"
+    problem = card(r, canvas.INTAKE_CARD)
+    assert problem["title"] == "मिलकर तय करें कि प्रगति क्या है"
+    assert problem["narrative"] == "दर्ज नहीं हुआ: goal 2 whose: यह भरना ज़रूरी है।"      # the questionnaire's names kept
+    recorded = intake(client)
+    assert card(recorded, canvas.INTAKE_CARD)["narrative"].startswith("12 जनवरी 2026 को मिलकर तय किया; ")
+    tagged = session(client, {"pp-session.tags": ["setback"]})
+    assert card(tagged, canvas.TAGS_CARD) == {
+        "type": "protocol_card", "patient_id": PATIENT, "key": canvas.TAGS_CARD, "title": "प्रगति के टैग",
+        "narrative": "12 जनवरी 2026 के सेशन के लिए दर्ज हो गया।", "status": "satisfied"}
+    lock(client)
+    again = session(client, {"pp-session.tags": ["step-forward"]})
+    assert card(again, canvas.TAGS_CARD)["narrative"] == (
+        "दर्ज नहीं हुआ: note: यह नोट साइन हो चुका है; इसके प्रगति के टैग अब सिर्फ़ addendum से बदल सकते हैं।")
+    bad = post(client, event("QUESTIONNAIRE_COMMAND__POST_COMMIT", answers={"pp-intake.nope": "x"}, **note_facts()))
+    assert bad.status_code == 422 and bad.json == {"json": {"answers": {
+        "pp-intake.nope": ["यह इस प्लगइन के फ़ॉर्म का सवाल नहीं है।"]}}}
+
+
 # -- verification: 4xx for anything wrong, never 5xx ---------------------------------------
 def test_wrong_secret_is_401(client, app):
     r = post(client, event("APPLICATION__ON_OPEN"), secret="another-secret-another-secret-0000")

@@ -145,7 +145,7 @@ def test_the_card_for_two_goals_with_the_review_due(service, keys):
     assert "1. **\u2068Sleep through most nights\u2069**: 3 at the start, 7 now: reliable improvement" in detail
     assert "2. **Goal 2**: 2 at the start; not enough ratings yet" in detail
     assert "Review (agreed: every 4 sessions): **due**, 5 session(s) since the last one." in detail
-    assert "2026-01-05" in detail
+    assert "agreed with the client on January 5, 2026," in detail          # a date as the language writes it
     (link,) = card["links"]
     assert link["type"] == "absolute" and link["label"]
     assert link["url"].startswith(PUBLIC + "/cds/progress.html?code=")
@@ -202,6 +202,41 @@ def test_review_not_yet_due_is_info(make_service, keys, now):
     assert card["summary"] == "Progress defined together: 2 goals"
     assert card["indicator"] == "info"
     assert "Review (agreed: every 4 sessions): next after 2 more session(s)." in card["detail"]
+
+
+def test_the_card_is_in_the_clinics_default_language_whatever_the_request_asks(service, keys, now):
+    client, store, _ = service
+    store.ensure_clinic("clinic-a", now, language="hi")
+    for asked, query in (({}, ""), ({"Accept-Language": "en"}, ""), ({}, "?lang=en")):
+        r = client.post(PATH + query, json=body_for(),
+                        headers={"Authorization": f"Bearer {make_token(keys)}", **asked})
+        assert r.status_code == 200 and r.headers["Content-Language"] == "hi"
+        (card,) = r.get_json()["cards"]
+        assert card["summary"] == "मिलकर तय की गई प्रगति: 2 लक्ष्य, दोबारा देखने का समय हो गया है"
+        assert card["source"] == {"label": "मिलकर तय की गई प्रगति"}
+        assert card["links"][0]["label"] == "प्रगति का साझा पेज खोलें"
+        lines = card["detail"].splitlines()
+        assert lines[0] == "5 जनवरी 2026 को क्लाइंट के साथ मिलकर तय किए गए लक्ष्य, क्लाइंट के अपने अंकों के साथ (0 से 10):"
+        assert lines[2].startswith("1. **\u2068Sleep through most nights\u2069**: शुरुआत में 3, अब 7: ")  # chart words kept
+        assert lines[3].startswith("2. **लक्ष्य 2**: शुरुआत में 2; ")
+        assert lines[5].startswith("दोबारा साथ में देखना (तय हुआ: ") and lines[5].endswith(
+            "): **समय हो गया है**, पिछली बार के बाद 5 सेशन हो चुके हैं।")
+
+
+def test_a_card_for_one_goal_says_goal_once_in_each_language():
+    from progress_plugin import lang
+    from progress_plugin.core.intake import Goal, Intake
+    from progress_plugin.core.progress import compute
+    from progress_plugin.core.vocabulary import default
+    intake = Intake("i1", (Goal("g1", "Sleep", "client", 3, 1),), "monthly", False, START.date(), True)
+    progress = compute("c1", intake, [], {1: default()}, START)
+    english = cds.card(progress, intake, {}, None)
+    assert english["summary"] == "Progress defined together: 1 goal" and "links" not in english
+    assert english["detail"].startswith("Goals not yet agreed (a draft), with the client's own ratings (0 to 10):")
+    hindi = cds.card(progress, intake, {}, None, lang.words("hi"))
+    assert hindi["summary"] == "मिलकर तय की गई प्रगति: 1 लक्ष्य"
+    assert hindi["detail"].splitlines()[0] == "लक्ष्य अभी तय नहीं हुए (ड्राफ़्ट), क्लाइंट के अपने अंकों के साथ (0 से 10):"
+    assert "1. **लक्ष्य 1**: शुरुआत में 3; " in hindi["detail"]
 
 
 def test_no_card_without_an_intake_or_without_the_patient(service, keys):
@@ -300,6 +335,25 @@ def test_an_expired_or_unknown_code_and_an_expired_session_get_a_clear_page(make
         r = client.get("/cds/progress.html", query_string={"code": bad})
         assert r.status_code == 404 and "does not work" in r.get_data(as_text=True)
     assert [a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "cds.link"] == ["exchanged", "expired"]
+
+
+def test_a_links_pages_are_in_the_asked_language_else_the_clinics_once_the_link_names_it(service, keys, now):
+    client, store, _ = service
+    store.ensure_clinic("clinic-a", now, language="hi")
+    r = client.get("/cds/progress.html", query_string={"code": "nope"})        # no clinic known: English
+    assert r.status_code == 404 and '<html lang="en" dir="ltr">' in r.get_data(as_text=True)
+    r = client.get("/cds/progress.html", query_string={"code": "nope"}, headers={"Accept-Language": "hi-IN"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 404 and r.headers["Content-Language"] == "hi" and '<html lang="hi" dir="ltr">' in page
+    assert "<h1>यह लिंक काम नहीं कर रहा</h1>" in page
+    assert "हो सकता है यह ठीक से कॉपी नहीं हुआ हो। चार्ट के कार्ड से प्रगति का पेज फिर से खोलें।" in page
+    link, _ = card_link(client, keys)
+    assert client.get(link).status_code == 303
+    client.delete_cookie(cds_link.COOKIE, path="/cds/progress.html")
+    r = client.get(link)                                                        # the clinic's link: its language
+    assert r.status_code == 410 and "<h1>यह लिंक पहले ही इस्तेमाल हो चुका है</h1>" in r.get_data(as_text=True)
+    r = client.get(link + "&lang=en")
+    assert r.status_code == 410 and "<h1>This link has already been used</h1>" in r.get_data(as_text=True)
 
 
 def test_a_forged_cookie_or_a_code_used_as_a_cookie_opens_nothing(service, keys):

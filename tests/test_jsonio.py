@@ -94,3 +94,11 @@ def test_messages_with_int_and_str_keys_are_written_as_sorted_json():
 
 def test_plain_keys_can_keep_int_keys_for_hosts():
     assert jsonio.plain_keys({0: {"\x00": ["m\udc80"]}}, keys_as_text=False) == {0: {"\\u0000": ["m\\udc80"]}}
+
+
+def test_plain_keys_keeps_a_marked_sentence_sayable_unless_it_had_to_escape_it():
+    from progress_plugin.core.words import Msg, msg
+    out = jsonio.plain_keys({0: [msg("Goal {rank}", rank=1)], "b": [msg("Not a tag code: {c}.", c="\x00")]})
+    assert out == {"0": ["Goal 1"], "b": ["Not a tag code: \\u0000."]}
+    assert isinstance(out["0"][0], Msg) and out["0"][0].template == "Goal {rank}"
+    assert type(out["b"][0]) is str                  # escaped text is no longer the sentence its template makes

@@ -182,3 +182,12 @@ def test_the_check_reads_another_domain_as_the_example_host_s_catalog(tmp_path):
     host = ROOT / "examples" / "notes_host" / "translations"
     for code in lang.LANGUAGES:        # the host speaks every language the plugin does
         assert (host / code / "LC_MESSAGES" / "notes_host.mo").is_file()
+def test_a_marked_sentence_among_a_sentences_values_is_said_too_and_plain_text_never():
+    hi = _hindi({"{goal} is already rated by {rater} on this note.": "{goal} को इस नोट पर {rater} पहले ही अंक दे चुके हैं।",
+                 "Goal {rank}": "लक्ष्य {rank}", "the client": "क्लाइंट"})
+    sentence = msg("{goal} is already rated by {rater} on this note.", goal=msg("Goal {rank}", rank=1),
+                   rater="the client")
+    assert sentence == "Goal 1 is already rated by the client on this note."
+    assert hi.say(sentence) == "लक्ष्य 1 को इस नोट पर the client पहले ही अंक दे चुके हैं।"   # a plain str stays as given
+    said = msg("{goal} is already rated by {rater} on this note.", goal="Goal 1", rater=msg("the client"))
+    assert hi.say(said) == "Goal 1 को इस नोट पर क्लाइंट पहले ही अंक दे चुके हैं।"

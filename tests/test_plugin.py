@@ -545,3 +545,62 @@ def test_the_admin_page_in_hindi(hook, store, now):
     assert "कैटेगरी: उतार-चढ़ाव · दिशा: पीछे की ओर" in html          # setback: category and direction
     assert "भूमिका: रिश्ते में सुधार" in html                            # repair's role
     assert "Category" not in html and "Vocabulary version" not in html
+# -- what a person reads, in the locale's words ------------------------------------------------
+def test_a_bad_note_gets_its_field_errors_in_hindi_with_the_field_names_kept(hook, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    note = note_payload(ratings=[{"goal": "g1", "value": 11}], colour="red")
+    del note["author"]
+    expected = {"author": ["यह भरना ज़रूरी है।"], "colour": ["यह फ़ील्ड यहाँ नहीं होता; इसे हटा दें।"],
+                "ratings": {0: {"value": ["अंक 0 से 10 तक होते हैं; यहाँ 11 है।"]}}}
+    assert hook.validate_note(locale="hi", note=note) == [expected]
+    (saved,) = hook.note_saved(locale="hi-IN", note=note)
+    assert saved["status"] == "rejected" and saved["errors"] == expected
+    (english,) = hook.validate_note(locale=None, note=note)
+    assert english["author"] == ["Missing data for required field."] and english.keys() == expected.keys()
+
+
+def test_the_cores_reasons_for_rejecting_a_note_are_said_in_hindi_goal_names_too(hook, intake_payload, note_payload):
+    submit_intake(hook, intake_payload)
+    note = note_payload(tags=[{"code": "step-forward", "goals": ["g1"], "ratings": [{"goal": "g1", "value": 5}]}],
+                        ratings=[{"goal": "g1", "value": 6}, {"goal": "g9", "value": 1},
+                                 {"goal": "g2", "value": 3, "rated_by": "carer"}])
+    assert hook.validate_note(locale="hi", note=note) == [{"ratings": {
+        0: {"goal": ["लक्ष्य 1 को इस नोट पर क्लाइंट पहले ही अंक दे चुके हैं।"]},
+        1: {"goal": ["लक्ष्य 'g9' इस क्लाइंट के लक्ष्यों में नहीं है।"]},
+        2: {"rated_by": ["देखभाल करने वाले सिर्फ़ अपने लक्ष्य पर अंक देते हैं; लक्ष्य 2 क्लाइंट का है।"]}}}]
+    (signed,) = hook.note_signed(locale=None, note=note_payload(tags=[{"code": "setback"}], note_id="n-s"))
+    assert signed["status"] == "signed"
+    (again,) = hook.note_saved(locale="hi", note=note_payload(tags=[{"code": "step-forward"}], note_id="n-s"))
+    assert again == {"status": "rejected", "note_id": "n-s", "errors": {
+        "note": ["यह नोट साइन हो चुका है; इसके प्रगति के टैग अब सिर्फ़ addendum से बदल सकते हैं।"]}}
+
+
+def test_a_refused_notes_reason_is_said_in_hindi_and_its_code_stays(hook, note_payload):
+    note = note_payload([{"code": "setback"}], note_type="psychotherapy-note", note_id="n-pt")
+    (result,) = hook.note_signed(locale="hi", note=note)
+    assert result == {"status": "refused", "note_id": "n-pt", "reason_code": "refused-protected",
+                      "reason": "साइकोथेरेपी नोट और SUD काउंसलिंग नोट पढ़े नहीं जाते; इन पर प्रगति के टैग दर्ज नहीं होते।"}
+    (english,) = hook.note_saved(locale="en", note=note)
+    assert english["reason"].startswith("Psychotherapy notes and SUD counselling notes are not read")
+
+
+def test_without_a_locale_the_clinics_default_language_is_used(hook, store, now, note_payload):
+    store.ensure_clinic(CLINIC, now, language="hi")
+    (deleted,) = hook.note_deleted(locale=None, clinic_id=CLINIC, client_id=CLIENT, note_id="n1", at="yesterday")
+    assert deleted == {"status": "rejected", "note_id": "n1", "errors": {"at": ["सही तारीख़ और समय दें (ISO 8601)।"]}}
+    (english,) = hook.note_deleted(locale="en", clinic_id=CLINIC, client_id=CLIENT, note_id="n1", at="yesterday")
+    assert english["errors"] == {"at": ["Not a valid datetime."]}
+    note = note_payload(ratings=[{"goal": "g1", "value": 11}])
+    assert hook.validate_note(locale=None, note=note) == [{"ratings": {0: {"value": ["अंक 0 से 10 तक होते हैं; यहाँ 11 है।"]}}}]
+    stranger = dict(note, clinic_id="\ud800")          # no clinic can have this id: English, and no error
+    (errors,) = hook.validate_note(locale=None, note=stranger)
+    assert errors["ratings"] == {0: {"value": ["Ratings are 0-10; got 11."]}} and "clinic_id" in errors
+
+
+def test_a_note_hook_with_a_malformed_locale_is_an_error_naming_it(pm, note_payload):
+    for call in (lambda: pm.hook.validate_note(note=note_payload(), locale="not a language!"),
+                 lambda: pm.hook.note_saved(note=note_payload(), locale=["hi"]),
+                 lambda: pm.hook.note_deleted(clinic_id=CLINIC, client_id=CLIENT, note_id="n1", at=None, locale=7)):
+        with pytest.raises(ValidationError) as err:
+            call()
+        assert list(err.value.messages) == ["locale"]

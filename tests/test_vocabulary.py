@@ -213,7 +213,7 @@ def test_the_vocabularys_messages_are_marked_and_said_in_hindi():
     assert hindi.say(reason) == "टैग 'setback' हटाया जा चुका है; अब इसे नहीं लगाया जा सकता।"
     problems = check_tags([Tag("a", "", "", "movement", "sideways")])
     assert hindi.say(problems) == {0: {"label": ["लेबल 1 से 80 अक्षरों का हो।"],
-                                       "direction": ["इनमें से एक हो: toward, steady, mixed, away, none।"]}}
+                                       "direction": ["इनमें से एक चुनें: toward, steady, mixed, away, none।"]}}
     with pytest.raises(errors.ValidationError) as info:
         default().retire("setback").retire("setback")
     assert hindi.say(info.value.messages) == {"status": ["टैग 'setback' पहले से हटाया हुआ है।"]}

@@ -13,6 +13,7 @@ from progress_plugin.core.notes import NoteProgress
 from progress_plugin.core.progress import (RELIABLE_DETERIORATION, RELIABLE_IMPROVEMENT, Settings,
                                       compute)
 from progress_plugin.core.vocabulary import Vocabulary
+from progress_plugin.core.words import N_
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
         if signing and _same_tags(existing, event.tags, event.ratings):
             return []          # a redelivered signature: nothing changes
         return [fx.RejectNote(event.clinic_id, event.note_id, {
-            "note": ["This note is signed; its progress tags can only change through an addendum."]})]
+            "note": [N_("This note is signed; its progress tags can only change through an addendum.")]})]
     problems = {**notes_mod.check_note_tags(event.tags, state.vocabulary, state.intake),
                 **notes_mod.check_note_ratings(event.ratings, event.tags, state.intake)}
     if problems:

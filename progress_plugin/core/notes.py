@@ -8,6 +8,7 @@ from datetime import datetime
 
 from progress_plugin.core.intake import RATING_MAX, RATING_MIN, Intake
 from progress_plugin.core.vocabulary import Vocabulary
+from progress_plugin.core.words import N_, Msg, msg
 
 RATERS = ("client", "therapist", "carer")
 #: Where a rating was given: in the session, or by the client's own check-in later ("self").
@@ -19,6 +20,12 @@ NOTE_SOURCES = ("session",)
 #: the clinic did not list in ``readable_note_types``. Also the audit rows' outcomes.
 REFUSED_PROTECTED = "refused-protected"
 REFUSED_NOT_READABLE = "refused-not-readable"
+
+GOAL_LINK_NEEDED = N_("A rating needs a goal link: say which goal it rates.")
+NO_LEVELS = N_("Attainment levels are no longer recorded; give a 0-10 value.")
+#: How a message names each rater (``{rater}``): words of the catalogs, never the code.
+RATER_NAMES = {"client": N_("the client"), "therapist": N_("the therapist"), "carer": N_("the carer")}
+RATINGS_ARE = msg("Ratings are {min}-{max}.", min=RATING_MIN, max=RATING_MAX)
 
 PSYCHOTHERAPY_NOTE = "psychotherapy-note"
 SUD_COUNSELING_NOTE = "sud-counseling-note"
@@ -170,35 +177,34 @@ def check_note_tags(tags: tuple[TagInput, ...], vocabulary: Vocabulary, intake: 
         if found is None:
             add(i, "code", reason)
         if tag.code in seen_codes:
-            add(i, "code", f"Tag '{tag.code}' is applied twice to this note.")
+            add(i, "code", msg("Tag '{code}' is applied twice to this note.", code=tag.code))
         seen_codes.add(tag.code)
         for goal_id in tag.goal_ids:
             if intake is None or intake.goal(goal_id) is None:
-                add(i, "goals", f"Goal '{goal_id}' is not one of this client's goals.")
+                add(i, "goals", msg("Goal '{goal}' is not one of this client's goals.", goal=goal_id))
         for j, rating in enumerate(tag.ratings):
             if not rating.goal_id:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "goal", []).append("A rating needs a goal link: say which goal it rates.")
+                    "goal", []).append(GOAL_LINK_NEEDED)
                 continue
             if rating.goal_id not in tag.goal_ids:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "goal", []).append(f"Rating for {_name(rating.goal_id, intake)} needs the tag to link that goal.")
+                    "goal", []).append(msg("Rating for {goal} needs the tag to link that goal.",
+                                           goal=_name(rating.goal_id, intake)))
             if rating.value is not None and not RATING_MIN <= rating.value <= RATING_MAX:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "value", []).append(f"Ratings are {RATING_MIN}-{RATING_MAX}.")
+                    "value", []).append(RATINGS_ARE)
             if rating.level is not None:   # Goal Attainment Scaling left the intake (section 2.0.0)
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "level", []).append("Attainment levels are no longer recorded; give a 0-10 value.")
+                    "level", []).append(NO_LEVELS)
             goal = intake.goal(rating.goal_id) if intake else None
             if rating.rater == "carer" and goal is not None and goal.whose != "carer":
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "rated_by", []).append(f"Only a carer's goal is rated by the carer; {_name(rating.goal_id, intake)} "
-                                           f"is the {goal.whose}'s.")
+                    "rated_by", []).append(_carers_only(rating.goal_id, intake, goal))
             key = (rating.goal_id, rating.rater)
             if key in rated:
                 errors.setdefault(i, {}).setdefault("ratings", {}).setdefault(j, {}).setdefault(
-                    "goal", []).append(f"{_name(rating.goal_id, intake).capitalize()} is already rated by the "
-                                       f"{rating.rater} on this note.")
+                    "goal", []).append(_rated_twice(rating, intake))
             rated[key] = i
     return {"tags": errors} if errors else {}
 
@@ -214,30 +220,45 @@ def check_note_ratings(ratings: tuple[Rating, ...], tags: tuple[TagInput, ...], 
             errors.setdefault(i, {}).setdefault(fld, []).append(msg)
         goal = intake.goal(rating.goal_id) if intake else None
         if goal is None:
-            add("goal", f"Goal '{rating.goal_id}' is not one of this client's goals.")
+            add("goal", msg("Goal '{goal}' is not one of this client's goals.", goal=rating.goal_id))
         if rating.value is not None and not RATING_MIN <= rating.value <= RATING_MAX:
-            add("value", f"Ratings are {RATING_MIN}-{RATING_MAX}.")
+            add("value", RATINGS_ARE)
         if rating.level is not None:     # Goal Attainment Scaling left the intake (section 2.0.0)
-            add("level", "Attainment levels are no longer recorded; give a 0-10 value.")
+            add("level", NO_LEVELS)
         if rating.rater not in RATERS:
-            add("rated_by", f"Ratings are by {', '.join(RATERS)}.")
+            add("rated_by", msg("Ratings are by {raters}.", raters=", ".join(RATERS)))
         elif rating.rater == "carer" and goal is not None and goal.whose != "carer":
-            add("rated_by", f"Only a carer's goal is rated by the carer; {_name(rating.goal_id, intake)} "
-                            f"is the {goal.whose}'s.")
+            add("rated_by", _carers_only(rating.goal_id, intake, goal))
         if rating.source not in SOURCES:
-            add("source", f"Ratings come from {' or '.join(SOURCES)}.")
+            add("source", msg("Ratings come from {sources}.", sources=" or ".join(SOURCES)))
         key = (rating.goal_id, rating.rater)
         if key in rated:
-            add("goal", f"{_name(rating.goal_id, intake).capitalize()} is already rated by the "
-                        f"{rating.rater} on this note.")
+            add("goal", _rated_twice(rating, intake))
         rated.add(key)
     return {"ratings": errors} if errors else {}
 
 
-def _name(goal_id: str, intake: Intake | None) -> str:
+def _name(goal_id: str, intake: Intake | None, capital: bool = False) -> Msg:
     """How a therapist knows a goal: by its rank ("goal 2"); by its id when it is not one of the client's."""
     goal = intake.goal(goal_id) if intake else None
-    return f"goal {goal.rank}" if goal else f"goal '{goal_id}'"
+    if goal is not None:
+        return msg("Goal {rank}", rank=goal.rank) if capital else msg("goal {rank}", rank=goal.rank)
+    return msg("Goal '{goal}'", goal=goal_id) if capital else msg("goal '{goal}'", goal=goal_id)
+
+
+def _carers_only(goal_id: str, intake: Intake | None, goal) -> Msg:
+    return msg("Only a carer's goal is rated by the carer; {goal} is {whose}'s.", goal=_name(goal_id, intake),
+               whose=_said(RATER_NAMES.get(goal.whose, goal.whose)))
+
+
+def _rated_twice(rating: Rating, intake: Intake | None) -> Msg:
+    return msg("{goal} is already rated by {rater} on this note.", goal=_name(rating.goal_id, intake, capital=True),
+               rater=_said(RATER_NAMES.get(rating.rater, rating.rater)))
+
+
+def _said(text: str) -> Msg:
+    """A marked string as a value the edge says too (a plain ``str`` value is never translated)."""
+    return Msg(text, {})
 
 
 def build(note_id: str, client_id: str, session_at: datetime, author: str,

@@ -73,10 +73,12 @@ class Words:
         return self.ngettext(singular, plural, n).format(n=self.number(n), **params)
 
     def say(self, text):
-        """``text`` in this language: a :func:`msg` sentence, a marked string, or a list or dict of
-        them (marshmallow's message shape, keys kept). Other values come back as they are."""
-        if isinstance(text, Msg):
-            return self.gettext(text.template).format(**text.params)
+        """``text`` in this language: a :func:`msg` sentence (with any :func:`msg` sentences among its
+        values), a marked string, or a list or dict of them (marshmallow's message shape, keys kept).
+        Other values come back as they are."""
+        if isinstance(text, Msg):           # values that are marked sentences are said too, never others
+            return self.gettext(text.template).format(
+                **{k: self.say(v) if isinstance(v, Msg) else v for k, v in text.params.items()})
         if isinstance(text, str):
             return self.gettext(text)
         if isinstance(text, dict):

@@ -31,7 +31,7 @@ from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
 from progress_plugin.core.vocabulary import category_label, direction_label, labels_at
 from progress_plugin.hosts.admin_page import vocabulary_table
-from progress_plugin.core.words import N_, Words
+from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
 from progress_plugin.schemas.field_types import locale_schema
 
@@ -43,10 +43,10 @@ PANEL_ID = "progress"
 ADMIN_PAGE_ID = "progress-vocabulary"
 #: The ``reason`` of a refused note, by its ``reason_code``.
 REFUSALS = {
-    notes_mod.REFUSED_PROTECTED: "Psychotherapy notes and SUD counselling notes are not read; "
-                                 "no progress tags are recorded.",
-    notes_mod.REFUSED_NOT_READABLE: "This clinic lets the progress plugin read only some note types, and "
-                                    "this note's type is not one of them; no progress tags are recorded.",
+    notes_mod.REFUSED_PROTECTED: N_("Psychotherapy notes and SUD counselling notes are not read; "
+                                    "no progress tags are recorded."),
+    notes_mod.REFUSED_NOT_READABLE: N_("This clinic lets the progress plugin read only some note types, and "
+                                       "this note's type is not one of them; no progress tags are recorded."),
 }
 
 _lock = threading.RLock()
@@ -115,6 +115,14 @@ def _words(rt, clinic_id: str, locale) -> Words:
 def _fallback(rt, clinic_id: str) -> str | None:
     """The clinic's default language, where a tag has no text in the language asked for (None: the base text)."""
     return lang.supported(rt.store.clinic_language(clinic_id))
+
+
+def _note_words(note_or_clinic, locale) -> Words:
+    """:func:`_words` for a note hook (given the note, or the clinic id): the clinic's language only
+    when the argument names a plain clinic id."""
+    clinic_id = note_or_clinic.get("clinic_id") if isinstance(note_or_clinic, dict) else note_or_clinic
+    plain = isinstance(clinic_id, str) and 0 < len(clinic_id) <= 128 and not jsonio.str_problem(clinic_id)
+    return _words(_rt(), clinic_id if plain else None, locale)
 
 
 # -- configuration -----------------------------------------------------------------------
@@ -221,36 +229,38 @@ def note_fields(clinic_id, client_id, note_type, locale):
 
 @hookimpl
 def validate_note(note, locale):
+    words = _note_words(note, locale)
     if _refused(note):
         return {}
     try:
         event = _as_saved(schemas.load(schemas.note_schema, note), signed=False)
     except ValidationError as exc:
-        return exc.messages
+        return words.say(exc.messages)
     rt = _rt()
     for effect in handle(event, _state(rt, event.clinic_id, event.client_id)):
         if isinstance(effect, fx.RejectNote):
-            return effect.messages
+            return words.say(effect.messages)
     return {}
 
 
 @hookimpl
 def note_saved(note, locale):
-    return _save(note, signed=False)
+    return _save(note, signed=False, words=_note_words(note, locale))
 
 
 @hookimpl
 def note_signed(note, locale):
-    return _save(note, signed=True)
+    return _save(note, signed=True, words=_note_words(note, locale))
 
 
 @hookimpl
 def note_deleted(clinic_id, client_id, note_id, at, locale):
+    words = _note_words(clinic_id, locale)
     try:
         event = schemas.load(schemas.note_deleted_schema,
                              {"clinic_id": clinic_id, "client_id": client_id, "note_id": note_id, "at": at})
     except ValidationError as exc:
-        return {"status": "rejected", "note_id": _given_id(note_id), "errors": exc.messages}
+        return {"status": "rejected", "note_id": _given_id(note_id), "errors": words.say(exc.messages)}
     effects = _rt().dispatch(event)
     done = any(isinstance(e, fx.UntagNote) for e in effects)
     return {"status": "deleted" if done else "not-recorded", "note_id": event.note_id}
@@ -284,39 +294,40 @@ def _as_saved(event: ev.NoteSaved, signed: bool) -> ev.NoteSaved:
                event.tags, event.note_type, event.ratings)
 
 
-def _save(note, signed: bool) -> dict:
+def _save(note, signed: bool, words: Words = ENGLISH) -> dict:
     if _refused(note):
-        return _refuse(note)
+        return _refuse(note, words)
     try:
         event = _as_saved(schemas.load(schemas.note_schema, note), signed)
     except ValidationError as exc:
         return {"status": "rejected", "note_id": _given_id(note.get("note_id") if isinstance(note, dict) else None),
-                "errors": exc.messages}
-    return note_result(_rt().dispatch(event), event.note_id, signed)
+                "errors": words.say(exc.messages)}
+    return note_result(_rt().dispatch(event), event.note_id, signed, words)
 
 
-def _refuse(note) -> dict:
+def _refuse(note, words: Words = ENGLISH) -> dict:
     """Read only the note's ids and type, store nothing, let the core audit the refusal."""
     try:
         ref = schemas.load(schemas.note_ref_schema, note)
     except ValidationError as exc:
-        return {"status": "rejected", "note_id": _given_id(note.get("note_id")), "errors": exc.messages}
+        return {"status": "rejected", "note_id": _given_id(note.get("note_id")), "errors": words.say(exc.messages)}
     rt = _rt()
     now = rt.clock()
     effects = rt.dispatch(ev.NoteSaved(ref["clinic_id"], now, ref["client_id"], ref["note_id"], now,
                                        ref.get("author") or "host", (), ref.get("note_type")))
-    return note_result(effects, ref["note_id"], False)
+    return note_result(effects, ref["note_id"], False, words)
 
 
-def note_result(effects, note_id: str, signed: bool) -> dict:
-    """The ``note_saved``/``note_signed`` return value for the effects the core produced."""
+def note_result(effects, note_id: str, signed: bool, words: Words = ENGLISH) -> dict:
+    """The ``note_saved``/``note_signed`` return value for the effects the core produced; what a
+    person reads (errors, the reason of a refusal) said in ``words``."""
     out = {"status": "signed" if signed else "saved", "note_id": note_id, "tags": [], "ratings": [],
            "review_due": None}
     for e in effects:
         if isinstance(e, fx.RejectNote):
-            return {"status": "rejected", "note_id": note_id, "errors": e.messages}
+            return {"status": "rejected", "note_id": note_id, "errors": words.say(e.messages)}
         if isinstance(e, fx.RefuseNote):
-            return {"status": "refused", "note_id": note_id, "reason_code": e.reason, "reason": REFUSALS[e.reason]}
+            return {"status": "refused", "note_id": note_id, "reason_code": e.reason, "reason": words(REFUSALS[e.reason])}
         if isinstance(e, fx.TagNote):
             out["tags"] = [{"code": t.code, "vocabulary_version": t.vocabulary_version, "goals": list(t.goal_ids)}
                            for t in e.note.tags]

@@ -14,22 +14,23 @@ once (module-level instances below); building one per request doubles the load c
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields, post_load, pre_load, validate, validates_schema
+from marshmallow import fields, post_load, pre_load, validates_schema
 
 from progress_plugin import errors
 from progress_plugin.core import events as ev
-from progress_plugin.schemas import jsonio
+from progress_plugin.core.words import N_
+from progress_plugin.schemas import jsonio, validate   # marshmallow's validators, said through the catalogs
 from progress_plugin.core.intake import (CADENCES, HOLDING_STEADY, MAX_GOALS, RATING_MAX, RATING_MIN,
                                     RETIRED_GOAL_ANSWERS, SAYING_NOT_WORKING, SECTION_VERSION, VERSIONS,
                                     WHOSE, Goal, Intake, upgrade_answers)
-from progress_plugin.core.notes import NOTE_SOURCES, RATERS, Rating, TagInput
+from progress_plugin.core.notes import GOAL_LINK_NEEDED, NOTE_SOURCES, RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
 from progress_plugin.core.vocabulary import CODE_RE
 from progress_plugin.schemas.vocabulary import (MAX_VERSION, ROLE_DOC, TagEditSchema, TagSchema,  # noqa: F401
                                                 Version, VocabularyFileSchema, tag_edit_schema, tag_schema,
                                                 vocabulary_file_schema)
 
-Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error="Ratings are 0-10; got {input}.")
+Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error=N_("Ratings are 0-10; got {input}."))
 #: The most ``(code, version)`` pairs one label request may ask about.
 MAX_LABEL_PAIRS = 500
 
@@ -56,7 +57,7 @@ class IntakeSchema(Inbound):
     definition_version = Text(load_default=SECTION_VERSION, validate=validate.OneOf(VERSIONS))
     goals = fields.List(fields.Nested(GoalSchema), required=True,
                         validate=validate.Length(min=1, max=MAX_GOALS,
-                                                 error="Between 1 and 3 goals; goal 1 is required."))
+                                                 error=N_("Between 1 and 3 goals; goal 1 is required.")))
     hopes = Text(validate=validate.Length(max=2000),
                  metadata={"description": "What the client hopes to get from coming, in their own words.",
                            "answered_by": "client"})
@@ -90,18 +91,18 @@ class IntakeSchema(Inbound):
         goals = data.get("goals") or []
         ranks = [g.get("rank", i + 1) for i, g in enumerate(goals)]
         if len(set(ranks)) != len(ranks):
-            raise ma.ValidationError("Each goal needs its own rank.", "goals")
+            raise ma.ValidationError(N_("Each goal needs its own rank."), "goals")
         ids = [g.get("id") or f"g{r}" for g, r in zip(goals, ranks)]
         if len(set(ids)) != len(ids):
-            raise ma.ValidationError("Goal ids must differ.", "goals")
+            raise ma.ValidationError(N_("Goal ids must differ."), "goals")
         for i, g in enumerate(goals):   # a redefinition is a new goal, with its own id; the old one leaves
             if g.get("replaces") and ("id" not in g or g["replaces"] in ids):
-                raise ma.ValidationError({i: {"id": ["A goal that replaces another needs its own id."]} if "id" not in g
-                                          else {"replaces": ["The goal replaced leaves the intake."]}}, "goals")
+                raise ma.ValidationError({i: {"replaces": [N_("The goal replaced leaves the intake.")]} if "id" in g
+                                          else {"id": [N_("A goal that replaces another needs its own id.")]}}, "goals")
         if data.get("review_cadence") == "at-review" and not data.get("review_date"):
-            raise ma.ValidationError("A review date is needed when looking again 'at the planned review'.", "review_date")
+            raise ma.ValidationError(N_("A review date is needed when looking again 'at the planned review'."), "review_date")
         if data.get("saying_not_working_other") and data.get("saying_not_working") != "other":
-            raise ma.ValidationError("Only with 'other'.", "saying_not_working_other")
+            raise ma.ValidationError(N_("Only with 'other'."), "saying_not_working_other")
 
     @post_load
     def to_intake(self, data, **kwargs) -> Intake:
@@ -122,8 +123,7 @@ class IntakeSchema(Inbound):
 # -- note progress ------------------------------------------------------------------------
 class RatingSchema(Inbound):
     goal = Text(required=True, validate=ID,
-                error_messages={"required": "A rating needs a goal link: say which goal it rates.",
-                                "null": "A rating needs a goal link: say which goal it rates."})
+                error_messages=dict.fromkeys(("required", "null"), GOAL_LINK_NEEDED))
     value = Int(strict=True, validate=Rating010, allow_none=True)
     rated_by = Text(load_default="client", validate=validate.OneOf(RATERS),
                     metadata={"description": "'carer' only for a goal whose 'whose' is 'carer'."})
@@ -134,7 +134,7 @@ class RatingSchema(Inbound):
     @validates_schema
     def something(self, data, **kwargs):
         if data.get("value") is None and data.get("level") is None:
-            raise ma.ValidationError("Give a 0-10 value, an attainment level, or both.", "value")
+            raise ma.ValidationError(N_("Give a 0-10 value, an attainment level, or both."), "value")
 
     @post_load
     def to_rating(self, data, **kwargs) -> Rating:
@@ -142,7 +142,7 @@ class RatingSchema(Inbound):
 
 
 class AppliedTagSchema(Inbound):
-    code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
+    code = Text(required=True, validate=validate.Regexp(CODE_RE, error=N_("Not a tag code: {input}.")))
     goals = fields.List(Text(validate=ID), load_default=list, validate=validate.Length(max=MAX_GOALS))
     ratings = fields.List(fields.Nested(RatingSchema), load_default=list, validate=validate.Length(max=3 * MAX_GOALS),
                           metadata={"deprecated": True, "description": "Deprecated: give ratings in the note's "
@@ -235,7 +235,7 @@ class ClinicRequestSchema(Inbound):
 class TagRefSchema(Inbound):
     """One tag as a note recorded it: its code and the vocabulary version it was applied from."""
 
-    code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Not a tag code: {input}."))
+    code = Text(required=True, validate=validate.Regexp(CODE_RE, error=N_("Not a tag code: {input}.")))
     version = Int(required=True, strict=True, validate=Version,
                   metadata={"description": "The vocabulary version the note recorded with the code."})
 
@@ -244,7 +244,7 @@ class TagLabelsRequestSchema(Inbound):
     """A host asking what tags meant at given vocabulary versions (body of ``POST .../tag-labels``)."""
 
     pairs = fields.List(fields.Nested(TagRefSchema), required=True, validate=validate.Length(
-        max=MAX_LABEL_PAIRS, error=f"At most {MAX_LABEL_PAIRS} pairs per request."))
+        max=MAX_LABEL_PAIRS, error=N_("At most {max} pairs per request.")))
 
     @post_load
     def to_pairs(self, data, **kwargs):
@@ -331,7 +331,7 @@ BOUNDARY = {
 def load(schema: ma.Schema, data):
     """``schema.load(data)``, with marshmallow's error turned into ours (messages kept)."""
     if not isinstance(data, dict):
-        raise errors.ValidationError({"_schema": ["Expected a JSON object."]})
+        raise errors.ValidationError({"_schema": [N_("Expected a JSON object.")]})
     try:
         return schema.load(data)
     except ma.ValidationError as exc:       # a field name taken from the input is made printable

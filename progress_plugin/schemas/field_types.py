@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import marshmallow as ma
-from marshmallow import RAISE, fields, validate
+from marshmallow import RAISE, fields
 
-from progress_plugin.schemas import jsonio
+from progress_plugin.core.words import N_
+from progress_plugin.schemas import jsonio, validate
 
 #: An id from the host (clinic, client, note, author): 1-128 characters.
 ID = validate.Length(min=1, max=128)
@@ -85,7 +86,7 @@ class AwareDateTime(fields.DateTime):
 
 #: A language tag as hosts send it: ``hi``, ``hi-IN``, ``en_GB`` (BCP 47's shape, loosely).
 LANGUAGE_TAG = validate.Regexp(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8}){0,4}$",
-                               error="Give a language tag such as 'en', 'hi' or 'hi-IN', or null.")
+                               error=N_("Give a language tag such as 'en', 'hi' or 'hi-IN', or null."))
 
 
 class LocaleArgument(ma.Schema):

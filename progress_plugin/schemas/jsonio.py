@@ -27,6 +27,7 @@ import math
 import re
 import threading
 
+from progress_plugin.core.words import N_, Msg, msg
 from progress_plugin.errors import ValidationError
 
 MAX_DEPTH = 64                      #: arrays and objects inside one another, at most
@@ -34,10 +35,14 @@ INT_MIN, INT_MAX = -2 ** 63, 2 ** 63 - 1
 _INT_DIGITS = 19                    #: digits of INT_MAX: longer literals are never parsed
 
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-NUL_MESSAGE = "Holds a NUL character, which is not allowed in text."
-SURROGATE_MESSAGE = "Holds a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text."
-NUMBER_MESSAGE = f"Number out of range: integers must be between {INT_MIN} and {INT_MAX}."
-FLOAT_MESSAGE = "Number out of range for a floating-point value."
+NUL_MESSAGE = N_("Holds a NUL character, which is not allowed in text.")
+SURROGATE_MESSAGE = N_("Holds a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text.")
+#: The same problems in a key: said of the key itself.
+KEY_MESSAGES = {NUL_MESSAGE: N_("This key: holds a NUL character, which is not allowed in text."),
+                SURROGATE_MESSAGE: N_("This key: holds a lone surrogate (U+D800-U+DFFF), which is not valid "
+                                      "Unicode text.")}
+NUMBER_MESSAGE = msg("Number out of range: integers must be between {min} and {max}.", min=INT_MIN, max=INT_MAX)
+FLOAT_MESSAGE = N_("Number out of range for a floating-point value.")
 
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -64,7 +69,7 @@ class _Constant(ValueError):
 
 
 def _constant(name: str):
-    raise _Constant(f"{name} is not a JSON number")
+    raise _Constant(name)
 
 
 def _parse_int(literal: str):
@@ -97,21 +102,23 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH):
         try:
             text = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise NotJSON({"_schema": [f"Not UTF-8 text (byte {exc.start})."]},
+            raise NotJSON({"_schema": [msg("Not UTF-8 text (byte {byte}).", byte=exc.start)]},
                           "the body is not UTF-8 text") from None
     else:
         text = data
     if depth_exceeds(text, max_depth):
-        raise NotJSON({"_schema": [f"JSON nested more than {max_depth} levels deep."]},
+        raise NotJSON({"_schema": [msg("JSON nested more than {depth} levels deep.", depth=max_depth)]},
                       "the JSON is nested too deeply")
     _refused.count = 0
     try:
         document = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        raise NotJSON({"_schema": [f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}."]},
+        raise NotJSON({"_schema": [msg("line {line} column {column}: not valid JSON: {problem}.",
+                                       line=exc.lineno, column=exc.colno, problem=exc.msg)]},
                       "the body is not valid JSON") from None
     except (_Constant, RecursionError) as exc:       # RecursionError: only with a max_depth near the stack limit
-        raise NotJSON({"_schema": [f"Not valid JSON: {exc if isinstance(exc, _Constant) else 'too deep'}."]},
+        raise NotJSON({"_schema": [msg("Not valid JSON: {name} is not a JSON number.", name=str(exc))
+                                   if isinstance(exc, _Constant) else N_("Not valid JSON: too deep.")]},
                       "the body is not valid JSON") from None
     # a NUL or a lone surrogate can only arrive as a \u escape (raw ones are not valid JSON or UTF-8)
     if _refused.count or ("\\u" in text and _SUSPECT_ESCAPE.search(text)):
@@ -172,14 +179,14 @@ def value_problems(value, max_depth: int = MAX_DEPTH) -> dict:
             report(path, NUMBER_MESSAGE)
         elif isinstance(item, (dict, list, tuple)):
             if len(path) >= max_depth:
-                report(path, f"Nested more than {max_depth} levels deep.")
+                report(path, msg("Nested more than {depth} levels deep.", depth=max_depth))
                 continue
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in pairs:
                 if isinstance(key, str):
                     problem = str_problem(key)
                     if problem:
-                        report(path + (printable(key),), "This key: " + problem[0].lower() + problem[1:])
+                        report(path + (printable(key),), KEY_MESSAGES[problem])
                         continue
                 stack.append((path + (key,), child))
     return found
@@ -220,7 +227,8 @@ def plain_keys(messages, *, keys_as_text: bool = True):
     if isinstance(messages, (list, tuple)):
         return [plain_keys(m, keys_as_text=keys_as_text) for m in messages]
     if isinstance(messages, str):
-        return printable(messages)
+        text = printable(messages)
+        return messages if isinstance(messages, Msg) and text == messages else text   # still sayable
     return messages
 
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import marshmallow as ma
-from marshmallow import fields, post_load, validate, validates_schema
+from marshmallow import fields, post_load, validates_schema
 
 from progress_plugin.core.vocabulary import (AUDIENCES, CODE_RE, DESCRIPTION_MAX, DIRECTIONS, LABEL_MAX, ROLES,
                                              STATUSES, Tag, check_tags)
 from progress_plugin.core.words import N_, msg
 from progress_plugin.lang import LANGUAGES
+from progress_plugin.schemas import validate   # marshmallow's validators, said through the catalogs
 from progress_plugin.schemas.field_types import ID, Inbound, Int, Text
 
 #: Vocabulary versions are stored as a 32-bit integer (PostgreSQL ``integer``).
 MAX_VERSION = 2 ** 31 - 1
-Version = validate.Range(min=1, max=MAX_VERSION, error="A version is between {min} and {max}.")
+Version = validate.Range(min=1, max=MAX_VERSION, error=N_("A version is between {min} and {max}."))
 CATEGORY = validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$", error=N_("Categories are lower-case words, e.g. 'movement'."))
 ROLE_DOC = {"description": "What the logic does with the tag: 'review' resets the review clock, a 'strain' "
                            "stays open until a 'repair'. Null (or left out): no role."}
@@ -74,7 +75,7 @@ DESCRIPTIONS_DOC = {"description": "The description in other languages, by langu
 
 class TagSchema(Inbound):
     code = Text(required=True, validate=validate.Regexp(
-        CODE_RE, error="Codes are 1-64 characters of letters, digits, '.', '_' or '-'."))
+        CODE_RE, error=N_("Codes are 1-64 characters of letters, digits, '.', '_' or '-'.")))
     label = Text(required=True, validate=validate.Length(min=1, max=LABEL_MAX))
     description = Text(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
     category = Text(required=True, validate=CATEGORY)

@@ -13,6 +13,7 @@ from progress_plugin.errors import NotFound, ValidationError
 from progress_plugin.core.progress import compute
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.core.vocabulary import CATEGORIES, DIRECTIONS
+from progress_plugin.core.words import msg
 
 DEFAULT_DAYS = 90
 
@@ -22,7 +23,7 @@ def date_range(start: date | None, end: date | None, today: date) -> tuple[date,
     end = end or today
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise ValidationError({"from": [f"Must not be after 'to' ({end.isoformat()})."]})
+        raise ValidationError({"from": [msg("Must not be after 'to' ({to}).", to=end.isoformat())]})
     return start, end
 
 
@@ -30,7 +31,7 @@ def clinic_summary(runtime: Runtime, clinic_id: str, start: date | None = None, 
     """The summary of ``clinic_id``; tag counts cover sessions dated ``start``..``end`` inclusive."""
     store = runtime.store
     if not store.clinic_exists(clinic_id):
-        raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+        raise NotFound(msg("no clinic '{clinic}'", clinic=clinic_id), clinic_id=clinic_id)
     now = runtime.clock()
     start, end = date_range(start, end, now.date())
     by_category = {c: 0 for c in CATEGORIES}

@@ -83,8 +83,8 @@ def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetim
     store.ensure_clinic(clinic_id, now)
     current = store.vocabulary(clinic_id)
     if expected_version is not None and expected_version != current.version:
-        raise PreconditionFailed(f"vocabulary is at version {current.version}, not {expected_version}; "
-                                 "reload and try again", current=current.version)
+        raise PreconditionFailed(msg("vocabulary is at version {current}, not {expected}; reload and try again",
+                                     current=current.version, expected=expected_version), current=current.version)
     problems = Problems()
     fits(list(zip(parsed.paths, parsed.tags)), current, problems)
     problems.raise_if_any()

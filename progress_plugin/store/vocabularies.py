@@ -13,6 +13,7 @@ from progress_plugin.errors import NotFound, PreconditionFailed
 from progress_plugin.store.audit import write_audit
 from progress_plugin.store.engine import StoreBase
 from progress_plugin.core.vocabulary import Tag, Vocabulary, default
+from progress_plugin.core.words import msg
 
 _CURRENT_VERSION = sa.select(sa.func.max(t.vocabulary_versions.c.version)).where(
     t.vocabulary_versions.c.clinic_id == sa.bindparam("clinic"))
@@ -63,7 +64,7 @@ class VocabularyStore(StoreBase):
             version = c.execute(sa.select(sa.func.max(t.vocabulary_versions.c.version))
                                 .where(t.vocabulary_versions.c.clinic_id == clinic_id)).scalar()
         if version is None:
-            raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+            raise NotFound(msg("no clinic '{clinic}'", clinic=clinic_id), clinic_id=clinic_id)
         return version
 
     def vocabulary(self, clinic_id: str, version: int | None = None, conn: Connection | None = None) -> Vocabulary:
@@ -73,7 +74,8 @@ class VocabularyStore(StoreBase):
             row = c.execute(sa.select(t.vocabulary_versions.c.tags).where(
                 t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version == version)).first()
         if row is None:
-            raise NotFound(f"no vocabulary version {version} for clinic {clinic_id!r}", clinic_id=clinic_id)
+            raise NotFound(msg("no vocabulary version {version} for clinic '{clinic}'", version=version,
+                               clinic=clinic_id), clinic_id=clinic_id)
         return Vocabulary(version, tuple(Tag.from_stored(d) for d in row.tags))
 
     def vocabularies(self, clinic_id: str, versions, conn: Connection | None = None) -> dict[int, Vocabulary]:
@@ -98,9 +100,8 @@ class VocabularyStore(StoreBase):
         with self.begin() as c:
             current = self.current_version(clinic_id, c)
             if expected_version is not None and expected_version != current:
-                raise PreconditionFailed(
-                    f"vocabulary is at version {current}, not {expected_version}; reload and try again",
-                    current=current)
+                raise PreconditionFailed(msg("vocabulary is at version {current}, not {expected}; reload and try "
+                                             "again", current=current, expected=expected_version), current=current)
             if vocabulary.version != current + 1:
                 raise PreconditionFailed(f"vocabulary version {vocabulary.version} does not follow {current}",
                                          current=current)
@@ -121,7 +122,7 @@ class VocabularyStore(StoreBase):
         """The clinic's current vocabulary. A version never changes once written, so each is built once."""
         version = c.execute(_CURRENT_VERSION, {"clinic": clinic_id}).scalar()
         if version is None:
-            raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+            raise NotFound(msg("no clinic '{clinic}'", clinic=clinic_id), clinic_id=clinic_id)
         vocabulary = self._built.get((clinic_id, version))
         if vocabulary is None:
             if len(self._built) > 32:

@@ -15,9 +15,9 @@ import re
 
 import marshmallow as ma
 from flask import Blueprint, current_app, jsonify, request, url_for
-from marshmallow import validate
 
-from progress_plugin.web import auth
+from progress_plugin.core.words import N_, msg
+from progress_plugin.web import auth, i18n
 from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
 from progress_plugin.schemas import jsonio
 from progress_plugin.web import openapi
@@ -25,7 +25,7 @@ from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
 from progress_plugin.web.openapi import EITHER_FILE, describe
 from progress_plugin.schemas.field_types import Int, Text
-from progress_plugin.schemas import Version, load, tag_edit_schema, tag_schema
+from progress_plugin.schemas import Version, load, tag_edit_schema, tag_schema, validate
 from progress_plugin.core.vocabulary import Vocabulary
 from progress_plugin.web.context import services
 
@@ -69,7 +69,7 @@ def _query(schema: ma.Schema) -> dict:
 
 def _body(schema: ma.Schema):
     if not request.is_json:
-        raise ValidationError({"_schema": ["Expected a JSON object body (Content-Type: application/json)."]})
+        raise ValidationError({"_schema": [N_("Expected a JSON object body (Content-Type: application/json).")]})
     return load(schema, jsonio.loads(request.get_data()))
 
 
@@ -81,12 +81,12 @@ def _if_match(clinic: str) -> int:
     header = request.headers.get("If-Match", "").strip()
     current = services().store.current_version(clinic)
     if not header or header == "*":
-        raise PreconditionRequired(f"Send If-Match with the vocabulary version you edit (now {current}).",
-                                   current=current)
+        raise PreconditionRequired(msg("Send If-Match with the vocabulary version you edit (now {current}).",
+                                       current=current), current=current)
     named = [m.group(1) for m in (ETAG_RE.match(v.strip()) for v in header.split(",")) if m]
     if str(current) not in named:
-        raise PreconditionFailed(f"The vocabulary is at version {current}, not {header}; reload and try again.",
-                                 current=current)
+        raise PreconditionFailed(msg("The vocabulary is at version {current}, not {header}; reload and try again.",
+                                     current=current, header=header), current=current)
     return current
 
 
@@ -122,8 +122,7 @@ def _tag_result(clinic: str, vocabulary: Vocabulary, code: str) -> dict:
 @blueprint.errorhandler(PreconditionFailed)
 @blueprint.errorhandler(PreconditionRequired)
 def _precondition(exc):
-    response = jsonify(error=exc.__class__.__name__, message=str(exc))
-    response.status_code = exc.status
+    response = i18n.said(exc.status, error=exc.__class__.__name__, message=str(exc))
     if exc.context.get("current") is not None:
         response.set_etag(str(exc.context["current"]))
     return response

@@ -25,7 +25,8 @@ from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.service.settings import ServiceConfig
 from progress_plugin.store import Store
-from progress_plugin.web.context import Services, answer
+from progress_plugin.web.context import Services
+from progress_plugin.core.words import N_
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +70,48 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
         body = dict(status="not ready" if problems else "ready", problems=problems, failed_rows=failed_rows(svc))
         return jsonify(body), 503 if problems else 200
 
+    # Errors reach a person in the request's language (web.i18n); ``error`` stays a code.
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError):
-        return answer(422, json=exc.messages)
+        return i18n.said(422, json=exc.messages)
 
     @app.errorhandler(ProgressPluginError)
     def _error(exc: ProgressPluginError):
-        return answer(exc.status, error=exc.__class__.__name__, message=str(exc))
+        return i18n.said(exc.status, error=exc.__class__.__name__, message=str(exc))   # a msg() stays sayable
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if exc.code is None or exc.code < 400:     # redirects pass as they are
             return exc
         response = exc.get_response()               # keeps headers such as Allow
-        response.set_data(json.dumps({"error": exc.name, "message": exc.description}))
+        words = i18n.words(clinic_default=False)    # maybe before any check of the caller
+        default = exc.description == type(exc).description
+        message = words.say(HTTP_MESSAGES.get(exc.code, exc.description) if default else exc.description)
+        response.set_data(json.dumps({"error": exc.name, "message": message}))
         response.mimetype = "application/json"
-        return response
+        return i18n.speaks(response, words)
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception):
         _log_crash(exc)
-        return answer(500, error="InternalServerError",
-                      message="The request could not be completed; the failure has been logged.")
+        return i18n.said(500, clinic_default=False, error="InternalServerError",
+                         message=N_("The request could not be completed; the failure has been logged."))
 
     return app
+
+
+#: What a person reads for an HTTP error werkzeug raised with its own description (a route
+#: unknown, a method not taken, a body too large): what happened and what to do, briefly.
+HTTP_MESSAGES = {
+    400: N_("The request could not be read; check its headers and body."),
+    401: N_("Sign in first: this needs a valid token."),
+    403: N_("You do not have access to this."),
+    404: N_("Nothing is here; check the address."),
+    405: N_("This address does not take this method; the Allow header lists the ones it takes."),
+    413: N_("The request is too large; send less at a time."),
+    415: N_("This content type is not taken here; send JSON."),
+    500: N_("The request could not be completed; the failure has been logged."),
+}
 
 
 def failed_rows(svc: Services) -> dict[str, int] | None:

@@ -26,10 +26,12 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
-from flask import abort, g, jsonify, request
+from flask import abort, g, request
 
+from progress_plugin.core.words import N_, msg
 from progress_plugin.store import tokens
 from progress_plugin.store.tokens import ROLES, Principal
+from progress_plugin.web import i18n
 from progress_plugin.web.context import services
 
 __all__ = ["require", "actor", "principal", "ROLES", "Principal"]
@@ -64,20 +66,21 @@ def authenticate(clinic_id: str, role: str) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        abort(_deny(401, "Unauthorized", "A bearer token is required.", 'Bearer realm="progress-plugin"'))
+        abort(_deny(401, "Unauthorized", N_("A bearer token is required."), 'Bearer realm="progress-plugin"'))
     svc = services()
     checked = tokens.check(svc.store, token.strip())
     found = checked.principal
     if found is None:
         _refused(svc, clinic_id, checked, checked.reason)
-        abort(_deny(401, "Unauthorized", "The token is not valid.",
+        abort(_deny(401, "Unauthorized", N_("The token is not valid."),
                     'Bearer realm="progress-plugin", error="invalid_token"'))
     if found.clinic_id != clinic_id:
         _refused(svc, clinic_id, checked, "other-clinic")
-        abort(_deny(404, "NotFound", "Not found."))
+        abort(_deny(404, "NotFound", N_("Not found.")))
     if not found.may(role):
         log.info("token refused clinic=%s token=%s reason=role", _safe(clinic_id), checked.label)
-        abort(_deny(403, "Forbidden", f"This needs the {role} role; the token has {found.role}."))
+        abort(_deny(403, "Forbidden", msg("This needs the {role} role; the token has {held}.", role=role,
+                                          held=found.role), clinic_default=True))
     return found
 
 
@@ -104,9 +107,10 @@ def actor() -> str:
     return g.principal.actor
 
 
-def _deny(status: int, error: str, message: str, challenge: str | None = None):
-    response = jsonify(error=error, message=message)
-    response.status_code = status
+def _deny(status: int, error: str, message: str, challenge: str | None = None, clinic_default: bool = False):
+    """The refusal, said in the asked language; in the clinic's only once the token is the clinic's
+    (a 401 or 404 is the same whether the clinic exists or not)."""
+    response = i18n.said(status, clinic_default=clinic_default, error=error, message=message)
     if challenge:
         response.headers["WWW-Authenticate"] = challenge
     response.headers["Cache-Control"] = "no-store"

@@ -34,20 +34,22 @@ from datetime import datetime, timezone
 
 import marshmallow as ma
 from flask import Blueprint
-from marshmallow import fields, post_load, validate, validates_schema
+from marshmallow import fields, post_load, validates_schema
 
 from progress_plugin.core import effects as fx
 from progress_plugin.core import events as ev
 from progress_plugin import schemas
+from progress_plugin.schemas import validate   # marshmallow's validators, said through the catalogs
 from progress_plugin.view import panel
-from progress_plugin.web import signatures
+from progress_plugin.web import i18n, signatures
 from progress_plugin.web.canvas_questionnaires import ANSWER_TYPES, INTAKE, SESSION, canonical
 from progress_plugin.errors import ValidationError
 from progress_plugin.core.intake import FIELDS, MAX_GOALS, RATING_MAX, RATING_MIN
 from progress_plugin.core.notes import Rating, TagInput, classify_note_type
-from progress_plugin.web.webhooks import read_signed_json
+from progress_plugin.web.webhooks import read_signed_json, unverified
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeJSON, Inbound, Int, Text
 from progress_plugin.web.context import answer, services
+from progress_plugin.core.words import N_, Words, msg
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("canvas", __name__)
@@ -58,7 +60,8 @@ TAGS_KEY = "progress-plugin-tags"              #: note metadata key holding a no
 REVIEW_CARD = "progress-plugin-review"
 INTAKE_CARD = "progress-plugin-intake"
 TAGS_CARD = "progress-plugin-note-tags"
-TAGS_TITLE, INTAKE_TITLE = "Progress tags", "Defining progress together"
+TAGS_TITLE, INTAKE_TITLE = N_("Progress tags"), N_("Defining progress together")
+REVIEW_TITLE = N_("Look at progress together")
 SIGNED_STATES = ("LKD", "SGN", "RLK")
 DELETED_STATE = "DLT"
 GOAL_ACHIEVEMENT = ("in-progress", "improving", "worsening", "no-change", "achieved", "sustaining",
@@ -103,23 +106,23 @@ class CanvasEventSchema(Inbound):
         for code, value in (data.get("answers") or {}).items():
             kind = ANSWER_TYPES.get(code)
             if kind is None:
-                problems[code] = ["Not a question of this plugin's questionnaires."]
+                problems[code] = [N_("Not a question of this plugin's questionnaires.")]
             elif kind == "MULT":
                 if not isinstance(value, list) or len(value) > 40 or \
                         not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
-                    problems[code] = ["A list of up to 40 codes."]
+                    problems[code] = [N_("A list of up to 40 codes.")]
             elif kind == "SING":
                 if not isinstance(value, str) or not 0 < len(value) <= 64:
-                    problems[code] = ["One code."]
+                    problems[code] = [N_("One code.")]
             elif not isinstance(value, str) or not 0 < len(value) <= 4000:
-                problems[code] = ["An answer of 1-4000 characters."]
+                problems[code] = [N_("An answer of 1-4000 characters.")]
         if problems:
             raise ma.ValidationError(problems, "answers")
         kinds = {code.split(".", 1)[0] for code in data.get("answers") or {}}
         if data.get("event") == "QUESTIONNAIRE_COMMAND__POST_COMMIT" and len(kinds) != 1:
-            raise ma.ValidationError("Answers to exactly one of this plugin's questionnaires.", "answers")
+            raise ma.ValidationError(N_("Answers to exactly one of this plugin's questionnaires."), "answers")
         if data.get("event") in EVENTS[:2] and not data.get("note_id"):
-            raise ma.ValidationError("Required for a note or questionnaire event.", "note_id")
+            raise ma.ValidationError(N_("Required for a note or questionnaire event."), "note_id")
 
     @post_load
     def in_english_codes(self, data, **kwargs):
@@ -154,7 +157,7 @@ def stored_ratings(record) -> tuple[Rating, ...]:
 
 def _rating(code: str, where: str) -> int:
     if not (code.isascii() and code.isdigit() and RATING_MIN <= int(code) <= RATING_MAX):
-        raise ValidationError({where: [f"Ratings are {RATING_MIN}-{RATING_MAX}."]})
+        raise ValidationError({where: [msg("Ratings are {min}-{max}.", min=RATING_MIN, max=RATING_MAX)]})
     return int(code)
 
 
@@ -194,7 +197,7 @@ def intake_payload(answers: dict, data: dict, at: datetime) -> dict:
             continue                            # a goal's answer, taken above
         if name in booleans:
             if value not in ("yes", "no"):
-                raise ValidationError({name: ["Answer yes or no."]})
+                raise ValidationError({name: [N_("Answer yes or no.")]})
             value = value == "yes"
         payload[name] = value
     return payload
@@ -245,8 +248,14 @@ def to_event(clinic: str, data: dict, state_of) -> ev.Event | None:
 
 # -- our effects -> what the plugin applies in Canvas -------------------------------------
 def card(patient: str, key: str, title: str, narrative: str, status: str = "due") -> dict:
+    """A protocol card; ``title`` and ``narrative`` already said in the clinic's language."""
     return {"type": "protocol_card", "patient_id": patient, "key": key, "title": title,
             "narrative": narrative, "status": status}
+
+
+def not_recorded(words: Words, messages) -> str:
+    """A rejection's field errors on one line, said in ``words`` (field names kept)."""
+    return words(N_("Not recorded: {problems}"), problems=" ".join(_flatten(words.say(messages))))
 
 
 def _flatten(messages, path=()) -> list[str]:
@@ -258,12 +267,12 @@ def _flatten(messages, path=()) -> list[str]:
     return [f"{where}: {messages}" if where else str(messages)]
 
 
-def cadence_label(code: str) -> str:
+def cadence_label(code: str, words: Words) -> str:
     field = next(f for f in FIELDS if f.id == "review_cadence")
-    return next((o.label.lower() for o in field.options if o.code == code), code)
+    return next((words(o.label).lower() for o in field.options if o.code == code), code)
 
 
-def review_card(svc, clinic: str, client: str, effects) -> dict | None:
+def review_card(svc, clinic: str, client: str, effects, words: Words) -> dict | None:
     """The "look at progress together" card: due now, or satisfied (which clears an earlier one)."""
     due = next((e for e in effects if isinstance(e, fx.FlagReviewDue)), None)
     review = None if due else svc.runtime.progress(clinic, client).review
@@ -271,14 +280,15 @@ def review_card(svc, clinic: str, client: str, effects) -> dict | None:
         return None                          # no intake yet: nothing to review
     last, cadence = (due.last_reviewed, due.cadence) if due else (review.last_reviewed, review.cadence)
     if due or review.due:
-        return card(client, REVIEW_CARD, "Look at progress together",
-                    f"Time to look again at what progress means, together. Last looked at on "
-                    f"{last.date().isoformat()}; agreed: {cadence_label(cadence)}.")
-    return card(client, REVIEW_CARD, "Look at progress together",
-                f"Next time to look at progress together: {review.next_due}.", "satisfied")
+        return card(client, REVIEW_CARD, words(REVIEW_TITLE),
+                    words(N_("Time to look again at what progress means, together. Last looked at on {date}; "
+                             "agreed: {cadence}."), date=words.date(last.date()), cadence=cadence_label(cadence, words)))
+    return card(client, REVIEW_CARD, words(REVIEW_TITLE),
+                words(N_("Next time to look at progress together: {when}."), when=words.say(review.next_due)),
+                "satisfied")
 
 
-def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, list[dict]]:
+def instructions(svc, clinic: str, client: str, event, effects, words: Words) -> tuple[str, list[dict]]:
     """The status and the Canvas-side effects for what the core answered."""
     out: list[dict] = []
     status = "ok"
@@ -289,25 +299,26 @@ def instructions(svc, clinic: str, client: str, event, effects) -> tuple[str, li
                                 note.tags[0].vocabulary_version if note.tags else None, "signed": note.signed},
                                separators=(",", ":"))
             out.append({"type": "note_metadata", "note_id": note.note_id, "key": TAGS_KEY, "value": value})
-            out.append(card(client, TAGS_CARD, TAGS_TITLE, f"Recorded for the session of "
-                            f"{note.session_at.date().isoformat()}.", "satisfied"))
+            out.append(card(client, TAGS_CARD, words(TAGS_TITLE), words(N_("Recorded for the session of {date}."),
+                            date=words.date(note.session_at.date())), "satisfied"))
         elif isinstance(effect, fx.RejectNote):
             status = "rejected"
-            out.append(card(client, TAGS_CARD, TAGS_TITLE,
-                            "Not recorded: " + " ".join(_flatten(effect.messages))))
+            out.append(card(client, TAGS_CARD, words(TAGS_TITLE), not_recorded(words, effect.messages)))
         elif isinstance(effect, fx.RefuseNote):
             status = "refused"
         elif isinstance(effect, fx.ShowPanel):
             state = svc.runtime.state(clinic, client)
-            out.append({"type": "modal", "title": "Progress",
+            out.append({"type": "modal", "title": words(N_("Progress")),
                         "html": panel.render_html(effect.progress, state.intake, effect.audience)})
         elif isinstance(effect, fx.RecordIntake):
-            agreed = (f"Agreed on {effect.intake.agreed_on.isoformat()}" if effect.intake.is_agreed
-                      else "Saved as a draft, not yet agreed")
-            out.append(card(client, INTAKE_CARD, INTAKE_TITLE, f"{agreed}; "
-                            f"looking at it together: {cadence_label(effect.intake.review_cadence)}.", "satisfied"))
+            cadence = cadence_label(effect.intake.review_cadence, words)
+            said = (words(N_("Agreed on {date}; looking at it together: {cadence}."),
+                          date=words.date(effect.intake.agreed_on), cadence=cadence) if effect.intake.is_agreed
+                    else words(N_("Saved as a draft, not yet agreed; looking at it together: {cadence}."),
+                               cadence=cadence))
+            out.append(card(client, INTAKE_CARD, words(INTAKE_TITLE), said, "satisfied"))
     if not isinstance(event, (ev.PanelRequested, ev.NoteDeleted)) and status == "ok":
-        review = review_card(svc, clinic, client, effects)
+        review = review_card(svc, clinic, client, effects, words)
         if review is not None:
             out.append(review)
     return status, out
@@ -320,7 +331,9 @@ def receive(clinic: str):
     cfg = svc.config
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None or clinic_cfg.scheme != signatures.X_SIGNATURE:
-        return answer(404, error="unknown clinic, or not configured with the x-signature scheme")
+        return unverified(404, error="unknown clinic, or not configured with the x-signature scheme",
+                          message=N_("No clinic with this id is set up here for Canvas; check the address and "
+                                     "that the clinic uses the x-signature scheme."))
     _, document, refusal = read_signed_json(cfg.max_body_bytes, ("application/json",), signatures.X_SIGNATURE,
                                             clinic_cfg.secrets, "canvas")
     if refusal is not None:
@@ -328,35 +341,44 @@ def receive(clinic: str):
     try:
         data = schemas.load(canvas_event_schema, document)
     except ValidationError as exc:
-        return answer(422, json=exc.messages)
+        return i18n.said(422, json=exc.messages)
     now = svc.clock().timestamp()
     if abs(now - data["sent_at"]) > signatures.TOLERANCE:
         log.info("canvas refused clinic=%s reason=stale-sent-at", clinic)
-        return answer(401, error="sent_at is more than 5 minutes away from now")
+        return unverified(401, error="sent_at is more than 5 minutes away from now",
+                          message=N_("The event was sent more than 5 minutes ago or ahead; check the clock of "
+                                     "the sending machine."))
     return _handle(svc, clinic, data)
 
 
 def _handle(svc, clinic: str, data: dict):
     client = data["patient_id"]
+    words = i18n.words(clinic)                  # the cards a therapist reads in Canvas
     if data["event"] in ("GOAL_COMMAND__POST_COMMIT", "UPDATE_GOAL_COMMAND__POST_COMMIT"):
-        review = review_card(svc, clinic, client, ())
+        review = review_card(svc, clinic, client, (), words)
         log.info("canvas goal change clinic=%s event=%s", clinic, data["event_id"])
-        return answer(200, status="ok", event=None, effects=[review] if review else [])
+        return _cards(200, words, status="ok", event=None, effects=[review] if review else [])
     try:
         event = to_event(clinic, data, lambda c: svc.runtime.state(clinic, c))
     except ValidationError as exc:
-        problem = "Not recorded: " + " ".join(_flatten(exc.messages))
+        problem = not_recorded(words, exc.messages)
         if next(iter(data.get("answers") or {""}), "").startswith(INTAKE + "."):
-            effect = card(client, INTAKE_CARD, INTAKE_TITLE, problem)
+            effect = card(client, INTAKE_CARD, words(INTAKE_TITLE), problem)
         else:
-            effect = card(client, TAGS_CARD, TAGS_TITLE, problem)
+            effect = card(client, TAGS_CARD, words(TAGS_TITLE), problem)
         log.info("canvas event rejected clinic=%s event=%s type=%s", clinic, data["event_id"], data["event"])
-        return answer(200, status="rejected", event=None, effects=[effect])
+        return _cards(200, words, status="rejected", event=None, effects=[effect])
     if event is None:
         return answer(200, status="ignored", event=None, effects=[])
     effects = svc.runtime.dispatch(event)         # no outbox: Canvas applies these itself
-    status, out = instructions(svc, clinic, client, event, effects)
+    status, out = instructions(svc, clinic, client, event, effects, words)
     log.info("canvas event %s clinic=%s event=%s type=%s effects=%d", status, clinic, data["event_id"],
              type(event).__name__, len(out))
-    return answer(200, status=status, event=type(event).__name__, effects=out)
+    return _cards(200, words, status=status, event=type(event).__name__, effects=out)
+
+
+def _cards(code: int, words: Words, /, **body):
+    """The answer with the Canvas effects, their words said in ``words``."""
+    return i18n.speaks(answer(code, **body), words)
+
 

@@ -37,9 +37,10 @@ from itertools import islice
 
 import marshmallow as ma
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from marshmallow import fields, validate
+from marshmallow import fields
 
-from progress_plugin.web import cds_link
+from progress_plugin import lang
+from progress_plugin.web import cds_link, i18n
 from progress_plugin.schemas import jsonio
 from progress_plugin.core.bidi import isolate
 from progress_plugin.web.cds_link import PANEL_PATH, actor, link_url
@@ -50,8 +51,11 @@ from progress_plugin.fhir.resources import GOAL_ID_SYSTEM
 from progress_plugin.fhir.client import FHIRClient
 from progress_plugin.core.progress import NOT_ENOUGH, RELIABLE_DETERIORATION
 from progress_plugin.schemas.field_types import FreeJSON, Int, Text
-from progress_plugin.schemas import load
+from progress_plugin.schemas import load, validate
 from progress_plugin.web.context import JSON_TYPES, answer, services
+from progress_plugin.web.canvas import cadence_label
+from progress_plugin.web.webhooks import too_large, unverified
+from progress_plugin.core.words import ENGLISH, N_, Words, msg
 
 try:
     from progress_plugin.web.cds_jwt import TokenRefused, Verifier
@@ -64,7 +68,7 @@ blueprint = Blueprint("cds", __name__)
 
 SERVICE_ID = "progress-defined-together"
 HOOK = "patient-view"
-TITLE = "Progress defined together"
+TITLE = N_("Progress defined together")
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "goals": "Goal?patient={{context.patientId}}&lifecycle-status=active",
@@ -113,16 +117,16 @@ class CdsRequestSchema(ma.Schema):
     @ma.validates_schema
     def _consistent(self, data, **kwargs):
         if data.get("fhirAuthorization") and not data.get("fhirServer"):
-            raise ma.ValidationError("Needed with fhirAuthorization.", "fhirServer")
+            raise ma.ValidationError(N_("Needed with fhirAuthorization."), "fhirServer")
         prefetch = data.get("prefetch") or {}
         patient_id = (data.get("context") or {}).get("patientId")
         patient = prefetch.get("patient")
         if patient is not None and (not isinstance(patient, dict) or patient.get("resourceType") != "Patient"
                                     or patient.get("id") != patient_id):
-            raise ma.ValidationError({"patient": ["Must be the context's Patient or null."]}, "prefetch")
+            raise ma.ValidationError({"patient": [N_("Must be the context's Patient or null.")]}, "prefetch")
         goals = prefetch.get("goals")
         if goals is not None and (not isinstance(goals, dict) or goals.get("resourceType") != "Bundle"):
-            raise ma.ValidationError({"goals": ["Must be a Bundle or null."]}, "prefetch")
+            raise ma.ValidationError({"goals": [N_("Must be a Bundle or null.")]}, "prefetch")
 
 
 cds_request = CdsRequestSchema()
@@ -139,14 +143,15 @@ def _cds_config():
 @blueprint.get("/cds-services")
 def discovery():
     _cds_config()
-    return jsonify(services=[{
+    words = i18n.words(clinic_default=False)        # no clinic yet: the asked language, else English
+    return i18n.speaks(jsonify(services=[{
         "hook": HOOK,
         "id": SERVICE_ID,
-        "title": TITLE,
-        "description": "The client's goals in their own words, how their ratings have moved and "
-                       "whether the review agreed with them is due.",
+        "title": words(TITLE),
+        "description": words(N_("The client's goals in their own words, how their ratings have moved and "
+                                "whether the review agreed with them is due.")),
         "prefetch": PREFETCH,
-    }])
+    }]), words)
 
 
 # -- the service ------------------------------------------------------------------------------
@@ -169,28 +174,31 @@ def patient_view():
 def _patient_view(cds) -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
-        return answer(413, error="body too large")
+        return unverified(413, error="body too large", message=too_large(limit))
     if request.mimetype not in JSON_TYPES:
-        return answer(415, error="content type must be application/json")
+        return unverified(415, error="content type must be application/json",
+                          message=msg("Send the body as {types}.", types="application/json"))
     try:
         caller = verifier().verify(request.headers.get("Authorization"), cds.public_url + request.path)
     except TokenRefused as exc:
         log.info("cds token refused reason=%s", exc.reason)
-        response = answer(401, error="Unauthorized", message=str(exc))
+        response = unverified(401, error="Unauthorized", message=msg("JWT refused: {reason}", reason=exc.reason))
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
+    # from here on the caller is the clinic's EHR: its answers may be in the clinic's language
     try:
         document = jsonio.loads(request.get_data())
     except jsonio.NotJSON as exc:
-        return answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
+        return i18n.said(400, clinic_id=caller.clinic, error="body is not JSON", message=exc.paths()["_schema"][0])
     except ValidationError as exc:
-        return answer(422, json=exc.messages)
+        return i18n.said(422, clinic_id=caller.clinic, json=exc.messages)
     if not isinstance(document, dict):
-        return answer(400, error="body must be a JSON object")
+        return i18n.said(400, clinic_id=caller.clinic, error="body must be a JSON object",
+                         message=N_("Send a JSON object."))
     try:
         body = load(cds_request, document)
     except ValidationError as exc:
-        return answer(422, json=exc.messages)
+        return i18n.said(422, clinic_id=caller.clinic, json=exc.messages)
 
     client = body["context"]["patientId"]
     user = body["context"]["userId"]
@@ -203,36 +211,43 @@ def _patient_view(cds) -> Response:
     if missing:
         problem = _fhir_problem(body, cds.issuers[caller.iss])
         if problem:
-            return answer(412, error="prefetch missing", missing=missing, message=problem)
+            return i18n.said(412, clinic_id=caller.clinic, error="prefetch missing", missing=missing, message=problem)
         try:
             prefetch = {**prefetch, **_read(body, missing, cds.timeout_seconds)}
         except (HostAuthError, HostNotFound, HostRejected) as exc:
             log.info("cds fhir read failed status=%s", exc.status_code)
-            return answer(412, error="prefetch missing", missing=missing,
-                           message=f"the FHIR server refused the read ({exc.status_code})")
-    cards = []
+            return i18n.said(412, clinic_id=caller.clinic, error="prefetch missing", missing=missing,
+                             message=msg("the FHIR server refused the read ({status})", status=exc.status_code))
+    cards, words = [], None
     if prefetch.get("patient") is not None:
         (shown,) = handle(PanelRequested(caller.clinic, svc.clock(), client, "client"), state)
-        words = chart_goals(prefetch.get("goals"), caller.clinic, client)
-        cards.append(card(shown.progress, state.intake, words, link_url(svc, cds, caller.clinic, client, user)))
-    return _shown(svc, caller.clinic, client, user, body["hookInstance"], cards)
+        names = chart_goals(prefetch.get("goals"), caller.clinic, client)
+        words = lang.words(i18n.clinic_language(caller.clinic))     # the card: the clinic's default language
+        cards.append(card(shown.progress, state.intake, names, link_url(svc, cds, caller.clinic, client, user),
+                          words))
+    return _shown(svc, caller.clinic, client, user, body["hookInstance"], cards, words)
 
 
-def _shown(svc, clinic: str, client: str, user: str, hook_instance: str, cards: list) -> Response:
-    """Audit the call (ids only) and answer with ``cards``."""
+
+def _shown(svc, clinic: str, client: str, user: str, hook_instance: str, cards: list,
+           words: Words | None = None) -> Response:
+    """Audit the call (ids only) and answer with ``cards``, said in ``words``."""
     with svc.store.begin() as conn:
         svc.store.audit(conn, clinic, actor(user), "cds.patient-view", f"client:{client} hook:{hook_instance[:64]}",
                         "card" if cards else "no-card", svc.clock())
-    return answer(200, cards=cards)
+    response = answer(200, cards=cards)
+    if words is not None:                 # the clinic's language, whatever the request asked
+        response.headers["Content-Language"] = words.code
+    return response
 
 
 def _fhir_problem(body: dict, issuer) -> str | None:
     server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
     if not server or not auth:
-        return "prefetch is incomplete and no fhirServer with fhirAuthorization was given"
+        return N_("prefetch is incomplete and no fhirServer with fhirAuthorization was given")
     allowed = [s.rstrip("/") for s in issuer.fhir_servers]
     if allowed and server.rstrip("/") not in allowed:
-        return "fhirServer is not one this issuer may name"
+        return N_("fhirServer is not one this issuer may name")
     return None
 
 
@@ -280,39 +295,48 @@ def chart_goals(bundle: dict | None, clinic: str, client: str) -> dict[str, str]
     return words
 
 
-def card(progress, intake, words: dict[str, str], link: str | None) -> dict:
-    """The one card: counts in the summary, the goals and the review in markdown."""
+def card(progress, intake, names: dict[str, str], link: str | None, words: Words = ENGLISH) -> dict:
+    """The one card, said in ``words``: counts in the summary, the goals and the review in markdown.
+    ``names`` are the goals' words as the chart holds them, shown as they are."""
     goals = [g for g in progress.goals if g.replaced_by is None]     # a redefined goal's line has ended
     review = progress.review
     due = review is not None and review.due
-    summary = f"{TITLE}: {len(goals)} goal{'' if len(goals) == 1 else 's'}" + (", review due" if due else "")
-    agreed = (f"Goals agreed with the client on {intake.agreed_on.isoformat()[:10]}" if intake.is_agreed
-              else "Goals not yet agreed (a draft)")
-    lines = [f"{agreed}, with the client's own ratings (0 to 10):", ""]
+    if due:
+        summary = words.plural("Progress defined together: {n} goal, review due",
+                               "Progress defined together: {n} goals, review due", len(goals))
+    else:
+        summary = words.plural("Progress defined together: {n} goal", "Progress defined together: {n} goals",
+                               len(goals))
+    lines = [words(N_("Goals agreed with the client on {date}, with the client's own ratings (0 to 10):"),
+                   date=words.date(intake.agreed_on)) if intake.is_agreed
+             else words(N_("Goals not yet agreed (a draft), with the client's own ratings (0 to 10):")), ""]
     for g in goals:
-        name = _md(words[g.goal_id]) if g.goal_id in words else f"Goal {g.rank}"
+        name = _md(names[g.goal_id]) if g.goal_id in names else words(N_("Goal {rank}"), rank=g.rank)
         change = g.change
         if change.status == NOT_ENOUGH:
-            rated = f"{g.baseline} at the start; {change.status}"
+            rated = words(N_("{start} at the start; {status}"), start=g.baseline, status=words.say(change.status))
         else:
-            rated = f"{change.first} at the start, {change.last} now: {change.status}"
+            rated = words(N_("{first} at the start, {last} now: {status}"), first=change.first, last=change.last,
+                          status=words.say(change.status))
         lines.append(f"{g.rank}. **{name}**: {rated}")
     if not goals:
-        lines.append("No goals are recorded yet.")
+        lines.append(words(N_("No goals are recorded yet.")))
     if review is not None:
-        cadence = review.cadence.replace("-", " ")
-        lines += ["", f"Review (agreed: {cadence}): **due**, {review.sessions_since} session(s) since the last one."
-                  if due else f"Review (agreed: {cadence}): next {review.next_due}."]
+        cadence = cadence_label(review.cadence, words)
+        lines += ["", words(N_("Review (agreed: {cadence}): **due**, {n} session(s) since the last one."),
+                            cadence=cadence, n=words.number(review.sessions_since)) if due
+                  else words(N_("Review (agreed: {cadence}): next {when}."), cadence=cadence,
+                             when=words.say(review.next_due))]
     warn = due or any(g.change.status == RELIABLE_DETERIORATION for g in goals)
     result = {
         "uuid": str(uuid.uuid4()),
         "summary": summary[:140],
         "indicator": "warning" if warn else "info",
         "detail": "\n".join(lines),
-        "source": {"label": TITLE},
+        "source": {"label": words(TITLE)},
     }
     if link:
-        result["links"] = [{"label": "Open the shared progress view", "url": link, "type": "absolute"}]
+        result["links"] = [{"label": words(N_("Open the shared progress view")), "url": link, "type": "absolute"}]
     return result
 
 

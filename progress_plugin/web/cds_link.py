@@ -37,6 +37,8 @@ from progress_plugin.core.handle import handle
 from progress_plugin.core.events import PanelRequested
 from progress_plugin.web.panel_routes import CSP
 from progress_plugin.core.dates import utc
+from progress_plugin.core.words import N_, Words
+from progress_plugin.web import i18n
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +82,16 @@ def _insert(store, cds, kind: str, value: str, clinic: str, client: str, user_id
                                            user_id=user_id[:128], expires_at=utc(now) + timedelta(seconds=ttl)))
 
 
-def _page(status: int, title: str, message: str) -> Response:
-    """A short page for a link that does not open the panel: what happened, and what to do."""
-    body = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+def _page(status: int, title: str, message: tuple[str, ...], clinic: str | None = None) -> Response:
+    """A short page for a link that does not open the panel: what happened, and what to do. In the
+    asked language, else the language of the clinic whose link it is, when that is known."""
+    words: Words = i18n.words(clinic, clinic_default=clinic is not None)
+    title, message = words(title), " ".join(words(m) for m in message)
+    body = (f'<!doctype html><html lang="{words.code}" dir="{words.direction}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
             f"<p>{html.escape(message)}</p></main></body></html>")
-    return _private(Response(body, status=status, mimetype="text/html"))
+    return _private(i18n.speaks(Response(body, status=status, mimetype="text/html"), words))
 
 
 def _private(response: Response) -> Response:
@@ -97,12 +102,15 @@ def _private(response: Response) -> Response:
     return response
 
 
-AGAIN = "Open the progress view again from the card in the chart."
-UNKNOWN = (404, "This link does not work", f"It may have been copied wrongly. {AGAIN}")
-USED = (410, "This link has already been used", f"Each link from the chart opens the progress view once. {AGAIN}")
-EXPIRED = (410, "This link has expired", f"Links from the chart work for a few minutes only. {AGAIN}")
-NO_SESSION = (401, "Open the progress view from the chart", f"This view has ended, or was opened in another browser. "
-                                                             f"{AGAIN}")
+#: Each page: its status, its title, and the sentences of its message (said one by one).
+AGAIN = N_("Open the progress view again from the card in the chart.")
+UNKNOWN = (404, N_("This link does not work"), (N_("It may have been copied wrongly."), AGAIN))
+USED = (410, N_("This link has already been used"), (N_("Each link from the chart opens the progress view once."),
+                                                     AGAIN))
+EXPIRED = (410, N_("This link has expired"), (N_("Links from the chart work for a few minutes only."), AGAIN))
+NO_SESSION = (401, N_("Open the progress view from the chart"),
+              (N_("This view has ended, or was opened in another browser."), AGAIN))
+NOTHING_YET = (404, N_("Nothing to show yet"), (N_("There is no progress recorded for this person yet."),))
 
 
 def _panel_url(cds) -> str:
@@ -147,7 +155,7 @@ def _exchange(svc, cds, code: str, now) -> Response:
         log.info("cds link refused clinic=%s reason=%s", row.clinic_id, outcome)
         if outcome == "reused" and _session(svc, cds, now) == (row.clinic_id, row.client_id, row.user_id):
             return _private(redirect(_panel_url(cds), 303))     # the same browser, back on its own link
-        return _page(*(USED if outcome == "reused" else EXPIRED))
+        return _page(*(USED if outcome == "reused" else EXPIRED), clinic=row.clinic_id)
     session = secrets.token_urlsafe(32)
     _insert(svc.store, cds, "session", session, row.clinic_id, row.client_id, row.user_id, now,
             cds.session_ttl_seconds)
@@ -170,7 +178,7 @@ def shared_panel(svc, cds) -> Response:
     clinic, client, user = found
     state = svc.runtime.state(clinic, client) if svc.store.clinic_exists(clinic) else None
     if state is None or state.intake is None:
-        return _page(404, "Nothing to show yet", "There is no progress recorded for this person yet.")
+        return _page(*NOTHING_YET, clinic=clinic)
     (shown,) = handle(PanelRequested(clinic, svc.clock(), client, "client"), state)
     with svc.store.begin() as conn:
         svc.store.audit(conn, clinic, actor(user), "cds.panel", f"client:{client}", "shown", svc.clock())

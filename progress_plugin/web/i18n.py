@@ -3,15 +3,32 @@
 A page or JSON answer is in the language of ``?lang=``, else the best of ``Accept-Language``
 the catalogs carry, else the clinic's default language (``[[clinics]] language``, kept in the
 store so every process agrees), else English. The client's own words are never translated.
+
+An answer to a caller not yet known to act for the clinic (a refused token, an unverified
+webhook) is said without the clinic's default language (``clinic_default=False``), so it is the
+same whether the clinic exists or not.
+
+:func:`said` answers JSON with what a person reads in it (``message``, ``reason``, field errors)
+in that language, and ``Content-Language`` says which; a JSON error answer that was not said
+(only machine codes, or English as written) carries ``Content-Language: en``.
 """
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, request
+import logging
+
+from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel
 
 from progress_plugin import lang
 from progress_plugin.core.words import Words
-from progress_plugin.web.context import services
+from progress_plugin.schemas.jsonio import str_problem
+from progress_plugin.web.context import answer, services
+
+log = logging.getLogger(__name__)
+
+#: The keys of a JSON answer whose values a person reads: sentences and field error trees (said,
+#: keys kept). Every other key (``error``, ``code``, ``reason_code``, ids, counts) is for machines.
+SAID_KEYS = frozenset({"message", "reason", "json", "errors"})
 
 
 def accepted() -> list[str]:
@@ -20,25 +37,55 @@ def accepted() -> list[str]:
 
 
 def clinic_language(clinic_id: str | None) -> str | None:
-    return services().store.clinic_language(clinic_id) if clinic_id else None
+    """The clinic's default language; None for no clinic, an id no clinic can have, or a store
+    that cannot answer (a language is never worth failing an answer for)."""
+    if not isinstance(clinic_id, str) or not 0 < len(clinic_id) <= 128 or str_problem(clinic_id):
+        return None
+    try:
+        return services().store.clinic_language(clinic_id)
+    except Exception as exc:             # the answer goes out in the asked language, or English
+        log.warning("clinic language not read error=%s", exc.__class__.__name__)
+        return None
 
 
-def language(clinic_id: str | None = None) -> str:
-    """The language this request is answered in (see the module's docstring)."""
+def language(clinic_id: str | None = None, *, clinic_default: bool = True) -> str:
+    """The language this request is answered in (see the module's docstring). ``clinic_id``
+    defaults to the URL's ``<clinic>``; ``clinic_default=False`` leaves the clinic's language out."""
     if not has_request_context():
-        return lang.choose(None, (), clinic_language(clinic_id))
+        return lang.choose(None, (), clinic_language(clinic_id) if clinic_default else None)
+    key = (clinic_id, clinic_default)
     cached = g.get("pp_language")
-    if cached is not None and cached[0] == clinic_id:
+    if cached is not None and cached[0] == key:
         return cached[1]
     clinic = clinic_id or (request.view_args or {}).get("clinic")
-    code = lang.choose(request.args.get("lang"), accepted(), clinic_language(clinic))
-    g.pp_language = (clinic_id, code)
+    code = lang.choose(request.args.get("lang"), accepted(), clinic_language(clinic) if clinic_default else None)
+    g.pp_language = (key, code)
     return code
 
 
-def words(clinic_id: str | None = None) -> Words:
+def words(clinic_id: str | None = None, *, clinic_default: bool = True) -> Words:
     """The words of :func:`language`."""
-    return lang.words(language(clinic_id))
+    return lang.words(language(clinic_id, clinic_default=clinic_default))
+
+
+def said(code: int, /, *, clinic_id: str | None = None, clinic_default: bool = True, **body) -> Response:
+    """A JSON answer (:func:`~progress_plugin.web.context.answer`) with the values under
+    :data:`SAID_KEYS` said in the request's language (:func:`words`), and ``Content-Language``."""
+    chosen = words(clinic_id, clinic_default=clinic_default)
+    return speaks(answer(code, **{k: chosen.say(v) if k in SAID_KEYS else v for k, v in body.items()}), chosen)
+
+
+def speaks(response: Response, chosen: Words) -> Response:
+    """``response`` labelled as said in ``chosen``'s language, which the request chose."""
+    response.headers["Content-Language"] = chosen.code
+    response.vary.add("Accept-Language")
+    return response
+
+
+def _english_unless_said(response: Response) -> Response:
+    if response.status_code >= 400 and response.is_json and "Content-Language" not in response.headers:
+        response.headers["Content-Language"] = lang.DEFAULT_LANGUAGE
+    return response
 
 
 def install(app: Flask) -> None:
@@ -46,3 +93,4 @@ def install(app: Flask) -> None:
     Babel(app, locale_selector=lambda: language(), default_translation_directories=str(lang.CATALOGS),
           default_domain=lang.DOMAIN)
     app.jinja_env.globals.update(pp_languages=lang.NAMES)
+    app.after_request(_english_unless_said)

@@ -18,12 +18,13 @@ from flask import Blueprint, request
 from progress_plugin import schemas
 from progress_plugin.store import inbox
 from progress_plugin.schemas import jsonio
-from progress_plugin.web import signatures
+from progress_plugin.web import i18n, signatures
 from progress_plugin.fhir import subscriptions as subscription
 from progress_plugin.store import tables
 from progress_plugin.errors import ValidationError, WebhookVerificationError
 from progress_plugin.core.notes import REFUSED_NOT_READABLE, REFUSED_PROTECTED, classify_note_type
 from progress_plugin.web.context import JSON_TYPES, answer, services
+from progress_plugin.core.words import N_, msg
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
@@ -37,28 +38,44 @@ def read_signed_json(limit: int, content_types: tuple[str, ...], scheme: str, se
     when the length is declared, so before any HMAC work), content type (415), signature
     (401), JSON object (400: not UTF-8, not JSON, nested too deeply, not an object), then text
     and numbers anywhere in it (422 by path: NUL, lone surrogates, numbers out of range; see
-    :mod:`progress_plugin.schemas.jsonio`). Returns ``(verified, document, None)`` or ``(None, None, response)``."""
+    :mod:`progress_plugin.schemas.jsonio`). Returns ``(verified, document, None)`` or ``(None, None, response)``.
+    What a person reads is said in the asked language; in the clinic's own only once the signature verified."""
     if request.content_length is not None and request.content_length > limit:
-        return None, None, answer(413, error="body too large", limit=limit)
+        return None, None, unverified(413, error="body too large", limit=limit, message=too_large(limit))
     if request.mimetype not in content_types:
-        return None, None, answer(415, error=f"content type must be {' or '.join(content_types)}")
+        return None, None, unverified(415, error=f"content type must be {' or '.join(content_types)}",
+                                      message=msg("Send the body as {types}.", types=" or ".join(content_types)))
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        return None, None, answer(413, error="body too large", limit=limit)
+        return None, None, unverified(413, error="body too large", limit=limit, message=too_large(limit))
     try:
         verified = signatures.verify(scheme, secrets, request.headers, body)
     except WebhookVerificationError as exc:
         log.info("%s refused clinic=%s reason=%s", source, request.view_args.get("clinic"), exc.context.get("reason"))
-        return None, None, answer(401, error="signature verification failed")
+        return None, None, unverified(401, error="signature verification failed", message=SIGNATURE_FAILED)
     try:
         document = jsonio.loads(body)
     except jsonio.NotJSON as exc:
-        return None, None, answer(400, error="body is not JSON", message=exc.paths()["_schema"][0])
+        return None, None, i18n.said(400, error="body is not JSON", message=exc.paths()["_schema"][0])
     except ValidationError as exc:
-        return None, None, answer(422, json=exc.messages)
+        return None, None, i18n.said(422, json=exc.messages)
     if not isinstance(document, dict):
-        return None, None, answer(400, error="body must be a JSON object")
+        return None, None, i18n.said(400, error="body must be a JSON object", message=N_("Send a JSON object."))
     return verified, document, None
+
+
+SIGNATURE_FAILED = N_("The signature did not verify: check the secret and the signature headers the sender adds.")
+UNKNOWN_CLINIC = N_("No clinic with this id is set up here; check the address.")
+
+
+def unverified(code: int, /, **body):
+    """An answer to a request not (yet) verified: said without the clinic's language."""
+    return i18n.said(code, clinic_default=False, **body)
+
+
+def too_large(limit: int):
+    """What a person reads when a body is over the size limit."""
+    return msg("The body is larger than {limit} bytes; send less at a time.", limit=limit)
 
 
 @blueprint.post("/webhooks/<clinic>")
@@ -67,7 +84,7 @@ def receive(clinic: str):
     cfg = svc.config
     clinic_cfg = cfg.clinics.get(clinic) if cfg else None
     if clinic_cfg is None:
-        return answer(404, error="unknown clinic")
+        return unverified(404, error="unknown clinic", message=UNKNOWN_CLINIC)
     verified, document, refusal = read_signed_json(cfg.max_body_bytes, JSON_TYPES, clinic_cfg.scheme,
                                                    clinic_cfg.secrets, "webhook")
     if refusal is not None:
@@ -81,7 +98,7 @@ def receive(clinic: str):
             return _notification(svc, clinic, document, now)
         return _resource(svc, clinic, document, now)
     except ValidationError as exc:
-        return answer(422, json=exc.messages)
+        return i18n.said(422, json=exc.messages)
 
 
 def _envelope(svc, clinic, event_id, document, now):
@@ -92,16 +109,16 @@ def _envelope(svc, clinic, event_id, document, now):
         if schema is None:
             inbox.bump(conn, clinic, f"unknown-event:{event_type}", now)
             log.info("webhook unknown type clinic=%s event=%s type=%s", clinic, event_id, event_type)
-            return answer(202, status="ignored", reason="unknown event type")
+            return i18n.said(202, status="ignored", reason=N_("unknown event type"))
         refused = _refusal(svc.config, clinic, event_type, data)
         if refused:
             _refuse(svc, conn, clinic, event_id, data, now, refused)
-            return answer(202, status="refused", reason_code=refused, reason=REASONS[refused])
+            return i18n.said(202, status="refused", reason_code=refused, reason=REASONS[refused])
         if data.setdefault("clinic_id", clinic) != clinic:
-            raise ValidationError({"data": {"clinic_id": ["Does not match the clinic in the URL."]}})
+            raise ValidationError({"data": {"clinic_id": [N_("Does not match the clinic in the URL.")]}})
         if schema is schemas.note_schema:
             if "signed" in data:
-                raise ValidationError({"data": {"signed": ["Unknown field."]}})
+                raise ValidationError({"data": {"signed": [N_("Unknown field.")]}})
             data["signed"] = event_type == "note.signed"
         try:
             schemas.load(schema, data)
@@ -112,8 +129,8 @@ def _envelope(svc, clinic, event_id, document, now):
     return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
 
 
-REASONS = {REFUSED_PROTECTED: "protected note category",
-           REFUSED_NOT_READABLE: "note type not readable under this clinic's settings"}
+REASONS = {REFUSED_PROTECTED: N_("protected note category"),
+           REFUSED_NOT_READABLE: N_("note type not readable under this clinic's settings")}
 
 
 def _refusal(config, clinic: str, event_type: str, data: dict) -> str | None:
@@ -167,13 +184,13 @@ def _resource(svc, clinic, document, now):
     version = meta.get("versionId") if isinstance(meta, dict) else None
     problems = {}
     if not isinstance(rtype, str) or not rtype.isascii() or not rtype.isalpha() or len(rtype) > 64:
-        problems["resourceType"] = ["A FHIR resource type is required."]
+        problems["resourceType"] = [N_("A FHIR resource type is required.")]
     if not isinstance(rid, str) or not FHIR_ID.fullmatch(rid):
-        problems["id"] = ["A resource id is required: 1-64 letters, digits, '-' or '.'."]
+        problems["id"] = [N_("A resource id is required: 1-64 letters, digits, '-' or '.'.")]
     if meta is not None and not isinstance(meta, dict):
-        problems["meta"] = ["Must be an object."]
+        problems["meta"] = [N_("Must be an object.")]
     elif version is not None and (not isinstance(version, str) or not FHIR_ID.fullmatch(version)):
-        problems["meta"] = {"versionId": ["A version id is 1-64 letters, digits, '-' or '.'."]}
+        problems["meta"] = {"versionId": [N_("A version id is 1-64 letters, digits, '-' or '.'.")]}
     if problems:
         raise ValidationError(problems)
     event_id = f"{rtype}/{rid}/_history/{version or '-'}"
