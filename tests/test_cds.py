@@ -145,7 +145,7 @@ def test_the_card_for_two_goals_with_the_review_due(service, keys):
     assert "1. **\u2068Sleep through most nights\u2069**: 3 at the start, 7 now: reliable improvement" in detail
     assert "2. **Goal 2**: 2 at the start; not enough ratings yet" in detail
     assert "Review (agreed: every 4 sessions): **due**, 5 session(s) since the last one." in detail
-    assert "agreed with the client on January 5, 2026," in detail          # a date as the language writes it
+    assert "agreed with the client on 5 January 2026," in detail          # a date as the language writes it
     (link,) = card["links"]
     assert link["type"] == "absolute" and link["label"]
     assert link["url"].startswith(PUBLIC + "/cds/progress.html?code=")

@@ -29,6 +29,9 @@ LANGUAGES = ("en", "hi")
 DEFAULT_LANGUAGE = "en"
 #: Each language's name in itself, for a language switch.
 NAMES = {"en": "English", "hi": "हिन्दी"}
+#: The CLDR locale each language's numbers and dates are written in. The plugin was made for a clinic
+#: in Delhi: English is written as in India (8 January 2026; 12,34,567), as is Hindi.
+FORMATS = {"en": "en_IN", "hi": "hi_IN"}
 CATALOGS = Path(__file__).parent / "catalogs"
 DOMAIN = "messages"
 
@@ -38,7 +41,7 @@ class CatalogWords(Words):
 
     def __init__(self, code: str, translations: NullTranslations):
         self.code = code
-        self.locale = Locale.parse(code)
+        self.locale = Locale.parse(FORMATS.get(code, code))
         self.direction = self.locale.text_direction
         self._translations = translations
 
