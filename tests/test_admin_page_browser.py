@@ -1,5 +1,5 @@
 """The tag picker and the admin page in Hindi, drawn by the example notes host in headless Chromium
-(the host asks with no locale, so the clinic's default language, Hindi, answers). Screenshots at
+(asked for with ?lang=, which the host keeps in its links and passes to the hooks as locale). Screenshots at
 1280 and 360 px, English and Hindi, go to tests/artifacts/."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def host(request, tmp_path):
         store.ensure_clinic(CLINIC, datetime.now(timezone.utc), language=request.param)
     finally:
         store.close()
-    app = create_host_app(str(tmp_path / "notes.db"), progress, clinic_id=CLINIC)
+    app = create_host_app(str(tmp_path / "notes.db"), progress, clinic_id=CLINIC, language=request.param)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -43,10 +43,10 @@ def shots(page, artifacts_dir, name):
 def test_the_picker_and_the_admin_page_in_the_clinics_language(page, host, artifacts_dir):
     language, url = host
     hindi = language == "hi"
-    page.goto(url + "/")
+    page.goto(url + f"/?lang={language}")
     page.fill("input[name=name]", "Robin")
-    page.click("text=Add client")
-    page.click("text=New progress note")
+    page.click("form button[type=submit]")                      # Add client
+    page.click("a[href*='/notes/new'][href*='type=progress-note']")   # New progress note
     picker = page.locator("section[data-picker]")
     assert picker.locator("h2").inner_text() == ("प्रगति के टैग" if hindi else "Progress tags")
     assert page.locator("label[for=tag-step-forward]").inner_text() == ("एक कदम आगे" if hindi else "Step forward")
@@ -56,7 +56,7 @@ def test_the_picker_and_the_admin_page_in_the_clinics_language(page, host, artif
     assert legends[:2] == (["उतार-चढ़ाव", "एहसास"] if hindi else ["Movement", "Awareness"])
     shots(page, artifacts_dir, f"tag_picker_{language}")
 
-    page.goto(url + "/admin")
+    page.goto(url + f"/admin?lang={language}")
     section = page.locator("section[data-admin-page=progress-vocabulary]")
     assert section.locator("h2").inner_text() == ("प्रगति के टैग" if hindi else "Progress tags")
     row = section.locator("tr", has=page.locator("code", has_text="setback"))
