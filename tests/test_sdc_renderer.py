@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from progress_plugin.errors import ValidationError
 from progress_plugin.fhir import inbound, resources
@@ -106,7 +107,7 @@ def pick(page, lforms_id: str, option: str) -> None:
     """Choose an option in the renderer's list, as a person does: open it, click the option."""
     page.locator(field_id(lforms_id)).click()
     page.locator("#lhc-tools-searchResults li", has_text=option).first.click()
-    assert page.locator(field_id(lforms_id)).input_value() == option
+    expect(page.locator(field_id(lforms_id))).to_have_value(option)
 
 
 def response(page) -> dict:
@@ -114,8 +115,13 @@ def response(page) -> dict:
         document.getElementById('form'), {subject: {resourceType: 'Patient', id: 'p1'}})""")
 
 
-def shown(page, lforms_id: str) -> bool:
-    return page.locator(field_id(lforms_id)).count() == 1
+def shown(page, lforms_id: str) -> None:
+    expect(page.locator(field_id(lforms_id))).to_have_count(1)      # waits for the renderer to draw it
+
+
+def hidden(page, lforms_id: str) -> None:
+    page.wait_for_timeout(300)                                      # let the renderer act on the last answer
+    expect(page.locator(field_id(lforms_id))).to_have_count(0)
 
 
 def add_goal_button(page):
@@ -159,7 +165,7 @@ def test_a_form_filled_in_lhc_forms_becomes_the_intake_with_the_words_as_typed(f
     pick(page, "goals.whose/1/1", "The client's")
     type_into(page, "goals.baseline/1/1", "11")
     baseline = page.locator(field_id("item-goals.baseline/1/1"))
-    assert "must be a value less than or equal to 10" in baseline.inner_text()
+    expect(baseline).to_contain_text("must be a value less than or equal to 10")
     problems = page.evaluate("LForms.Util.checkValidity(document.getElementById('form'))")
     assert "Where are things now, from 0 to 10? must be a value less than or equal to 10." in problems
     with pytest.raises(ValidationError) as refused:          # sent anyway, the plugin refuses it too
@@ -167,7 +173,7 @@ def test_a_form_filled_in_lhc_forms_becomes_the_intake_with_the_words_as_typed(f
     assert refused.value.messages["goals"][0]["baseline"] == ["Ratings are 0-10; got 11."]
     page.locator(field_id("goals.baseline/1/1")).fill("")
     type_into(page, "goals.baseline/1/1", "3")
-    assert "less than or equal" not in baseline.inner_text()
+    expect(baseline).not_to_contain_text("less than or equal")
     assert not any("from 0 to 10" in p for p in page.evaluate("LForms.Util.checkValidity(document.getElementById('form'))"))
     type_into(page, "goals.rank/1/1", "1")
 
@@ -181,20 +187,20 @@ def test_a_form_filled_in_lhc_forms_becomes_the_intake_with_the_words_as_typed(f
     type_into(page, "goals.words/3/1", "Say no to my boss once")
     pick(page, "goals.whose/3/1", "The client's")
     type_into(page, "goals.baseline/3/1", "0")
-    assert add_goal_button(page).count() == 0              # maxOccurs 3: the renderer offers no fourth goal
+    expect(add_goal_button(page)).to_have_count(0)         # maxOccurs 3: the renderer offers no fourth goal
     assert page.locator(field_id("goals.words/4/1")).count() == 0
 
     pick(page, "holding_steady_counts/1", "Not sure")
     # the follow-up questions appear only when their answer asks for them
-    assert not shown(page, "saying_not_working_other/1/1")
+    hidden(page, "saying_not_working_other/1/1")
     pick(page, "saying_not_working/1", "Another way")
-    assert shown(page, "saying_not_working_other/1/1")
+    shown(page, "saying_not_working_other/1/1")
     type_into(page, "saying_not_working_other/1/1", HINDI_OTHER)
-    assert not shown(page, "review_date/1")
+    hidden(page, "review_date/1")
     pick(page, "review_cadence/1", "Every session")
-    assert not shown(page, "review_date/1")
+    hidden(page, "review_date/1")
     pick(page, "review_cadence/1", "At the planned review")
-    assert shown(page, "review_date/1")
+    shown(page, "review_date/1")
     type_into(page, "review_date/1", "03/15/2026")
     page.locator(field_id("agreed/1|true")).check()
     type_into(page, "agreed_on/1", "01/05/2026")
@@ -222,12 +228,13 @@ def test_a_form_filled_in_lhc_forms_becomes_the_intake_with_the_words_as_typed(f
 
 def test_the_renderer_shows_help_behind_a_button_and_the_form_at_phone_width(form, artifacts_dir):
     page = form
-    assert page.locator(".lhc-help-button").count() == 17      # one per question shown (the review date is not)
+    expect(page.locator(".lhc-help-button")).to_have_count(17)  # one per question shown (the review date is not)
     assert page.locator("text=Write it as the client says it").count() == 0     # not a plain row
     help_text = page.locator(field_id("help-content-goals.baseline/1/1"))
-    assert not help_text.is_visible()
+    expect(help_text).to_have_count(0)                           # not drawn until asked for
     page.locator(field_id("help-button-goals.baseline/1/1")).click()
-    assert help_text.is_visible() and help_text.inner_text().startswith("0 is as far from the goal as it could be")
+    expect(help_text).to_be_visible()
+    assert help_text.inner_text().startswith("0 is as far from the goal as it could be")
     page.set_viewport_size({"width": 360, "height": 800})        # drawn again at phone width
     page.evaluate("q => LForms.Util.addFormToPage(q, 'form')", resources.questionnaire())
     page.wait_for_selector(field_id("goals.words/1/1"))
