@@ -65,7 +65,7 @@ def intake_sections(clinic_id, client_id, audience, locale):
         ``values`` holds the client's current answers in the shape :func:`intake_submitted`
         takes (answers given to an earlier ``version`` mapped onto this one), or None before
         the first submission.
-    :raises ValidationError: when an id or the audience is malformed (a host error).
+    :raises ValidationError: when an id, the audience or the locale is malformed (a host error).
     """
 
 
@@ -86,8 +86,9 @@ def validate_intake(clinic_id, client_id, section_id, answers, locale):
         ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
         language. Pass it by keyword like every argument (``locale=None`` when the host has no
         preference). The client's own words come back exactly as written, never translated.
-    :return: Field errors (marshmallow's shape) keyed by field id; ``{}`` when the answers
-        are valid.
+    :return: Field errors (marshmallow's shape) keyed by field id, said in the language of
+        ``locale``; ``{}`` when the answers are valid. A malformed ``locale`` is an error under
+        ``"locale"``.
     """
 
 
@@ -117,7 +118,8 @@ def intake_submitted(clinic_id, client_id, section_id, answers, author, at, loca
         preference). The client's own words come back exactly as written, never translated.
     :return: ``{"status": "recorded", "agreed": bool, "intake_id": str, "goals": [{"id",
         "rank", "words", "baseline"}]}`` (``agreed`` false: saved as a draft), or
-        ``{"status": "rejected", "errors": {...}}`` with field errors.
+        ``{"status": "rejected", "errors": {...}}`` with field errors said in the language of
+        ``locale`` (a malformed ``locale`` is an error under ``"locale"``, and nothing is recorded).
     """
 
 

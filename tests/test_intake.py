@@ -85,3 +85,51 @@ def test_agreed_only_when_agreed_and_goals_reviewed(intake_payload, agreed, revi
     assert intake.status == status and intake.is_agreed == (status == "agreed")
     assert intake.answers["hopes"] == "To sleep again"
     assert replace(intake, agreed=True, goals_reviewed=True).is_agreed
+
+
+# -- the section in two languages ----------------------------------------------------------
+def _texts(section: dict) -> list[str]:
+    """Every string a person reads in a definition: title, labels, help texts, option labels."""
+    out = [section["title"]]
+    for f in section["fields"]:
+        out += [f["label"], f["help"], *(o["label"] for o in f.get("options", ()))]
+        out += _texts({"title": "", "fields": f.get("fields", [])})[1:]
+    return out
+
+
+def _shape(section: dict):
+    """The definition without its words: ids, codes, types and rules."""
+    def field(f):
+        return {k: ([o["code"] for o in v] if k == "options" else [field(c) for c in v] if k == "fields" else v)
+                for k, v in f.items() if k not in ("label", "help")}
+    return {k: v for k, v in section.items() if k not in ("title", "fields")}, [field(f) for f in section["fields"]]
+
+
+def test_english_is_the_default_and_the_words_as_written():
+    from progress_plugin.core.words import ENGLISH
+    assert intake_mod.definition() == intake_mod.definition(ENGLISH)
+    assert intake_mod.definition()["title"] == "Defining progress together"
+    assert intake_mod.definition()["fields"][0]["label"] == "What do you hope to get from coming here?"
+
+
+def test_in_hindi_every_word_is_hindi_and_ids_codes_and_rules_are_unchanged():
+    from progress_plugin import lang
+    english, hindi = intake_mod.definition(), intake_mod.definition(lang.words("hi"))
+    assert _shape(hindi) == _shape(english)
+    said = [t for t in _texts(hindi) if t]
+    assert len(said) == len([t for t in _texts(english) if t]) == 52
+    latin = [t for t in said if not any("\u0900" <= ch <= "\u097f" for ch in t)]
+    assert latin == []                       # every label, help text and option is said in Devanagari
+    assert set(said).isdisjoint(_texts(english))
+    assert hindi["title"] == "मिलकर तय करें कि प्रगति क्या है"        # the glossary's wording
+    whose = next(f for f in hindi["fields"] if f["id"] == "goals")["fields"][1]
+    assert [o["code"] for o in whose["options"]] == ["client", "carer", "therapist"]
+
+
+def test_the_follow_up_questions_say_when_they_are_asked():
+    fields = {f.id: f for f in FIELDS}
+    assert fields["review_date"].enable_when == ("review_cadence", "at-review")
+    question, code = fields["review_date"].enable_when
+    assert code in [o.code for o in fields[question].options]
+    assert [f.id for f in FIELDS if f.other_allowed] == ["saying_not_working"]
+    assert "other" in [o.code for o in fields["saying_not_working"].options]

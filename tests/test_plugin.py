@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from progress_plugin import hookspecs
+from progress_plugin.core.words import Words
 from progress_plugin.errors import ValidationError
 from progress_plugin.hosts.manager import make_manager
 
@@ -604,3 +605,56 @@ def test_a_note_hook_with_a_malformed_locale_is_an_error_naming_it(pm, note_payl
         with pytest.raises(ValidationError) as err:
             call()
         assert list(err.value.messages) == ["locale"]
+def test_the_intake_section_comes_in_the_asked_language_and_the_clients_words_as_written(hook, intake_payload):
+    goals = [{"words": "रात को पूरी नींद सोना", "whose": "client", "baseline": 3, "rank": 1},
+             {"words": "Say no to my boss once", "whose": "client", "baseline": 2, "rank": 2}]
+    recorded = submit_intake(hook, intake_payload, goals=goals, better_looks_like="सुबह थकान कम हो")
+    assert [g["words"] for g in recorded["goals"]] == ["रात को पूरी नींद सोना", "Say no to my boss once"]
+    (hindi,) = hook.intake_sections(locale="hi-IN", clinic_id=CLINIC, client_id=CLIENT, audience="client")
+    (english,) = hook.intake_sections(locale=None, clinic_id=CLINIC, client_id=CLIENT, audience="client")
+    assert hindi["title"] == "मिलकर तय करें कि प्रगति क्या है" and english["title"] == "Defining progress together"
+    assert hindi["fields"][0]["label"] == "यहाँ आने से आपको क्या मिलने की उम्मीद है?"
+    cadence = next(f for f in hindi["fields"] if f["id"] == "review_cadence")
+    assert [(o["code"], o["label"]) for o in cadence["options"]][0] == ("every-session", "हर सेशन में")
+    assert [f["id"] for f in hindi["fields"]] == [f["id"] for f in english["fields"]]
+    assert hindi["values"] == english["values"]                          # the client's words untouched
+    assert [g["words"] for g in hindi["values"]["goals"]] == ["रात को पूरी नींद सोना", "Say no to my boss once"]
+    assert hindi["values"]["better_looks_like"] == "सुबह थकान कम हो"
+
+
+class Marked(Words):
+    """A language that says every marked string inside «…», to see which words went through it."""
+    code = "xx"
+
+    def gettext(self, message):
+        return "«" + message + "»"
+
+
+def test_intake_errors_are_said_in_the_asked_language(hook, intake_payload, monkeypatch):
+    from progress_plugin import lang
+    asked = []
+    monkeypatch.setattr(lang, "words", lambda code=None: asked.append(code) or Marked())
+    bad = intake_payload(goals=[{"words": "Sleep", "whose": "client", "baseline": 11}])
+    problems = hook.validate_intake(locale="hi", clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION, answers=bad)
+    assert problems == {"goals": {0: {"baseline": ["«Ratings are 0-10; got 11.»"]}}}
+    result = hook.intake_submitted(locale="hi", clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                   answers=bad, author="t1", at="2026-01-05T09:00:00+00:00")
+    assert result == {"status": "rejected", "errors": {"goals": {0: {"baseline": ["«Ratings are 0-10; got 11.»"]}}}}
+    (section,) = hook.intake_sections(locale="hi", clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+    assert section["title"] == "«Defining progress together»"
+    assert asked == ["hi", "hi", "hi"]
+
+
+def test_a_malformed_locale_is_a_field_error_of_the_intake_hooks(pm, intake_payload):
+    problems = pm.hook.validate_intake(locale="not a language!", clinic_id=CLINIC, client_id=CLIENT,
+                                       section_id=SECTION, answers=intake_payload())
+    assert list(problems) == ["locale"]
+    result = pm.hook.intake_submitted(locale=["hi"], clinic_id=CLINIC, client_id=CLIENT, section_id=SECTION,
+                                      answers=intake_payload(), author="t1", at="2026-01-05T09:00:00+00:00")
+    assert result["status"] == "rejected" and list(result["errors"]) == ["locale"]
+    both = pm.hook.validate_intake(locale=7, clinic_id={"not": "an id"}, client_id=CLIENT, section_id=SECTION,
+                                   answers=intake_payload())
+    assert {"locale", "clinic_id"} <= set(both)
+    with pytest.raises(ValidationError) as err:
+        pm.hook.intake_sections(locale="not a language!", clinic_id=CLINIC, client_id=CLIENT, audience="client")
+    assert list(err.value.messages) == ["locale"]

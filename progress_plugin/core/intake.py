@@ -7,15 +7,20 @@ Therapist-only fields never leave the therapist's view.
 An intake counts as agreed only when ``agreed`` and ``goals_reviewed`` are both true;
 otherwise it is kept as a draft. Answers to an earlier version of the section stay readable:
 :func:`upgrade_answers` maps them onto the current one.
+
+Every title, label, help text and option label is marked for the message catalogs (``N_``) and
+said in a language by :func:`definition`'s ``words``; ids and codes never change.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from progress_plugin.core.words import ENGLISH, N_, Words
+
 SECTION_ID = "defining-progress-together"
 SECTION_VERSION = "2.0.0"
 SECTION_URL = "https://progress-plugin.org/fhir/Questionnaire/defining-progress-together"
-TITLE = "Defining progress together"
+TITLE = N_("Defining progress together")
 
 MAX_GOALS = 3
 RATING_MIN, RATING_MAX = 0, 10
@@ -24,6 +29,8 @@ WHOSE = ("client", "carer", "therapist")
 HOLDING_STEADY = ("yes", "no", "unsure")
 SAYING_NOT_WORKING = ("tell-in-session", "write-it-down", "rating-scale", "through-someone-else", "other")
 CADENCES = ("every-session", "every-4-sessions", "monthly", "at-review")
+#: The follow-up to a choice with ``other_allowed``, when "other" is picked (answer id ``<field id>_other``).
+OTHER_LABEL = N_("Which other way would suit you?")
 
 
 @dataclass(frozen=True)
@@ -47,18 +54,22 @@ class Field:
     min: int | None = None
     max: int | None = None
     repeats: int | None = None
+    #: Asked only when another field has this answer: ``(field id, option code)``.
+    enable_when: tuple[str, str] | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self, words: Words = ENGLISH) -> dict:
+        """The field as plain data, every label and help text said by ``words``."""
         data = {
-            "id": self.id, "type": self.type, "label": self.label, "help": self.help,
+            "id": self.id, "type": self.type, "label": words(self.label),
+            "help": words(self.help) if self.help else "",
             "required": self.required, "answered_by": self.answered_by,
             "therapist_only": self.therapist_only,
         }
         if self.options:
-            data["options"] = [{"code": o.code, "label": o.label} for o in self.options]
+            data["options"] = [{"code": o.code, "label": words(o.label)} for o in self.options]
             data["other_allowed"] = self.other_allowed
         if self.children:
-            data["fields"] = [c.as_dict() for c in self.children]
+            data["fields"] = [c.as_dict(words) for c in self.children]
         if self.min is not None:
             data["min"], data["max"] = self.min, self.max
         if self.repeats is not None:
@@ -71,67 +82,70 @@ def _opts(*pairs: tuple[str, str]) -> tuple[Option, ...]:
 
 
 GOAL_FIELDS = (
-    Field("words", "text", "In your own words, what is this goal?",
-          "Write it as the client says it; do not translate it into clinical language.",
+    Field("words", "text", N_("In your own words, what is this goal?"),
+          N_("Write it as the client says it; do not translate it into clinical language."),
           required=True, answered_by="client"),
-    Field("whose", "choice", "Whose hope is this: yours, someone close to you, or mine?",
-          "Carers and family can have goals too; say whose this one is.",
+    Field("whose", "choice", N_("Whose hope is this: yours, someone close to you, or mine?"),
+          N_("Carers and family can have goals too; say whose this one is."),
           required=True, answered_by="together",
-          options=_opts(("client", "The client's"), ("carer", "A carer's or family member's"),
-                        ("therapist", "The therapist's"))),
-    Field("baseline", "integer", "Where are things now, from 0 to 10?",
-          "0 is as far from the goal as it could be, 10 is the goal fully reached. The client's number.",
+          options=_opts(("client", N_("The client's")), ("carer", N_("A carer's or family member's")),
+                        ("therapist", N_("The therapist's")))),
+    Field("baseline", "integer", N_("Where are things now, from 0 to 10?"),
+          N_("0 is as far from the goal as it could be, 10 is the goal fully reached. The client's number."),
           required=True, answered_by="client", min=RATING_MIN, max=RATING_MAX),
-    Field("rank", "integer", "Which of these matters most to you right now?",
-          "Rank 1 is the goal that matters most.", answered_by="together", min=1, max=MAX_GOALS),
+    Field("rank", "integer", N_("Which of these matters most to you right now?"),
+          N_("Rank 1 is the goal that matters most."), answered_by="together", min=1, max=MAX_GOALS),
 )
 
 #: The section in the order of the conversation: what the client hopes for, what "better"
 #: looks like, the small shifts, then the goals. Labels are read aloud to the client ("you");
 #: the help is a short hint for the therapist.
 FIELDS = (
-    Field("hopes", "text", "What do you hope to get from coming here?",
-          "Write the answer in the client's own words; a few words are enough.", answered_by="client"),
-    Field("better_looks_like", "text", "If things were better for you, what would that look like day to day?",
-          "Ask for ordinary moments: what would the client, or someone close, notice first?",
+    Field("hopes", "text", N_("What do you hope to get from coming here?"),
+          N_("Write the answer in the client's own words; a few words are enough."), answered_by="client"),
+    Field("better_looks_like", "text",
+          N_("If things were better for you, what would that look like day to day?"),
+          N_("Ask for ordinary moments: what would the client, or someone close, notice first?"),
           answered_by="client"),
-    Field("small_shift", "text", "What small change would already feel meaningful to you?",
-          "Something small enough to notice within a week or two.", answered_by="client"),
-    Field("goals", "goals", "What would you like to work on? Up to three goals, in your own words.",
-          "Goal 1 is required. For each, ask where things are now, 0-10.",
+    Field("small_shift", "text", N_("What small change would already feel meaningful to you?"),
+          N_("Something small enough to notice within a week or two."), answered_by="client"),
+    Field("goals", "goals", N_("What would you like to work on? Up to three goals, in your own words."),
+          N_("Goal 1 is required. For each, ask where things are now, 0-10."),
           required=True, answered_by="client", children=GOAL_FIELDS, repeats=MAX_GOALS),
-    Field("holding_steady_counts", "choice", "Right now, would holding steady count as progress for you?",
-          "Sometimes not getting worse is the change.", answered_by="client",
-          options=_opts(("yes", "Yes"), ("no", "No"), ("unsure", "Not sure"))),
-    Field("if_stirred_up", "text", "If therapy stirs things up before they settle, what would help you?",
-          "Harder feelings can surface before things ease; plan for it together.", answered_by="client"),
-    Field("saying_not_working", "choice", "If something here isn't working for you, how would you prefer to say so?",
-          "There is no wrong way; the client picks what feels easiest.", answered_by="client",
-          options=_opts(("tell-in-session", "Say it in the session"),
-                        ("write-it-down", "Write it down and bring it"),
-                        ("rating-scale", "Use the 0-10 ratings"),
-                        ("through-someone-else", "Through someone you trust"),
-                        ("other", "Another way")), other_allowed=True),
-    Field("review_cadence", "choice", "How often shall we look at this together?",
-          "It can change at any review.", required=True, answered_by="together",
-          options=_opts(("every-session", "Every session"), ("every-4-sessions", "Every 4 sessions"),
-                        ("monthly", "Monthly"), ("at-review", "At the planned review"))),
-    Field("review_date", "date", "When shall we next look at it together?",
-          "Needed only for 'At the planned review'.", answered_by="together"),
-    Field("therapist_view", "text", "From my chair, progress would look like this:",
-          "Your own view, said to the client and shared with them.", answered_by="therapist"),
-    Field("agreed", "boolean", "Have we agreed this together?",
-          "Tick only when you both agree. Until then the intake is saved as a draft.",
+    Field("holding_steady_counts", "choice", N_("Right now, would holding steady count as progress for you?"),
+          N_("Sometimes not getting worse is the change."), answered_by="client",
+          options=_opts(("yes", N_("Yes")), ("no", N_("No")), ("unsure", N_("Not sure")))),
+    Field("if_stirred_up", "text", N_("If therapy stirs things up before they settle, what would help you?"),
+          N_("Harder feelings can surface before things ease; plan for it together."), answered_by="client"),
+    Field("saying_not_working", "choice",
+          N_("If something here isn't working for you, how would you prefer to say so?"),
+          N_("There is no wrong way; the client picks what feels easiest."), answered_by="client",
+          options=_opts(("tell-in-session", N_("Say it in the session")),
+                        ("write-it-down", N_("Write it down and bring it")),
+                        ("rating-scale", N_("Use the 0-10 ratings")),
+                        ("through-someone-else", N_("Through someone you trust")),
+                        ("other", N_("Another way"))), other_allowed=True),
+    Field("review_cadence", "choice", N_("How often shall we look at this together?"),
+          N_("It can change at any review."), required=True, answered_by="together",
+          options=_opts(("every-session", N_("Every session")), ("every-4-sessions", N_("Every 4 sessions")),
+                        ("monthly", N_("Monthly")), ("at-review", N_("At the planned review")))),
+    Field("review_date", "date", N_("When shall we next look at it together?"),
+          N_("Needed only for 'At the planned review'."), answered_by="together",
+          enable_when=("review_cadence", "at-review")),
+    Field("therapist_view", "text", N_("From my chair, progress would look like this:"),
+          N_("Your own view, said to the client and shared with them."), answered_by="therapist"),
+    Field("agreed", "boolean", N_("Have we agreed this together?"),
+          N_("Tick only when you both agree. Until then the intake is saved as a draft."),
           required=True, answered_by="together"),
-    Field("agreed_on", "date", "Date agreed",
-          "The day you agreed it; for a draft, the day of this conversation.",
+    Field("agreed_on", "date", N_("Date agreed"),
+          N_("The day you agreed it; for a draft, the day of this conversation."),
           required=True, answered_by="together"),
-    Field("goals_reviewed", "boolean", "Do these goals feel like yours, and safe and realistic to work on?",
-          "Your check: tick once you have reviewed them together as safe, realistic and owned by the "
-          "client. Needed, with the agreement, for the intake to count as agreed.",
+    Field("goals_reviewed", "boolean", N_("Do these goals feel like yours, and safe and realistic to work on?"),
+          N_("Your check: tick once you have reviewed them together as safe, realistic and owned by "
+             "the client. Needed, with the agreement, for the intake to count as agreed."),
           required=True, answered_by="therapist"),
-    Field("private_reflection", "text", "Private reflection (therapist only)",
-          "For example a pull to \"fix\". Never shown to the client, never exported.",
+    Field("private_reflection", "text", N_("Private reflection (therapist only)"),
+          N_("For example a pull to \"fix\". Never shown to the client, never exported."),
           answered_by="therapist", therapist_only=True),
 )
 
@@ -178,14 +192,15 @@ def not_asked(version: str) -> tuple[str, ...]:
     return tuple(f.id for f in FIELDS if f.id not in now_asked)
 
 
-def definition() -> dict:
-    """The section definition as plain data, ready for a host to render."""
+def definition(words: Words = ENGLISH) -> dict:
+    """The section definition as plain data, ready for a host to render; the title, labels, help
+    texts and option labels said by ``words`` (English by default)."""
     return {
         "id": SECTION_ID,
         "version": SECTION_VERSION,
         "url": SECTION_URL,
-        "title": TITLE,
-        "fields": [f.as_dict() for f in FIELDS],
+        "title": words(TITLE),
+        "fields": [f.as_dict(words) for f in FIELDS],
     }
 
 

@@ -1,17 +1,18 @@
-"""FHIR R4 shapes of the plugin's concepts (pure): the intake Questionnaire, the vocabulary as
-CodeSystem and ValueSet, and the write-back resources (Goal, Observation, note tags)."""
+"""FHIR R4 shapes of the plugin's concepts (pure): the intake Questionnaire (built in
+:mod:`~progress_plugin.fhir.questionnaire`), the vocabulary as CodeSystem and ValueSet, and the
+write-back resources (Goal, Observation, note tags)."""
 from __future__ import annotations
 
 from progress_plugin.core import intake as intake_mod
 from progress_plugin.core.dates import as_datetime
-from progress_plugin.core.intake import Field, Goal
+from progress_plugin.core.intake import Goal
 from progress_plugin.core.notes import Rating
 from progress_plugin.core.vocabulary import SYSTEM, Vocabulary
 from progress_plugin.fhir.designations import with_designations
+# The intake's Questionnaire (SDC) lives in its own module; its names are part of this one's.
+from progress_plugin.fhir.questionnaire import (BASE, EXT_ANSWERED_BY, EXT_THERAPIST_ONLY,  # noqa: F401
+                                                option_system, other_link, questionnaire)
 
-BASE = "https://progress-plugin.org/fhir"
-EXT_ANSWERED_BY = f"{BASE}/StructureDefinition/answered-by"
-EXT_THERAPIST_ONLY = f"{BASE}/StructureDefinition/therapist-only"
 VALUESET_URL = f"{BASE}/ValueSet/progress-tags"
 GOAL_ID_SYSTEM = f"{BASE}/goal"
 RATING_ID_SYSTEM = f"{BASE}/rating"
@@ -20,47 +21,6 @@ RATING_CODE = {"system": f"{BASE}/CodeSystem/progress-measures", "code": "goal-r
 GAS_CODE = {"system": f"{BASE}/CodeSystem/progress-measures", "code": "goal-attainment-level",
             "display": "Goal attainment level, -2 to +2"}
 ACHIEVEMENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/goal-achievement"
-ITEM_TYPES = {"text": "text", "choice": "choice", "boolean": "boolean", "date": "date",
-              "integer": "integer", "goals": "group"}
-
-
-def _item(f: Field, prefix: str = "") -> dict:
-    link = f"{prefix}{f.id}"
-    item = {"linkId": link, "text": f.label, "type": ITEM_TYPES[f.type], "required": f.required}
-    ext = [{"url": EXT_ANSWERED_BY, "valueCode": f.answered_by}]
-    if f.therapist_only:
-        ext.append({"url": EXT_THERAPIST_ONLY, "valueBoolean": True})
-    item["extension"] = ext
-    if f.options:
-        item["answerOption"] = [{"valueCoding": {"system": f"{BASE}/CodeSystem/{f.id}", "code": o.code,
-                                                 "display": o.label}} for o in f.options]
-        if f.other_allowed:
-            item["type"] = "open-choice"
-    if f.type == "goals":
-        item["repeats"] = True
-        item["item"] = [_item(c, link + ".") for c in f.children]
-    if f.help:
-        item.setdefault("item", []).append({"linkId": f"{link}.help", "type": "display", "text": f.help})
-    return item
-
-
-def questionnaire() -> dict:
-    """The intake section as a FHIR R4 Questionnaire with a canonical url and version."""
-    return {
-        "resourceType": "Questionnaire",
-        "id": intake_mod.SECTION_ID,
-        "url": intake_mod.SECTION_URL,
-        "version": intake_mod.SECTION_VERSION,
-        "name": "DefiningProgressTogether",
-        "title": intake_mod.TITLE,
-        "status": "active",
-        "subjectType": ["Patient"],
-        "description": "An intake section filled in by the therapist with the client, in the order of the "
-                       "conversation: what the client hopes to get from coming, what better would look like, "
-                       "small shifts, then up to three goals in the client's own words with a 0-10 rating, "
-                       "and how often to look again. Questions are worded to be read aloud to the client.",
-        "item": [_item(f) for f in intake_mod.FIELDS],
-    }
 
 
 def codesystem(vocabulary: Vocabulary) -> dict:
@@ -201,21 +161,27 @@ def questionnaire_response(clinic_id: str, client_id: str, intake, author: str, 
     items = []
     for g in intake.goals:
         goal_items = [{"linkId": "goals.words", "answer": [{"valueString": g.words}]},
-                      {"linkId": "goals.whose", "answer": [{"valueCoding": {"system": f"{BASE}/CodeSystem/whose",
+                      {"linkId": "goals.whose", "answer": [{"valueCoding": {"system": option_system("whose"),
                                                                              "code": g.whose}}]},
                       {"linkId": "goals.baseline", "answer": [{"valueInteger": g.baseline}]},
                       {"linkId": "goals.rank", "answer": [{"valueInteger": g.rank}]}]
         items.append({"linkId": "goals", "item": goal_items})
-    for key, value in intake.shareable_answers().items():
+    answers = intake.shareable_answers()
+    followups = {other_link(f.id): f.id for f in intake_mod.FIELDS if f.other_allowed}
+    for key, value in answers.items():
+        if followups.get(key) in answers:        # asked under its choice: nested in that answer
+            continue
         if isinstance(value, bool):
             answer = {"valueBoolean": value}
         elif key in ("holding_steady_counts", "saying_not_working"):
-            answer = {"valueCoding": {"system": f"{BASE}/CodeSystem/{key}", "code": value}}
+            answer = {"valueCoding": {"system": option_system(key), "code": value}}
         else:
             answer = {"valueString": str(value)}
+        if other_link(key) in answers:
+            answer["item"] = [{"linkId": other_link(key), "answer": [{"valueString": str(answers[other_link(key)])}]}]
         items.append({"linkId": key, "answer": [answer]})
     items.append({"linkId": "review_cadence", "answer": [{"valueCoding": {
-        "system": f"{BASE}/CodeSystem/review_cadence", "code": intake.review_cadence}}]})
+        "system": option_system("review_cadence"), "code": intake.review_cadence}}]})
     if intake.review_date:
         items.append({"linkId": "review_date", "answer": [{"valueDate": intake.review_date.isoformat()}]})
     items.append({"linkId": "agreed", "answer": [{"valueBoolean": intake.agreed}]})

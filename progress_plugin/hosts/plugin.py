@@ -125,6 +125,17 @@ def _note_words(note_or_clinic, locale) -> Words:
     return _words(_rt(), clinic_id if plain else None, locale)
 
 
+def _intake_words(rt, clinic_id, locale, problems: dict) -> Words:
+    """As :func:`_words`, for a hook that answers with field errors: a malformed ``locale`` joins
+    ``problems`` (said in the clinic's default language); a malformed clinic id is not looked up."""
+    clinic = None if "clinic_id" in problems else clinic_id
+    try:
+        return _words(rt, clinic, locale)
+    except ValidationError as exc:
+        problems.update(exc.messages)
+        return _words(rt, clinic, None)
+
+
 # -- configuration -----------------------------------------------------------------------
 @hookimpl
 def configure(config):
@@ -142,10 +153,11 @@ def configure(config):
 def intake_sections(clinic_id, client_id, audience, locale):
     req = schemas.load(schemas.client_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
-    section = intake_mod.definition()
+    rt = _rt()
+    section = intake_mod.definition(_words(rt, req["clinic_id"], locale))
     hidden = intake_mod.THERAPIST_ONLY if req["audience"] == "client" else frozenset()
     section["fields"] = [f for f in section["fields"] if f["id"] not in hidden]
-    state = _state(_rt(), req["clinic_id"], req["client_id"])
+    state = _state(rt, req["clinic_id"], req["client_id"])
     section["values"] = _intake_values(state.intake, hidden) if state.intake else None
     return section
 
@@ -163,21 +175,27 @@ def validate_intake(clinic_id, client_id, section_id, answers, locale):
         schemas.load(schemas.intake_schema, answers)
     except ValidationError as exc:
         problems.update(exc.messages)
-    return problems
+    words = _intake_words(_rt(), clinic_id, locale, problems)
+    return words.say(problems)
 
 
 @hookimpl
 def intake_submitted(clinic_id, client_id, section_id, answers, author, at, locale):
     if section_id != SECTION_ID:
         return None
+    problems: dict = {}
     try:
         event = schemas.load(schemas.intake_submitted_schema, {
             "clinic_id": clinic_id, "client_id": client_id, "author": author, "at": at, "intake": answers})
     except ValidationError as exc:
         messages = dict(exc.messages)
         inner = messages.pop("intake", {})
-        return {"status": "rejected", "errors": {**messages, **(inner if isinstance(inner, dict) else {"intake": inner})}}
-    _rt().dispatch(event)
+        problems = {**messages, **(inner if isinstance(inner, dict) else {"intake": inner})}
+    rt = _rt()
+    words = _intake_words(rt, clinic_id, locale, problems)
+    if problems:
+        return {"status": "rejected", "errors": words.say(problems)}
+    rt.dispatch(event)
     return {"status": "recorded", "agreed": event.intake.is_agreed, "intake_id": event.intake.intake_id,
             "goals": [{"id": g.id, "rank": g.rank, "words": g.words, "baseline": g.baseline}
                       for g in event.intake.goals]}
