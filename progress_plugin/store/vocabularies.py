@@ -18,6 +18,12 @@ _CURRENT_VERSION = sa.select(sa.func.max(t.vocabulary_versions.c.version)).where
     t.vocabulary_versions.c.clinic_id == sa.bindparam("clinic"))
 
 
+def no_clinic(clinic_id: str) -> str:
+    """What to say about a clinic that does not exist: the commands that create it."""
+    return (f"no clinic {clinic_id!r}; create it with `progress-plugin clinics add {clinic_id}`, "
+            f"or list it in the config file and run `progress-plugin migrate`")
+
+
 class VocabularyStore(StoreBase):
     """Clinics and vocabularies."""
 
@@ -63,7 +69,7 @@ class VocabularyStore(StoreBase):
             version = c.execute(sa.select(sa.func.max(t.vocabulary_versions.c.version))
                                 .where(t.vocabulary_versions.c.clinic_id == clinic_id)).scalar()
         if version is None:
-            raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         return version
 
     def vocabulary(self, clinic_id: str, version: int | None = None, conn: Connection | None = None) -> Vocabulary:
@@ -121,7 +127,7 @@ class VocabularyStore(StoreBase):
         """The clinic's current vocabulary. A version never changes once written, so each is built once."""
         version = c.execute(_CURRENT_VERSION, {"clinic": clinic_id}).scalar()
         if version is None:
-            raise NotFound(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         vocabulary = self._built.get((clinic_id, version))
         if vocabulary is None:
             if len(self._built) > 32:
