@@ -30,7 +30,8 @@ def language(clinic_id: str | None = None) -> str:
     cached = g.get("pp_language")
     if cached is not None and cached[0] == clinic_id:
         return cached[1]
-    clinic = clinic_id or (request.view_args or {}).get("clinic")
+    # a page may name the clinic whose language it speaks (the admin console: the signed-in one)
+    clinic = clinic_id or g.get("pp_clinic") or (request.view_args or {}).get("clinic")
     code = lang.choose(request.args.get("lang"), accepted(), clinic_language(clinic))
     g.pp_language = (clinic_id, code)
     return code
