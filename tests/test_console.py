@@ -350,3 +350,15 @@ def test_the_console_speaks_the_signed_in_clinics_language(sqlite_store, clock, 
 
 def test_the_console_is_mounted_by_the_service():
     assert any(bp.name == "console" for bp in all_blueprints())
+
+
+def test_the_rest_of_the_service_runs_none_of_the_consoles_hooks(app, creds):
+    def names(scope):
+        hooks = [*app.before_request_funcs.get(scope, []), *app.after_request_funcs.get(scope, []),
+                 *app.teardown_request_funcs.get(scope, [])]
+        return [getattr(f, "__qualname__", None) or f.func.__qualname__ for f in hooks]
+    assert not any("Limiter" in name for name in names(None))           # the rate limit hooks the console alone
+    assert sum("Limiter" in name for name in names("console")) == 3
+    client = signed_in(app, creds)
+    r = client.get("/healthz")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers and "Content-Security-Policy" not in r.headers

@@ -61,11 +61,33 @@ def secure() -> bool:
 
 
 class _FormCookie(SecureCookieSessionInterface):
-    """Flask's signed session cookie (it holds only the form token), Secure when the request is."""
+    """Flask's signed session cookie (it holds only the form token), Secure when the request is,
+    and opened only under the console's path: every other request (webhooks, the API) skips it."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open_session(self, app, request):
+        if not request.path.startswith(self.prefix):
+            return None                                   # Flask gives this request a null session
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and EXTENSION in app.extensions
                                                              and secure())
+
+
+def _only_for(app, scope: str, install) -> None:
+    """Run ``install(app)`` and move the request hooks it adds for every request to the requests of
+    blueprint ``scope`` only. Flask-Limiter hooks every request of the app; here only the sign-in is
+    limited, so the webhooks and the API need not pay for its hooks."""
+    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    had = [len(funcs.get(None, ())) for funcs in hooks]
+    install(app)
+    for funcs, n in zip(hooks, had):
+        added = funcs.get(None, [])[n:]
+        del funcs.setdefault(None, [])[n:]
+        funcs.setdefault(scope, []).extend(added)
 
 
 @blueprint.record_once
@@ -75,10 +97,11 @@ def _install(state) -> None:
     config = svc.config.console if svc.config is not None else ConsoleConfig()
     if not app.secret_key:
         app.secret_key = console_sessions.key(svc.store, KEY_NAME, svc.clock())
-        app.config.update(SESSION_COOKIE_NAME=FORM_COOKIE, SESSION_COOKIE_PATH=(state.url_prefix or "") + "/",
+        prefix = (state.url_prefix or "") + "/"
+        app.config.update(SESSION_COOKIE_NAME=FORM_COOKIE, SESSION_COOKIE_PATH=prefix,
                           SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
         if type(app.session_interface) is SecureCookieSessionInterface:
-            app.session_interface = _FormCookie()
+            app.session_interface = _FormCookie(prefix)
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)          # only the console's forms: see _forms
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", config.max_hours * 3600)
     # The pages send no Referer (Referrer-Policy: no-referrer), so Flask-WTF's https Referer check
@@ -87,7 +110,7 @@ def _install(state) -> None:
     if "csrf" not in app.extensions:
         csrf.init_app(app)
     limiter = Limiter(get_remote_address, storage_uri=config.rate_limit_storage, strategy="moving-window")
-    limiter.init_app(app)
+    _only_for(app, state.name, limiter.init_app)
     app.extensions[EXTENSION] = Console(config, limiter)
 
 
