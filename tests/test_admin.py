@@ -32,6 +32,9 @@ SIGNED = {
     "/cds/progress.html": "the CDS card's link: a one-time code, then a session cookie (tests/test_cds.py)",
     "/canvas/<clinic>": "the Canvas plugin's events, verified by the clinic's X-Signature (tests/test_canvas_service.py)",
 }
+#: The admin console's pages: a session cookie from a signed-in token, and a form token on every
+#: POST (tests/test_console.py walks them: each needs the session, or is the sign-in page).
+CONSOLE = "/admin/"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: Lookups sent as a POST body because their list is too long for a URL; they write nothing
 #: (tests/test_panel_http.py checks that), so any token of the clinic may use them.
@@ -367,6 +370,11 @@ def test_every_route_is_authenticated(full_client, label, rule, method):
         assert r.status_code not in (401, 403)
         if rule in ("/openapi.json", "/healthz"):
             assert r.status_code == 200
+        return
+    if rule.startswith(CONSOLE):
+        r = call(_url(rule), made["admin"])                  # a bearer token opens no console page
+        public = method in ("GET", "HEAD") and rule in ("/admin/", "/admin/static/<path:filename>")   # sign-in, CSS
+        assert public or not 200 <= r.status_code < 300, f"{method} {rule} answered a bearer token"
         return
     assert "<clinic>" in rule or rule in SIGNED, f"{rule} has no <clinic> and is not listed as public"
     if rule in SIGNED:

@@ -81,7 +81,7 @@ def test_list_is_per_clinic_and_never_shows_a_secret(sqlite_store, now):
     tokens.create(sqlite_store, "clinic-b", "viewer", "b1", now)
     assert [r["name"] for r in tokens.list_tokens(sqlite_store, "clinic-a")] == ["a1"]
     assert {r["clinic_id"] for r in tokens.list_tokens(sqlite_store)} == {"clinic-a", "clinic-b"}
-    assert all(set(r) == {"token_id", "clinic_id", "role", "name", "created_at", "revoked_at"}
+    assert all(set(r) == {"token_id", "clinic_id", "role", "name", "created_at", "revoked_at", "last_used_at"}
                for r in tokens.list_tokens(sqlite_store))
 
 
@@ -91,3 +91,24 @@ def test_create_validates_role_clinic_and_name(sqlite_store, now):
     assert set(exc.value.messages) == {"role", "clinic", "name"}
     with sqlite_store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.tokens)).scalar() == 0
+
+
+def test_a_tokens_last_use_is_kept_to_the_hour(store, now):
+    token_id, token = tokens.create(store, "clinic-a", "viewer", "reader", now)
+    last = lambda: next(r["last_used_at"] for r in tokens.list_tokens(store) if r["token_id"] == token_id)  # noqa: E731
+    assert last() is None
+    for at, expected in [(now, now), (now + timedelta(minutes=59), now), (now + timedelta(minutes=61),
+                                                                            now + timedelta(minutes=61))]:
+        checked = tokens.check(store, token)
+        tokens.touch(store, token_id, checked.last_used_at, at)
+        assert last() == expected                  # within the hour nothing is written
+
+
+def test_revoking_a_token_ends_its_console_sessions(store, now):
+    from progress_plugin.store import console_sessions
+    token_id, token = tokens.create(store, "clinic-a", "admin", "manager", now)
+    session_id = console_sessions.start(store, tokens.verify(store, token), now, timedelta(hours=12))
+    assert console_sessions.find(store, session_id, now, timedelta(hours=8)) is not None
+    tokens.revoke(store, token_id, now)
+    assert console_sessions.count(store, token_id) == 0
+    assert console_sessions.find(store, session_id, now, timedelta(hours=8)) is None

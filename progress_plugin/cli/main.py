@@ -20,6 +20,7 @@ COMMANDS = {
     "backfill": "progress_plugin.cli.backfill:backfill",
     "vocab": "progress_plugin.cli.vocab:vocab",
     "tokens": "progress_plugin.cli.tokens:tokens",
+    "clinics": "progress_plugin.cli.clinics:clinics",
     "report": "progress_plugin.cli.report:report",
     "summary": "progress_plugin.cli.report:summary",
     "schemas": "progress_plugin.cli.artifacts:schemas",
@@ -51,9 +52,13 @@ def demo(obj: Context):
 @main.command()
 @pass_ctx
 def migrate(obj: Context):
-    """Create or upgrade the store's tables (run once per deployment)."""
+    """Create or upgrade the store's tables (run once per deployment), then create the clinics the
+    config file lists (``[[clinics]]``; no secret is read)."""
+    from progress_plugin.cli.clinics import create_listed
     store = obj.store
     click.echo(f"store ready: {store.dialect}")
+    for line in create_listed(store, obj.config):
+        click.echo(line)
 
 
 @main.command()

@@ -20,6 +20,7 @@ from progress_plugin.errors import NotFound
 from progress_plugin.core.events import PanelRequested
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.summary import clinic_summary
+from progress_plugin.store.vocabularies import no_clinic
 from progress_plugin.cli.vocab import clinic_of, clinic_option
 
 FORMATS = ("html", "json", "svg")
@@ -73,6 +74,8 @@ def render(runtime: Runtime, clinic_id: str, client_id: str, audience: str, fmt:
     panel.check_audience(audience)
     state = runtime.state(clinic_id, client_id)
     if state.intake is None and not state.notes:
+        if not runtime.store.clinic_exists(clinic_id):
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         raise NotFound(f"no client {client_id!r} in clinic {clinic_id!r}", clinic_id=clinic_id)
     (shown,) = handle(PanelRequested(clinic_id, runtime.clock(), client_id, audience), state)
     if fmt == "json":

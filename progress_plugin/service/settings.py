@@ -40,6 +40,13 @@ iss = "https://ehr.example.org"              # an EHR allowed to call
 jku = ["https://ehr.example.org/.well-known/jwks.json"]   # the only places its keys are fetched from
 clinic = "clinic-a"                          # the clinic whose data its patients map to
 fhir_servers = ["https://ehr.example.org/fhir"]           # optional: fhirServer values we may read from
+
+[console]                                    # the admin console at /admin/ (optional; all have defaults)
+idle_minutes = 480                           # a signed-in browser is signed out after this long unused
+max_hours = 12                               # and this long after signing in
+sign_in_limit = "10 per minute; 50 per hour" # failed sign-ins per client address (see console_settings)
+rate_limit_storage = "memory://"             # per process; redis://... shares the count between workers
+https_only = false                           # true: cookies always Secure (else when the request is https)
 ```
 
 ``readable_note_types``, when set, lists the note types the plugin may read for that clinic
@@ -64,9 +71,7 @@ import binascii
 import importlib.util
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import marshmallow as ma
@@ -75,11 +80,11 @@ from marshmallow import RAISE, fields, validate
 from progress_plugin.errors import ConfigError, summarize
 from progress_plugin.core.notes import classify_note_type, normalise_note_type
 from progress_plugin.lang import LANGUAGES
-from progress_plugin.store.engine import DEFAULT_URL
+# The config file's place, its TOML and the store URL it names (re-exported: callers use settings.*).
+from progress_plugin.service.config_file import (DEFAULT_CONFIG, ENV_CONFIG, ENV_STORE,  # noqa: F401
+                                                 config_path, read_file, store_url)
+from progress_plugin.service.console_settings import ConsoleConfig, ConsoleSection
 
-ENV_STORE = "PROGRESS_PLUGIN_STORE"
-ENV_CONFIG = "PROGRESS_PLUGIN_CONFIG"
-DEFAULT_CONFIG = "progress-plugin.toml"
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 DEFAULT_TOKEN_ENV = "PROGRESS_PLUGIN_HOST_TOKEN"
 
@@ -122,47 +127,6 @@ def check_secrets(scheme: str, secrets) -> list[bytes]:
             raise ConfigError(f"{scheme}: secret {n} is {len(key)} bytes; {MIN_SECRET_BYTES} or more are required")
         keys.append(key)
     return keys
-
-
-# -- the config file and the store URL -------------------------------------------------------
-def config_path(explicit: str | None = None) -> Path | None:
-    """The config file to read: ``--config``, else ``$PROGRESS_PLUGIN_CONFIG``, else ./progress-plugin.toml if present."""
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        return path
-    env = os.environ.get(ENV_CONFIG)
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise ConfigError(f"{ENV_CONFIG} points to a missing file: {path}")
-        return path
-    path = Path(DEFAULT_CONFIG)
-    return path if path.is_file() else None
-
-
-def read_file(path: Path | None) -> dict:
-    """The parsed TOML document at ``path``; ``{}`` for no file."""
-    if path is None:
-        return {}
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def store_url(flag: str | None = None, config: dict | None = None) -> str:
-    """``--store``, else ``$PROGRESS_PLUGIN_STORE``, else ``[store] url`` in the config file, else ``sqlite:///progress.db``."""
-    if flag:
-        return flag
-    if os.environ.get(ENV_STORE):
-        return os.environ[ENV_STORE]
-    url = ((config or {}).get("store") or {}).get("url")
-    if url is not None and not isinstance(url, str):
-        raise ConfigError("[store] url must be a string (a SQLAlchemy URL)")
-    return url or DEFAULT_URL
 
 
 # -- the service configuration ---------------------------------------------------------------
@@ -252,6 +216,7 @@ class ServiceSchema(_Strict):
     clinics = fields.List(fields.Nested(ClinicSection), load_default=list)
     worker = fields.Nested(WorkerSection)
     cds = fields.Nested(CdsSection)
+    console = fields.Nested(ConsoleSection)
     max_body_bytes = fields.Integer(load_default=256 * 1024, validate=validate.Range(min=1024, max=10 * 1024 * 1024))
 
 
@@ -304,6 +269,7 @@ class ServiceConfig:
     embedded_worker: bool = True
     max_body_bytes: int = 256 * 1024
     cds: CdsConfig | None = None
+    console: ConsoleConfig = ConsoleConfig()
 
     def readable_note_types(self, clinic_id: str) -> frozenset[str] | None:
         """The note types ``clinic_id`` lets the plugin read; None when it does not limit them."""
@@ -345,7 +311,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
         inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
-        max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env))
+        max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env),
+        console=data.get("console") or ConsoleConfig())
 
 
 def _readable(listed) -> frozenset[str] | None:
@@ -375,6 +342,31 @@ def note_policy(raw: dict) -> dict[str, frozenset[str]]:
         raise ConfigError("configuration: clinics: " + summarize(exc.messages)) from None
     return {c["id"]: _readable(c["readable_note_types"]) for c in loaded
             if c.get("id") and c.get("readable_note_types") is not None}
+
+
+class _ListedClinic(ma.Schema):
+    """A clinic's id, name and language alone: what ``migrate`` needs to create it (no secrets)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    id = ClinicSection._declared_fields["id"]
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    language = ClinicSection._declared_fields["language"]
+
+
+def listed_clinics(raw: dict) -> list[dict]:
+    """The ``[[clinics]]`` of a parsed config file as ``{"id", "name", "language"}``, in file order,
+    validated without reading a secret (``migrate`` creates them before the service has its
+    secrets). Raises ConfigError."""
+    clinics = raw.get("clinics") or []
+    if not isinstance(clinics, list):
+        raise ConfigError("configuration: clinics: must be a list of tables")
+    try:
+        loaded = _ListedClinic(many=True).load(clinics)
+    except ma.ValidationError as exc:
+        raise ConfigError("configuration: clinics: " + summarize(exc.messages)) from None
+    return [{"id": c["id"], "name": c["name"], "language": c.get("language")} for c in loaded]
 
 
 def _cds(section: dict | None, env) -> CdsConfig | None:

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from progress_plugin.errors import NotFound, ValidationError
 from progress_plugin.core.progress import compute
 from progress_plugin.service.runtime import Runtime
+from progress_plugin.store.vocabularies import no_clinic
 from progress_plugin.core.vocabulary import CATEGORIES, DIRECTIONS
 from progress_plugin.core.words import msg
 
@@ -31,7 +32,7 @@ def clinic_summary(runtime: Runtime, clinic_id: str, start: date | None = None, 
     """The summary of ``clinic_id``; tag counts cover sessions dated ``start``..``end`` inclusive."""
     store = runtime.store
     if not store.clinic_exists(clinic_id):
-        raise NotFound(msg("no clinic '{clinic}'", clinic=clinic_id), clinic_id=clinic_id)
+        raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
     now = runtime.clock()
     start, end = date_range(start, end, now.date())
     by_category = {c: 0 for c in CATEGORIES}

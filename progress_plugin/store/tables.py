@@ -108,6 +108,7 @@ tokens = Table(
     Column("secret_hash", String(128), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
+    Column("last_used_at", TS),                        # the last use by the API or the console, to the hour
 )
 
 inbox = Table(
@@ -199,4 +200,23 @@ link_codes = Table(
     Column("expires_at", TS, nullable=False),
     Column("used_at", TS),                             # a code's first (and only) use
     Index("ix_link_codes_expires", "expires_at"),
+)
+
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("key", String(64), primary_key=True),       # SHA-256 hex of the session id in the cookie; never the id
+    Column("token_id", String(32), nullable=False),    # the token signed in with: revoking it ends the session
+    Column("clinic_id", ID, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("seen_at", TS, nullable=False),             # the last request (to the minute): the idle limit
+    Column("expires_at", TS, nullable=False),          # the absolute end
+    Index("ix_console_sessions_expires", "expires_at"),
+    Index("ix_console_sessions_token", "token_id"),
+)
+
+service_keys = Table(
+    "service_keys", metadata,
+    Column("name", String(64), primary_key=True),      # e.g. "console": what the key signs
+    Column("value", String(128), nullable=False),      # random, made once, shared by every process
+    Column("created_at", TS, nullable=False),
 )

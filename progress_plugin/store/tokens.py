@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -98,6 +98,7 @@ class Checked:
     reason: str                 # ok | malformed | unknown | bad-secret | revoked
     label: str                  # the token id, or "h:" + 8 hex digits of the token's SHA-256
     token_clinic: str | None = None     # the clinic of a known token id, even when refused
+    last_used_at: datetime | None = None    # as stored: see :func:`touch`
 
 
 def label(token: str) -> str:
@@ -117,7 +118,7 @@ def check(store: Store, token: str | None) -> Checked:
     token_id = match.group(1)
     tt = t.tokens
     with store.engine.connect() as c:
-        row = c.execute(sa.select(tt.c.clinic_id, tt.c.role, tt.c.secret_hash, tt.c.revoked_at)
+        row = c.execute(sa.select(tt.c.clinic_id, tt.c.role, tt.c.secret_hash, tt.c.revoked_at, tt.c.last_used_at)
                         .where(tt.c.token_id == token_id)).first()
     stored = row.secret_hash if row is not None else _DUMMY
     same = hmac.compare_digest(stored.encode("ascii"), digest(token).encode("ascii"))
@@ -127,7 +128,21 @@ def check(store: Store, token: str | None) -> Checked:
         return Checked(None, "bad-secret", token_id, row.clinic_id)
     if row.revoked_at is not None or row.role not in ROLES:
         return Checked(None, "revoked", token_id, row.clinic_id)
-    return Checked(Principal(token_id, row.clinic_id, row.role), "ok", token_id, row.clinic_id)
+    return Checked(Principal(token_id, row.clinic_id, row.role), "ok", token_id, row.clinic_id,
+                   utc(row.last_used_at))
+
+
+#: A token's last use is kept to this precision, so a busy token costs one write an hour, not one a request.
+LAST_USED_PRECISION = timedelta(hours=1)
+
+
+def touch(store: Store, token_id: str, last_used_at: datetime | None, now: datetime) -> None:
+    """Record that ``token_id`` was used at ``now``, when its stored last use (``last_used_at``, as
+    :func:`check` read it) is unset or older than :data:`LAST_USED_PRECISION`; else nothing."""
+    if last_used_at is not None and utc(now) - utc(last_used_at) < LAST_USED_PRECISION:
+        return
+    with store.begin() as c:
+        c.execute(t.tokens.update().where(t.tokens.c.token_id == token_id).values(last_used_at=utc(now)))
 
 
 FAILURES = "auth-failures"
@@ -164,7 +179,8 @@ def failures(store: Store, clinic_id: str | None = None) -> tuple[dict[str, int]
 
 
 def revoke(store: Store, token_id: str, now: datetime, actor: str = "cli", clinic_id: str | None = None) -> None:
-    """Revoke a token (it stops working at once). With ``clinic_id``, only a token of that clinic."""
+    """Revoke a token (it stops working at once, and the console sessions it opened end). With
+    ``clinic_id``, only a token of that clinic."""
     tt = t.tokens
     with store.begin() as c:
         where = [tt.c.token_id == token_id]
@@ -175,16 +191,20 @@ def revoke(store: Store, token_id: str, now: datetime, actor: str = "cli", clini
             raise NotFound(f"no token {token_id!r}", token_id=token_id)
         if row.revoked_at is None:
             c.execute(tt.update().where(tt.c.token_id == token_id).values(revoked_at=utc(now)))
+            c.execute(t.console_sessions.delete().where(t.console_sessions.c.token_id == token_id))
             store.audit(c, row.clinic_id, actor, "token.revoke", f"token:{token_id}", "ok", now)
 
 
 def list_tokens(store: Store, clinic_id: str | None = None) -> list[dict]:
-    """Every token (of one clinic, when given): id, clinic, role, name, created, revoked. Never a secret."""
+    """Every token (of one clinic, when given): id, clinic, role, name, created, last used (to the hour),
+    revoked. Never a secret."""
     tt = t.tokens
-    q = sa.select(tt.c.token_id, tt.c.clinic_id, tt.c.role, tt.c.name, tt.c.created_at, tt.c.revoked_at)
+    q = sa.select(tt.c.token_id, tt.c.clinic_id, tt.c.role, tt.c.name, tt.c.created_at, tt.c.revoked_at,
+                  tt.c.last_used_at)
     if clinic_id is not None:
         q = q.where(tt.c.clinic_id == clinic_id)
     with store.engine.connect() as c:
         rows = c.execute(q.order_by(tt.c.clinic_id, tt.c.created_at, tt.c.token_id))
         return [{"token_id": r.token_id, "clinic_id": r.clinic_id, "role": r.role, "name": r.name,
-                 "created_at": utc(r.created_at), "revoked_at": utc(r.revoked_at)} for r in rows]
+                 "created_at": utc(r.created_at), "revoked_at": utc(r.revoked_at),
+                 "last_used_at": utc(r.last_used_at)} for r in rows]

@@ -19,6 +19,12 @@ _CURRENT_VERSION = sa.select(sa.func.max(t.vocabulary_versions.c.version)).where
     t.vocabulary_versions.c.clinic_id == sa.bindparam("clinic"))
 
 
+def no_clinic(clinic_id: str) -> str:
+    """What to say about a clinic that does not exist: the commands that create it."""
+    return msg("no clinic '{clinic}'; create it with `progress-plugin clinics add {clinic}`, "
+               "or list it in the config file and run `progress-plugin migrate`", clinic=clinic_id)
+
+
 class VocabularyStore(StoreBase):
     """Clinics and vocabularies."""
 
@@ -64,7 +70,7 @@ class VocabularyStore(StoreBase):
             version = c.execute(sa.select(sa.func.max(t.vocabulary_versions.c.version))
                                 .where(t.vocabulary_versions.c.clinic_id == clinic_id)).scalar()
         if version is None:
-            raise NotFound(msg("no clinic '{clinic}'", clinic=clinic_id), clinic_id=clinic_id)
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         return version
 
     def vocabulary(self, clinic_id: str, version: int | None = None, conn: Connection | None = None) -> Vocabulary:
@@ -122,7 +128,7 @@ class VocabularyStore(StoreBase):
         """The clinic's current vocabulary. A version never changes once written, so each is built once."""
         version = c.execute(_CURRENT_VERSION, {"clinic": clinic_id}).scalar()
         if version is None:
-            raise NotFound(msg("no clinic '{clinic}'", clinic=clinic_id), clinic_id=clinic_id)
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         vocabulary = self._built.get((clinic_id, version))
         if vocabulary is None:
             if len(self._built) > 32:

@@ -81,7 +81,16 @@ def authenticate(clinic_id: str, role: str) -> Principal:
         log.info("token refused clinic=%s token=%s reason=role", _safe(clinic_id), checked.label)
         abort(_deny(403, "Forbidden", msg("This needs the {role} role; the token has {held}.", role=role,
                                           held=found.role), clinic_default=True))
+    used(svc, checked)
     return found
+
+
+def used(svc, checked) -> None:
+    """Keep the token's last use (to the hour: at most one write an hour per token)."""
+    try:
+        tokens.touch(svc.store, checked.label, checked.last_used_at, svc.clock())
+    except Exception as exc:          # a busy store must never turn a 200 into a 500
+        log.warning("token use not recorded token=%s error=%s", checked.label, exc.__class__.__name__)
 
 
 def _safe(clinic_id: str) -> str:

@@ -57,7 +57,8 @@ def language(clinic_id: str | None = None, *, clinic_default: bool = True) -> st
     cached = g.get("pp_language")
     if cached is not None and cached[0] == key:
         return cached[1]
-    clinic = clinic_id or (request.view_args or {}).get("clinic")
+    # a page may name the clinic whose language it speaks (the admin console: the signed-in one)
+    clinic = clinic_id or g.get("pp_clinic") or (request.view_args or {}).get("clinic")
     code = lang.choose(request.args.get("lang"), accepted(), clinic_language(clinic) if clinic_default else None)
     g.pp_language = (key, code)
     return code

@@ -1,0 +1,177 @@
+"""Signing in to the console: the session cookie, the pages that need it, and the app-wide parts the
+console installs when its blueprint is registered (form tokens, the sign-in rate limit, the key).
+
+- **Session.** A clinic token, pasted once, is exchanged for a random session id in an opaque
+  cookie (``pp_console``: HttpOnly, SameSite=Strict, Secure on https, limited to ``/admin/``,
+  ``Max-Age`` the absolute lifetime). The store keeps only its digest
+  (:mod:`progress_plugin.store.console_sessions`), so sign-out really ends it, and revoking the
+  token ends every session it opened.
+- **Forms.** Every POST carries a Flask-WTF form token (CSRF). Flask-WTF keeps the raw token in
+  Flask's signed session cookie (``pp_console_form``, with the same flags) and signs it with the
+  app's secret key. The service's app has none of its own, so the console uses a random key the
+  store makes once and shares (:func:`~progress_plugin.store.console_sessions.key`): every gunicorn
+  worker and every machine on one store agree on it without a setting, and a key read from the
+  store unlocks nothing more than the store itself holds (the session ids are not signed with it).
+  An app that has its own secret key keeps it.
+- **Rate limit.** Failed sign-ins are counted per client address by Flask-Limiter (see
+  :mod:`progress_plugin.service.console_settings` for the limit and its storage).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+
+from flask import current_app, g, has_request_context, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+
+from progress_plugin.service.console_settings import ConsoleConfig
+from progress_plugin.store import console_sessions
+from progress_plugin.web.console.pages import FORBIDDEN, NOT_FOUND, blueprint, link, problem
+from progress_plugin.web.context import services
+
+COOKIE = "pp_console"
+FORM_COOKIE = "pp_console_form"
+KEY_NAME = "console"
+EXTENSION = "progress_plugin_console"
+
+csrf = CSRFProtect()
+
+
+@dataclass(frozen=True)
+class Console:
+    """What the console keeps on the app."""
+
+    config: ConsoleConfig
+    limiter: Limiter
+
+
+def console() -> Console:
+    return current_app.extensions[EXTENSION]
+
+
+def secure() -> bool:
+    """Whether cookies are marked Secure: always with ``https_only``, else when this request came
+    over https (as the server says: gunicorn believes ``X-Forwarded-Proto`` only from
+    ``--forwarded-allow-ips``)."""
+    return console().config.https_only or request.is_secure
+
+
+class _FormCookie(SecureCookieSessionInterface):
+    """Flask's signed session cookie (it holds only the form token), Secure when the request is,
+    and opened only under the console's path: every other request (webhooks, the API) skips it."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open_session(self, app, request):
+        if not request.path.startswith(self.prefix):
+            return None                                   # Flask gives this request a null session
+        return super().open_session(app, request)
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and EXTENSION in app.extensions
+                                                             and secure())
+
+
+def _only_for(app, scope: str, install) -> None:
+    """Run ``install(app)`` and move the request hooks it adds for every request to the requests of
+    blueprint ``scope`` only. Flask-Limiter hooks every request of the app; here only the sign-in is
+    limited, so the webhooks and the API need not pay for its hooks."""
+    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    had = [len(funcs.get(None, ())) for funcs in hooks]
+    install(app)
+    for funcs, n in zip(hooks, had):
+        added = funcs.get(None, [])[n:]
+        del funcs.setdefault(None, [])[n:]
+        funcs.setdefault(scope, []).extend(added)
+
+
+@blueprint.record_once
+def _install(state) -> None:
+    app = state.app
+    svc = app.extensions["progress_plugin"]
+    config = svc.config.console if svc.config is not None else ConsoleConfig()
+    if not app.secret_key:
+        app.secret_key = console_sessions.key(svc.store, KEY_NAME, svc.clock())
+        prefix = (state.url_prefix or "") + "/"
+        app.config.update(SESSION_COOKIE_NAME=FORM_COOKIE, SESSION_COOKIE_PATH=prefix,
+                          SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+        if type(app.session_interface) is SecureCookieSessionInterface:
+            app.session_interface = _FormCookie(prefix)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)          # only the console's forms: see _forms
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", config.max_hours * 3600)
+    # The pages send no Referer (Referrer-Policy: no-referrer), so Flask-WTF's https Referer check
+    # would refuse every form; the form token and SameSite=Strict cookies are the check.
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
+    if "csrf" not in app.extensions:
+        csrf.init_app(app)
+    limiter = Limiter(get_remote_address, storage_uri=config.rate_limit_storage, strategy="moving-window")
+    _only_for(app, state.name, limiter.init_app)
+    app.extensions[EXTENSION] = Console(config, limiter)
+
+
+@blueprint.before_request
+def _forms():
+    """Every form sent to the console carries its form token: 400 without it, nothing changed."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+
+
+@blueprint.context_processor
+def _context() -> dict:
+    return {"max_hours": console().config.max_hours}
+
+
+# -- the session cookie ----------------------------------------------------------------------
+def lifetime() -> timedelta:
+    return timedelta(hours=console().config.max_hours)
+
+
+def current():
+    """The request's live console session, else None."""
+    if "console_found" not in g:
+        svc = services()
+        g.console_found = console_sessions.find(svc.store, request.cookies.get(COOKIE), svc.clock(),
+                                                timedelta(minutes=console().config.idle_minutes))
+    return g.console_found
+
+
+def set_cookie(response, session_id: str) -> None:
+    response.set_cookie(COOKIE, session_id, max_age=int(lifetime().total_seconds()), path=url_for("console.index"),
+                        httponly=True, samesite="Strict", secure=secure())
+
+
+def clear_cookie(response) -> None:
+    response.delete_cookie(COOKIE, path=url_for("console.index"), httponly=True, samesite="Strict", secure=secure())
+
+
+def signed_in(role: str = "viewer"):
+    """Decorator for a page under ``/admin/clinics/<clinic>/``: it needs a live session (else a
+    redirect to sign in), of that clinic (else 404, the same page as for a clinic that does not
+    exist), whose token has ``role`` (else 403)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(clinic, **kwargs):
+            found = current()
+            if found is None:
+                response = redirect(link("console.index"), 303)
+                if COOKIE in request.cookies:                 # an ended session: forget its cookie too
+                    clear_cookie(response)
+                return response
+            g.pp_clinic = found.principal.clinic_id          # the console speaks the signed-in clinic's language
+            g.console_session = found
+            if found.principal.clinic_id != clinic:
+                return problem(404, NOT_FOUND)
+            if not found.principal.may(role):
+                return problem(403, FORBIDDEN)
+            return view(clinic, **kwargs)
+
+        wrapper.console_role = role
+        return wrapper
+
+    return decorator
