@@ -22,7 +22,7 @@ def test_balance_pairs_every_control(words, balanced):
 
 def test_isolate_and_bdi_wrap_the_balanced_words():
     assert isolate(f"x{RLO}y") == f"{FSI}x{RLO}y{PDF}{PDI}"
-    assert bdi(f"<b>{RLO}") == f"<bdi>&lt;b&gt;{RLO}{PDF}</bdi>"
+    assert bdi(f"<b>{RLO}") == f'<bdi dir="auto">&lt;b&gt;{RLO}{PDF}</bdi>'   # the words' own direction
 
 
 def test_deep_nesting_is_capped():

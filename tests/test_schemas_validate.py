@@ -45,6 +45,8 @@ def validator_messages(v, where: str) -> set[str]:
                 v.message_min if v.min is not None else v.message_max}
     if isinstance(v, validate.SAID):
         return {v.error}
+    if callable(v) and isinstance(getattr(v, "messages", None), tuple):   # a check that lists what it says
+        return set(v.messages)
     # marshmallow's own, as fields.Url adds: only a fixed message (nothing filled in) can be said
     message = getattr(v, "error", None)
     assert isinstance(v, ma_validate.Validator) and isinstance(message, str) and not placeholders(message), (

@@ -34,6 +34,10 @@ def known_language(value: str) -> None:
                                      language=value, languages=", ".join(LANGUAGES)))
 
 
+#: What :func:`known_language` can say, for the check that every boundary message has a translation.
+known_language.messages = ("Unknown language '{language}': give one of {languages}.",)
+
+
 class LanguageTexts(fields.Dict):
     """A tag's texts by language: ``{"hi": "..."}``, each key a language the catalogs carry and each
     text 1-``limit`` characters. With ``removable``, a language given null loses its text (an edit).
