@@ -147,21 +147,24 @@ def send(url: str, secret: str, events, duplicate_every: int = 9, seed: int = 3)
     outcome = {"sent": 0, "accepted": 0, "duplicate": 0}
     for event_id, kind, data in items:
         body = json.dumps({"type": kind, "timestamp": "2026-02-01T00:00:00Z", "data": data}).encode()
-        for _ in range(20):
+        deadline, pause, answers = time.monotonic() + 60, 0.2, []    # a host retries with backoff, for longer still
+        while True:
             headers = {**sign_standard(secret, event_id, int(time.time()), body), "Content-Type": "application/json"}
             try:
                 r = http.post(url, data=body, headers=headers, timeout=10)
-            except requests.RequestException:
-                time.sleep(0.2)
-                continue
-            if r.status_code < 300:
-                outcome["sent"] += 1
-                outcome["accepted" if r.json()["status"] == "accepted" else "duplicate"] += 1
-                break
-            assert r.status_code >= 500, (r.status_code, r.text)
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"event {event_id} never accepted")
+            except requests.RequestException as exc:
+                answers.append(type(exc).__name__)
+            else:
+                if r.status_code < 300:
+                    outcome["sent"] += 1
+                    outcome["accepted" if r.json()["status"] == "accepted" else "duplicate"] += 1
+                    break
+                assert r.status_code >= 500, (r.status_code, r.text)
+                answers.append(r.status_code)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"event {event_id} never accepted: {answers}")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 2.0)
     return outcome
 
 
