@@ -658,3 +658,33 @@ def test_words_for_another_way_count_only_when_that_way_is_chosen(web, client_id
     html = web.get(f"/clients/{client_id}/intake").get_data(as_text=True)
     assert re.search(r'<label class="other" for="saying_not_working_other" data-shown-when="saying_not_working" '
                      r'data-shown-value="other">', html)
+
+
+def plugin_msgids() -> list[str]:
+    """The plugin's catalog strings that Hindi says differently (a code such as 'FHIR' is the same)."""
+    from progress_plugin import lang
+    words = lang.words("hi")
+    with open(lang.CATALOGS / "messages.pot", "rb") as fh:
+        ids = [m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id]
+    return [m for m in ids if re.search(r"[A-Za-z]{2}", re.sub(r"\{\w+\}", "", m)) and words.gettext(m) != m]
+
+
+def test_with_lang_hi_the_plugins_own_words_on_the_intake_note_and_panel_pages_are_hindi(web, hindi_client):
+    """Only the client's own words stay as written: every label, help text, option, tag, heading and
+    sentence the plugin gives the host's intake, note and client pages is Hindi."""
+    client_words = {"Robin रवि", INTAKE["goals-0-words"], HINDI_GOAL, INTAKE["small_shift"],
+                    INTAKE["private_reflection"], CANARY[:80], CANARY[:77] + "..."} | {v for k, v in INTAKE.items() if k in ("hopes", "better_looks_like", "if_stirred_up", "therapist_view")}
+    ids = plugin_msgids()
+    pages = {"intake": f"/clients/{hindi_client}/intake?lang=hi", "note": f"/clients/{hindi_client}/notes/new?lang=hi",
+             "panel": f"/clients/{hindi_client}?lang=hi"}
+    for name, url in pages.items():
+        text = "\n".join(shown_text(web.get(url).get_data(as_text=True)))
+        for words in sorted(client_words, key=len, reverse=True):
+            text = text.replace(words, " ")
+        found = [m for m in ids
+                 if re.search(r"(?<![A-Za-z])" + ".+?".join(re.escape(p) for p in re.split(r"\{\w+\}", m))
+                              + r"(?![A-Za-z])", text)]
+        assert found == [] and sorted(set(LATIN_WORD.findall(text)) - LATIN_ALLOWED) == [], (name, found)
+    # the check finds English where there is English: the same intake page asked for in English
+    text = "\n".join(shown_text(web.get(pages["intake"].replace("lang=hi", "lang=en")).get_data(as_text=True)))
+    assert "What do you hope to get from coming here?" in text and "What do you hope to get from coming here?" in ids
