@@ -98,7 +98,7 @@ def main() -> None:
         return handle(schemas.load(schemas.note_schema, payload), state)
 
     def direct_impl():
-        return plugin.note_saved(note=payload)
+        return plugin.note_saved(note=payload, locale=None)
 
     core = paired("core, in memory", hook_path, core_path, calls=400, rounds=41)
     alone = paired("dispatch alone", hook_path, direct_impl, calls=400, rounds=41)

@@ -33,7 +33,7 @@ from progress_plugin.core.vocabulary import category_label, direction_label, lab
 from progress_plugin.hosts.admin_page import vocabulary_table
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
-from progress_plugin.schemas.field_types import locale_schema
+from progress_plugin.hosts.hook_words import hook_words
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
@@ -105,11 +105,9 @@ def _state(rt, clinic_id: str, client_id: str) -> ClientState:
         return rt.state(clinic_id, client_id, conn)
 
 
-def _words(rt, clinic_id: str, locale) -> Words:
-    """The words for a hook's result: ``locale`` when the catalogs carry it, else the clinic's default
-    language, else English. A malformed ``locale`` is a ValidationError naming it."""
-    asked = schemas.load(locale_schema, {"locale": locale})["locale"]
-    return lang.words(lang.choose(asked, (), rt.store.clinic_language(clinic_id)))
+def _words(rt, clinic_id: str | None, locale) -> Words:
+    """The words for a hook's result (:func:`~progress_plugin.hosts.hook_words.hook_words`)."""
+    return hook_words(rt.store, clinic_id, locale)
 
 
 def _fallback(rt, clinic_id: str) -> str | None:
