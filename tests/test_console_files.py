@@ -131,8 +131,7 @@ def hidden(html: str, name: str) -> str:
 
 def apply(client, preview_html: str):
     return client.post(f"{BASE}/import/apply", content_type="multipart/form-data",
-                       data={"csrf_token": hidden(preview_html, "csrf_token"), "content": hidden(preview_html, "content"),
-                             "version": hidden(preview_html, "version")})
+                       data={name: hidden(preview_html, name) for name in ("csrf_token", "content", "version")})
 
 
 def history_of(store):
@@ -163,7 +162,7 @@ def test_history_lists_every_version_newest_first_with_who_when_and_what(app, cr
     items = html.split('<ol class="versions">')[1].split("</li>")
     assert "Restored the tag “Setback”." in items[0] and "sam, on the command line" in items[0]
     assert "3 March 2026, 15:05 UTC" in items[1] and "Practice manager" in items[1]      # the token by its name
-    assert "Imported our JSON file: 1 tag added, 1 tag retired." in items[1]
+    assert "Imported the plugin's JSON file: 1 tag added, 1 tag retired." in unescape(items[1])
     assert "Changed the tag “Moved toward”: label, labels in other languages." in unescape(items[2])
     assert "2 March 2026, 12:00 UTC" in items[2]
     assert "The default tags, as the plugin comes with them." in items[3] and "the plugin itself" in items[3]
@@ -186,7 +185,8 @@ def test_the_diff_of_two_versions_shows_each_changed_field_side_by_side(app, cre
     assert page.tag("setback")["rows"] == [("Status", "in use", "retired")]
     added = page.tag("named-a-need")
     assert added["heading"] == "Named a need named-a-need Added"
-    assert ("Label", "(none)", "Named a need") in added["rows"] and ("Label in हिन्दी", "(none)", "ज़रूरत बताई") in added["rows"]
+    assert ("Label", "(none)", "Named a need") in added["rows"]
+    assert ("Label in हिन्दी", "(none)", "ज़रूरत बताई") in added["rows"]
     assert ("Category", "(none)", "Relationship") in added["rows"]
     html = r.get_data(as_text=True)
     assert '<th scope="col">Version 1</th><th scope="col">Version 3</th>' in html
@@ -229,7 +229,8 @@ def test_a_file_with_two_errors_lists_both_with_line_and_path_and_changes_nothin
         concepts[0]["display"] = LONG
         next(p for p in concepts[3]["property"] if p["code"] == "direction")["valueCode"] = "sideways"
         text = fhir_vocabulary.dumps(doc)
-        expected = [(str(line_of(text, LONG)), "entry.0.resource.concept.0.display", "Length must be between 1 and 80."),
+        expected = [(str(line_of(text, LONG)), "entry.0.resource.concept.0.display",
+                     "Length must be between 1 and 80."),
                     (str(line_of(text, '"sideways"')), "entry.0.resource.concept.3.property.", "Must be one of:")]
     before, audit = history_of(sqlite_store), len(sqlite_store.audit_rows(A))
     r = upload(client, text)
@@ -237,7 +238,8 @@ def test_a_file_with_two_errors_lists_both_with_line_and_path_and_changes_nothin
     assert r.status_code == 422 and "The file has 2 problems. Nothing was changed." in html
     problems = sorted(Page(html).problems, key=lambda p: int(p[0]))
     assert len(problems) == 2
-    for (line, path, text_), (want_line, want_path, want_text) in zip(problems, sorted(expected, key=lambda e: int(e[0]))):
+    expected.sort(key=lambda e: int(e[0]))
+    for (line, path, text_), (want_line, want_path, want_text) in zip(problems, expected):
         assert line == want_line and path.startswith(want_path) and text_.startswith(want_text), (line, path, text_)
     assert history_of(sqlite_store) == before and len(sqlite_store.audit_rows(A)) == audit
     assert 'name="content"' not in html                                      # nothing to apply
@@ -266,7 +268,8 @@ def test_the_fixed_file_is_previewed_then_applied_as_one_new_version(app, creds,
     assert page.tag("setback")["rows"] == [("Status", "in use", "retired")]
     assert "Added" in page.tag("named-a-need")["heading"]
     assert '<th scope="col">Now (version 1)</th><th scope="col">After the import</th>' in html
-    assert hidden(html, "version") == "1" and json.loads(hidden(html, "content")) == json.loads(fixed_json_file(sqlite_store))
+    assert hidden(html, "version") == "1"
+    assert json.loads(hidden(html, "content")) == json.loads(fixed_json_file(sqlite_store))
     r = apply(client, html)
     assert r.status_code == 303 and r.headers["Location"] == f"{BASE}/history"
     assert sqlite_store.current_version(A) == 2

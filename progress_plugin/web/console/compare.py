@@ -26,7 +26,8 @@ STATUS_NAMES = {"active": N_("in use"), "retired": N_("retired")}
 #: How a tag changed, said in words (never by colour alone).
 MARKS = {"added": N_("Added"), "removed": N_("Removed"), "retired": N_("Retired"), "restored": N_("Restored"),
          "edited": N_("Changed")}
-KINDS = {"json": N_("our JSON file"), "fhir-bundle": N_("a FHIR Bundle"), "fhir-codesystem": N_("a FHIR CodeSystem")}
+KINDS = {"json": N_("the plugin's JSON file"), "fhir-bundle": N_("a FHIR Bundle"),
+         "fhir-codesystem": N_("a FHIR CodeSystem")}
 FIELDS = ("label", "description", "category", "direction", "audience", "role")
 CHANGE_RE = re.compile(r"^(add|edit|retire|restore) (\S+)(?: (\S+))?$")
 IMPORT_RE = re.compile(r"^import (\S+)((?: \w+=\d+)*)$")

@@ -1,6 +1,6 @@
 """The console's file pages: export the vocabulary as a download, and import a file in two steps.
 
-**Export** (viewers too) gives the same text as ``progress-plugin vocab export``: our JSON file or a
+**Export** (viewers too) gives the same text as ``progress-plugin vocab export``: the plugin's JSON file or a
 FHIR Bundle (CodeSystem and ValueSet), as an attachment named after the clinic and the version.
 
 **Import** (admins only) runs the same whole-file check as ``vocab import``
@@ -137,7 +137,8 @@ def _check(clinic: str, content, stale_from: int | None = None):
                 "heading": w.plural("{n} problem in the file", "{n} problems in the file", n)}
         return _import_page(clinic, 422, problems=found, problems_said=said, stale_from=stale_from)
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
-    comparison = compare(current, current.replace_all(parsed.tags), w, lang.supported(svc.store.clinic_language(clinic)))
+    fallback = lang.supported(svc.store.clinic_language(clinic))
+    comparison = compare(current, current.replace_all(parsed.tags), w, fallback)
     changed_by = None
     if stale_from is not None:
         row = svc.store.history(clinic)[-1]
