@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from progress_plugin.cli.main import main
+from progress_plugin.core.vocabulary import Tag
 from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
 from progress_plugin.store import tokens
 
@@ -302,6 +303,20 @@ def test_a_stale_preview_is_detected_shown_anew_and_nothing_is_lost(app, creds, 
     assert apply(client, html).status_code == 303                                   # applied on the new version
     assert sqlite_store.current_version(A) == 3
     assert sqlite_store.vocabulary(A).resolve("holding-steady").description == "Things held; stability is a change too."
+
+
+def test_a_stale_preview_whose_file_no_longer_fits_lists_the_problems(app, creds, sqlite_store, now):
+    client = browser(app, creds)
+    preview = upload(client, fixed_json_file(sqlite_store)).get_data(as_text=True)
+    v1 = sqlite_store.vocabulary(A)
+    taken = Tag("other-need", "Named a need", "", "relationship", "toward")
+    sqlite_store.save_vocabulary(A, v1.add(taken), "cli:sam", "add other-need", now)   # the file's label, meanwhile
+    r = apply(client, preview)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "The tags changed after you checked this file" in html
+    (problem,) = Page(html).problems
+    assert problem[1].startswith("tags.") and "belongs to tag 'other-need'" in problem[2]
+    assert sqlite_store.current_version(A) == 2
 
 
 def test_a_file_that_matches_the_current_tags_has_nothing_to_apply(app, creds, sqlite_store):
