@@ -262,7 +262,14 @@ def admin_pages(clinic_id, locale):
         "role", "labels", "descriptions"}]}``; ``role`` is ``"review"``, ``"strain"``,
         ``"repair"`` or null; ``label`` and ``description`` are the base texts (English), and
         ``labels``/``descriptions`` the tag's texts in other languages by language code, e.g.
-        ``{"hi": "एक कदम आगे"}`` (``{}`` when it has none).
+        ``{"hi": "एक कदम आगे"}`` (``{}`` when it has none). ``data["console"]`` is how to reach the
+        pages that edit the vocabulary (add, edit, retire, import, export, history):
+        ``{"mount": "progress_plugin.web.console:mount", "path": "/admin/clinics/<clinic_id>/"}``.
+        A Flask host resolves ``mount`` (``pkgutil.resolve_name``) and calls it once,
+        ``mount(app, principal=..., store=...)``, to serve those pages behind its own login (its
+        ``principal`` callable returns the signed-in person's ``{"clinic_id", "role", "user"}``,
+        or None); ``path`` is the clinic's console when mounted at the default ``url_prefix``
+        ``/admin``, as the service (``progress-plugin serve``) serves it.
     :raises ValidationError: when the id is malformed (a host error).
     """
 

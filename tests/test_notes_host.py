@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import json
 import re
 from html import unescape
 from html.parser import HTMLParser
@@ -32,6 +34,7 @@ def app(tmp_path, plugin_url):
     app = create_host_app(str(tmp_path / "notes.db"), plugin_url, clinic_id="clinic-x")
     yield app
     app.extensions["notes_host"]["pm"].get_plugin("progress").reset()
+    app.extensions["progress_plugin"].store.close()                 # the mounted console's store
 
 
 @pytest.fixture
@@ -259,6 +262,27 @@ def test_the_admin_page_comes_from_the_plugin(web):
     html = web.get("/admin").get_data(as_text=True)
     assert 'data-admin-page="progress-vocabulary"' in html
     assert "<code>let-go-of-fixing</code>" in html
+
+
+def test_the_admin_page_links_to_the_console_mounted_behind_the_hosts_login(web, plugin_store):
+    """The host mounts the console with the function admin_pages names; its one user is the admin."""
+    html = web.get("/admin?lang=hi").get_data(as_text=True)
+    link = unescape(re.search(r'<p class="console-link"><a href="([^"]+)">([^<]+)</a>', html).group(1))
+    assert link == "/progress-admin/clinics/clinic-x/?lang=hi"
+    home = web.get(link).get_data(as_text=True)
+    assert '<html lang="hi"' in home and "उदाहरण वाले थेरेपिस्ट" in home and 'href="/admin"' in home
+    doc = web.get("/progress-admin/clinics/clinic-x/export/json").get_json(force=True)
+    doc["tags"][0]["label"] = "Moved toward"
+    page = web.get("/progress-admin/clinics/clinic-x/import").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    preview = web.post("/progress-admin/clinics/clinic-x/import", content_type="multipart/form-data", data={
+        "csrf_token": token, "file": (io.BytesIO(json.dumps(doc).encode()), "tags.json")}).get_data(as_text=True)
+    fields = {name: unescape(re.search(rf'name="{name}" value="([^"]*)"', preview).group(1))
+              for name in ("csrf_token", "content", "version")}
+    r = web.post("/progress-admin/clinics/clinic-x/import/apply", data=fields, content_type="multipart/form-data")
+    assert r.status_code == 303 and plugin_store.current_version("clinic-x") == 2
+    assert plugin_store.audit_rows("clinic-x")[-1]["actor"] == "host:therapist-1"
+    assert "Moved toward" in web.get("/admin").get_data(as_text=True)          # the hook's page reads it too
 
 
 def test_a_persons_words_on_the_host_pages_are_bidi_isolated(web):

@@ -2,9 +2,15 @@
 
 It publishes the spec, discovers plugins by their entry point group and never imports a
 plugin itself. There is no login: the example runs as one therapist.
+
+The plugin's admin console is mounted in this app at ``/progress-admin/``, with the function the
+``admin_pages`` hook names (``data["console"]["mount"]``). A real host passes its own login's
+signed-in user (clinic and role); this example, having no login, treats its one user as the
+clinic's admin. Do not copy that part: anyone who can open the example can change the tags.
 """
 from __future__ import annotations
 
+import pkgutil
 import uuid
 from datetime import datetime, timezone
 
@@ -19,6 +25,7 @@ from examples.notes_host import forms, i18n
 from examples.notes_host.db import NotesDB
 
 THERAPIST = "therapist-1"
+CONSOLE_PREFIX = "/progress-admin"
 #: Each note type: its name, and the link that starts one.
 NOTE_TYPES = {"progress-note": (_l("Progress note"), _l("New progress note")),
               "psychotherapy-note": (_l("Psychotherapy note"), _l("New psychotherapy note"))}
@@ -33,6 +40,21 @@ def plugin_manager(plugin_store_url: str | None) -> pluggy.PluginManager:
     config = {"progress_plugin": {"store_url": plugin_store_url}} if plugin_store_url else {}
     pm.hook.configure(config=config)
     return pm
+
+
+def mount_console(app: Flask, pm: pluggy.PluginManager, clinic_id: str, plugin_store_url: str | None) -> bool:
+    """Mount each plugin's admin console that ``admin_pages`` offers (``data["console"]["mount"]``), behind
+    this host's login. The example has none, so its one user is the clinic's admin: an example only."""
+    def signed_in():
+        return {"clinic_id": clinic_id, "role": "admin", "user": THERAPIST, "name": _("Example therapist")}
+
+    for page in pm.hook.admin_pages(locale=None, clinic_id=clinic_id):
+        offered = (page.get("data") or {}).get("console") or {}
+        if offered.get("mount"):
+            mount = pkgutil.resolve_name(offered["mount"])
+            mount(app, principal=signed_in, store=plugin_store_url, url_prefix=CONSOLE_PREFIX, home_url="/admin")
+            return True
+    return False
 
 
 def now_iso() -> str:
@@ -58,7 +80,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
     pm = pm or plugin_manager(plugin_store_url)
     hook = pm.hook
     locale = i18n.language          # every hook is asked in the page's language
-    app.extensions["notes_host"] = {"db": db, "pm": pm, "clinic_id": clinic_id}
+    app.extensions["notes_host"] = {"db": db, "pm": pm, "clinic_id": clinic_id,
+                                    "console": mount_console(app, pm, clinic_id, plugin_store_url)}
 
     def client_or_404(client_id):
         client = db.client(client_id)
@@ -216,6 +239,8 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
 
     @app.get("/admin")
     def admin():
-        return render_template("admin.html", pages=hook.admin_pages(locale=locale(), clinic_id=clinic_id))
+        console = url_for("console.home", clinic=clinic_id) if app.extensions["notes_host"]["console"] else None
+        return render_template("admin.html", pages=hook.admin_pages(locale=locale(), clinic_id=clinic_id),
+                               console=console)
 
     return app

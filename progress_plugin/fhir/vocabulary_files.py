@@ -71,8 +71,8 @@ class Problems:
             return
         nested: dict = {}
         for path, message in self.items:
-            if lines is not None:
-                message = f"line {lines.line(path)}: {message}"
+            if lines is not None:        # a sentence that still knows its line and message (the console shows both)
+                message = msg("line {line}: {message}", line=lines.line(path), message=message)
             path = path or ("_schema",)
             node = nested
             for key in path[:-1]:

@@ -1,4 +1,5 @@
-"""The HTML of the ``admin_pages`` hook's page: the clinic's tag vocabulary in one language.
+"""The ``admin_pages`` hook's page: the clinic's tag vocabulary in one language, its data, and the way
+to the console's editing pages.
 
 Two columns, so that the fragment reads at 360 px in any host's stylesheet: the tag (its code, its
 label in each language the plugin speaks, and what it is) and its description.
@@ -6,6 +7,7 @@ label in each language the plugin speaks, and what it is) and its description.
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 
 from progress_plugin import lang
 from progress_plugin.core.vocabulary import Tag, Vocabulary, category_label, direction_label
@@ -16,6 +18,10 @@ AUDIENCE_NAMES = {"all": N_("Everyone"), "therapist": N_("Therapist only")}
 ROLE_NAMES = {"review": N_("Review"), "strain": N_("Strain"), "repair": N_("Repair")}
 STATUS_NAMES = {"active": N_("Active"), "retired": N_("Retired")}
 MISSING = "—"
+#: The function a Flask host calls to serve the console behind its own login, and where the service
+#: (and a host that keeps the default ``url_prefix``) serves it.
+CONSOLE_MOUNT = "progress_plugin.web.console:mount"
+CONSOLE_PREFIX = "/admin"
 
 
 def _e(text) -> str:
@@ -54,3 +60,9 @@ def vocabulary_table(vocabulary: Vocabulary, words: Words, fallback: str | None)
     head = "".join(f"<th>{_e(words(name))}</th>" for name in (N_("Tag"), N_("Description")))
     return (f'<section class="progress-plugin-admin" lang="{_e(words.code)}"><p>{_e(intro)}</p><table><thead><tr>'
             f"{head}</tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def page_data(vocabulary: Vocabulary, clinic_id: str) -> dict:
+    """The page's data: the vocabulary's version and tags, and how to reach the console's editing pages."""
+    return {"vocabulary_version": vocabulary.version, "tags": [t.as_dict() for t in vocabulary.tags],
+            "console": {"mount": CONSOLE_MOUNT, "path": f"{CONSOLE_PREFIX}/clinics/{quote(clinic_id, safe='')}/"}}

@@ -30,7 +30,7 @@ from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
 from progress_plugin.core.vocabulary import category_label, direction_label, labels_at
-from progress_plugin.hosts.admin_page import vocabulary_table
+from progress_plugin.hosts.admin_page import page_data, vocabulary_table
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
 from progress_plugin.hosts.hook_words import hook_words
@@ -378,8 +378,7 @@ def admin_pages(clinic_id, locale):
         rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
         vocabulary = rt.store.vocabulary(req["clinic_id"], conn=conn)
     return {"id": ADMIN_PAGE_ID, "title": words(N_("Progress tags")), "language": words.code,
-            "html": vocabulary_table(vocabulary, words, fallback),
-            "data": {"vocabulary_version": vocabulary.version, "tags": [t.as_dict() for t in vocabulary.tags]}}
+            "html": vocabulary_table(vocabulary, words, fallback), "data": page_data(vocabulary, req["clinic_id"])}
 
 
 def _iso(value) -> str | None:

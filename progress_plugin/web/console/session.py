@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
+from typing import Any
 
 from flask import current_app, g, has_request_context, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -47,6 +48,7 @@ class Console:
 
     config: ConsoleConfig
     limiter: Limiter
+    host: Any = None       # a host's own login (:class:`~progress_plugin.web.console.host.HostLogin`), when mounted
 
 
 def console() -> Console:
@@ -132,7 +134,9 @@ def lifetime() -> timedelta:
 
 
 def current():
-    """The request's live console session, else None."""
+    """The request's live console session, else None. In a host's app, whoever the host's login says."""
+    if "console_found" not in g and console().host is not None:
+        g.console_found = console().host.session()
     if "console_found" not in g:
         svc = services()
         g.console_found = console_sessions.find(svc.store, request.cookies.get(COOKIE), svc.clock(),
@@ -158,6 +162,8 @@ def signed_in(role: str = "viewer"):
         @wraps(view)
         def wrapper(clinic, **kwargs):
             found = current()
+            if found is None and console().host is not None:
+                return console().host.refuse()
             if found is None:
                 response = redirect(link("console.index"), 303)
                 if COOKIE in request.cookies:                 # an ended session: forget its cookie too
