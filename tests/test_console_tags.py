@@ -156,7 +156,6 @@ def test_an_edit_sends_only_what_changed(app, creds, sqlite_store):
     assert 'name="code"' not in page                                       # codes never change
     r = client.post(f"{TAGS}/step-forward/edit", data={**fields, "label_en": "A step ahead", "label_hi": ""})
     assert r.status_code == 303
-    assert current(app).diff(current(app)) == {k: [] for k in ("added", "removed", "retired", "restored", "edited")}
     changes = sqlite_store.vocabulary(A, 1).diff(current(app))
     assert changes["edited"] == [{"code": "step-forward", "fields": {"label": ["Step forward", "A step ahead"],
                                                                      "labels.hi": ["एक कदम आगे", None]}}]
