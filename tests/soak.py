@@ -304,7 +304,8 @@ class CommandLine(Driver):
                 self.rnd.shuffle(kinds)
             kind = kinds.pop()
             args = {"vocab add": ["vocab", "add", f"soak-{n}", "--clinic", CLINIC, "--label", f"Soak {n}",
-                                  "--category", "soak", "--direction", "none", "--actor", "soak"],
+                                  "--category", "soak", "--new-category", "--direction", "none",
+                                  "--actor", "soak"],
                     "tokens create": ["tokens", "create", "--clinic", CLINIC, "--role", "viewer",
                                       "--name", f"soak {n}", "--actor", "soak"],
                     "vocab list": ["vocab", "list", "--clinic", CLINIC],

@@ -147,7 +147,7 @@ def test_every_console_page_needs_the_session(app, creds):
     client = app.test_client()
     token = form_token(client)
     for rule in guarded:
-        url = rule.rule.replace("<clinic>", A).replace("<token_id>", creds["viewer"][0])
+        url = rule.rule.replace("<clinic>", A).replace("<token_id>", creds["viewer"][0]).replace("<code>", "setback")
         assert app.view_functions[rule.endpoint].console_role in ("viewer", "admin")
         for method in sorted(rule.methods - {"OPTIONS", "HEAD"}):
             data = {"csrf_token": token, "name": "x"} if method == "POST" else None

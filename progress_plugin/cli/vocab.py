@@ -31,6 +31,8 @@ VERSION = click.IntRange(min=1, max=MAX_VERSION)
 ROLE = click.Choice(ROLES + ("none",))
 LANGUAGE = click.Choice(lang.LANGUAGES)
 ROLE_HELP = "What the logic does with it: review resets the review clock; a strain stays open until a repair."
+NEW_CATEGORY_HELP = ("--category names a new category on purpose. Without it, a category must be a default one "
+                     "or one the vocabulary already has, so a typo is refused with the closest one.")
 
 
 def texts_of(pairs, option: str) -> dict:
@@ -91,6 +93,10 @@ def clinic_of(obj: Context, flag: str | None) -> str:
         return listed[0]
     hint = f" The config file names: {', '.join(listed)}." if listed else ""
     raise click.UsageError(f"Say which clinic: --clinic ID or ${ENV_CLINIC}.{hint}")
+
+
+def new_category_option(f):
+    return click.option("--new-category", is_flag=True, help=NEW_CATEGORY_HELP)(f)
 
 
 def texts_options(f):
@@ -202,7 +208,9 @@ def show(obj: Context, clinic, code, version, language):
 @actor_option
 @click.argument("code", type=TEXT)
 @click.option("--label", required=True, help="1-80 characters, unique within its category.")
-@click.option("--category", required=True, help="e.g. movement, awareness, action, relationship, therapist.")
+@click.option("--category", required=True,
+              help="movement, awareness, action, relationship, therapist, or another the vocabulary has.")
+@new_category_option
 @click.option("--direction", required=True, type=click.Choice(DIRECTIONS), help="How the tag reads on a chart.")
 @click.option("--description", default="", help="One line on what the tag means.")
 @click.option("--audience", default="all", show_default=True, type=click.Choice(AUDIENCES),
@@ -210,7 +218,7 @@ def show(obj: Context, clinic, code, version, language):
 @click.option("--role", default="none", show_default=True, type=ROLE, help=ROLE_HELP)
 @texts_options
 @pass_ctx
-def add(obj: Context, clinic, actor, code, role, labels, descriptions, **fields):
+def add(obj: Context, clinic, actor, code, role, labels, descriptions, new_category, **fields):
     """Add a tag with a new CODE (1-64 of letters, digits, '.', '_', '-'; never reused).
 
     --label and --description are the base texts (English); --label-in hi "..." and
@@ -218,7 +226,7 @@ def add(obj: Context, clinic, actor, code, role, labels, descriptions, **fields)
     clinic = clinic_of(obj, clinic)
     tag = load(tag_schema, {"code": code, **fields, "role": role_of(role), "labels": texts_of(labels, "--label-in"),
                             "descriptions": texts_of(descriptions, "--description-in")})
-    _save(obj, clinic, _current(obj, clinic, create=True), "add", code, actor, tag=tag)
+    _save(obj, clinic, _current(obj, clinic, create=True), "add", code, actor, tag=tag, new_category=new_category)
 
 
 @vocab.command()
@@ -226,14 +234,15 @@ def add(obj: Context, clinic, actor, code, role, labels, descriptions, **fields)
 @actor_option
 @click.argument("code", type=TEXT)
 @click.option("--label", help="New label.")
-@click.option("--category", help="New category.")
+@click.option("--category", help="New category (one the vocabulary has, or see --new-category).")
+@new_category_option
 @click.option("--direction", type=click.Choice(DIRECTIONS), help="New direction.")
 @click.option("--description", help="New description.")
 @click.option("--audience", type=click.Choice(AUDIENCES), help="New audience.")
 @click.option("--role", type=ROLE, help="New role, or 'none' to remove it. " + ROLE_HELP)
 @texts_options
 @pass_ctx
-def edit(obj: Context, clinic, actor, code, role, labels, descriptions, **fields):
+def edit(obj: Context, clinic, actor, code, role, labels, descriptions, new_category, **fields):
     """Change a tag's label, description, category, direction, audience or role, or its texts in other
     languages. The code stays.
 
@@ -246,7 +255,8 @@ def edit(obj: Context, clinic, actor, code, role, labels, descriptions, **fields
         if given:
             fields[name] = {k: v or None for k, v in texts_of(given, option).items()}
     changes = load(tag_edit_schema, fields)
-    _save(obj, clinic, _current(obj, clinic, create=True), "edit", code, actor, changes=changes)
+    _save(obj, clinic, _current(obj, clinic, create=True), "edit", code, actor, changes=changes,
+          new_category=new_category)
 
 
 @vocab.command()
@@ -317,8 +327,10 @@ def diff(obj: Context, clinic, v1, v2, as_json):
 @actor_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--check", is_flag=True, help="Only check the file; change nothing.")
+@click.option("--new-category", "new_categories", is_flag=True,
+              help="Allow categories the vocabulary does not have yet (else each is refused as a likely typo).")
 @pass_ctx
-def import_(obj: Context, clinic, actor, file: Path, check):
+def import_(obj: Context, clinic, actor, file: Path, check, new_categories):
     """Import FILE: our vocabulary JSON, or a FHIR Bundle (CodeSystem + ValueSet) or CodeSystem.
 
     The whole file is checked first; every problem is printed with its line and path, and
@@ -337,12 +349,13 @@ def import_(obj: Context, clinic, actor, file: Path, check):
     store = obj.store
     exists = store.clinic_exists(clinic)
     current = store.vocabulary(clinic) if exists else default()    # a new clinic starts from the default
-    parsed = fhir_vocabulary.read(content, current)
+    parsed = fhir_vocabulary.read(content, current, new_categories)
     if check:
         click.echo(f"ok: {len(parsed.tags)} tags ({parsed.kind}); nothing changed")
         return
     vocabulary, changed = vocab_io.apply(store, clinic, parsed, actor, now(),
-                                         expected_version=current.version if exists else None)
+                                         expected_version=current.version if exists else None,
+                                         new_categories=new_categories)
     if changed:
         _publish(obj, clinic, vocabulary, actor)
         click.echo(f"imported {len(parsed.tags)} tags ({parsed.kind}): version {vocabulary.version}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import marshmallow as ma
 
+from progress_plugin.core import categories
 from progress_plugin.fhir import designations
 from progress_plugin.fhir import resources as fhir
 from progress_plugin.schemas import jsonio
@@ -100,7 +101,7 @@ def _walk(messages, prefix: Path = ()):
 
 
 # -- reading ------------------------------------------------------------------------------
-def read(text: str | bytes, current: Vocabulary | None = None) -> Parsed:
+def read(text: str | bytes, current: Vocabulary | None = None, new_categories: bool = False) -> Parsed:
     """Parse a file's text (see :func:`parse`). Problems name their line as well as their path.
 
     The text is read by :func:`progress_plugin.schemas.jsonio.loads`, with its limits on size, nesting,
@@ -120,14 +121,15 @@ def read(text: str | bytes, current: Vocabulary | None = None) -> Parsed:
         problems = Problems()
         problems.add_marshmallow((), exc.messages)
         problems.raise_if_any(LineIndex(text))
-    return parse(data, current, lines=LineIndex(text))
+    return parse(data, current, lines=LineIndex(text), new_categories=new_categories)
 
 
-def parse(data, current: Vocabulary | None = None, lines: "LineIndex | None" = None) -> Parsed:
+def parse(data, current: Vocabulary | None = None, lines: "LineIndex | None" = None,
+          new_categories: bool = False) -> Parsed:
     """Check a decoded file and return its tags, or raise one ValidationError with every problem.
 
-    With ``current``, also checks that the import fits it (a label may not collide with a tag
-    the import keeps as retired).
+    With ``current``, also checks that the import fits it: a label may not collide with a tag the
+    import keeps as retired, and a category must be one ``current`` knows unless ``new_categories``.
     """
     problems = Problems()
     if not isinstance(data, dict):
@@ -143,7 +145,7 @@ def parse(data, current: Vocabulary | None = None, lines: "LineIndex | None" = N
         problems.add(("resourceType",) if "resourceType" in data else (), NOT_A_VOCABULARY)
         found = []
     if current is not None and not problems.items:
-        fits(found, current, problems)
+        fits(found, current, problems, new_categories)
     problems.raise_if_any(lines)
     return Parsed(kind, tuple(t for _, t in found), tuple(p for p, _ in found))
 
@@ -294,8 +296,15 @@ def _duplicates(found: list[tuple[Path, Tag]], problems: Problems, where_of: dic
             problems.add(where.get(tuple(path), found[i][0] + tuple(path)), message)
 
 
-def fits(found: list[tuple[Path, Tag]], current: Vocabulary, problems: Problems) -> None:
-    """Tags the import does not name stay, retired; their labels stay taken within their category."""
+def fits(found: list[tuple[Path, Tag]], current: Vocabulary, problems: Problems, new_categories: bool = False) -> None:
+    """Tags the import does not name stay, retired; their labels stay taken within their category. A category
+    ``current`` does not know (:func:`~progress_plugin.core.categories.known`) is a problem unless ``new_categories``."""
+    choices = categories.known(current)
+    for path, tag in found:
+        refused = None if new_categories else categories.problem(tag.category, choices)
+        if refused is not None:
+            problems.add(path + ("category",), refused)
+            problems.add(path + ("category",), categories.HOW_TO_ADD)
     incoming = {tag.code for _, tag in found}
     kept = {}
     for t in current.tags:

@@ -22,14 +22,14 @@ from progress_plugin import hookspecs, schemas
 from progress_plugin.core import intake as intake_mod
 from progress_plugin.schemas import jsonio
 from progress_plugin.core import notes as notes_mod
-from progress_plugin.view import panel
+from progress_plugin.view import panel, picker
 from progress_plugin.service import settings
 from progress_plugin.core.handle import ClientState, handle
 from progress_plugin.errors import ValidationError
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
-from progress_plugin.core.vocabulary import category_label, direction_label, labels_at
+from progress_plugin.core.vocabulary import labels_at
 from progress_plugin.hosts.admin_page import page_data, vocabulary_table
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
@@ -230,12 +230,7 @@ def note_fields(clinic_id, client_id, note_type, locale):
     return {
         "id": NOTE_FIELDS_ID, "type": "tag-picker", "title": words(N_("Progress tags")), "language": words.code,
         "vocabulary_version": state.vocabulary.version,
-        "categories": [{"id": category, "label": category_label(category, words),
-                        "tags": [{"code": t.code, "label": t.label_in(words.code, fallback),
-                                  "description": t.description_in(words.code, fallback), "direction": t.direction,
-                                  "direction_label": direction_label(t.direction, words),
-                                  "therapist_only": t.therapist_only} for t in tags]}
-                       for category, tags in state.vocabulary.by_category("therapist").items()],
+        "categories": picker.categories(state.vocabulary, words, fallback),
         "goals": [{"id": g.id, "rank": g.rank, "words": g.words, "whose": g.whose}
                   for g in sorted(goals, key=lambda g: g.rank) if g.status == "active"],
         "rating": {"min": intake_mod.RATING_MIN, "max": intake_mod.RATING_MAX,

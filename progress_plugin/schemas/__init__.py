@@ -26,8 +26,9 @@ from progress_plugin.core.intake import (CADENCES, HOLDING_STEADY, MAX_GOALS, RA
 from progress_plugin.core.notes import GOAL_LINK_NEEDED, NOTE_SOURCES, RATERS, Rating, TagInput
 from progress_plugin.schemas.field_types import ID, AwareDateTime, FreeDict, Inbound, Int, Text
 from progress_plugin.core.vocabulary import CODE_RE
-from progress_plugin.schemas.vocabulary import (MAX_VERSION, ROLE_DOC, TagEditSchema, TagSchema,  # noqa: F401
-                                                Version, VocabularyFileSchema, tag_edit_schema, tag_schema,
+from progress_plugin.schemas.vocabulary import (MAX_VERSION, ROLE_DOC, TagAdd, TagAddSchema,  # noqa: F401
+                                                TagEditSchema, TagSchema, Version, VocabularyFileSchema,
+                                                tag_add_schema, tag_edit_schema, tag_schema,
                                                 vocabulary_file_schema)
 
 Rating010 = validate.Range(min=RATING_MIN, max=RATING_MAX, error=N_("Ratings are 0-10; got {input}."))
@@ -313,6 +314,7 @@ BOUNDARY = {
     "intake": intake_schema,
     "note-progress": note_schema,
     "tag": tag_schema,
+    "tag-add": tag_add_schema,
     "tag-edit": tag_edit_schema,
     "vocabulary-file": vocabulary_file_schema,
     "event-intake-submitted": intake_submitted_schema,

@@ -8,6 +8,7 @@ A tag's texts in other languages are objects keyed by catalog language code (:da
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import marshmallow as ma
 from marshmallow import fields, post_load, validates_schema
@@ -23,6 +24,9 @@ from progress_plugin.schemas.field_types import ID, Inbound, Int, Text
 MAX_VERSION = 2 ** 31 - 1
 Version = validate.Range(min=1, max=MAX_VERSION, error=N_("A version is between {min} and {max}."))
 CATEGORY = validate.Regexp(r"^[a-z][a-z0-9-]{0,39}$", error=N_("Categories are lower-case words, e.g. 'movement'."))
+NEW_CATEGORY_DOC = {"description": "True: 'category' names a new category on purpose. Left out or false: the "
+                                   "category must be a default one or one the vocabulary already has (a typo "
+                                   "is refused with the closest one)."}
 ROLE_DOC = {"description": "What the logic does with the tag: 'review' resets the review clock, a 'strain' "
                            "stays open until a 'repair'. Null (or left out): no role."}
 
@@ -95,8 +99,28 @@ class TagSchema(Inbound):
         return Tag(**data)
 
 
+class TagAdd(NamedTuple):
+    """A tag to add, and whether its category may be new."""
+
+    tag: Tag
+    new_category: bool
+
+
+class TagAddSchema(TagSchema):
+    """A tag to add (admin API ``POST``): a tag, and whether its category may be new. Loads as a
+    :class:`TagAdd`."""
+
+    new_category = fields.Boolean(load_default=False, metadata=NEW_CATEGORY_DOC)
+
+    @post_load
+    def to_tag(self, data, **kwargs) -> TagAdd:
+        new_category = data.pop("new_category")
+        return TagAdd(Tag(**data), new_category)
+
+
 class TagEditSchema(Inbound):
-    """Changes to one tag (admin API ``PATCH``). Codes are immutable; the status changes through retire/restore."""
+    """Changes to one tag (admin API ``PATCH``). Codes are immutable; the status changes through retire/restore.
+    ``new_category`` is not a change: it allows a new ``category``."""
 
     code = Text(metadata={"description": "If given, must be the tag's own code."})
     label = Text(validate=validate.Length(min=1, max=LABEL_MAX))
@@ -112,6 +136,7 @@ class TagEditSchema(Inbound):
                        "Languages left out keep theirs."})
     descriptions = LanguageTexts(DESCRIPTION_MAX, removable=True, metadata={
         "description": "Descriptions in other languages to set, by language code; null removes one."})
+    new_category = fields.Boolean(metadata=NEW_CATEGORY_DOC)
 
 
 class VocabularyFileSchema(Inbound):
@@ -141,5 +166,6 @@ def duplicates(problems):
 
 
 tag_schema = TagSchema()
+tag_add_schema = TagAddSchema()
 tag_edit_schema = TagEditSchema()
 vocabulary_file_schema = VocabularyFileSchema()

@@ -18,28 +18,35 @@ from progress_plugin.errors import PreconditionFailed, ValidationError
 from progress_plugin.fhir.vocabulary_files import Parsed, Problems, fits
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
+from progress_plugin.core import categories
 from progress_plugin.core.vocabulary import Tag, Vocabulary, merged
 from progress_plugin.core.words import N_, msg
 
 
 # -- single edits -------------------------------------------------------------------------
 def change(current: Vocabulary, op: str, code: str, tag: Tag | None = None,
-           changes: dict | None = None) -> tuple[Vocabulary, str]:
+           changes: dict | None = None, new_category: bool = False) -> tuple[Vocabulary, str]:
     """One admin edit of ``current``: ``(next version, change summary)``. ``op`` is add, edit, retire or restore.
 
+    A tag's category must be one ``current`` knows (:func:`progress_plugin.core.categories.known`)
+    unless ``new_category`` (or ``"new_category": True`` among an edit's ``changes``) asks for a new one.
     Problems come back per field (``label``, ``code``, ...), as the admin entered them.
     """
     if op == "add":
         if tag.status != "active":
             raise ValidationError({"status": [N_("A new tag is active; retire it afterwards if needed.")]})
+        categories.check(current, tag.category, new_category)
         _labels_free(current, tag)
         return current.add(tag), f"add {tag.code}"
     if op == "edit":
         changes = dict(changes or {})
+        new_category = bool(changes.pop("new_category", False)) or new_category
         old = current.resolve(code)
         if "code" in changes and changes["code"] != code:
             raise ValidationError({"code": [N_("Codes are immutable; add a new tag and retire this one instead.")]})
         changes.pop("code", None)
+        if "category" in changes and changes["category"] != old.category:
+            categories.check(current, changes["category"], new_category)
         _labels_free(current, replace(old, **merged(old, changes)))
         new = current.edit(code, **changes)
         edited = dict.fromkeys(f.split(".")[0] for item in current.diff(new)["edited"] for f in item["fields"])
@@ -74,10 +81,11 @@ def _labels_free(current: Vocabulary, tag: Tag) -> None:
 
 # -- importing ----------------------------------------------------------------------------
 def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetime,
-          expected_version: int | None = None) -> tuple[Vocabulary, bool]:
+          expected_version: int | None = None, new_categories: bool = False) -> tuple[Vocabulary, bool]:
     """Make the file the clinic's vocabulary: ``(vocabulary, changed)``.
 
     Codes the file does not name stay, retired. The same content again makes no new version.
+    A category the vocabulary does not know is refused unless ``new_categories`` allows new ones.
     A stale ``expected_version`` raises :class:`PreconditionFailed` and changes nothing.
     """
     store.ensure_clinic(clinic_id, now)
@@ -86,7 +94,7 @@ def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetim
         raise PreconditionFailed(msg("vocabulary is at version {current}, not {expected}; reload and try again",
                                      current=current.version, expected=expected_version), current=current.version)
     problems = Problems()
-    fits(list(zip(parsed.paths, parsed.tags)), current, problems)
+    fits(list(zip(parsed.paths, parsed.tags)), current, problems, new_categories)
     problems.raise_if_any()
     new = current.replace_all(parsed.tags)
     if current.same_tags(new.tags):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 import marshmallow as ma
+from marshmallow import fields
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from progress_plugin.core.words import N_, msg
@@ -25,7 +26,7 @@ from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.errors import PreconditionFailed, PreconditionRequired, ValidationError
 from progress_plugin.web.openapi import EITHER_FILE, describe
 from progress_plugin.schemas.field_types import Int, Text
-from progress_plugin.schemas import Version, load, tag_edit_schema, tag_schema, validate
+from progress_plugin.schemas import Version, load, tag_add_schema, tag_edit_schema, validate
 from progress_plugin.core.vocabulary import Vocabulary
 from progress_plugin.web.context import services
 
@@ -51,6 +52,12 @@ class DiffQuerySchema(Query):
     to = Int(validate=Version, metadata={"description": "Defaults to the current version."})
 
 
+class ImportQuerySchema(Query):
+    new_category = fields.Boolean(load_default=False, metadata={
+        "description": "true: categories the vocabulary does not have yet are made on purpose. Else each is "
+                       "refused, naming the closest known one."})
+
+
 class ExportQuerySchema(Query):
     format = Text(load_default="json", validate=validate.OneOf(fhir_vocabulary.FORMATS),
                   metadata={"description": "json: our vocabulary file; fhir: a Bundle of CodeSystem "
@@ -60,6 +67,7 @@ class ExportQuerySchema(Query):
 version_query = VersionQuerySchema()
 diff_query = DiffQuerySchema()
 export_query = ExportQuerySchema()
+import_query = ImportQuerySchema()
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -193,12 +201,14 @@ def export(clinic):
 # -- writes -------------------------------------------------------------------------------
 @blueprint.post(BASE + "/tags")
 @auth.require("admin")
-@describe("Add a tag", write=True, body="Tag", response="TagResult", status=201)
+@describe("Add a tag", write=True, body="TagAdd", response="TagResult", status=201)
 def add_tag(clinic):
-    """A new, active tag. Codes are never reused, even those of retired tags."""
-    tag = _body(tag_schema)
+    """A new, active tag. Codes are never reused, even those of retired tags. Its category must be a default
+    one or one the vocabulary has, unless ``"new_category": true``."""
+    tag, new_category = _body(tag_add_schema)
     expected = _if_match(clinic)
-    new, change = vocab_io.change(services().store.vocabulary(clinic), "add", tag.code, tag=tag)
+    new, change = vocab_io.change(services().store.vocabulary(clinic), "add", tag.code, tag=tag,
+                                  new_category=new_category)
     _save(clinic, new, change, expected)
     location = url_for(".show_tag", clinic=clinic, code=tag.code)
     return _reply(_tag_result(clinic, new, tag.code), clinic, 201, {"Location": location})
@@ -209,7 +219,8 @@ def add_tag(clinic):
 @describe("Edit a tag's label, description, category, direction, audience or role", write=True, body="TagEdit",
           response="TagResult")
 def edit_tag(clinic, code):
-    """Notes tagged under earlier versions keep the meaning they had; codes never change."""
+    """Notes tagged under earlier versions keep the meaning they had; codes never change. A category the
+    vocabulary does not have yet needs ``"new_category": true``."""
     changes = _body(tag_edit_schema)
     expected = _if_match(clinic)
     new, change = vocab_io.change(services().store.vocabulary(clinic), "edit", code, changes=changes)
@@ -242,15 +253,18 @@ def _status_change(clinic, code, op):
 
 @blueprint.post(BASE + "/import")
 @auth.require("admin")
-@describe("Import a vocabulary file or a FHIR Bundle/CodeSystem", write=True, body=EITHER_FILE,
-          response="ImportResult")
+@describe("Import a vocabulary file or a FHIR Bundle/CodeSystem", write=True, query=ImportQuerySchema,
+          body=EITHER_FILE, response="ImportResult")
 def import_(clinic):
     """The whole file is checked first; any problem answers 422 with all of them and changes nothing.
-    Codes the file does not name stay, retired. The same content twice makes one version."""
+    Codes the file does not name stay, retired. The same content twice makes one version. A category
+    the vocabulary does not have yet needs ``?new_category=true``."""
+    new_categories = _query(import_query)["new_category"]
     expected = _if_match(clinic)
     store = services().store
-    parsed = fhir_vocabulary.read(request.get_data(), store.vocabulary(clinic))
-    vocabulary, changed = vocab_io.apply(store, clinic, parsed, auth.actor(), services().clock(), expected)
+    parsed = fhir_vocabulary.read(request.get_data(), store.vocabulary(clinic), new_categories)
+    vocabulary, changed = vocab_io.apply(store, clinic, parsed, auth.actor(), services().clock(), expected,
+                                         new_categories)
     if changed:
         _published(clinic, vocabulary)
     return _reply({"clinic_id": clinic, "version": vocabulary.version, "changed": changed, "kind": parsed.kind},

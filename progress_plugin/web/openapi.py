@@ -14,7 +14,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields, validate
 
 from progress_plugin import __version__
-from progress_plugin.schemas import TagEditSchema, TagSchema, VocabularyFileSchema
+from progress_plugin.schemas import TagAddSchema, TagEditSchema, TagSchema, VocabularyFileSchema
 
 
 # -- response schemas ---------------------------------------------------------------------
@@ -88,7 +88,7 @@ EITHER_FILE = {"oneOf": [{"$ref": "#/components/schemas/VocabularyFile"},
 # -- the document --------------------------------------------------------------------------
 #: The named schemas of the document.
 COMPONENTS = {
-    "Tag": TagSchema, "TagEdit": TagEditSchema, "VocabularyFile": VocabularyFileSchema,
+    "Tag": TagSchema, "TagAdd": TagAddSchema, "TagEdit": TagEditSchema, "VocabularyFile": VocabularyFileSchema,
     "Vocabulary": VocabularySchema, "TagResult": TagResultSchema, "History": HistorySchema,
     "Diff": DiffSchema, "ImportResult": ImportResultSchema, "Error": ErrorSchema,
     "ValidationError": ValidationErrorSchema,

@@ -1,4 +1,4 @@
-"""The console's pages: sign in and out, the clinic's home, its tags (read-only) and its tokens.
+"""The console's pages: sign in and out, the clinic's home and its tokens (the tags are :mod:`.tags`).
 
 Pages live under ``/admin/clinics/<clinic>/`` and need a signed-in session of that clinic
 (:func:`~progress_plugin.web.console.session.signed_in`). A viewer token reads; only an admin
@@ -11,7 +11,6 @@ import logging
 from flask import flash, redirect, request, session
 from flask_wtf.csrf import CSRFError
 
-from progress_plugin.core.vocabulary import CATEGORIES
 from progress_plugin.core.words import N_
 from progress_plugin.errors import NotFound
 from progress_plugin.schemas.jsonio import str_problem
@@ -119,23 +118,6 @@ def home(clinic):
               w.plural("{n} client with an intake", "{n} clients with an intake", facts.clients),
               w.plural("{n} active token", "{n} active tokens", facts.tokens)]
     return render("home.html", facts=facts, counts=counts)
-
-
-@blueprint.get("/clinics/<clinic>/tags")
-@signed_in()
-def tags(clinic):
-    """Every tag of the current vocabulary, by category, with how many notes carry it."""
-    store = services().store
-    vocabulary = store.vocabulary(clinic)
-    groups: dict[str, list] = {}
-    for tag in vocabulary.tags:
-        groups.setdefault(tag.category, []).append(tag)
-    order = [c for c in CATEGORIES if c in groups] + sorted(c for c in groups if c not in CATEGORIES)
-    w, counts = i18n.words(), clinics.notes_by_code(store, clinic)
-    carried = {tag.code: w.plural("{n} note carries it", "{n} notes carry it", counts.get(tag.code, 0))
-               for tag in vocabulary.tags}
-    return render("tags.html", vocabulary=vocabulary, groups=[(c, groups[c]) for c in order], carried=carried,
-                  category_names=CATEGORY_NAMES, direction_names=DIRECTION_NAMES, tag_roles=TAG_ROLES)
 
 
 # -- tokens ----------------------------------------------------------------------------------
