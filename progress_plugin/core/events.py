@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from progress_plugin.core.checkin import Checkin
 from progress_plugin.core.intake import Intake
 from progress_plugin.core.notes import Rating, TagInput
 from progress_plugin.core.vocabulary import Vocabulary
@@ -42,6 +43,15 @@ class NoteSigned(NoteSaved):
 class NoteDeleted(Event):
     client_id: str
     note_id: str
+
+
+@dataclass(frozen=True)
+class CheckinSubmitted(Event):
+    """The client sent their own check-in (through a check-in link). ``checkin.checkin_id`` is the
+    same for a re-submission within the same window, so a second one changes nothing."""
+
+    client_id: str
+    checkin: Checkin
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,41 @@ service_keys = Table(
     Column("value", String(128), nullable=False),      # random, made once, shared by every process
     Column("created_at", TS, nullable=False),
 )
+
+checkin_links = Table(
+    "checkin_links", metadata,
+    Column("link_id", String(32), primary_key=True),   # public id, for listing and revoking; never in the link
+    Column("key", String(64), nullable=False, unique=True),   # SHA-256 hex of the link's random token; never the token
+    Column("clinic_id", ID, nullable=False),
+    Column("client_id", ID, nullable=False),
+    Column("created_by", ID, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Column("used_at", TS),                             # the last time it was opened
+    Index("ix_checkin_links_client", "clinic_id", "client_id"),
+)
+
+checkin_sessions = Table(
+    "checkin_sessions", metadata,
+    Column("key", String(64), primary_key=True),       # SHA-256 hex of the session id in the cookie; never the id
+    Column("link_id", String(32), nullable=False),     # revoking the link ends the session
+    Column("clinic_id", ID, nullable=False),
+    Column("client_id", ID, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_checkin_sessions_expires", "expires_at"),
+)
+
+session_checks = Table(
+    "session_checks", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("client_id", ID, primary_key=True),
+    Column("checkin_id", String(64), primary_key=True),   # "checkin:<id>": one per check-in; a re-submission is the same row
+    Column("at", TS, nullable=False),
+    Column("heard", Integer),                          # each 0-10, or null when skipped
+    Column("mattered", Integer),
+    Column("fits", Integer),
+    Column("overall", Integer),
+    Column("revisit", Boolean, nullable=False, server_default="0"),   # asked to look at what progress means next time
+)
