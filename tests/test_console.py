@@ -48,6 +48,8 @@ def app(sqlite_store, clock):
 @pytest.fixture
 def creds(sqlite_store, now):
     """token id and token of: an admin and a viewer of clinic A, an admin of clinic B."""
+    for clinic in (A, B):
+        sqlite_store.ensure_clinic(clinic, now)
     return {name: tokens.create(sqlite_store, clinic, role, name, now)
             for name, clinic, role in [("admin", A, "admin"), ("viewer", A, "viewer"), ("b-admin", B, "admin")]}
 

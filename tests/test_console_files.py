@@ -37,6 +37,7 @@ def app(sqlite_store, clock):
 
 @pytest.fixture
 def creds(sqlite_store, now):
+    sqlite_store.ensure_clinic(A, now)
     return {name: tokens.create(sqlite_store, A, role, label, now)
             for name, role, label in [("admin", "admin", "Practice manager"), ("viewer", "viewer", "Dr Meera Kapoor")]}
 
