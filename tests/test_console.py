@@ -350,6 +350,19 @@ def test_the_console_speaks_the_signed_in_clinics_language(sqlite_store, clock, 
     assert '<html lang="en"' in client.get(HOME + "?lang=en").get_data(as_text=True)
 
 
+def test_the_home_page_says_who_made_the_version_as_the_history_does(app, creds, sqlite_store, now):
+    client = signed_in(app, creds)
+    lead = lambda url=HOME: re.search(r'<p class="lead">(.*?)</p>', client.get(url).get_data(as_text=True)).group(1)  # noqa: E731
+    assert lead() == "Vocabulary version 1, made on 2 March 2026 by <bdi>the plugin itself</bdi>."
+    assert "system" not in lead()
+    assert lead(HOME + "?lang=hi").endswith("को <bdi>ख़ुद प्लगइन</bdi> ने बनाया।")
+    sqlite_store.save_vocabulary(A, sqlite_store.vocabulary(A).retire("setback"), "cli:sam", "retire setback", now)
+    assert lead().endswith("by <bdi>sam, on the command line</bdi>.")
+    sqlite_store.save_vocabulary(A, sqlite_store.vocabulary(A).restore("setback"), f"token:{creds['admin'][0]}",
+                                 "restore setback", now)
+    assert lead().endswith("by <bdi>admin</bdi>.")                            # the token by its name
+
+
 def test_the_console_is_mounted_by_the_service():
     assert any(bp.name == "console" for bp in all_blueprints())
 
