@@ -363,6 +363,14 @@ def test_the_home_page_says_who_made_the_version_as_the_history_does(app, creds,
     assert lead().endswith("by <bdi>admin</bdi>.")                            # the token by its name
 
 
+
+def test_the_home_page_leads_to_every_page_the_token_may_use(app, creds):
+    cards = lambda who: re.findall(r'<h3><a href="/admin/clinics/clinic-a/([a-z]*)">', signed_in(app, creds, who)  # noqa: E731
+                                   .get(HOME).get_data(as_text=True))
+    assert cards("admin") == ["tags", "history", "import", "export", "tokens"]
+    assert cards("viewer") == ["tags", "history", "export"]
+
+
 def test_the_console_is_mounted_by_the_service():
     assert any(bp.name == "console" for bp in all_blueprints())
 
