@@ -30,10 +30,11 @@ from progress_plugin.schemas import Version, load
 from progress_plugin.schemas.field_types import Int
 from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.web import i18n
-from progress_plugin.web.console.compare import compare, counts_said, who_said
-from progress_plugin.web.console.history import token_names, when_said
+from progress_plugin.web.console.compare import compare, counts_said
+from progress_plugin.web.console.history import when_said
 from progress_plugin.web.console.pages import BAD_FORM, NOT_FOUND, blueprint, link, problem, render
 from progress_plugin.web.console.session import current, signed_in
+from progress_plugin.web.console.who import token_names, who_said
 from progress_plugin.web.context import services
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from progress_plugin.web import auth, i18n
 from progress_plugin.web.console.pages import BAD_FORM, NOT_FOUND, TOO_MANY, blueprint, link, problem, render
 from progress_plugin.web.console.session import (COOKIE, clear_cookie, console, current, lifetime, set_cookie,
                                                  signed_in)
+from progress_plugin.web.console.who import token_names, who_said
 from progress_plugin.web.context import services
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,6 @@ def sign_out():
 def home(clinic):
     """The clinic's name, its vocabulary version (who made it, said as the history says it) and counts,
     and where to go next."""
-    # imported here: compare names tags with this module's words, so this module cannot import it first
-    from progress_plugin.web.console.compare import who_said
-    from progress_plugin.web.console.history import token_names
     svc = services()
     facts = clinics.facts(svc.store, clinic)
     w = i18n.words()
