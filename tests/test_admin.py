@@ -51,6 +51,7 @@ def app(app_factory, store, now):
 def creds(store, now):
     made = {}
     for name, clinic, role in [("admin", A, "admin"), ("viewer", A, "viewer"), ("b-admin", B, "admin")]:
+        store.ensure_clinic(clinic, now)
         token_id, token = tokens.create(store, clinic, role, name, now)
         made[name] = (token_id, {"Authorization": f"Bearer {token}"})
     return made
@@ -127,6 +128,7 @@ def test_whole_cycle_through_the_api(client, creds, store, now, tmp_path):
     for fmt, body in [("json", exported_json.data), ("fhir", exported_fhir.data)]:
         fresh = Store.open(f"sqlite:///{tmp_path / fmt}.db")
         try:
+            fresh.ensure_clinic("moved", now)
             _, token = tokens.create(fresh, "moved", "admin", "import", now)
             other = create_app(fresh, clock=lambda: now, blueprints=[admin.blueprint]).test_client()
             auth = {"Authorization": f"Bearer {token}"}
@@ -352,6 +354,7 @@ def full_client(sqlite_store, now):
             "service": create_app(sqlite_store, clock=lambda: now, blueprints=all_blueprints())}
     made = {}
     for name, clinic, role in [("admin", A, "admin"), ("viewer", A, "viewer"), ("b-admin", B, "admin")]:
+        sqlite_store.ensure_clinic(clinic, now)
         made[name] = {"Authorization": f"Bearer {tokens.create(sqlite_store, clinic, role, name, now)[1]}"}
     return apps, made
 
@@ -450,6 +453,7 @@ def test_with_a_host_configured_each_new_version_is_queued_for_it(sqlite_store, 
     from progress_plugin.service.settings import ServiceConfig
     config = ServiceConfig(store_url="unused", host_url="http://127.0.0.1:9/fhir")
     app = create_app(sqlite_store, config=config, clock=lambda: now, blueprints=[admin.blueprint])
+    sqlite_store.ensure_clinic(A, now)
     _, token = tokens.create(sqlite_store, A, "admin", "x", now)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {token}"}

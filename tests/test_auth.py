@@ -32,6 +32,8 @@ def misdeclared():
 @pytest.fixture
 def app_tokens(sqlite_store, now):
     app = create_app(sqlite_store, blueprints=[bp])
+    for clinic in ("clinic-a", "clinic-b"):
+        sqlite_store.ensure_clinic(clinic, now)
     made = {name: tokens.create(sqlite_store, clinic, role, name, now)
             for name, clinic, role in [("a-admin", "clinic-a", "admin"), ("a-viewer", "clinic-a", "viewer"),
                                        ("b-admin", "clinic-b", "admin")]}

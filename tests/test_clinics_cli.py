@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from progress_plugin.cli.main import main
+from progress_plugin.core.vocabulary import default
+from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
 from progress_plugin.store import Store
 
 CLI = str(Path(sys.executable).with_name("progress-plugin"))
@@ -92,13 +94,40 @@ def test_clinics_add_refuses_what_is_not_a_clinic_id_name_or_language(cli):
     assert "no clinics yet" in cli("clinics", "list").output
 
 
+FILE = "<a vocabulary file>"
+WRITES = [["vocab", "add", "named-a-need", "--label", "Named a need", "--category", "relationship",
+           "--direction", "toward", "--clinic", "nowhere"],
+          ["vocab", "edit", "setback", "--label", "Set back", "--clinic", "nowhere"],
+          ["vocab", "retire", "setback", "--clinic", "nowhere"],
+          ["vocab", "restore", "setback", "--clinic", "nowhere"],
+          ["vocab", "import", FILE, "--clinic", "nowhere"],
+          ["vocab", "import", FILE, "--check", "--clinic", "nowhere"],
+          ["tokens", "create", "--clinic", "nowhere", "--role", "admin", "--name", "practice manager"],
+          ["backfill", "--clinic", "nowhere"]]
+
+
 @pytest.mark.parametrize("command", [["clinics", "show", "nowhere"], ["vocab", "list", "--clinic", "nowhere"],
                                      ["vocab", "history", "--clinic", "nowhere"],
+                                     ["vocab", "show", "setback", "--clinic", "nowhere"],
+                                     ["vocab", "export", "--clinic", "nowhere"],
                                      ["summary", "--clinic", "nowhere"],
-                                     ["report", "--clinic", "nowhere", "--client", "c1", "--out", "-"]])
-def test_every_command_that_needs_a_clinic_names_the_commands_that_create_it(cli, command):
-    r = cli(*command, ok=False)
+                                     ["report", "--clinic", "nowhere", "--client", "c1", "--out", "-"], *WRITES],
+                         ids=lambda command: " ".join(command[:2]) + (" --check" if "--check" in command else ""))
+def test_every_command_that_needs_a_clinic_names_the_commands_that_create_it(cli, tmp_path, command):
+    """A command on a clinic that does not exist (a typo of an existing one, here) is refused, with the
+    commands that create a clinic, and creates nothing: no clinic, no token, no vocabulary."""
+    cli("clinics", "add", "now-here")
+    path = tmp_path / "tags.json"
+    path.write_text(fhir_vocabulary.dumps(fhir_vocabulary.export(default(), "now-here")), encoding="utf-8")
+    r = cli(*[str(path) if arg == FILE else arg for arg in command], ok=False)
     assert r.exit_code == 1 and f"error: no clinic 'nowhere'; {HINT.format(id='nowhere')}" in r.output
+    assert [line.split()[0] for line in cli("clinics", "list").output.splitlines()] == ["now-here"]
+    assert cli("tokens", "list").output == "refused token attempts: none\n"
+    store = Store.open(f"sqlite:///{tmp_path / 'main.db'}")
+    try:
+        assert store.history("nowhere") == [] and store.audit_rows("nowhere") == []
+    finally:
+        store.close()
 
 
 def test_migrate_refuses_a_config_file_whose_clinics_are_wrong(cli, tmp_path):

@@ -48,6 +48,8 @@ def app(sqlite_store, clock):
 @pytest.fixture
 def creds(sqlite_store, now):
     """token id and token of: an admin and a viewer of clinic A, an admin of clinic B."""
+    for clinic in (A, B):
+        sqlite_store.ensure_clinic(clinic, now)
     return {name: tokens.create(sqlite_store, clinic, role, name, now)
             for name, clinic, role in [("admin", A, "admin"), ("viewer", A, "viewer"), ("b-admin", B, "admin")]}
 
@@ -346,6 +348,27 @@ def test_the_console_speaks_the_signed_in_clinics_language(sqlite_store, clock, 
     client = signed_in(make_app(sqlite_store, clock), creds)
     assert '<html lang="hi"' in client.get(HOME).get_data(as_text=True)
     assert '<html lang="en"' in client.get(HOME + "?lang=en").get_data(as_text=True)
+
+
+def test_the_home_page_says_who_made_the_version_as_the_history_does(app, creds, sqlite_store, now):
+    client = signed_in(app, creds)
+    lead = lambda url=HOME: re.search(r'<p class="lead">(.*?)</p>', client.get(url).get_data(as_text=True)).group(1)  # noqa: E731
+    assert lead() == "Vocabulary version 1, made on 2 March 2026 by <bdi>the plugin itself</bdi>."
+    assert "system" not in lead()
+    assert lead(HOME + "?lang=hi").endswith("को <bdi>ख़ुद प्लगइन</bdi> ने बनाया।")
+    sqlite_store.save_vocabulary(A, sqlite_store.vocabulary(A).retire("setback"), "cli:sam", "retire setback", now)
+    assert lead().endswith("by <bdi>sam, on the command line</bdi>.")
+    sqlite_store.save_vocabulary(A, sqlite_store.vocabulary(A).restore("setback"), f"token:{creds['admin'][0]}",
+                                 "restore setback", now)
+    assert lead().endswith("by <bdi>admin</bdi>.")                            # the token by its name
+
+
+
+def test_the_home_page_leads_to_every_page_the_token_may_use(app, creds):
+    cards = lambda who: re.findall(r'<h3><a href="/admin/clinics/clinic-a/([a-z]*)">', signed_in(app, creds, who)  # noqa: E731
+                                   .get(HOME).get_data(as_text=True))
+    assert cards("admin") == ["tags", "history", "import", "export", "tokens"]
+    assert cards("viewer") == ["tags", "history", "export"]
 
 
 def test_the_console_is_mounted_by_the_service():

@@ -37,6 +37,7 @@ def app(sqlite_store, clock):
 
 @pytest.fixture
 def creds(sqlite_store, now):
+    sqlite_store.ensure_clinic(A, now)
     return {name: tokens.create(sqlite_store, A, role, label, now)
             for name, role, label in [("admin", "admin", "Practice manager"), ("viewer", "viewer", "Dr Meera Kapoor")]}
 
@@ -119,8 +120,8 @@ def fixed_json_file(store) -> str:
     return fhir_vocabulary.dumps(doc)
 
 
-def upload(client, text: str, name="tags.json", token=None, url=f"{BASE}/import"):
-    data = {"file": (io.BytesIO(text.encode("utf-8") if isinstance(text, str) else text), name)}
+def upload(client, text: str, name="tags.json", token=None, url=f"{BASE}/import", **fields):
+    data = {"file": (io.BytesIO(text.encode("utf-8") if isinstance(text, str) else text), name), **fields}
     if token is not False:
         data["csrf_token"] = token or form_token(client, f"{BASE}/import")
     return client.post(url, data=data, content_type="multipart/form-data")
@@ -317,6 +318,58 @@ def test_a_stale_preview_whose_file_no_longer_fits_lists_the_problems(app, creds
     (problem,) = Page(html).problems
     assert problem[1].startswith("tags.") and "belongs to tag 'other-need'" in problem[2]
     assert sqlite_store.current_version(A) == 2
+
+
+def file_with_a_new_category(store) -> str:
+    doc = exported(store)
+    doc["tags"].append({"code": "family-talk", "label": "Talked as a family", "description": "", "category": "family",
+                        "direction": "toward", "audience": "all", "status": "active"})
+    return fhir_vocabulary.dumps(doc)
+
+
+def test_a_new_category_is_refused_unless_the_box_is_ticked_as_the_cli_and_api_need_their_flag(app, creds,
+                                                                                                sqlite_store):
+    client = browser(app, creds)
+    form = client.get(f"{BASE}/import").get_data(as_text=True)
+    box = re.search(r'<input id="new_categories"[^>]*>', form).group(0)
+    assert 'type="checkbox"' in box and "checked" not in box                    # off unless ticked
+    assert '<label for="new_categories">This file may add new categories</label>' in form
+    text = file_with_a_new_category(sqlite_store)
+
+    r = upload(client, text)                                                     # not ticked: a likely typo
+    html = unescape(r.get_data(as_text=True))
+    assert r.status_code == 422 and "The file has 1 problem. Nothing was changed." in html
+    assert Page(html).problems == [[str(line_of(text, '"category": "family"')), "tags.17.category",
+                                    "Unknown category 'family'. The categories are: movement, awareness, action, "
+                                    "relationship, therapist."]]
+    advice = re.search(r'<p class="notice-plain" id="new-category-advice">(.*?)</p>', html, re.S).group(1)
+    assert "tick “This file may add new categories” below and check the file again" in advice
+    assert '<a href="#new_categories">' in advice
+    assert "--new-category" not in html                       # the command line's advice is not the console's
+    assert sqlite_store.current_version(A) == 1
+
+    r = upload(client, text, new_categories="yes")                               # ticked: previewed
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "It starts a new category: family." in html
+    assert hidden(html, "new_categories") == "true" and sqlite_store.current_version(A) == 1
+    fields = {name: hidden(html, name) for name in ("csrf_token", "content", "version")}
+    r = client.post(f"{BASE}/import/apply", content_type="multipart/form-data", data=fields)
+    assert r.status_code == 422 and sqlite_store.current_version(A) == 1        # without it, checked again: refused
+    assert 'checked' not in re.search(r'<input id="new_categories"[^>]*>', r.get_data(as_text=True)).group(0)
+    r = client.post(f"{BASE}/import/apply", content_type="multipart/form-data",
+                    data={**fields, "new_categories": hidden(html, "new_categories")})
+    assert r.status_code == 303 and sqlite_store.current_version(A) == 2
+    assert sqlite_store.vocabulary(A).resolve("family-talk").category == "family"
+
+
+def test_the_box_stays_ticked_on_a_file_with_other_problems(app, creds, sqlite_store):
+    client = browser(app, creds)
+    text = file_with_a_new_category(sqlite_store).replace('"toward"', '"sideways"', 1)
+    r = upload(client, text, new_categories="yes")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and [p[1] for p in Page(html).problems] == ["tags.0.direction"]
+    assert "checked" in re.search(r'<input id="new_categories"[^>]*>', html).group(0)
+    assert 'id="new-category-advice"' not in html
 
 
 def test_a_file_that_matches_the_current_tags_has_nothing_to_apply(app, creds, sqlite_store):

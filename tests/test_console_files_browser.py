@@ -60,7 +60,7 @@ def files(store, folder):
                         "labels": {"hi": "ज़रूरत बताई"}, "descriptions": {"hi": "अपनी ज़रूरत खुलकर कही।"}})
     fixed = fhir_vocabulary.dumps(doc)
     doc["tags"][0]["direction"] = "sideways"
-    doc["tags"][-1]["category"] = ""
+    doc["tags"][-1]["category"] = "relationships"          # a typo: a category the tags do not have
     bad = fhir_vocabulary.dumps(doc)
     (folder / "bad.json").write_text(bad, encoding="utf-8")
     (folder / "fixed.json").write_text(fixed, encoding="utf-8")
@@ -103,9 +103,10 @@ def test_import_with_errors_fix_preview_apply_export_and_compare(served, page, t
     found = sorted(tuple(rows.nth(i).locator("td").all_inner_texts()[:2]) for i in range(2))
     lines = bad_text.splitlines()
     sideways = str(next(i for i, line in enumerate(lines, 1) if '"sideways"' in line))
-    empty = str(next(i for i, line in enumerate(lines, 1) if '"category": ""' in line))
+    typo = str(next(i for i, line in enumerate(lines, 1) if '"category": "relationships"' in line))
     last = len(store.vocabulary(CLINIC).tags)                 # the new tag, after every tag there is
-    assert found == sorted([(sideways, "tags.0.direction"), (empty, f"tags.{last}.category")])
+    assert found == sorted([(sideways, "tags.0.direction"), (typo, f"tags.{last}.category")])
+    assert "tick “This file may add new categories” below" in page.locator("#new-category-advice").inner_text()
     assert store.current_version(CLINIC) == 3
 
     page.set_input_files("#file", str(fixed))
@@ -164,6 +165,7 @@ def test_the_four_pages_at_desktop_and_phone_widths(served, page, tmp_path, arti
     page.locator("form.stack button[type=submit]").click()
     page.wait_for_load_state()
     assert page.locator("table.problems tbody tr").count() == 2
+    assert page.locator("#new-category-advice").count() == 1
     look(page, artifacts_dir, "import-errors", language)
     page.set_input_files("#file", str(fixed))
     page.locator("form.stack button[type=submit]").click()

@@ -11,6 +11,15 @@ from progress_plugin.store import tokens
 from progress_plugin.errors import NotFound, ValidationError
 
 
+@pytest.fixture(autouse=True)
+def clinics(request, now):
+    """clinic-a and clinic-b, in the store the test uses: a token is made only for a clinic that exists."""
+    for name in ("store", "sqlite_store"):
+        if name in request.fixturenames:
+            for clinic in ("clinic-a", "clinic-b"):
+                request.getfixturevalue(name).ensure_clinic(clinic, now)
+
+
 def test_create_returns_the_token_once_and_stores_only_a_digest(store, now):
     token_id, token = tokens.create(store, "clinic-a", "admin", "front desk", now, actor="ops")
     assert token.startswith(f"pp_{token_id}_")
@@ -21,10 +30,19 @@ def test_create_returns_the_token_once_and_stores_only_a_digest(store, now):
     stored = " ".join(str(v) for v in row)
     assert secret not in stored and token not in stored
     assert row.secret_hash == tokens.digest(token)
-    # the clinic was created with its default vocabulary, and the creation is audited
+    # the creation is audited; the clinic's vocabulary is untouched
     assert store.current_version("clinic-a") == 1
     audit = [r for r in store.audit_rows("clinic-a") if r["action"] == "token.create"]
     assert audit[0]["actor"] == "ops" and audit[0]["subject"] == f"token:{token_id} role:admin"
+
+
+def test_a_token_for_a_clinic_that_does_not_exist_is_refused_and_nothing_is_made(store, now):
+    with pytest.raises(NotFound) as exc:
+        tokens.create(store, "clinic-aa", "admin", "front desk", now)            # a typo of clinic-a
+    assert str(exc.value) == ("no clinic 'clinic-aa'; create it with `progress-plugin clinics add clinic-aa`, or "
+                              "list it in the config file and run `progress-plugin migrate`")
+    assert not store.clinic_exists("clinic-aa") and tokens.list_tokens(store) == []
+    assert store.audit_rows("clinic-aa") == []
 
 
 def test_verify_gives_the_principal(store, now):

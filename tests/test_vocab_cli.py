@@ -37,6 +37,7 @@ def stored(tmp_path, name="main.db") -> Store:
 
 def test_whole_cycle_through_the_cli(cli, tmp_path):
     c = ["--clinic", "clinic-a", "--actor", "pat"]
+    cli("clinics", "add", "clinic-a")
     assert "add named-a-need: version 2" in cli("vocab", "add", "named-a-need", "--label", "Named a need",
                                                 "--category", "relationship", "--direction", "toward", *c).output
     cli("vocab", "edit", "named-a-need", "--label", "Named what they need", "--direction", "mixed", *c)
@@ -82,6 +83,7 @@ def test_whole_cycle_through_the_cli(cli, tmp_path):
     # import into fresh stores; the second import of the same file makes no version
     for fmt, path in [("json", out_json), ("fhir", out_fhir)]:
         fresh = f"fresh-{fmt}.db"
+        cli("clinics", "add", "moved", store=fresh)
         out = cli("vocab", "import", str(path), "--clinic", "moved", "--actor", "ops", store=fresh).output
         assert "version 2" in out
         assert "no change" in cli("vocab", "import", str(path), "--clinic", "moved", store=fresh).output
@@ -105,6 +107,7 @@ def test_an_import_with_problems_prints_them_all_and_changes_nothing(cli, tmp_pa
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc, indent=2))
     lines = path.read_text().splitlines()
+    cli("clinics", "add", "clinic-a")
     result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
@@ -120,7 +123,7 @@ def test_an_import_with_problems_prints_them_all_and_changes_nothing(cli, tmp_pa
         next(i for i, text in enumerate(lines, 1) if f'"code": "{dupe}"' in text)      # the second one
     s = stored(tmp_path)
     try:
-        assert not s.clinic_exists("clinic-a")              # nothing changed, not even the clinic
+        assert [h["version"] for h in s.history("clinic-a")] == [1]          # nothing changed
     finally:
         s.close()
     checked = cli("vocab", "import", str(path), "--clinic", "clinic-a", "--check", ok=False)
@@ -130,11 +133,12 @@ def test_an_import_with_problems_prints_them_all_and_changes_nothing(cli, tmp_pa
 def test_check_only_and_the_example_file(cli, tmp_path):
     from pathlib import Path
     example = Path(__file__).resolve().parent.parent / "examples" / "vocabulary.json"
+    cli("clinics", "add", "clinic-a")
     out = cli("vocab", "import", str(example), "--clinic", "clinic-a", "--check").output
     assert out.startswith("ok: ") and "nothing changed" in out
     s = stored(tmp_path)
     try:
-        assert not s.clinic_exists("clinic-a")
+        assert [h["version"] for h in s.history("clinic-a")] == [1]
     finally:
         s.close()
     assert "version 2" in cli("vocab", "import", str(example), "--clinic", "clinic-a").output
@@ -146,12 +150,15 @@ def test_bad_edits_print_every_problem(cli):
     assert r.exit_code == 2
     assert {"error: code:", "error: label:", "error: category:"} <= {" ".join(x.split()[:2]) for x in
                                                                       r.output.splitlines()}
+    r = cli("vocab", "list", "--clinic", "clinic-a", ok=False)
+    assert r.exit_code == 1 and "no clinic 'clinic-a'" in r.output      # the failed add created nothing
+    r = cli("vocab", "retire", "setback", "--clinic", "clinic-a", ok=False)     # nor does a change
+    assert r.exit_code == 1 and "progress-plugin clinics add clinic-a" in r.output
+    cli("clinics", "add", "clinic-a")
     r = cli("vocab", "add", "sf", "--label", "STEP FORWARD", "--category", "movement", "--direction", "toward",
             "--clinic", "clinic-a", ok=False)
     assert "already used in category 'movement' by tag 'step-forward'" in r.output
-    r = cli("vocab", "list", "--clinic", "clinic-a", ok=False)
-    assert r.exit_code == 1 and "no clinic 'clinic-a'" in r.output      # the failed adds created nothing
-    cli("vocab", "retire", "setback", "--clinic", "clinic-a")           # a first change creates the clinic
+    cli("vocab", "retire", "setback", "--clinic", "clinic-a")
     r = cli("vocab", "retire", "no-such-code", "--clinic", "clinic-a", ok=False)
     assert r.exit_code == 1 and "unknown tag code 'no-such-code'" in r.output
     r = cli("vocab", "retire", "setback", "--clinic", "clinic-a", ok=False)
@@ -162,6 +169,7 @@ def test_bad_edits_print_every_problem(cli):
 
 def test_roles_through_the_cli_add_edit_keep_on_rename_and_clear(cli, tmp_path):
     c = ["--clinic", "clinic-a"]
+    cli("clinics", "add", "clinic-a")
     cli("vocab", "add", "looked-again", "--label", "We looked again", "--category", "relationship",
         "--direction", "none", "--role", "review", *c)
     cli("vocab", "edit", "looked-again", "--label", "Looked at progress again", *c)         # a rename keeps it
@@ -191,6 +199,7 @@ HINDI_LABEL, HINDI_DESCRIPTION = "ज़रूरत बताई", "क्ल�
 
 def test_a_vocabulary_with_hindi_labels_round_trips_cli_api_json_and_fhir(cli, tmp_path):
     c = ["--clinic", "clinic-a"]
+    cli("clinics", "add", "clinic-a")
     cli("vocab", "add", "named-a-need", "--label", "Named a need", "--description", "Said what they need.",
         "--category", "relationship", "--direction", "toward", "--label-in", "hi", HINDI_LABEL,
         "--description-in", "hi", HINDI_DESCRIPTION, *c)
@@ -223,6 +232,7 @@ def test_a_vocabulary_with_hindi_labels_round_trips_cli_api_json_and_fhir(cli, t
         "value": HINDI_LABEL}]
 
     for name, path in (("from-json.db", out_json), ("from-fhir.db", out_fhir)):
+        cli("clinics", "add", "moved", store=name)
         cli("vocab", "import", str(path), "--clinic", "moved", store=name)
         s = stored(tmp_path, name)
         try:
@@ -242,6 +252,7 @@ def test_a_vocabulary_with_hindi_labels_round_trips_cli_api_json_and_fhir(cli, t
 
 def test_texts_per_language_through_the_cli_show_list_edit_and_remove(cli, tmp_path):
     c = ["--clinic", "clinic-a"]
+    cli("clinics", "add", "clinic-a")
     cli("vocab", "add", "named-a-need", "--label", "Named a need", "--category", "relationship",
         "--direction", "toward", "--label-in", "hi", HINDI_LABEL, *c)
     shown = json.loads(cli("vocab", "show", "named-a-need", "--lang", "hi", *c).output)
@@ -282,6 +293,7 @@ def test_texts_per_language_through_the_cli_show_list_edit_and_remove(cli, tmp_p
 def test_the_clinic_comes_from_the_flag_the_environment_or_a_single_configured_clinic(cli, tmp_path, monkeypatch):
     r = cli("vocab", "list", ok=False)
     assert r.exit_code == 2 and "Say which clinic" in r.output
+    cli("clinics", "add", "only-one")
     cli("vocab", "retire", "setback", "--clinic", "only-one")
     monkeypatch.setenv("PROGRESS_PLUGIN_CLINIC", "only-one")
     assert "vocabulary version 2" in cli("vocab", "list").output
@@ -295,6 +307,7 @@ def test_the_clinic_comes_from_the_flag_the_environment_or_a_single_configured_c
 
 
 def test_tokens_create_list_revoke_and_the_token_works_on_the_api(cli, tmp_path):
+    cli("clinics", "add", "clinic-a")
     result = cli("tokens", "create", "--clinic", "clinic-a", "--role", "admin", "--name", "front desk",
                  "--actor", "ops")
     token = result.stdout.strip()
@@ -359,6 +372,7 @@ def test_with_a_host_configured_cli_changes_are_queued_for_it(cli, tmp_path, mon
     import sqlalchemy as sa
 
     from progress_plugin.store import tables as t
+    cli("clinics", "add", "clinic-a")
     cli("vocab", "retire", "setback", "--clinic", "clinic-a")              # no host: nothing queued
     monkeypatch.setenv("PROGRESS_PLUGIN_HOST_URL", "http://127.0.0.1:9/fhir")
     cli("vocab", "restore", "setback", "--clinic", "clinic-a")
@@ -373,6 +387,7 @@ def test_with_a_host_configured_cli_changes_are_queued_for_it(cli, tmp_path, mon
 
 def test_every_cli_change_is_told_to_the_core_through_the_runtime(cli, tmp_path, dispatched):
     c = ["--clinic", "clinic-a", "--actor", "pat"]
+    cli("clinics", "add", "clinic-a")
     cli("vocab", "add", "named-a-need", "--label", "Named a need", "--category", "relationship",
         "--direction", "toward", *c)
     cli("vocab", "edit", "named-a-need", "--label", "Named what they need", *c)
@@ -390,6 +405,7 @@ def test_every_cli_change_is_told_to_the_core_through_the_runtime(cli, tmp_path,
 def test_an_import_file_nested_ten_thousand_deep_is_a_clear_error(cli, tmp_path):
     path = tmp_path / "deep.json"
     path.write_text('{"format": "progress-plugin/vocabulary", "tags": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    cli("clinics", "add", "clinic-a")
     result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
     assert result.exit_code == 2                     # catch_exceptions=False: a traceback would have raised
     assert "error: _schema: JSON nested more than 64 levels deep." in result.output
@@ -400,6 +416,7 @@ def test_an_import_file_with_a_5000_digit_integer_names_its_line_and_field(cli, 
                        "tags": [t.as_dict() for t in default().tags]}, indent=2)
     path = tmp_path / "big.json"
     path.write_text(text.replace('"@"', "9" * 5000))
+    cli("clinics", "add", "clinic-a")
     result = cli("vocab", "import", str(path), "--clinic", "clinic-a", ok=False)
     assert result.exit_code == 2
     assert "error: version: line 3: Number out of range" in result.output

@@ -37,6 +37,7 @@ def cli(tmp_path_factory):
                 assert shown.exit_code == 0 and shown.exception is None, shown.output
         return result
 
+    assert runner.invoke(main, ["--store", store, "clinics", "add", "clinic-a"]).exit_code == 0   # a change makes none
     yield run, folder
     os.environ.update(saved)
 

@@ -39,6 +39,20 @@ def test_import_with_problems_changes_nothing(store, now):
     assert (store.history("clinic-a"), store.audit_rows("clinic-a")) == before
 
 
+def test_a_category_typo_is_listed_beside_the_files_other_problems(sqlite_store, now):
+    """Every problem at once: a category typo is not held back until the rest of the file is right."""
+    sqlite_store.ensure_clinic("clinic-a", now)
+    doc = fhir_vocabulary.export(default(), "clinic-a", "json")
+    doc["tags"][0]["direction"] = "sideways"
+    doc["tags"][13]["category"] = "relationships"
+    found = problems_of(lambda: fhir_vocabulary.read(fhir_vocabulary.dumps(doc), sqlite_store.vocabulary("clinic-a")))
+    assert set(found) == {"tags.0.direction", "tags.13.category"}
+    assert "Did you mean 'relationship'?" in found["tags.13.category"][0]
+    found = problems_of(lambda: fhir_vocabulary.read(fhir_vocabulary.dumps(doc), sqlite_store.vocabulary("clinic-a"),
+                                                     new_categories=True))
+    assert set(found) == {"tags.0.direction"}                  # a new category, asked for, is no problem
+
+
 def test_codes_missing_from_the_file_stay_retired(sqlite_store, now):
     sqlite_store.ensure_clinic("clinic-a", now)
     keep = [t for t in default().tags if t.code != "setback"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from progress_plugin.errors import NotFound
+from progress_plugin.store.vocabularies import no_clinic
 from progress_plugin.cli.context import Context, now, open_store, pass_ctx, service_config
 from progress_plugin.service import backfill as bf
 from progress_plugin.service.hostlink import client
@@ -18,11 +20,14 @@ from progress_plugin.service.hostlink import client
 def backfill(obj: Context, clinic, page_size, write_back, restart):
     """Read a clinic's historical notes through the host's paged search and record their progress tags.
 
-    Resumes from its checkpoint; memory stays flat however many notes there are.
+    Resumes from its checkpoint; memory stays flat however many notes there are. The clinic must exist
+    (`clinics add`, or `migrate` for the clinics of the config file).
     """
 
     cfg = service_config(obj)
     store = obj.store if obj.store_flag else open_store(cfg)
+    if not store.clinic_exists(clinic):          # a typo in --clinic makes no clinic
+        raise NotFound(no_clinic(clinic), clinic_id=clinic)
     if restart:
         bf.reset(store, clinic)
     with client(cfg) as c, Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(),

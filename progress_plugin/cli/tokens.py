@@ -15,14 +15,17 @@ def tokens():
 
 @tokens.command()
 @click.option("--clinic", required=True, envvar=ENV_CLINIC, metavar="ID", type=TEXT,
-              help="The clinic the token is for.")
+              help="The clinic the token is for; it must exist (`clinics add` or `migrate` makes it).")
 @click.option("--role", required=True, type=click.Choice(tokens_mod.ROLES),
               help="viewer may read; admin may read and edit.")
 @click.option("--name", required=True, type=TEXT, help="What the token is for, e.g. 'reports dashboard'.")
 @actor_option
 @pass_ctx
 def create(obj: Context, clinic, role, name, actor):
-    """Create a token and print it once. Only its hash is stored; keep it somewhere safe."""
+    """Create a token and print it once. Only its hash is stored; keep it somewhere safe.
+
+    A clinic that does not exist is refused (exit 1), naming the commands that create it: a typo in
+    --clinic makes no clinic."""
     token_id, token = tokens_mod.create(obj.store, clinic, role, name, now(), actor)
     click.echo(f"token id {token_id} ({role}, clinic {clinic}). It is shown only now:", err=True)
     click.echo(token)

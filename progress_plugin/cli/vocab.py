@@ -2,7 +2,9 @@
 
 The clinic is ``--clinic``, else ``$PROGRESS_PLUGIN_CLINIC``, else the one clinic of the config
 file's ``[[clinics]]`` when it names exactly one. With several clinics, or none, it must be given:
-an admin command never guesses which clinic it changes.
+an admin command never guesses which clinic it changes. Nor does it create one: a clinic that does
+not exist is refused, naming ``progress-plugin clinics add`` and ``migrate`` (a typo in ``--clinic``
+must not make a new clinic).
 
 Every change is a new vocabulary version and an audit row naming ``--actor`` (default
 ``cli:<login name>``).
@@ -23,7 +25,7 @@ from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.cli.context import Context, Group, now, pass_ctx
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.schemas import MAX_VERSION, load, tag_edit_schema, tag_schema
-from progress_plugin.core.vocabulary import AUDIENCES, DIRECTIONS, ROLES, Vocabulary, default
+from progress_plugin.core.vocabulary import AUDIENCES, DIRECTIONS, ROLES, Vocabulary
 
 ENV_CLINIC = "PROGRESS_PLUGIN_CLINIC"
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
@@ -136,7 +138,6 @@ def echo_json(doc) -> None:
 
 def _save(obj: Context, clinic: str, current: Vocabulary, op: str, code: str, actor: str, **kwargs) -> Vocabulary:
     new, change = vocab_io.change(current, op, code, **kwargs)
-    obj.store.ensure_clinic(clinic, now())
     obj.store.save_vocabulary(clinic, new, actor, change, now(), expected_version=current.version)
     _publish(obj, clinic, new, actor)
     click.echo(f"{change}: version {new.version}")
@@ -150,11 +151,9 @@ def _publish(obj: Context, clinic: str, vocabulary: Vocabulary, actor: str) -> N
     vocab_io.changed(Runtime(obj.store), clinic, vocabulary, actor, now(), queue=host)
 
 
-def _current(obj: Context, clinic: str, create: bool = False) -> Vocabulary:
-    """The clinic's vocabulary. With ``create``, a clinic not made yet counts as the default one
-    (it is created when the change is saved, not before)."""
-    if create and not obj.store.clinic_exists(clinic):
-        return default()
+def _current(obj: Context, clinic: str) -> Vocabulary:
+    """The clinic's current vocabulary. A clinic that does not exist is refused (exit 1) with the commands
+    that create one: a change never creates a clinic, so a typo in --clinic makes nothing."""
     return obj.store.vocabulary(clinic)
 
 
@@ -226,7 +225,7 @@ def add(obj: Context, clinic, actor, code, role, labels, descriptions, new_categ
     clinic = clinic_of(obj, clinic)
     tag = load(tag_schema, {"code": code, **fields, "role": role_of(role), "labels": texts_of(labels, "--label-in"),
                             "descriptions": texts_of(descriptions, "--description-in")})
-    _save(obj, clinic, _current(obj, clinic, create=True), "add", code, actor, tag=tag, new_category=new_category)
+    _save(obj, clinic, _current(obj, clinic), "add", code, actor, tag=tag, new_category=new_category)
 
 
 @vocab.command()
@@ -255,7 +254,7 @@ def edit(obj: Context, clinic, actor, code, role, labels, descriptions, new_cate
         if given:
             fields[name] = {k: v or None for k, v in texts_of(given, option).items()}
     changes = load(tag_edit_schema, fields)
-    _save(obj, clinic, _current(obj, clinic, create=True), "edit", code, actor, changes=changes,
+    _save(obj, clinic, _current(obj, clinic), "edit", code, actor, changes=changes,
           new_category=new_category)
 
 
@@ -267,7 +266,7 @@ def edit(obj: Context, clinic, actor, code, role, labels, descriptions, new_cate
 def retire(obj: Context, clinic, actor, code):
     """Retire a tag: it can no longer be applied; notes that carry it keep it."""
     clinic = clinic_of(obj, clinic)
-    _save(obj, clinic, _current(obj, clinic, create=True), "retire", code, actor)
+    _save(obj, clinic, _current(obj, clinic), "retire", code, actor)
 
 
 @vocab.command()
@@ -278,7 +277,7 @@ def retire(obj: Context, clinic, actor, code):
 def restore(obj: Context, clinic, actor, code):
     """Restore a retired tag, so it can be applied again."""
     clinic = clinic_of(obj, clinic)
-    _save(obj, clinic, _current(obj, clinic, create=True), "restore", code, actor)
+    _save(obj, clinic, _current(obj, clinic), "restore", code, actor)
 
 
 @vocab.command()
@@ -347,14 +346,12 @@ def import_(obj: Context, clinic, actor, file: Path, check, new_categories):
     except OSError as exc:
         raise click.ClickException(f"{file}: cannot be read ({exc.strerror or exc.__class__.__name__})") from None
     store = obj.store
-    exists = store.clinic_exists(clinic)
-    current = store.vocabulary(clinic) if exists else default()    # a new clinic starts from the default
+    current = _current(obj, clinic)           # checked against the clinic's tags, so the clinic must exist
     parsed = fhir_vocabulary.read(content, current, new_categories)
     if check:
         click.echo(f"ok: {len(parsed.tags)} tags ({parsed.kind}); nothing changed")
         return
-    vocabulary, changed = vocab_io.apply(store, clinic, parsed, actor, now(),
-                                         expected_version=current.version if exists else None,
+    vocabulary, changed = vocab_io.apply(store, clinic, parsed, actor, now(), expected_version=current.version,
                                          new_categories=new_categories)
     if changed:
         _publish(obj, clinic, vocabulary, actor)

@@ -144,8 +144,8 @@ def parse(data, current: Vocabulary | None = None, lines: "LineIndex | None" = N
     else:
         problems.add(("resourceType",) if "resourceType" in data else (), NOT_A_VOCABULARY)
         found = []
-    if current is not None and not problems.items:
-        fits(found, current, problems, new_categories)
+    if current is not None:            # a tag's category is said beside any other problem; labels need a sound file
+        fits(found, current, problems, new_categories, labels=not problems.items)
     problems.raise_if_any(lines)
     return Parsed(kind, tuple(t for _, t in found), tuple(p for p, _ in found))
 
@@ -296,15 +296,19 @@ def _duplicates(found: list[tuple[Path, Tag]], problems: Problems, where_of: dic
             problems.add(where.get(tuple(path), found[i][0] + tuple(path)), message)
 
 
-def fits(found: list[tuple[Path, Tag]], current: Vocabulary, problems: Problems, new_categories: bool = False) -> None:
-    """Tags the import does not name stay, retired; their labels stay taken within their category. A category
-    ``current`` does not know (:func:`~progress_plugin.core.categories.known`) is a problem unless ``new_categories``."""
+def fits(found: list[tuple[Path, Tag]], current: Vocabulary, problems: Problems, new_categories: bool = False,
+         labels: bool = True) -> None:
+    """Tags the import does not name stay, retired; their labels stay taken within their category (checked only
+    with ``labels``). A category ``current`` does not know (:func:`~progress_plugin.core.categories.known`) is a
+    problem unless ``new_categories``."""
     choices = categories.known(current)
     for path, tag in found:
         refused = None if new_categories else categories.problem(tag.category, choices)
         if refused is not None:
             problems.add(path + ("category",), refused)
             problems.add(path + ("category",), categories.HOW_TO_ADD)
+    if not labels:
+        return
     incoming = {tag.code for _, tag in found}
     kept = {}
     for t in current.tags:

@@ -86,9 +86,9 @@ def apply(store: Store, clinic_id: str, parsed: Parsed, actor: str, now: datetim
 
     Codes the file does not name stay, retired. The same content again makes no new version.
     A category the vocabulary does not know is refused unless ``new_categories`` allows new ones.
-    A stale ``expected_version`` raises :class:`PreconditionFailed` and changes nothing.
+    A stale ``expected_version`` raises :class:`PreconditionFailed` and changes nothing; a clinic that
+    does not exist raises :class:`NotFound` naming the commands that create one (never made here).
     """
-    store.ensure_clinic(clinic_id, now)
     current = store.vocabulary(clinic_id)
     if expected_version is not None and expected_version != current.version:
         raise PreconditionFailed(msg("vocabulary is at version {current}, not {expected}; reload and try again",

@@ -29,6 +29,7 @@ from progress_plugin.store import tables as t
 from progress_plugin.core.dates import utc
 from progress_plugin.errors import NotFound, ValidationError
 from progress_plugin.store import Store
+from progress_plugin.store.vocabularies import no_clinic
 
 ROLES = ("viewer", "admin")          # ascending: each role may do what the ones before it may
 PREFIX = "pp_"
@@ -64,7 +65,8 @@ def create(store: Store, clinic_id: str, role: str, name: str, now: datetime,
            actor: str = "cli") -> tuple[str, str]:
     """Create a token; returns ``(token_id, token)``. The token is not stored and cannot be shown again.
 
-    A clinic that does not exist yet is created with the default vocabulary.
+    The clinic must exist: a token for a clinic id that is not there (a typo) is refused with
+    :class:`NotFound` naming the commands that create a clinic, and nothing is created.
     """
     problems = {}
     if role not in ROLES:
@@ -78,7 +80,8 @@ def create(store: Store, clinic_id: str, role: str, name: str, now: datetime,
     token_id = secrets.token_hex(8)
     token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     with store.begin() as c:
-        store.ensure_clinic(clinic_id, now, conn=c)
+        if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first() is None:
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         c.execute(t.tokens.insert().values(token_id=token_id, clinic_id=clinic_id, role=role, name=name,
                                            secret_hash=digest(token), created_at=utc(now)))
         store.audit(c, clinic_id, actor, "token.create", f"token:{token_id} role:{role}", "ok", now)

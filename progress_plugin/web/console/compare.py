@@ -1,5 +1,5 @@
-"""What the console says about vocabulary versions: a stored change said plainly, who made it, and two
-versions compared tag by tag (the history's diff and an import's preview).
+"""What the console says about vocabulary versions: a stored change said plainly, and two versions
+compared tag by tag (the history's diff and an import's preview). Who made a version is :mod:`.who`.
 
 Nothing here reads the store or the request: the pages hand in the versions and the words.
 """
@@ -172,18 +172,3 @@ def change_said(change: str, vocabulary: Vocabulary | None, words: Words, fallba
             return words(N_("Imported {kind}."), kind=kind)
         return words(N_("Imported {kind}: {counts}."), kind=kind, counts=", ".join(counts))
     return change
-
-
-def who_said(actor: str, token_names: dict[str, str], words: Words) -> str:
-    """Who made a version, from the actor the store recorded: a token by its name, a command-line user,
-    a host's user, the plugin itself."""
-    kind, _, name = actor.partition(":")
-    if kind == "token" and name:
-        return token_names.get(name) or words(N_("a token ({id})"), id=name)
-    if kind == "cli":
-        return words(N_("{name}, on the command line"), name=name) if name else words(N_("the command line"))
-    if kind == "host" and name:
-        return words(N_("{name}, in your notes system"), name=name)
-    if actor == "system":
-        return words(N_("the plugin itself"))
-    return actor

@@ -22,6 +22,7 @@ import marshmallow as ma
 from flask import flash, make_response, redirect, request
 
 from progress_plugin import lang
+from progress_plugin.core import categories
 from progress_plugin.core.words import N_, Msg
 from progress_plugin.errors import PreconditionFailed, ValidationError
 from progress_plugin.fhir import vocabulary_files as fhir_vocabulary
@@ -29,10 +30,11 @@ from progress_plugin.schemas import Version, load
 from progress_plugin.schemas.field_types import Int
 from progress_plugin.service import vocabulary_changes as vocab_io
 from progress_plugin.web import i18n
-from progress_plugin.web.console.compare import compare, counts_said, who_said
-from progress_plugin.web.console.history import token_names, when_said
+from progress_plugin.web.console.compare import compare, counts_said
+from progress_plugin.web.console.history import when_said
 from progress_plugin.web.console.pages import BAD_FORM, NOT_FOUND, blueprint, link, problem, render
 from progress_plugin.web.console.session import current, signed_in
+from progress_plugin.web.console.who import token_names, who_said
 from progress_plugin.web.context import services
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class ApplyForm(ma.Schema):
 
     content = ma.fields.String(required=True, validate=ma.validate.Length(min=1))
     version = Int(required=True, validate=Version)
+    new_categories = ma.fields.Boolean(load_default=False)
 
 
 apply_form = ApplyForm()
@@ -101,9 +104,12 @@ def export_file(clinic, fmt):
 
 
 # -- import ----------------------------------------------------------------------------------
-def problems_of(exc: ValidationError, words) -> list[dict]:
-    """Each problem of a checked file: its line (when known), its path in the file, what is wrong."""
-    out = []
+def problems_of(exc: ValidationError, words) -> tuple[list[dict], bool]:
+    """Each problem of a checked file: its line (when known), its path in the file, what is wrong; and
+    whether a category was refused as unknown. The check's general advice on how to ask for a new
+    category (the command line's, the API's) is left out of the list: the page says it once, pointing
+    at its own box."""
+    out, new_category = [], False
     for path, messages in exc.paths().items():
         for message in messages:
             line, text = None, message
@@ -111,8 +117,11 @@ def problems_of(exc: ValidationError, words) -> list[dict]:
                 line = message.params["line"]
                 if set(message.params) == {"line", "message"}:      # "line {line}: {message}"
                     text = message.params["message"]
+            if text == categories.HOW_TO_ADD:
+                new_category = True
+                continue
             out.append({"line": line, "path": "" if path == "_schema" else path, "text": words.say(text)})
-    return out
+    return out, new_category
 
 
 def _import_page(clinic: str, status: int = 200, **context):
@@ -120,25 +129,31 @@ def _import_page(clinic: str, status: int = 200, **context):
                   max_mb=fhir_vocabulary.MAX_FILE_BYTES // (1024 * 1024), **context)
 
 
-def _check(clinic: str, content, stale_from: int | None = None):
+def _check(clinic: str, content, stale_from: int | None = None, new_categories: bool = False):
     """Check ``content`` against the current vocabulary: the problems page, or the preview (with the
     file's text and the version, for the apply form). ``stale_from``: the version an earlier preview
-    was made against, when the vocabulary has changed since."""
+    was made against, when the vocabulary has changed since. ``new_categories``: the admin ticked
+    that the file may add categories the tags do not have yet (else each is refused as a likely typo)."""
     svc, w = services(), i18n.words()
     current = svc.store.vocabulary(clinic)
     try:
-        parsed = fhir_vocabulary.read(content, current)
+        parsed = fhir_vocabulary.read(content, current, new_categories)
     except ValidationError as exc:
-        found = problems_of(exc, w)
+        found, new_category_refused = problems_of(exc, w)
         log.info("console import refused clinic=%s problems=%d", clinic, len(found))
         n = len(found)
         said = {"summary": w.plural("The file has {n} problem. Nothing was changed.",
                                     "The file has {n} problems. Nothing was changed.", n),
                 "heading": w.plural("{n} problem in the file", "{n} problems in the file", n)}
-        return _import_page(clinic, 422, problems=found, problems_said=said, stale_from=stale_from)
+        return _import_page(clinic, 422, problems=found, problems_said=said, stale_from=stale_from,
+                            new_categories=new_categories, new_category_refused=new_category_refused)
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
     fallback = lang.supported(svc.store.clinic_language(clinic))
     comparison = compare(current, current.replace_all(parsed.tags), w, fallback)
+    known = categories.known(current)
+    new_groups = sorted({tag.category for tag in parsed.tags if tag.category not in known})
+    new_groups_said = w.plural("It starts a new category: {names}.", "It starts new categories: {names}.",
+                               len(new_groups), names=", ".join(new_groups)) if new_groups else None
     changed_by = None
     if stale_from is not None:
         row = svc.store.history(clinic)[-1]
@@ -146,7 +161,7 @@ def _check(clinic: str, content, stale_from: int | None = None):
     return render("import_preview.html", 409 if stale_from is not None else 200,
                   page=("console.import_page", {"clinic": clinic}), comparison=comparison,
                   counts=counts_said(comparison.counts, w), content=text, version=current.version,
-                  stale_from=stale_from, changed_by=changed_by,
+                  stale_from=stale_from, changed_by=changed_by, new_categories=new_categories, new_groups_said=new_groups_said,
                   tags_said=w.plural("The file is fine: {n} tag, checked in full.",
                                      "The file is fine: {n} tags, checked in full.", len(parsed.tags)))
 
@@ -164,12 +179,14 @@ def import_check(clinic):
     """Check an uploaded file: its problems, or a preview of what it would change. Nothing changes here."""
     w = i18n.words()
     upload = request.files.get("file")
+    new_categories = request.form.get("new_categories") == "yes"
     if upload is None or not upload.filename:
-        return _import_page(clinic, 422, error=w(N_("Choose a vocabulary file to import.")))
+        return _import_page(clinic, 422, error=w(N_("Choose a vocabulary file to import.")),
+                            new_categories=new_categories)
     content = upload.stream.read(fhir_vocabulary.MAX_FILE_BYTES + 1)
     if len(content) > fhir_vocabulary.MAX_FILE_BYTES:
         return problem(413, TOO_LARGE)
-    return _check(clinic, content)
+    return _check(clinic, content, new_categories=new_categories)
 
 
 @blueprint.post("/clinics/<clinic>/import/apply")
@@ -181,19 +198,20 @@ def import_apply(clinic):
     except ValidationError:
         return problem(400, BAD_FORM)
     content = form["content"].replace("\r\n", "\n")      # as the browser sent the hidden field's line breaks
+    new_categories = form["new_categories"]
     svc = services()
     if svc.store.current_version(clinic) != form["version"]:
-        return _check(clinic, content, stale_from=form["version"])
+        return _check(clinic, content, stale_from=form["version"], new_categories=new_categories)
     try:
-        parsed = fhir_vocabulary.read(content, svc.store.vocabulary(clinic, form["version"]))
+        parsed = fhir_vocabulary.read(content, svc.store.vocabulary(clinic, form["version"]), new_categories)
     except ValidationError:
-        return _check(clinic, content)
+        return _check(clinic, content, new_categories=new_categories)
     principal = current().principal
     try:
         vocabulary, changed = vocab_io.apply(svc.store, clinic, parsed, principal.actor, svc.clock(),
-                                             expected_version=form["version"])
+                                             expected_version=form["version"], new_categories=new_categories)
     except PreconditionFailed:                       # another change came between the check and the write
-        return _check(clinic, content, stale_from=form["version"])
+        return _check(clinic, content, stale_from=form["version"], new_categories=new_categories)
     w = i18n.words()
     if changed:
         vocab_io.changed(svc.runtime, clinic, vocabulary, principal.actor, svc.clock(),

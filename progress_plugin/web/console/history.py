@@ -13,11 +13,11 @@ from progress_plugin.core.words import N_, msg
 from progress_plugin.errors import ValidationError
 from progress_plugin.schemas import Version, load
 from progress_plugin.schemas.field_types import Int
-from progress_plugin.store import tokens
 from progress_plugin.web import i18n
-from progress_plugin.web.console.compare import change_said, compare, counts_said, who_said
+from progress_plugin.web.console.compare import change_said, compare, counts_said
 from progress_plugin.web.console.pages import asked_language, blueprint, render
 from progress_plugin.web.console.session import signed_in
+from progress_plugin.web.console.who import token_names, who_said
 from progress_plugin.web.context import services
 
 PAGE_SIZE = 50
@@ -44,10 +44,6 @@ history_query, compare_query = HistoryQuery(), CompareQuery()
 def when_said(at, words) -> str:
     """A version's date and time, in the page's language; the time in UTC, as the store keeps it."""
     return words(N_("{date}, {time} UTC"), date=words.date(at), time=at.strftime("%H:%M"))
-
-
-def token_names(store, clinic: str) -> dict[str, str]:
-    return {t["token_id"]: t["name"] for t in tokens.list_tokens(store, clinic)}
 
 
 def versions_picked(rows: list[dict], words) -> list[tuple[int, str]]:

@@ -19,6 +19,7 @@ from progress_plugin.web import auth, i18n
 from progress_plugin.web.console.pages import BAD_FORM, NOT_FOUND, TOO_MANY, blueprint, link, problem, render
 from progress_plugin.web.console.session import (COOKIE, clear_cookie, console, current, lifetime, set_cookie,
                                                  signed_in)
+from progress_plugin.web.console.who import token_names, who_said
 from progress_plugin.web.context import services
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,10 @@ def sign_out():
 @blueprint.get("/clinics/<clinic>/")
 @signed_in()
 def home(clinic):
-    """The clinic's name, its vocabulary version and counts, and where to go next."""
-    facts = clinics.facts(services().store, clinic)
+    """The clinic's name, its vocabulary version (who made it, said as the history says it) and counts,
+    and where to go next."""
+    svc = services()
+    facts = clinics.facts(svc.store, clinic)
     w = i18n.words()
     counts = [w.plural("{n} tag in use", "{n} tags in use", facts.active_tags),
               w.plural("{n} retired tag", "{n} retired tags", facts.retired_tags),
@@ -117,7 +120,8 @@ def home(clinic):
               w.plural("{n} note with tags", "{n} notes with tags", facts.tagged_notes),
               w.plural("{n} client with an intake", "{n} clients with an intake", facts.clients),
               w.plural("{n} active token", "{n} active tokens", facts.tokens)]
-    return render("home.html", facts=facts, counts=counts)
+    return render("home.html", facts=facts, counts=counts, made_by=who_said(facts.changed_by,
+                                                                            token_names(svc.store, clinic), w))
 
 
 # -- tokens ----------------------------------------------------------------------------------
