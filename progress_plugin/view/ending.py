@@ -104,8 +104,9 @@ def _goals(data: dict, intake: Intake | None, record: bool, words: Words) -> str
                                          value=number(words, theirs[-1]["value"]), date=day(words, theirs[-1]["at"]))) + "</p>"
         if g.get("replaced_by"):
             extra += '<p class="whose">' + escape(words(N_("Later redefined in new words."))) + "</p>"
+        name = words(N_("Goal {rank}"), rank=number(words, g["rank"]))
         out.append(f'<section class="goal" style="--goal:{chart.goal_colour(i)}">'
-                   f'<h3>{escape(words(N_("Goal {rank}"), rank=number(words, g["rank"])))}</h3>'
+                   f'<h3>{escape(name)}</h3>'
                    + (f'<p class="whose">{escape(words(who))}</p>' if who else "")
                    + f'<q>{bdi(g["words"])}</q><p>{escape(start)} {escape(end)}</p>'
                    f'<p class="moved">{escape(moved)}</p>{extra}</section>')
@@ -148,7 +149,8 @@ def _checks(checks, words: Words) -> str:
                         for v in check.values().values())
         body.append(f'<tr><td>{escape(words.date(at))}</td>{cells}</tr>')
     note = escape(words(N_("Each from 0 (not at all) to 10 (completely); a blank was skipped.")))
-    return (f'<p class="sub">{note}</p><table><thead><tr><th scope="col">{escape(words(N_("Date")))}</th>'
+    date = escape(words(N_("Date")))
+    return (f'<p class="sub">{note}</p><table><thead><tr><th scope="col">{date}</th>'
             f'{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
@@ -184,7 +186,8 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "clie
             f"<h2>{escape(words(heads[2]))}</h2>", agreed,
             f"<h2>{escape(words(heads[3]))}</h2>", _checks(list(checks), words)]
     if today is not None:
-        body.append(f'<footer>{escape(words(N_("Prepared on {date}."), date=words.date(today)))}</footer>')
+        prepared = words(N_("Prepared on {date}."), date=words.date(today))
+        body.append(f'<footer>{escape(prepared)}</footer>')
     return (f'<!doctype html><html {language}><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{escape(title)}</title><style>{CSS}</style></head><body>{"".join(body)}</body></html>')
