@@ -247,6 +247,35 @@ def chart_panels(clinic_id, client_id, audience, locale):
 
 
 @hookspec
+def ending_summary(clinic_id, client_id, audience, locale):
+    """An ending in the client's words: a printable summary of their course of work, on demand.
+
+    Call it at discharge or at any time: it is rendered from what is stored, nothing is kept.
+    It says where each goal started and ended (in the client's own words, never translated),
+    what happened along the way (every tag as plain words, setbacks included), what the client
+    said progress would look like (the intake answers they may see), and their own session
+    checks, as a small table, when there are any.
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host.
+    :param audience: ``"client"`` (to give to the client: no therapist-only tags, no strain
+        tags unless the clinic opted in with ``client_view_shows_strain``) or ``"record"`` (for
+        the clinical record: everything, therapist-only tags marked as such, the therapist's
+        ratings and the client's id).
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
+    :return: ``{"id": "ending", "title": str, "language": str, "audience": str, "html": str,
+        "pdf": bytes | None}``: ``html`` is a whole self-contained page made for print (A4,
+        nothing fetched); ``pdf`` is the same page as a PDF, or None when the plugin was
+        installed without its ``pdf`` extra (WeasyPrint).
+    :raises ValidationError: when an id or the audience is malformed (a host error).
+    :raises NotFound: when the store has no record of the client.
+    """
+
+
+@hookspec
 def admin_pages(clinic_id, locale):
     """Pages to add to the clinic's admin settings.
 

@@ -19,6 +19,7 @@ HOOKS = {
     "note_signed": ("note", "locale"),
     "note_deleted": ("clinic_id", "client_id", "note_id", "at", "locale"),
     "chart_panels": ("clinic_id", "client_id", "audience", "locale"),
+    "ending_summary": ("clinic_id", "client_id", "audience", "locale"),
     "admin_pages": ("clinic_id", "locale"),
     "tag_labels": ("clinic_id", "pairs", "locale"),
 }

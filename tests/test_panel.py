@@ -604,3 +604,39 @@ def test_every_string_the_panel_marks_is_in_the_catalogs():
                            if isinstance(a, ast.Constant) and isinstance(a.value, str)}
     assert len(marked) > 80
     assert sorted(marked - ids) == []
+
+
+# -- the client's view, written to the client ---------------------------------------------------
+def test_the_client_view_speaks_to_the_client_in_plain_words():
+    intake = replace(make_intake(), goals=(Goal("g1", GOAL_WORDS[0], "client", 3, 1),
+                                           Goal("g2", GOAL_WORDS[1], "carer", 4, 2)))
+    progress = progress_of(intake, make_notes(12, seed=3, goals=2))
+    mine = panel.render_html(progress, intake, "client")
+    theirs = panel.render_html(progress, intake, "therapist")
+    svg = panel.render_svg(progress, intake, "client")
+    for text in (mine, svg):
+        lowered = text.lower()
+        for third_person in ("agreed margin", "client's", "client&#x27;s", "latest client rating", "the client"):
+            assert third_person not in lowered
+    assert "your latest rating is" in mine and "A goal of someone close to you" in mine
+    assert mine.count("we call it a real change") == 1                 # the margin, explained once
+    assert "agreed margin" in theirs and "A carer&#x27;s or family member&#x27;s goal" in theirs
+    assert "(your rating)" in svg or "your rating" in svg
+    data = panel.panel_data(progress, intake, "client")
+    assert set(data) == set(panel.panel_data(progress, intake, "therapist"))     # the JSON keeps its keys
+
+
+def test_strain_markers_are_hidden_from_the_client_by_default_and_shown_on_opt_in():
+    v1 = default()
+    open_strain = {1: replace(v1, tags=tuple(replace(t, audience="all") if t.role == "strain" else t for t in v1.tags))}
+    intake = make_intake(1)
+    notes = [NoteProgress("n1", "c1", START + timedelta(days=7), "t1", (AppliedTag("strain-noticed", 1),
+                                                                        AppliedTag("setback", 1)), ())]
+    progress = compute("c1", intake, notes, open_strain, START + timedelta(days=14))
+    hidden = panel.panel_data(progress, intake, "client")
+    shown = panel.panel_data(progress, intake, "client", show_strain=True)
+    assert [m["code"] for m in hidden["markers"]] == ["setback"]
+    assert sorted(m["code"] for m in shown["markers"]) == ["setback", "strain-noticed"]
+    assert "Strain noticed" not in panel.render_html(progress, intake, "client")
+    assert "Strain noticed" in panel.render_html(progress, intake, "client", show_strain=True)
+    assert "Strain noticed" in panel.render_html(progress, intake, "therapist")

@@ -22,6 +22,7 @@ COMMANDS = {
     "tokens": "progress_plugin.cli.tokens:tokens",
     "clinics": "progress_plugin.cli.clinics:clinics",
     "report": "progress_plugin.cli.report:report",
+    "ending": "progress_plugin.cli.ending:ending",
     "summary": "progress_plugin.cli.report:summary",
     "schemas": "progress_plugin.cli.artifacts:schemas",
     "hooks": "progress_plugin.cli.artifacts:hooks",

@@ -34,6 +34,7 @@ from progress_plugin.hosts.admin_page import page_data, vocabulary_table
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
 from progress_plugin.hosts.hook_words import hook_words
+from progress_plugin.hosts import ending as ending_hook
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
@@ -359,9 +360,10 @@ def chart_panels(clinic_id, client_id, audience, locale):
     state = _state(rt, req["clinic_id"], req["client_id"])
     words = _words(rt, req["clinic_id"], locale)
     (shown,) = handle(ev.PanelRequested(req["clinic_id"], rt.clock(), req["client_id"], req["audience"]), state)
-    return {"id": PANEL_ID, "title": words(N_("Progress")),
-            "html": panel.render_html(shown.progress, state.intake, shown.audience, document=False, words=words),
-            "data": panel.panel_data(shown.progress, state.intake, shown.audience, words)}
+    strain = shown.audience == "client" and ending_hook.shows_strain(req["clinic_id"])
+    return {"id": PANEL_ID, "title": words(N_("Progress")), "html": panel.render_html(
+        shown.progress, state.intake, shown.audience, document=False, words=words, show_strain=strain),
+            "data": panel.panel_data(shown.progress, state.intake, shown.audience, words, show_strain=strain)}
 
 
 @hookimpl
@@ -389,3 +391,7 @@ def tag_labels(clinic_id, pairs, locale):
         rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
         found = rt.store.vocabularies(req["clinic_id"], {v for _, v in req["pairs"]}, conn=conn)
     return {"labels": labels_at(found, req["pairs"], words, fallback)}
+
+
+#: The ending summary (:mod:`progress_plugin.hosts.ending`), registered with this module.
+ending_summary = ending_hook.make_hook(_rt, _words)

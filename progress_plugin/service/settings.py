@@ -18,6 +18,7 @@ scheme = "standard-webhooks"                 # or x-signature, fhir-subscription
 secrets_env = "PROGRESS_PLUGIN_SECRETS_CLINIC_A"   # comma-separated: new first, old second
 readable_note_types = ["progress-note", "11506-3"]  # optional: the only note types the plugin may read
 language = "hi"                              # optional: the clinic's default language (en, hi); else en
+client_view_shows_strain = false             # optional: the client's views show strain tags (default: hidden)
 
 [worker]
 batch = 20
@@ -156,6 +157,7 @@ class ClinicSection(_Strict):
     readable_note_types = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
                                       validate=validate.Length(min=1, max=200))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
+    client_view_shows_strain = fields.Boolean(load_default=False)
 
     @ma.validates("readable_note_types")
     def _check_readable(self, value, **kwargs):
@@ -229,6 +231,7 @@ class Clinic:
     #: The note types (in normal form) the plugin may read for this clinic; None: any unprotected type.
     readable_note_types: frozenset[str] | None = None
     language: str | None = None      # the clinic's default language; None: English
+    client_view_shows_strain: bool = False   # the client's views show tags with the strain role
 
 
 @dataclass(frozen=True)
@@ -302,7 +305,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         except ConfigError as exc:
             raise ConfigError(f"configuration: clinics.{i}.secrets: {exc}") from None
         clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""),
-                                  _readable(c.get("readable_note_types")), c.get("language"))
+                                  _readable(c.get("readable_note_types")), c.get("language"),
+                                  c["client_view_shows_strain"])
     w = data["worker"]
     return ServiceConfig(
         store_url=store_url(store_flag, raw),

@@ -110,7 +110,8 @@ def legend(data: dict, words: Words = ENGLISH) -> list[LegendEntry]:
         shown = truncate(g["words"], LABEL_CHARS - len(words(template, rank=rank, words="")))
         name = words(template, rank=rank, words=isolate(g["words"]))
         out.append(LegendEntry("client", words(template, rank=rank, words=isolate(shown)),
-                               words(N_("{goal} (client's rating)"), goal=name), goal_colour(i),
+                               words(N_("{goal} (your rating)") if data.get("audience") == "client"
+                                     else N_("{goal} (client's rating)"), goal=name), goal_colour(i),
                                goal=g["rank"], words=shown, index=i, template=template))
         if any(p["value"] is not None for p in g["therapist"]):
             out.append(LegendEntry("therapist", words(N_("Goal {rank}: therapist's rating"), rank=rank),
@@ -181,11 +182,12 @@ def _marker_groups(markers: list[dict], sessions: int, words: Words = ENGLISH) -
     return out
 
 
-def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGLISH) -> list[dict]:
-    """The points of one rating line; with tooltips when few enough to be drawn as dots."""
+def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGLISH, you: bool = False) -> list[dict]:
+    """The points of one rating line; with tooltips when few enough to be drawn as dots (``you``: said to the client)."""
     points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
-    tip = (N_("Goal {rank}, {when} ({date}): {value}/10, client's rating") if rater == "client"
-           else N_("Goal {rank}, {when} ({date}): {value}/10, therapist's rating"))
+    tip = (N_("Goal {rank}, {when} ({date}): {value}/10, therapist's rating") if rater != "client"
+           else N_("Goal {rank}, {when} ({date}): {value}/10, your rating") if you
+           else N_("Goal {rank}, {when} ({date}): {value}/10, client's rating"))
     rank = number(words, g["rank"])
     values: list[dict] = []
     previous = None
@@ -226,7 +228,7 @@ def render(data: dict, *, show_legend: bool = True, words: Words = ENGLISH) -> s
     entries = {(e.kind, e.index, e.direction): e for e in legend(data, words)}
     series: list[tuple[LegendEntry, list, dict]] = []    # (legend entry, values, pygal series options)
     for i, g in enumerate(data["goals"]):
-        client = _rating_values(g, "client", True, words)
+        client = _rating_values(g, "client", True, words, data.get("audience") == "client")
         series.append((entries[("client", i, "")], client, {"show_dots": _dotted(client)}))
         therapist = _rating_values(g, "therapist", False, words)
         if therapist:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from progress_plugin.core.bidi import isolate
 from progress_plugin.core.words import ENGLISH, N_, Words
+from progress_plugin.view.audience import CLIENT_STATUS, MARGIN
 from progress_plugin.view.wording import number
 
 DIRECTIONS = ("toward", "steady", "mixed", "away", "none")
@@ -38,10 +39,13 @@ def describe(data: dict, words: Words = ENGLISH) -> str:
                       session=number(words, g["redefined_at"])))
         who = words(N_("{goal}, {words} (replaced: its line ends where the goal was redefined)")
                     if g.get("replaced_by") else N_("{goal}, {words}"), goal=name, words=isolate(g["words"]))
-        status = words(g["status"])
+        status = (words(CLIENT_STATUS[g["status"]], margin=number(words, MARGIN)) if data.get("audience") == "client"
+                  else words(g["status"]))
         if g["delta"] is not None:
             status = words(N_("{status} ({delta} since the start)"), status=status, delta=signed(words, g["delta"]))
-        parts.append(words(N_("{goal}: started at {baseline}/10, latest client rating {last}/10; {status}."),
+        parts.append(words(N_("{goal}: you started at {baseline}/10, your latest rating {last}/10; {status}.")
+                           if data.get("audience") == "client" else
+                           N_("{goal}: started at {baseline}/10, latest client rating {last}/10; {status}."),
                            goal=who, baseline=number(words, g["baseline"]), status=status,
                            last=number(words, g["last"] if g["last"] is not None else g["baseline"])))
     counts: dict[str, int] = {}

@@ -6,9 +6,14 @@ Two audiences:
 
 - ``therapist``: everything, including therapist-only tags, the private reflection and the
   prompts (conversation starters addressed to the therapist);
-- ``client``: for sharing with the client. Therapist-only tags, therapist-only intake
-  answers (the private reflection) and the prompts are left out. Ratings by the therapist
-  stay: they are part of the shared conversation.
+- ``client``: for the client, written to them ("you rated...", "your goal") in plain words
+  (movement of :data:`MARGIN` or more is "a real change", explained once). Therapist-only tags,
+  therapist-only intake answers (the private reflection) and the prompts are left out, and so are
+  tags with the ``strain`` role unless ``show_strain`` is given: a clinic opts in with
+  ``client_view_shows_strain = true`` in its ``[[clinics]]`` table of the config file, which the
+  edges (HTTP, hooks, CLI) read and pass in; by default they pass False. A carer's goal is
+  labelled as theirs. Ratings by the therapist stay: they are part of the shared conversation.
+  The JSON keeps the therapist view's keys; only the words and the markers shown differ.
 
 Every function takes ``words`` (:data:`~progress_plugin.core.words.ENGLISH` by default): the
 page says its headings, notes, prompts, numbers and dates in that language and carries its
@@ -31,6 +36,8 @@ from progress_plugin.core.progress import (NO_RELIABLE_CHANGE, NOT_ENOUGH, RELIA
 from progress_plugin.core.words import ENGLISH, N_, Words, msg
 from progress_plugin.errors import ValidationError
 from progress_plugin.view import chart
+from progress_plugin.view.audience import (CLIENT_STATUS, CLIENT_STATUS_NOTE, CLIENT_WHOSE, MARGIN,  # noqa: F401
+                                           THERAPIST_WHOSE, margin_note, shown_marker, whose)
 from progress_plugin.view.bidi import bdi
 from progress_plugin.view.panel_assets import CSS, TOOLTIP_JS, TOOLTIP_JS_HASH  # noqa: F401 (re-exported)
 from progress_plugin.view.wording import Html, day, html, number, say
@@ -48,7 +55,6 @@ STATUS_NOTE = {
     NO_RELIABLE_CHANGE: N_("The movement since the start is smaller than the agreed margin."),
     NOT_ENOUGH: N_("A second rating from the client is needed to see movement."),
 }
-
 
 def check_audience(audience: str) -> str:
     if audience not in AUDIENCES:
@@ -76,8 +82,9 @@ def _points(points) -> list[dict]:
 
 
 def panel_data(progress: Progress, intake: Intake | None, audience: str = "therapist",
-               words: Words = ENGLISH) -> dict:
+               words: Words = ENGLISH, *, show_strain: bool = False) -> dict:
     """Everything the panel shows, as JSON-ready data, for ``audience`` (therapist | client).
+    ``show_strain``: the client view shows tags with the ``strain`` role (a clinic's opt-in).
 
     Dates stay ISO and numbers raw; the prompts' ``message`` and the review's ``next_due`` are
     said by ``words`` (the client's goal words inside a prompt as written)."""
@@ -104,7 +111,7 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "note_id": m.note_id, "session": m.session, "at": _iso(m.at), "code": m.code, "label": m.label,
             "category": m.category, "direction": m.direction, "therapist_only": m.therapist_only,
             "retired": m.retired, "vocabulary_version": m.vocabulary_version,
-        } for m in progress.markers if therapist or not m.therapist_only],
+        } for m in progress.markers if shown_marker(m, audience, show_strain)],
         "prompts": [{"kind": p.kind, "message": say(words, p.message, raw=True), "goal_id": p.goal_id,
                      "note_id": p.note_id} for p in progress.prompts] if therapist else [],
         "review": None if review is None else {
@@ -117,9 +124,10 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
 
 
 def render_svg(progress: Progress, intake: Intake | None, audience: str = "therapist",
-               words: Words = ENGLISH) -> str:
+               words: Words = ENGLISH, *, show_strain: bool = False) -> str:
     """The chart alone, with its legend, as a standalone SVG document in ``words``' language."""
-    return chart.render(panel_data(progress, intake, audience, words), show_legend=True, words=words)
+    return chart.render(panel_data(progress, intake, audience, words, show_strain=show_strain),
+                        show_legend=True, words=words)
 
 
 # -- HTML -----------------------------------------------------------------------------------
@@ -158,25 +166,36 @@ def _legend_html(data: dict, words: Words) -> str:
     return f'<ul class="pp-legend" aria-label="{name}">{"".join(items)}</ul>'
 
 
-def _goal_cards(data: dict, words: Words) -> str:
+def _goal_cards(data: dict, words: Words, whose_goal: dict[str, str] | None = None) -> str:
+    client = data["audience"] == "client"
+    margin = number(words, MARGIN)
     cards = []
     for i, g in enumerate(data["goals"]):
         last = g["last"] if g["last"] is not None else g["baseline"]
         delta = "" if g["delta"] is None else f" ({chart.signed(words, g['delta'])})"
         level = ("" if g["attained_level"] is None else "<p>" + escape(words(
             N_("Attainment level: {level}"), level=chart.signed(words, g["attained_level"]))) + "</p>")
-        started = words(N_("Started at {baseline}/10, latest client rating {last}/10."),
-                        baseline=number(words, g["baseline"]), last=number(words, last))
+        values = {"baseline": number(words, g["baseline"]), "last": number(words, last)}
+        if client:
+            started = words(N_("You started at {baseline}/10; your latest rating is {last}/10."), **values)
+            status = words(CLIENT_STATUS[g["status"]], margin=margin)
+            note = words(CLIENT_STATUS_NOTE[g["status"]], margin=margin)
+        else:
+            started = words(N_("Started at {baseline}/10, latest client rating {last}/10."), **values)
+            status, note = words(g["status"]), words(STATUS_NOTE[g["status"]])
         name = words(N_("Goal {rank}"), rank=number(words, g["rank"]))
+        who = (CLIENT_WHOSE if client else THERAPIST_WHOSE).get((whose_goal or {}).get(g["goal_id"], "client"))
+        who = f'<p class="pp-whose">{escape(words(who))}</p>' if who else ""
         cards.append(
             f'<li class="pp-goal" style="--goal:{chart.goal_colour(i)}" data-goal="{escape(g["goal_id"])}">'
-            f'<h3>{escape(name)}</h3><q>{bdi(g["words"])}</q>'
-            f'<div class="pp-status">{escape(words(g["status"]))}{delta}</div>'
-            f'<p>{escape(started)} {escape(words(STATUS_NOTE[g["status"]]))}</p>'
+            f'<h3>{escape(name)}</h3>{who}<q>{bdi(g["words"])}</q>'
+            f'<div class="pp-status">{escape(status)}{delta}</div>'
+            f'<p>{escape(started)} {escape(note)}</p>'
             f'{level}{_history(g, data["goals"], words)}</li>')
     if not cards:
         return "<p>" + escape(words(N_("No goals agreed yet."))) + "</p>"
-    return f'<ul class="pp-goals">{"".join(cards)}</ul>'
+    explained = f'<p class="pp-sub pp-margin">{escape(margin_note(words))}</p>' if client else ""
+    return f'<ul class="pp-goals">{"".join(cards)}</ul>{explained}'
 
 
 def _history(g: dict, goals: list[dict], words: Words) -> str:
@@ -284,7 +303,8 @@ def _table(data: dict, words: Words) -> str:
         body.append(f'<tr><th scope="row">{name}</th><td class="pp-day">{escape(day(words, row["at"]))}</td>'
                     f'{cells}<td class="pp-tags">{escape("; ".join(row["tags"]))}</td></tr>')
     # the scale's note stays on screen above the table, which may scroll sideways on a phone
-    note = escape(words(N_("Ratings are 0-10, the client's unless marked.")))
+    note = escape(words(N_("Ratings are 0-10, yours unless marked.") if data["audience"] == "client"
+                        else N_("Ratings are 0-10, the client's unless marked.")))
     name = escape(words(N_("The chart's data as a table")))
     session, when, tags = (escape(words(t)) for t in (N_("Session"), N_("Date"), N_("Tags")))
     return (f'<p class="pp-sub">{note}</p><div class="pp-table"><table aria-label="{name}"><thead><tr>'
@@ -302,13 +322,14 @@ def _review_line(progress: Progress, words: Words) -> str:
 
 
 def render_html(progress: Progress, intake: Intake | None, audience: str = "therapist", *,
-                document: bool = True, words: Words = ENGLISH) -> str:
+                document: bool = True, words: Words = ENGLISH, show_strain: bool = False) -> str:
     """The panel as HTML with the chart inline, in ``words``' language. Fetches nothing.
+    ``show_strain``: the client view shows tags with the ``strain`` role (a clinic's opt-in).
 
     ``document=False`` returns the panel fragment alone (a ``<section>`` carrying its ``lang``
     and ``dir``), for a host to place inside its own page.
     """
-    data = panel_data(progress, intake, audience, words)
+    data = panel_data(progress, intake, audience, words, show_strain=show_strain)
     svg = chart.render(data, show_legend=False, words=words)
     title = escape(words(N_("Progress")))
     language = f'lang="{escape(words.code)}" dir="{escape(words.direction)}"'
@@ -318,7 +339,7 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "ther
              f"<style>{CSS}</style>",
              f"<h1>{title}</h1>",
              f'<p class="pp-sub">{escape(view)}{_agreed_note(data, words)} · {escape(sessions)}</p>',
-             _goal_cards(data, words)]
+             _goal_cards(data, words, whose(intake))]
     if data["prompts"]:                  # said again with the language's numbers (the JSON keeps digits)
         heading = escape(words(N_("Worth talking about")))
         parts.append(f'<h2>{heading}</h2><ul class="pp-prompts">'

@@ -5,6 +5,9 @@
   therapist-only tags, no private reflection, no prompts);
 - ``GET /clinics/<clinic>/summary.json?from=YYYY-MM-DD&to=YYYY-MM-DD``: the clinic summary
   (counts only);
+- ``GET /clinics/<clinic>/clients/<client>/ending.html|.pdf`` with ``?audience=client`` (default)
+  or ``?audience=record``: the ending summary, printable HTML or its PDF (rendered on demand;
+  a 406 when the service was installed without the ``pdf`` extra);
 - ``POST /clinics/<clinic>/tag-labels`` with ``{"pairs": [{"code", "version"}, ...]}``: what
   each tag meant at that vocabulary version (as the ``tag_labels`` hook answers), so a host
   never shows a raw code. Bad input is a 422 naming the field; an unknown code or version is
@@ -27,6 +30,8 @@ from marshmallow import fields, validate
 
 from progress_plugin.web import auth, i18n
 from progress_plugin.view import panel
+from progress_plugin.view import ending as ending_view
+from progress_plugin.service import ending
 from progress_plugin.core.handle import handle
 from progress_plugin.errors import NotFound
 from progress_plugin.core.events import PanelRequested
@@ -92,11 +97,19 @@ def _shown(clinic: str, client: str):
     return shown.progress, state.intake, shown.audience, i18n.words(clinic)
 
 
+def _strain(clinic: str, audience: str) -> bool:
+    """Whether the client view shows strain tags: the clinic's ``client_view_shows_strain`` opt-in."""
+    config = services().config
+    listed = config.clinics.get(clinic) if config is not None else None
+    return audience == "client" and bool(listed and listed.client_view_shows_strain)
+
+
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.html")
 @auth.require("viewer")
 def progress_html(clinic, client):
     progress, intake, audience, words = _shown(clinic, client)
-    response = Response(panel.render_html(progress, intake, audience, words=words), mimetype="text/html")
+    response = Response(panel.render_html(progress, intake, audience, words=words,
+                                          show_strain=_strain(clinic, audience)), mimetype="text/html")
     response.headers["Content-Security-Policy"] = CSP
     return _said(response, words)
 
@@ -105,14 +118,16 @@ def progress_html(clinic, client):
 @auth.require("viewer")
 def progress_json(clinic, client):
     progress, intake, audience, words = _shown(clinic, client)
-    return _said(jsonify(panel.panel_data(progress, intake, audience, words)), words)
+    return _said(jsonify(panel.panel_data(progress, intake, audience, words,
+                                          show_strain=_strain(clinic, audience))), words)
 
 
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.svg")
 @auth.require("viewer")
 def progress_svg(clinic, client):
     progress, intake, audience, words = _shown(clinic, client)
-    response = Response(panel.render_svg(progress, intake, audience, words), mimetype="image/svg+xml")
+    response = Response(panel.render_svg(progress, intake, audience, words, show_strain=_strain(clinic, audience)),
+                        mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return _said(response, words)
 
@@ -132,3 +147,43 @@ def tag_labels(clinic):
     pairs = load(tag_labels_request_schema, jsonio.loads(request.get_data()))["pairs"]
     found = services().store.vocabularies(clinic, {v for _, v in pairs})
     return _private(jsonify(labels=labels_at(found, pairs)))
+
+
+# -- an ending in their words ------------------------------------------------------------
+class EndingQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    audience = fields.String(load_default="client", validate=validate.OneOf(ending_view.AUDIENCES),
+                             metadata={"description": "client: to give to the client; record: for the record."})
+    lang = PanelQuerySchema._declared_fields["lang"]
+
+
+ending_query = EndingQuerySchema()
+#: The ending page runs no script and fetches nothing; it may print.
+ENDING_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def _ending(clinic: str, client: str):
+    audience = load(ending_query, request.args.to_dict())["audience"]
+    svc = services()
+    words = i18n.words(clinic)
+    return ending.html(svc.runtime, clinic, client, audience, words, show_strain=_strain(clinic, audience)), words
+
+
+@blueprint.get("/clinics/<clinic>/clients/<client>/ending.html")
+@auth.require("viewer")
+def ending_html(clinic, client):
+    page, words = _ending(clinic, client)
+    response = Response(page, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = ENDING_CSP
+    return _said(response, words)
+
+
+@blueprint.get("/clinics/<clinic>/clients/<client>/ending.pdf")
+@auth.require("viewer")
+def ending_pdf(clinic, client):
+    page, words = _ending(clinic, client)
+    response = Response(ending.pdf(page), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = 'inline; filename="ending.pdf"'
+    return _said(response, words)
