@@ -146,9 +146,11 @@ def link(endpoint: str, **values) -> str:
 
 
 def render(template: str, status: int = 200, page: str = "checkin.form", **context):
-    """Render ``checkin/<template>`` with the language switch (to ``page``) and the words."""
+    """Render ``checkin/<template>`` with the words, and the language switch (to ``page``) when the
+    browser has a session (a page that says no offers none: its address may hold a token)."""
     words = i18n.words()
-    switch = [(code, name, url_for(page, lang=code), code == words.code) for code, name in lang.NAMES.items()]
+    switch = [(code, name, url_for(page, lang=code), code == words.code)
+              for code, name in lang.NAMES.items()] if current() is not None else []
     return render_template(f"checkin/{template}", w=words, lang_code=words.code, lang_dir=words.direction,
                            switch=switch, link=link, **context), status
 
