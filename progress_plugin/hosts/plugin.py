@@ -34,6 +34,7 @@ from progress_plugin.hosts.admin_page import page_data, vocabulary_table
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
 from progress_plugin.hosts.hook_words import hook_words
+from progress_plugin.hosts import checkin_hook
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
@@ -389,3 +390,9 @@ def tag_labels(clinic_id, pairs, locale):
         rt.store.ensure_clinic(req["clinic_id"], rt.clock(), conn=conn)
         found = rt.store.vocabularies(req["clinic_id"], {v for _, v in req["pairs"]}, conn=conn)
     return {"labels": labels_at(found, req["pairs"], words, fallback)}
+
+
+@hookimpl
+def checkin_link(clinic_id, client_id, expires, locale):
+    rt = _rt()
+    return checkin_hook.checkin_link(rt, clinic_id, client_id, expires, _note_words(clinic_id, locale))
