@@ -44,7 +44,7 @@ blueprint = Blueprint("checkin", __name__, template_folder="templates", static_f
 COOKIE = "pp_checkin"
 COOKIE_PATH = "/checkin/"
 EXTENSION = "progress_plugin_checkin"
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 _FORM_LABEL = b"progress-plugin check-in form"
 

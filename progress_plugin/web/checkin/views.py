@@ -40,7 +40,7 @@ WHOSE = {"carer": N_("A hope someone close to you holds"), "therapist": N_("A ho
 SCALE = tuple(range(11))
 #: The progress page: the panel's own inline styles and tooltip script, and the page's stylesheet.
 PANEL_CSP = (f"default-src 'none'; style-src 'self' 'unsafe-inline'; script-src '{panel.TOOLTIP_JS_HASH}'; "
-             "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+             "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 @blueprint.errorhandler(429)
