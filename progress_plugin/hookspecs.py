@@ -334,3 +334,34 @@ def tag_labels(clinic_id, pairs, locale):
         500 pairs (a host error), e.g. ``{"pairs": {2: {"version": ["Missing data for required
         field."]}}}``.
     """
+
+
+@hookspec(firstresult=True)
+def checkin_link(clinic_id, client_id, expires, locale):
+    """A check-in link for one client: they open it on their phone to say where things are now on
+    each goal and how the last session was. Show it as the QR code for the client to scan in the
+    room, or send the URL.
+
+    Stops at first non-None result: the progress plugin owns check-in links.
+
+    The link holds a random token, never the client id; only its hash is stored. It opens for
+    this client alone until it expires or is revoked (``progress-plugin checkin revoke``).
+
+    :param clinic_id: The clinic's id.
+    :param client_id: The client's id in the host; the plugin must already know the client
+        (an intake or a note).
+    :param expires: How long the link lasts: ``"7d"``, ``"12h"`` or ``"30m"``, at most 90
+        days; None for the default (``[checkin] link_days`` in the config file, else 7 days).
+    :param locale: The language for the words a person reads in the result (labels, help, messages):
+        ``"en"``, ``"hi"``, or a language tag such as ``"hi-IN"``; None for the clinic's default
+        language. Pass it by keyword like every argument (``locale=None`` when the host has no
+        preference). The client's own words come back exactly as written, never translated.
+    :return: ``{"link_id": str, "url": str, "expires_at": str, "qr_svg": str | None}``. ``url``
+        is shown only now: it cannot be read again. It starts with ``[checkin] public_url`` from
+        the config file; without one it is the path alone (``/c/<token>``) for the host to put its
+        address before, and ``qr_svg`` is None. ``qr_svg`` is an inline ``<svg>`` (no script, no
+        fetch). ``link_id`` names the link in lists and for revoking.
+    :raises ValidationError: when an argument is malformed, e.g. ``{"expires": ["Give a number
+        and a unit: 7d (days), 12h (hours) or 30m (minutes)."]}``.
+    :raises NotFound: when the plugin has no record of the client.
+    """

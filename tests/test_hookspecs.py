@@ -22,6 +22,7 @@ HOOKS = {
     "ending_summary": ("clinic_id", "client_id", "audience", "locale"),
     "admin_pages": ("clinic_id", "locale"),
     "tag_labels": ("clinic_id", "pairs", "locale"),
+    "checkin_link": ("clinic_id", "client_id", "expires", "locale"),
 }
 
 
@@ -36,10 +37,10 @@ def test_the_spec_has_exactly_the_documented_hooks_and_arguments():
         assert getattr(pm.hook, name).spec.argnames == args, name
 
 
-def test_only_the_section_owned_hooks_and_tag_labels_stop_at_the_first_result():
+def test_only_the_section_owned_hooks_tag_labels_and_checkin_link_stop_at_the_first_result():
     pm = make_manager(load_entrypoints=False)
     first = {name for name in HOOKS if getattr(pm.hook, name).spec.opts["firstresult"]}
-    assert first == {"validate_intake", "intake_submitted", "tag_labels"}
+    assert first == {"validate_intake", "intake_submitted", "tag_labels", "checkin_link"}
 
 
 def test_every_hook_has_params_return_and_firstresult_wording():

@@ -105,3 +105,59 @@ def test_link_codes_sessions_and_token_secrets_never_reach_the_logs(sqlite_url, 
     secrets = [code, session, token.split("_", 2)[2], wrong.split("_", 2)[2]]
     assert not [line for line in lines for s in secrets if s in line]
     assert any("token refused" in line and wrong.split("_")[1] in line for line in lines)   # named by its id
+
+
+def test_check_in_tokens_sessions_and_form_tokens_never_reach_the_logs(sqlite_url, now, caplog):
+    """A check-in link's token is in its path (/c/<token>): werkzeug's request lines show ``/c/…``.
+    Neither the token, nor the session cookie, nor the form token appears in any log line, for a
+    link that opens, one that is revoked and one that was made up."""
+    import http.client
+    import re
+    import threading
+    from datetime import timedelta
+    from urllib.parse import urlencode
+
+    from werkzeug.serving import make_server
+
+    from progress_plugin.service.runtime import Runtime
+    from progress_plugin.store import checkins
+
+    from tests.test_panel import seed_client
+
+    caplog.set_level(logging.DEBUG)
+    store = Store.open(sqlite_url)
+    seed_client(Runtime(store), "clinic-a", "c1", 2)
+    live = checkins.create_link(store, "clinic-a", "c1", datetime.now(timezone.utc), timedelta(days=1), "t1")[1]
+    ended_link, ended = checkins.create_link(store, "clinic-a", "c1", datetime.now(timezone.utc), timedelta(days=1))
+    checkins.revoke_link(store, ended_link.link_id, datetime.now(timezone.utc))
+    made_up = "M" * 43
+    server = make_server("127.0.0.1", 0, create_app(store), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def call(method, path, headers=None, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        found = (response.status, dict(response.getheaders()), response.read().decode())
+        conn.close()
+        return found
+
+    try:
+        status, headers, _ = call("GET", f"/c/{live}?lang=hi")
+        assert status == 303
+        session = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        cookie = {"Cookie": f"pp_checkin={session}"}
+        form = re.search(r'name="form_token" value="([0-9a-f]+)"', call("GET", "/checkin/", cookie)[2]).group(1)
+        sent = call("POST", "/checkin/", {**cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                    urlencode({"form_token": form, "goal-g1": "5"}))
+        assert sent[0] == 303
+        assert call("GET", f"/c/{ended}")[0] == 410
+        assert call("GET", f"/c/{made_up}")[0] == 404
+        assert call("GET", f"/%63/{made_up}")[0] == 404              # an escaped path reaches the same page
+    finally:
+        server.shutdown()
+        store.close()
+    lines = [r.getMessage() for r in caplog.records] + [caplog.text]
+    assert len([line for line in lines if "GET /c/… " in line]) >= 3      # werkzeug logged them, redacted
+    assert any("check-in link refused reason=revoked" in line and ended_link.link_id in line for line in lines)
+    assert not [line for line in lines for s in (live, ended, made_up, session, form) if s in line]

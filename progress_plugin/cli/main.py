@@ -20,6 +20,7 @@ COMMANDS = {
     "backfill": "progress_plugin.cli.backfill:backfill",
     "vocab": "progress_plugin.cli.vocab:vocab",
     "tokens": "progress_plugin.cli.tokens:tokens",
+    "checkin": "progress_plugin.cli.checkin:checkin",
     "clinics": "progress_plugin.cli.clinics:clinics",
     "report": "progress_plugin.cli.report:report",
     "ending": "progress_plugin.cli.ending:ending",

@@ -10,6 +10,8 @@ from typing import Callable
 
 from progress_plugin import lang, schemas
 from progress_plugin.core.words import Words
+from progress_plugin.errors import ValidationError
+from progress_plugin.schemas import jsonio
 from progress_plugin.schemas.field_types import locale_schema
 
 
@@ -56,3 +58,22 @@ def hook_words(store, clinic_id: str | None, locale) -> Words:
     if code is not None:
         return lang.words(code)
     return LazyWords(lambda: lang.words(lang.choose(None, (), store.clinic_language(clinic_id) if clinic_id else None)))
+
+
+def note_words(store, note_or_clinic, locale) -> Words:
+    """:func:`hook_words` for a note hook (given the note, or the clinic id): the clinic's language only
+    when the argument names a plain clinic id."""
+    clinic_id = note_or_clinic.get("clinic_id") if isinstance(note_or_clinic, dict) else note_or_clinic
+    plain = isinstance(clinic_id, str) and 0 < len(clinic_id) <= 128 and not jsonio.str_problem(clinic_id)
+    return hook_words(store, clinic_id if plain else None, locale)
+
+
+def intake_words(store, clinic_id, locale, problems: dict) -> Words:
+    """As :func:`hook_words`, for a hook that answers with field errors: a malformed ``locale`` joins
+    ``problems`` (said in the clinic's default language); a malformed clinic id is not looked up."""
+    clinic = None if "clinic_id" in problems else clinic_id
+    try:
+        return hook_words(store, clinic, locale)
+    except ValidationError as exc:
+        problems.update(exc.messages)
+        return hook_words(store, clinic, None)

@@ -33,8 +33,8 @@ from progress_plugin.core.vocabulary import labels_at
 from progress_plugin.hosts.admin_page import page_data, vocabulary_table
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin import lang
-from progress_plugin.hosts.hook_words import hook_words
-from progress_plugin.hosts import ending as ending_hook
+from progress_plugin.hosts.hook_words import hook_words, intake_words, note_words
+from progress_plugin.hosts import checkin_hook, ending as ending_hook
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
@@ -117,22 +117,12 @@ def _fallback(rt, clinic_id: str) -> str | None:
 
 
 def _note_words(note_or_clinic, locale) -> Words:
-    """:func:`_words` for a note hook (given the note, or the clinic id): the clinic's language only
-    when the argument names a plain clinic id."""
-    clinic_id = note_or_clinic.get("clinic_id") if isinstance(note_or_clinic, dict) else note_or_clinic
-    plain = isinstance(clinic_id, str) and 0 < len(clinic_id) <= 128 and not jsonio.str_problem(clinic_id)
-    return _words(_rt(), clinic_id if plain else None, locale)
+    """:func:`~progress_plugin.hosts.hook_words.note_words`, on this module's store."""
+    return note_words(_rt().store, note_or_clinic, locale)
 
 
 def _intake_words(rt, clinic_id, locale, problems: dict) -> Words:
-    """As :func:`_words`, for a hook that answers with field errors: a malformed ``locale`` joins
-    ``problems`` (said in the clinic's default language); a malformed clinic id is not looked up."""
-    clinic = None if "clinic_id" in problems else clinic_id
-    try:
-        return _words(rt, clinic, locale)
-    except ValidationError as exc:
-        problems.update(exc.messages)
-        return _words(rt, clinic, None)
+    return intake_words(rt.store, clinic_id, locale, problems)
 
 
 # -- configuration -----------------------------------------------------------------------
@@ -393,5 +383,10 @@ def tag_labels(clinic_id, pairs, locale):
     return {"labels": labels_at(found, req["pairs"], words, fallback)}
 
 
-#: The ending summary (:mod:`progress_plugin.hosts.ending`), registered with this module.
+#: Hooks whose bodies live beside this module: the ending summary (:mod:`.ending`), the check-in link.
 ending_summary = ending_hook.make_hook(_rt, _words)
+
+
+@hookimpl
+def checkin_link(clinic_id, client_id, expires, locale):
+    return checkin_hook.checkin_link(_rt(), clinic_id, client_id, expires, _note_words(clinic_id, locale))

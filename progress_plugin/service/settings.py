@@ -48,6 +48,9 @@ max_hours = 12                               # and this long after signing in
 sign_in_limit = "10 per minute; 50 per hour" # failed sign-ins per client address (see console_settings)
 rate_limit_storage = "memory://"             # per process; redis://... shares the count between workers
 https_only = false                           # true: cookies always Secure (else when the request is https)
+
+[checkin]                                    # the client's check-in links (optional; see checkin_settings)
+public_url = "https://progress.example.org"  # where clients reach /c/<token>; else the request's host
 ```
 
 ``readable_note_types``, when set, lists the note types the plugin may read for that clinic
@@ -85,6 +88,7 @@ from progress_plugin.lang import LANGUAGES
 from progress_plugin.service.config_file import (DEFAULT_CONFIG, ENV_CONFIG, ENV_STORE,  # noqa: F401
                                                  config_path, read_file, store_url)
 from progress_plugin.service.console_settings import ConsoleConfig, ConsoleSection
+from progress_plugin.service.checkin_settings import CheckinConfig, CheckinSection
 
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 DEFAULT_TOKEN_ENV = "PROGRESS_PLUGIN_HOST_TOKEN"
@@ -219,6 +223,7 @@ class ServiceSchema(_Strict):
     worker = fields.Nested(WorkerSection)
     cds = fields.Nested(CdsSection)
     console = fields.Nested(ConsoleSection)
+    checkin = fields.Nested(CheckinSection)
     max_body_bytes = fields.Integer(load_default=256 * 1024, validate=validate.Range(min=1024, max=10 * 1024 * 1024))
 
 
@@ -273,6 +278,7 @@ class ServiceConfig:
     max_body_bytes: int = 256 * 1024
     cds: CdsConfig | None = None
     console: ConsoleConfig = ConsoleConfig()
+    checkin: CheckinConfig = CheckinConfig()
 
     def readable_note_types(self, clinic_id: str) -> frozenset[str] | None:
         """The note types ``clinic_id`` lets the plugin read; None when it does not limit them."""
@@ -316,7 +322,7 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
         inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
         max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env),
-        console=data.get("console") or ConsoleConfig())
+        console=data.get("console") or ConsoleConfig(), checkin=data.get("checkin") or CheckinConfig())
 
 
 def _readable(listed) -> frozenset[str] | None:

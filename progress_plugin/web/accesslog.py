@@ -1,11 +1,13 @@
-"""Access logs without query strings (or cookies): a query may carry a one-time link code.
+"""Access logs without query strings (or cookies): a query may carry a one-time link code, and
+without the token of a check-in link, which is in the path (``/c/<token>`` is logged ``/c/…``).
 
 - :data:`GUNICORN_FORMAT` is the access log format of ``progress_plugin/web/gunicorn_conf.py``:
   method, path and protocol, never the query string, the referrer or a header that carries
   credentials.
 - :func:`install` (called by :func:`progress_plugin.web.app.create_app`) adds a filter to the
   ``gunicorn.access`` and ``werkzeug`` loggers that takes the query string out of every
-  request line and URL they log, whatever format an operator chose, and blanks cookies and
+  request line and URL they log, and the token out of every ``/c/<token>`` path, whatever format
+  an operator chose, and blanks cookies and
   ``Authorization``. It covers ``progress-plugin serve`` (werkzeug) and gunicorn alike.
 """
 from __future__ import annotations
@@ -18,11 +20,15 @@ GUNICORN_FORMAT = '%(h)s %(l)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(M
 LOGGERS = ("gunicorn.access", "werkzeug")
 
 _QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
+_CHECKIN = re.compile(r"(/(?:c|%63)/)[^\s?\"'/]+", re.IGNORECASE)   # %63: an escaped "c" routes there too
 _BLANKED = ("{cookie}i", "{authorization}i", "{set-cookie}o", "{http_cookie}e", "{http_authorization}e")
 
 
 def strip_query(text: str) -> str:
-    """``text`` with the query string taken off every path in it (``/a?code=x`` -> ``/a``)."""
+    """``text`` with the query string taken off every path in it (``/a?code=x`` -> ``/a``), and the
+    token of a check-in link out of its path (``/c/<token>`` -> ``/c/…``)."""
+    if "/c/" in text or "/%63/" in text.lower():
+        text = _CHECKIN.sub("\\1…", text)
     return _QUERY.sub(r"\1", text) if "?" in text else text
 
 

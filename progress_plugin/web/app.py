@@ -13,6 +13,7 @@ from progress_plugin.web import accesslog
 from progress_plugin.web import admin
 from progress_plugin.web import canvas
 from progress_plugin.web import cds
+from progress_plugin.web import checkin
 from progress_plugin.web import console
 from progress_plugin.web import i18n
 from progress_plugin.store import inbox
@@ -154,4 +155,4 @@ def readiness(svc: Services) -> list[str]:
 def all_blueprints() -> list:
     """Every blueprint the service mounts."""
     return [receiver.blueprint, admin.blueprint, panel_http.blueprint, cds.blueprint, canvas.blueprint,
-            console.blueprint]
+            console.blueprint, checkin.blueprint, checkin.api_blueprint]
