@@ -48,7 +48,6 @@ max_hours = 12                               # and this long after signing in
 sign_in_limit = "10 per minute; 50 per hour" # failed sign-ins per client address (see console_settings)
 rate_limit_storage = "memory://"             # per process; redis://... shares the count between workers
 https_only = false                           # true: cookies always Secure (else when the request is https)
-
 [checkin]                                    # the client's check-in links (optional; see checkin_settings)
 public_url = "https://progress.example.org"  # where clients reach /c/<token>; else the request's host
 ```
@@ -87,8 +86,8 @@ from progress_plugin.lang import LANGUAGES
 # The config file's place, its TOML and the store URL it names (re-exported: callers use settings.*).
 from progress_plugin.service.config_file import (DEFAULT_CONFIG, ENV_CONFIG, ENV_STORE,  # noqa: F401
                                                  config_path, read_file, store_url)
-from progress_plugin.service.console_settings import ConsoleConfig, ConsoleSection
 from progress_plugin.service.checkin_settings import CheckinConfig, CheckinSection
+from progress_plugin.service.console_settings import ConsoleConfig, ConsoleSection
 
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 DEFAULT_TOKEN_ENV = "PROGRESS_PLUGIN_HOST_TOKEN"
@@ -311,8 +310,7 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         except ConfigError as exc:
             raise ConfigError(f"configuration: clinics.{i}.secrets: {exc}") from None
         clinics[c["id"]] = Clinic(c["id"], c["scheme"], tuple(secrets), c.get("name", ""),
-                                  _readable(c.get("readable_note_types")), c.get("language"),
-                                  c["client_view_shows_strain"])
+                                  _readable(c.get("readable_note_types")), c.get("language"), c["client_view_shows_strain"])
     w = data["worker"]
     return ServiceConfig(
         store_url=store_url(store_flag, raw),
