@@ -32,6 +32,7 @@ from progress_plugin.core.words import ENGLISH, N_, Words, msg
 from progress_plugin.errors import ValidationError
 from progress_plugin.view import chart
 from progress_plugin.view.bidi import bdi
+from progress_plugin.view.checkins import after, checks_data, checks_html
 from progress_plugin.view.panel_assets import CSS, TOOLTIP_JS, TOOLTIP_JS_HASH  # noqa: F401 (re-exported)
 from progress_plugin.view.wording import Html, day, html, number, say
 
@@ -71,8 +72,8 @@ def _answers(intake: Intake | None, audience: str) -> dict:
 
 
 def _points(points) -> list[dict]:
-    return [{"session": p.session, "at": _iso(p.at), "value": p.value, "level": p.level, "note_id": p.note_id}
-            for p in points]
+    return [{"session": p.session, "at": _iso(p.at), "value": p.value, "level": p.level, "note_id": p.note_id,
+             "source": p.source} for p in points]
 
 
 def panel_data(progress: Progress, intake: Intake | None, audience: str = "therapist",
@@ -113,6 +114,7 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "next_due": say(words, review.next_due, raw=True),
         },
         "answers": _answers(intake, audience),
+        "checks": checks_data(progress),      # the client's session checks: a series of their own
     }
 
 
@@ -266,7 +268,7 @@ def _table(data: dict, words: Words) -> str:
             for p in g[rater]:
                 if p["value"] is None:
                     continue
-                row = rows.setdefault(p["session"], {"at": p["at"], "cells": {}, "tags": []})
+                row = rows.setdefault(chart.x_of(p), {"at": p["at"], "cells": {}, "tags": []})
                 value = number(words, p["value"])
                 row["cells"].setdefault(g["goal_id"], []).append(
                     words(by_therapist, value=value) if rater == "therapist" else value)
@@ -280,7 +282,8 @@ def _table(data: dict, words: Words) -> str:
         row = rows[session]
         cells = "".join(f'<td class="num">{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
                         for g in goals)
-        name = intake if session == 0 else number(words, session)
+        name = (intake if session == 0 else number(words, session) if session == int(session)
+                else escape(words(N_("Check-in {when}"), when=after(words, int(session)))))
         body.append(f'<tr><th scope="row">{name}</th><td class="pp-day">{escape(day(words, row["at"]))}</td>'
                     f'{cells}<td class="pp-tags">{escape("; ".join(row["tags"]))}</td></tr>')
     # the scale's note stays on screen above the table, which may scroll sideways on a phone
@@ -330,6 +333,8 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "ther
     parts.append(f'<h2>{heading}</h2><figure class="pp-chart" '
                  f'style="margin:0">{svg}{_legend_html(data, words)}<figcaption class="pp-sub" '
                  f'style="margin-top:8px">{escape(caption)}</figcaption></figure>')
+    if audience == "therapist":
+        parts.append(checks_html(data, words))
     summary = words(N_("The chart's data as a table"))
     parts.append(f"<details><summary>{escape(summary)}</summary>{_table(data, words)}</details>")
     if progress.review is not None:
