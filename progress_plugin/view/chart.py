@@ -33,7 +33,7 @@ from progress_plugin.core.bidi import isolate
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin.view.chart_text import (DIRECTION_WORDS, DIRECTIONS, LEGEND_WORDS,  # noqa: F401 (re-exported)
                                               describe, signed, title_text)
-from progress_plugin.view.checkins import SELF_COLOUR, SELF_SHAPE, self_values, x_of
+from progress_plugin.view.checkins import SELF_COLOUR, SELF_SHAPE, marked, self_values, x_of
 from progress_plugin.view.wording import day, number
 
 # Okabe-Ito colours. Goals use blue, reddish purple and black; tag directions use the rest.
@@ -117,7 +117,7 @@ def legend(data: dict, words: Words = ENGLISH) -> list[LegendEntry]:
             out.append(LegendEntry("therapist", words(N_("Goal {rank}: therapist's rating"), rank=rank),
                                    words(N_("{goal} (therapist's rating)"), goal=name), goal_colour(i),
                                    goal=g["rank"], index=i))
-    if any(p["source"] == "self" for g in data["goals"] for p in g["client"] if p["value"] is not None):
+    if any(marked(g) for g in data["goals"]):
         out.append(LegendEntry("self", words(N_("The client's own check-in")),
                                words(N_("A goal rating the client gave in their own check-in, between sessions")),
                                SELF_COLOUR, SELF_SHAPE))

@@ -23,6 +23,7 @@ ITEM_STYLES = {"heard": ("#0072B2", ""), "mattered": ("#009E73", "5 3"), "fits":
 #: How the chart marks a goal rating from the client's own check-in, on the goal's line (and the legend).
 SELF_COLOUR, SELF_SHAPE = "#4D4D4D", "square"
 W, H, PAD_X, PAD_Y = 320, 120, 30, 12
+MAX_DOTS = 60                     # as on the goals' chart: past this many points, lines only
 
 
 def checks_data(progress) -> list[dict]:
@@ -45,8 +46,17 @@ def x_of(p: dict) -> float:
     return p["session"] + 0.5 if p.get("source") == "self" else p["session"]
 
 
+def marked(g: dict) -> bool:
+    """Whether the goal's ratings from the client's own check-ins are marked with squares: when it
+    has any, and few enough points to be drawn as dots (else its line carries them, as any long line)."""
+    rated = [p for p in g["client"] if p["value"] is not None]
+    return len(rated) <= MAX_DOTS and any(p.get("source") == "self" for p in rated)
+
+
 def self_values(g: dict, colour: str, words: Words = ENGLISH) -> list[dict]:
     """The goal's ratings from the client's own check-ins: squares over its line, in its colour."""
+    if not marked(g):
+        return []
     rank = number(words, g["rank"])
     return [{"value": (x_of(p), p["value"]), "node": {"data-shape": SELF_SHAPE, "style": f"fill:{colour}"},
              "tooltip": words(N_("Goal {rank}, the client's own check-in {when} ({date}): {value}/10"), rank=rank,
@@ -81,7 +91,7 @@ def _chart(checks: list[dict], words: Words) -> str:
             d = "M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in (xy(i, v) for i, v in r))
             style = f' stroke-dasharray="{dash}"' if dash else ""
             parts.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"{style}/>')
-            for i, v in r:
+            for i, v in r if n <= MAX_DOTS else ():
                 x, y = xy(i, v)
                 tip = words(N_("{item}, {when} ({date}): {value}/10"), item=words(ITEM_HEADS[item]),
                             when=after(words, checks[i]["session"]), date=day(words, checks[i]["at"]),
