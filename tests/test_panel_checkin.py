@@ -42,6 +42,7 @@ def test_json_marks_self_ratings_and_keeps_the_session_check_apart():
     # never added to the goals: no goal point carries a session-check value it did not have
     assert sorted(p["value"] for p in own) == [4, 5, 6, 7]
     assert {p["kind"] for p in data["prompts"]} >= {"session-check-low", "revisit-asked"}
+    assert data["review"]["due"] and data["review"]["asked"] == progress.checks[-1].at.isoformat()
 
 
 def test_html_shows_the_legend_entry_the_squares_and_the_series():

@@ -67,3 +67,20 @@ def test_purge_removes_the_session_checks(runtime, intake, now):
     runtime.store.purge("clinic-a", "c1", "admin", now)
     with runtime.store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.session_checks)).scalar() == 0
+
+
+def test_submit_queues_the_write_back_with_the_checkin_once(runtime, intake, now):
+    from progress_plugin.service.checkins import submit
+    from progress_plugin.store import outbox
+    runtime.dispatch(ev.IntakeSubmitted("clinic-a", now, "c1", intake, "t1"))
+    assert [type(e).__name__ for e in submit(runtime, submitted(), queue=True)] == ["RecordCheckin", "FlagReviewDue"]
+    assert submit(runtime, submitted(), queue=True) == []                    # received again: nothing new
+    with runtime.store.engine.connect() as c:
+        keys = sorted(r.key for r in c.execute(sa.select(t.outbox.c.key)))
+        assert outbox.counts(c) == {"pending": len(keys)}
+    assert [k for k in keys if k.startswith("checkin/")] == [
+        "checkin/clinic-a/c1/checkin:abc/check/fits", "checkin/clinic-a/c1/checkin:abc/check/heard",
+        "checkin/clinic-a/c1/checkin:abc/check/overall", "checkin/clinic-a/c1/checkin:abc/rating/g1",
+        "checkin/clinic-a/c1/checkin:abc/response"]
+    assert "questionnaire/between-sessions/1.0.0" in keys
+    assert [r["actor"] for r in runtime.store.audit_rows("clinic-a") if r["action"] == "checkin.record"] == ["client"]

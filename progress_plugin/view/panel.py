@@ -112,6 +112,7 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "cadence": review.cadence, "last_reviewed": _iso(review.last_reviewed),
             "sessions_since": review.sessions_since, "due": review.due,
             "next_due": say(words, review.next_due, raw=True),
+            "asked": _iso(review.asked),      # when the client asked, in a check-in, to revisit progress
         },
         "answers": _answers(intake, audience),
         "checks": checks_data(progress),      # the client's session checks: a series of their own
