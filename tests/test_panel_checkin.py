@@ -52,7 +52,7 @@ def test_html_shows_the_legend_entry_the_squares_and_the_series():
     assert html.count("the client's own check-in after session") == 4          # one tooltip per self rating
     assert "<h2>The client&#x27;s session checks</h2>" in html
     rows = html.split('<table class="pp-checks-table"')[1].split("</table>")[0]
-    assert rows.count("<tr>") == 5 and "<td>yes</td>" in rows and '<td class="num">–</td>' in rows
+    assert rows.count("<tr>") == 5 and "<td>yes</td>" in rows and '<td>–</td>' in rows
     assert '<svg class="pp-checks-chart"' in html
     assert "Check-in after session 1" in html                          # its row in the data table
     client = panel.render_html(progress, intake, "client")

@@ -120,7 +120,7 @@ def checks_html(data: dict, words: Words = ENGLISH) -> str:
     heads = "".join(f'<th scope="col">{escape(words(ITEM_HEADS[i]))}</th>' for i in SESSION_CHECK_ITEMS)
     rows = []
     for c in reversed(checks):               # the latest first
-        cells = "".join(f'<td class="num">{dash if c[i] is None else escape(number(words, c[i]))}</td>'
+        cells = "".join(f'<td>{dash if c[i] is None else escape(number(words, c[i]))}</td>'
                         for i in SESSION_CHECK_ITEMS)
         rows.append(f'<tr><th scope="row">{escape(day(words, c["at"]))}</th>'
                     f'<td>{escape(after(words, c["session"]))}</td>{cells}'
