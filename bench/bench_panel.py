@@ -12,7 +12,9 @@ The history (the target's): one client with three goals and 500 weekly notes; ea
 has 1-3 tags drawn from the default vocabulary (therapist-only included), the client rates
 each goal on 60 % of notes and the therapist on 30 %. More are timed for context: every goal
 rated by both on every note (the most points a chart can get from 500 notes), a 40-note course,
-and the target's history said in Hindi (catalog lookups, Babel's dates and numbers).
+and the target's history said in Hindi (catalog lookups, Babel's dates and numbers), and the
+target's history with the client's own check-in after every session (a self-rating per goal
+on the goals' lines, and 500 session checks in their own series).
 
 Run: ``.venv/bin/python bench/bench_panel.py``. The last line is the target's figure.
 """
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import line, paired  # noqa: E402
 from progress_plugin import lang  # noqa: E402
 from progress_plugin.view import panel  # noqa: E402
+from progress_plugin.core.checkin import Checkin, SessionCheck  # noqa: E402
 from progress_plugin.core.intake import Goal, Intake  # noqa: E402
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating  # noqa: E402
 from progress_plugin.core.progress import compute  # noqa: E402
@@ -62,16 +65,30 @@ def history(n: int, client_rate: float, therapist_rate: float, seed: int = 1):
     return intake, notes, {vocab.version: vocab}, START + timedelta(days=7 * n + 2)
 
 
+def checkins(notes, seed: int = 2) -> list[Checkin]:
+    """A check-in three days after each session: every goal rated, the four items of the session check."""
+    rnd = random.Random(seed)
+    out = []
+    for note in notes:
+        at, cid = note.session_at + timedelta(days=3), f"checkin:{note.note_id}"
+        out.append(Checkin(cid, at, tuple(Rating(g, rnd.randint(0, 10), "client", None, cid, at, "self")
+                                          for g in ("g1", "g2", "g3")),
+                           SessionCheck(*(rnd.randint(3, 10) for _ in range(4))), rnd.random() < 0.05))
+    return out
+
+
 def measure(name: str, n: int, client_rate: float, therapist_rate: float, calls: int, rounds: int,
-            language: str = "en"):
+            language: str = "en", with_checkins: bool = False):
     intake, notes, vocabs, now = history(n, client_rate, therapist_rate)
     words = lang.words(language)
+    extra = checkins(notes) if with_checkins else []
 
     def core():
-        return compute("c1", intake, notes, vocabs, now)
+        return compute("c1", intake, notes, vocabs, now, checkins=extra)
 
     def whole_panel():
-        return panel.render_html(compute("c1", intake, notes, vocabs, now), intake, "therapist", words=words)
+        return panel.render_html(compute("c1", intake, notes, vocabs, now, checkins=extra), intake, "therapist",
+                                 words=words)
 
     html = whole_panel()
     assert "<svg" in html and html.count("<tr>") > n
@@ -83,9 +100,10 @@ def main() -> None:
     dense, _ = measure("500 notes, every goal rated by both each time", 500, 1.0, 1.0, calls=6, rounds=5)
     short, _ = measure("40 notes", 40, 0.6, 0.3, calls=60, rounds=5)
     hindi, _ = measure("500 notes, in Hindi", 500, 0.6, 0.3, calls=6, rounds=5, language="hi")
+    checked, _ = measure("500 notes, a check-in after each", 500, 0.6, 0.3, calls=6, rounds=5, with_checkins=True)
 
     print("whole panel (compute + HTML with chart) against compute alone; paired rounds, medians")
-    for r in (short, dense, hindi, target):
+    for r in (short, dense, hindi, checked, target):
         print(f"  {r.name:<46} panel {r.measured * 1e3:7.2f} ms   compute {r.floor * 1e3:6.2f} ms   "
               f"ratio {r.ratio:5.1f}x")
     print(f"  HTML size for 500 notes: {size / 1024:.0f} KiB")

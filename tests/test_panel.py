@@ -117,7 +117,7 @@ def expected(progress, intake, audience):
     """The panel's data, written out independently from the Progress object."""
     iso = (lambda d: None if d is None else d.isoformat())
     pts = (lambda ps: [{"session": p.session, "at": iso(p.at), "value": p.value, "level": p.level,
-                        "note_id": p.note_id} for p in ps])
+                        "note_id": p.note_id, "source": p.source} for p in ps])
     return {
         "goals": [{"goal_id": g.goal_id, "rank": g.rank, "words": g.words, "baseline": g.baseline,
                    "status": g.change.status, "delta": g.change.delta, "first": g.change.first,
@@ -155,7 +155,7 @@ def test_json_agrees_with_compute_for_a_forty_note_course():
     data = check_agrees(progress, intake, "therapist")
     assert len(data["goals"]) == 3 and len(data["sessions"]) == 40
     assert data["goals"][0]["client"][0] == {"session": 0, "at": "2025-06-02T00:00:00+00:00", "value": 3, "level": None,
-                                             "note_id": None}
+                                             "note_id": None, "source": "session"}
     assert {m["code"] for m in data["markers"]} >= {"let-go-of-fixing"}
     assert data["answers"]["private_reflection"] == PRIVATE
 
@@ -595,7 +595,9 @@ def test_every_string_the_panel_marks_is_in_the_catalogs():
     from progress_plugin.view import chart, chart_text
     ids = {english for english, _ in catalog()}
     marked = set()
-    for module in (panel, chart, chart_text, core_progress):
+    from progress_plugin.core import checkin, checkin_progress
+    from progress_plugin.view import checkins
+    for module in (panel, chart, chart_text, core_progress, checkin, checkin_progress, checkins):
         for node in ast.walk(ast.parse(Path(module.__file__).read_text(encoding="utf-8"))):
             name = getattr(node, "func", None)
             name = getattr(name, "id", None) or getattr(name, "attr", None)

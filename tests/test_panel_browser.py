@@ -241,3 +241,66 @@ def test_the_panel_in_english_and_hindi(served_mixed, page, artifacts_dir, langu
     page.locator("details summary").click()                          # the table too, in the screenshot
     assert page.locator(".pp-table th").first.inner_text() == ("सेशन" if hindi else "Session")
     page.screenshot(path=str(artifacts_dir / f"panel-{language}-{width}.png"), full_page=True)
+
+
+# -- the client's own check-ins ---------------------------------------------------------------
+@pytest.fixture
+def served_checkins(sqlite_store, now):
+    """The mixed-language course with four check-ins dispatched through the runtime, the last one
+    low and asking to revisit progress."""
+    from datetime import timedelta
+    from progress_plugin.core.checkin import Checkin, SessionCheck
+    from progress_plugin.core.events import CheckinSubmitted
+    from progress_plugin.core.notes import Rating
+    from tests.test_panel import START
+    runtime = Runtime(sqlite_store, clock=lambda: now)
+    seed_client(runtime, "clinic-a", "c3", 14, seed=3, words=MIXED_WORDS)
+    for i, (g1, g2, check, revisit) in enumerate([(4, 5, (8, 8, 7, 8), False), (5, None, (9, 8, 8, 9), False),
+                                                  (6, 6, (8, 9, None, 8), False), (3, 4, (5, 6, 3, 4), True)]):
+        at = START + timedelta(days=7 * (3 * i + 2) + 3)
+        runtime.dispatch(CheckinSubmitted("clinic-a", at, "c3", Checkin(
+            f"checkin:b{i}", at, (Rating("g1", g1), Rating("g2", g2)), SessionCheck(*check), revisit)))
+    _, token = tokens.create(sqlite_store, "clinic-a", "viewer", "browser", now)
+    app = create_app(sqlite_store, clock=lambda: now, blueprints=[panel_http.blueprint])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/clinics/clinic-a/clients/c3/progress", token
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_the_panel_with_checkins(served_checkins, page, artifacts_dir, language, width):
+    base, token = served_checkins
+    requested, errors = [], []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.set_extra_http_headers({"Authorization": f"Bearer {token}"})
+    page.set_viewport_size({"width": width, "height": 900})
+    assert page.goto(f"{base}.html?lang={language}").status == 200
+    assert requested == [f"{base}.html?lang={language}"] and errors == []
+    hindi = language == "hi"
+    # self-ratings: squares on the goals' lines, with their own legend entry
+    assert page.locator(".pp-legend-self").inner_text() == ("क्लाइंट का अपना चेक-इन" if hindi
+                                                             else "The client's own check-in")
+    squares = page.locator(".pp-chart svg .dots path")
+    assert squares.count() >= 7                                     # 4 check-ins, goal 2 skipped once
+    # the session check: its own chart and table, the latest first
+    table = page.locator(".pp-checks-table")
+    assert table.is_visible() and table.locator("tbody tr").count() == 4
+    first = table.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert first[1:] == ["5", "6", "3", "4", "हाँ" if hindi else "yes"]
+    assert page.locator(".pp-checks-chart").is_visible()
+    kinds = page.locator(".pp-prompts li").evaluate_all("els => els.map(e => e.dataset.kind)")
+    assert "session-check-low" in kinds and "revisit-asked" in kinds
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for box in (el.bounding_box() for el in page.locator(".pp-checks-chart, .pp-legend li, .pp-prompts li").all()):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5
+    squares.first.hover()
+    tip = page.locator(".pp-tip")
+    tip.wait_for(state="visible")
+    assert ("क्लाइंट का अपना चेक-इन" if hindi else "the client's own check-in") in tip.inner_text()
+    page.mouse.move(1, 1)
+    page.screenshot(path=str(artifacts_dir / f"panel-checkin-{language}-{width}.png"), full_page=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from progress_plugin.core.checkin import Checkin
 from progress_plugin.core.intake import Goal, Intake
 from progress_plugin.core.notes import NoteProgress, Rating
 from progress_plugin.core.progress import Progress
@@ -69,6 +70,31 @@ class RecordRating(Effect):
     def key(self) -> str:
         r = self.rating
         return f"rating/{self.clinic_id}/{self.client_id}/{r.goal_id}/{r.note_id or 'baseline'}/{r.rater}/{r.value}/{r.level}"
+
+
+@dataclass(frozen=True)
+class RecordCheckin(Effect):
+    """Store the client's check-in (its goal ratings, source ``self``; its session check and revisit
+    request), and write it back. Once per check-in id."""
+
+    client_id: str
+    checkin: Checkin
+    host_bound = True
+
+    def key(self) -> str:
+        return f"checkin/{self.clinic_id}/{self.client_id}/{self.checkin.checkin_id}"
+
+
+@dataclass(frozen=True)
+class RejectCheckin(Effect):
+    """A check-in that does not fit the client's goals or the 0-10 scale: nothing stored, one audit row."""
+
+    client_id: str
+    checkin_id: str
+    messages: dict          # marshmallow-shaped field errors
+
+    def key(self) -> str:
+        return f"reject-checkin/{self.clinic_id}/{self.checkin_id}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from functools import singledispatch
 from progress_plugin.core import effects as fx
 from progress_plugin.core import events as ev
 from progress_plugin.core import notes as notes_mod
+from progress_plugin.core.checkin import Checkin, check_checkin, self_ratings
 from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Intake
 from progress_plugin.core.notes import NoteProgress
@@ -30,9 +31,19 @@ class ClientState:
     #: The note types the clinic lets the plugin read (``readable_note_types``); None: any
     #: type that is not protected.
     readable_note_types: frozenset[str] | None = None
+    #: The client's check-ins (checkin id -> check-in, its ratings as stored), and whether check-ins
+    #: are on for them (a check-in link was ever made, or a check-in came).
+    checkins: dict[str, Checkin] = field(default_factory=dict)
+    checkins_on: bool = False
 
     def all_vocabularies(self) -> dict[int, Vocabulary]:
         return {**self.vocabularies, self.vocabulary.version: self.vocabulary}
+
+    def progress(self, now, notes=None, checkins=None):
+        """:func:`~progress_plugin.core.progress.compute` on this state (or on ``notes``/``checkins`` instead)."""
+        return compute(self.client_id, self.intake, (self.notes if notes is None else notes).values(),
+                       self.all_vocabularies(), now, self.settings,
+                       (self.checkins if checkins is None else checkins).values(), self.checkins_on)
 
 
 @singledispatch
@@ -94,9 +105,7 @@ def _note_saved(event: ev.NoteSaved, state: ClientState) -> list[fx.Effect]:
     out += [fx.RecordRating(event.clinic_id, event.client_id, r) for r in record.ratings]
     if state.intake is None:
         return out             # reviews are timed from the intake: without one nothing is due
-    after = {**state.notes, record.note_id: record}
-    progress = compute(state.client_id, state.intake, after.values(), state.all_vocabularies(),
-                       event.at, state.settings)
+    progress = state.progress(event.at, notes={**state.notes, record.note_id: record})
     if progress.review is not None and progress.review.due:
         out.append(fx.FlagReviewDue(event.clinic_id, event.client_id, progress.review.last_reviewed,
                                     progress.review.cadence))
@@ -114,11 +123,32 @@ def _note_deleted(event: ev.NoteDeleted, state: ClientState) -> list[fx.Effect]:
 def _discharged(event: ev.ClientDischarged, state: ClientState) -> list[fx.Effect]:
     if state.intake is None:
         return []
-    progress = compute(state.client_id, state.intake, state.notes.values(), state.all_vocabularies(),
-                       event.at, state.settings)
+    progress = state.progress(event.at)
     achievement = {gp.goal_id: _achievement(gp.change.status) for gp in progress.goals}
     return [fx.UpsertGoal(event.clinic_id, event.client_id, replace(g, status="completed"), achievement.get(g.id))
             for g in state.intake.goals if g.status == "active"]
+
+
+@handle.register
+def _checkin(event: ev.CheckinSubmitted, state: ClientState) -> list[fx.Effect]:
+    """The client's own check-in: its goal ratings become the client's ratings with source ``self``,
+    its session check and revisit request are recorded. The first check-in with an id is the one
+    kept: the same id again (a re-submission within the window, or a replayed form) changes nothing,
+    whatever it holds."""
+    checkin = event.checkin
+    if checkin.checkin_id in state.checkins:
+        return []
+    problems = check_checkin(checkin, state.intake)
+    if problems:
+        return [fx.RejectCheckin(event.clinic_id, event.client_id, checkin.checkin_id, problems)]
+    checkin = replace(checkin, ratings=self_ratings(checkin))
+    out: list[fx.Effect] = [fx.RecordCheckin(event.clinic_id, event.client_id, checkin)]
+    if checkin.revisit and state.intake is not None:
+        progress = state.progress(event.at, checkins={**state.checkins, checkin.checkin_id: checkin})
+        if progress.review is not None and progress.review.due:
+            out.append(fx.FlagReviewDue(event.clinic_id, event.client_id, progress.review.last_reviewed,
+                                        progress.review.cadence))
+    return out
 
 
 @handle.register
@@ -128,8 +158,7 @@ def _vocabulary(event: ev.VocabularyChanged, state: ClientState) -> list[fx.Effe
 
 @handle.register
 def _panel(event: ev.PanelRequested, state: ClientState) -> list[fx.Effect]:
-    progress = compute(state.client_id, state.intake, state.notes.values(), state.all_vocabularies(),
-                       event.at, state.settings)
+    progress = state.progress(event.at)
     return [fx.ShowPanel(event.clinic_id, progress, event.audience)]
 
 

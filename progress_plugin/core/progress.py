@@ -10,6 +10,7 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from progress_plugin.core import checkin_progress as checkins_mod
 from progress_plugin.core.bidi import isolate
 from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Intake
@@ -32,6 +33,9 @@ CADENCE_WORDS = {"every-session": N_("every session"), "every-4-sessions": N_("e
 class Settings:
     threshold: int = 3              # reliable change threshold, in rating points
     no_rating_sessions: int = 3     # prompt after this many sessions without a client rating
+    no_checkin_sessions: int = 3    # prompt after this many sessions without a check-in (when they are on)
+    check_low: int = 4              # a session-check item this low or lower is worth asking about
+    check_drop: int = 2             # ... as is one this far below the client's usual (median) for it
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Point:
     rater: str
     level: int | None = None
     note_id: str | None = None
+    source: str = "session"         # "self": from the client's own check-in, after session ``session``
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Marker:
 @dataclass(frozen=True)
 class Prompt:
     kind: str          # not-yet-agreed | review-due | no-recent-rating | reliable-deterioration | sudden-drop |
-                       # strain-without-repair
+                       # strain-without-repair | revisit-asked | session-check-low | no-recent-checkin
     message: str       # a msg() sentence: English as a str; ``words.say`` says it in another language
     goal_id: str | None = None
     note_id: str | None = None
@@ -100,6 +105,7 @@ class Review:
     due: bool
     next_due: str       # a msg() phrase: "at the next session", "on 2026-12-01" (the date a ``date``
                         # value the view writes in its language), "at the planned review (no date set)"
+    asked: datetime | None = None   # when the client asked (in a check-in) to revisit progress; due till reviewed
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class Progress:
     prompts: tuple[Prompt, ...]
     review: Review | None
     sessions: tuple[tuple[str, datetime], ...] = field(default_factory=tuple)
+    checks: tuple[checkins_mod.CheckPoint, ...] = ()     # the client's check-ins, a series of their own
 
 
 def reliable_change(values: list[int], threshold: int = 3) -> Change:
@@ -134,22 +141,29 @@ def add_month(day: date) -> date:
 
 
 def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: datetime,
-            settings: Settings = Settings()) -> Progress:
-    """Everything the progress view shows, from the intake and the (non-deleted) notes.
+            settings: Settings = Settings(), checkins=(), checkins_on: bool = False) -> Progress:
+    """Everything the progress view shows, from the intake, the (non-deleted) notes and the
+    client's check-ins (:class:`~progress_plugin.core.checkin.Checkin`).
 
     ``vocabularies`` maps a version number to its :class:`Vocabulary`, so that each tag
-    resolves under the version it was applied with.
+    resolves under the version it was applied with. ``checkins_on``: the client has check-ins
+    (a link was made for them), so a long gap without one is worth a prompt.
     """
     now = as_datetime(now)
     ordered: list[NoteProgress] = sorted(notes, key=lambda n: (as_datetime(n.session_at), n.note_id))
     session_of = {n.note_id: i for i, n in enumerate(ordered, start=1)}
     markers = tuple(_markers(ordered, session_of, vocabularies))
+    sessions = tuple((n.note_id, as_datetime(n.session_at)) for n in ordered)
+    placed = checkins_mod.placed(checkins, [at for _, at in sessions]) if checkins else []
+    checks = checkins_mod.check_points(placed)
     if intake is None:
-        return Progress(client_id, (), markers, (), None,
-                        tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
+        return Progress(client_id, (), markers, (), None, sessions, checks)
 
     start = as_datetime(intake.agreed_on)
     ratings: list[Rating] = [r for n in ordered for r in n.ratings]
+    for c, session in placed:
+        session_of[c.checkin_id] = session
+        ratings += [r for r in c.ratings if r.value is not None]
     goals = []
     for goal in sorted(intake.goals, key=lambda g: g.rank):
         if goal.status == "dropped":
@@ -158,8 +172,9 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
         begun = start if goal.since is None else as_datetime(goal.since)
         first = 0 if goal.since is None else sum(1 for n in ordered if as_datetime(n.session_at) <= begun)
         client = [Point(begun, first, goal.baseline, "client")]
-        client += [Point(as_datetime(r.at), session_of[r.note_id], r.value, "client", r.level, r.note_id)
-                   for r in mine if r.rater == "client"]
+        client += sorted((Point(as_datetime(r.at), session_of[r.note_id], r.value, "client", r.level, r.note_id,
+                                r.source) for r in mine if r.rater == "client"),
+                         key=lambda p: (p.session, p.source == "self", p.at))
         therapist = tuple(Point(as_datetime(r.at), session_of[r.note_id], r.value, "therapist", r.level, r.note_id)
                           for r in mine if r.rater == "therapist")
         levels = [r.level for r in mine if r.level is not None]
@@ -169,10 +184,11 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
             levels[-1] if levels else None, goal.replaces, goal.replaced_by,
             first if goal.replaces else None))
 
-    review = _review(intake, ordered, markers, now) if intake.is_agreed else None   # a draft starts no review clock
-    prompts = [*_draft_prompts(intake), *_prompts(goals, ordered, markers, review, settings)]
-    return Progress(client_id, tuple(goals), markers, tuple(prompts), review,
-                    tuple((n.note_id, as_datetime(n.session_at)) for n in ordered))
+    review = _review(intake, ordered, markers, now, checks) if intake.is_agreed else None   # a draft: no clock
+    prompts = [*_draft_prompts(intake), *_prompts(goals, ordered, markers, review, settings),
+               *(Prompt(kind, text, note_id=ref)
+                 for kind, text, ref in checkins_mod.prompts(checks, len(ordered), checkins_on, settings))]
+    return Progress(client_id, tuple(goals), markers, tuple(prompts), review, sessions, checks)
 
 
 def _markers(ordered, session_of, vocabularies):
@@ -187,8 +203,9 @@ def _markers(ordered, session_of, vocabularies):
                          not tag.active, applied.vocabulary_version, tag.role)
 
 
-def _review(intake: Intake, ordered, markers, now: datetime) -> Review:
-    """The review clock runs from the intake's agreement, reset by any tag whose role is ``review``."""
+def _review(intake: Intake, ordered, markers, now: datetime, checks=()) -> Review:
+    """The review clock runs from the intake's agreement, reset by any tag whose role is ``review``.
+    A check-in asking to revisit progress since makes it due (at the next session) until then."""
     last = as_datetime(intake.agreed_on)
     for m in markers:
         if m.role == "review":
@@ -206,7 +223,10 @@ def _review(intake: Intake, ordered, markers, now: datetime) -> Review:
         when = intake.review_date
         due = when is not None and now.date() >= when and last.date() < when
         nxt = msg("on {date}", date=when) if when else msg("at the planned review (no date set)")
-    return Review(cadence, last, since, due, nxt)
+    asked = checkins_mod.revisit_asked(checks, last)
+    if asked is not None:
+        due, nxt = True, msg("at the next session")
+    return Review(cadence, last, since, due, nxt, None if asked is None else asked.at)
 
 
 def _draft_prompts(intake: Intake):
@@ -218,7 +238,11 @@ def _draft_prompts(intake: Intake):
 
 
 def _prompts(goals, ordered, markers, review, settings: Settings):
-    if review is not None and review.due:
+    if review is not None and review.asked is not None:
+        yield Prompt("revisit-asked",
+                     msg("In their check-in on {date}, the client asked to look together at what progress "
+                         "means. The next session could start there.", date=review.asked.date()))
+    elif review is not None and review.due:
         cadence = CADENCE_WORDS.get(review.cadence)
         yield Prompt("review-due",
                      msg("It may be time to look together at what progress means "

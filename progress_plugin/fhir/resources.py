@@ -8,6 +8,7 @@ from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Goal
 from progress_plugin.core.notes import Rating
 from progress_plugin.core.vocabulary import SYSTEM, Vocabulary
+from progress_plugin.fhir import between_sessions
 from progress_plugin.fhir.designations import with_designations
 # The intake's Questionnaire (SDC) lives in its own module; its names are part of this one's.
 from progress_plugin.fhir.questionnaire import (BASE, EXT_ANSWERED_BY, EXT_THERAPIST_ONLY,  # noqa: F401
@@ -130,7 +131,10 @@ def observation_resource(clinic_id: str, client_id: str, rating: Rating) -> dict
         res["valueInteger"] = rating.value
     if rating.level is not None:
         res["component"] = [{"code": {"coding": [GAS_CODE]}, "valueInteger": rating.level}]
-    if rating.note_id:
+    if rating.note_id and rating.source == "self":     # the client's own check-in: its QuestionnaireResponse
+        res["category"] = [between_sessions.SURVEY]
+        res["derivedFrom"] = [between_sessions.derived_from(clinic_id, client_id, rating.note_id)]
+    elif rating.note_id:
         res["derivedFrom"] = [{"reference": f"DocumentReference/{rating.note_id}"}]
     if not res["performer"]:
         del res["performer"]

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from progress_plugin.core import effects as fx
+from progress_plugin.fhir import between_sessions
 from progress_plugin.fhir import resources as fhir
 from progress_plugin.store import outbox
 from progress_plugin.errors import HostConflict
@@ -24,6 +25,16 @@ def operations(effect: fx.Effect, vocabularies) -> list[tuple[str, str, dict]]:
         return [(effect.key(), "upsert", {"resource": fhir.goal_resource(c, effect.client_id, effect.goal, effect.achievement)})]
     if isinstance(effect, fx.RecordRating):
         return [(effect.key(), "upsert", {"resource": fhir.observation_resource(c, effect.client_id, effect.rating)})]
+    if isinstance(effect, fx.RecordCheckin):
+        k, key = effect.checkin, effect.key()
+        return [(f"questionnaire/between-sessions/{between_sessions.VERSION}", "questionnaire",
+                 {"resource": between_sessions.questionnaire()}),
+                (key + "/response", "upsert", {"resource": between_sessions.response(
+                    c, effect.client_id, k, fhir.goal_identifier)}),
+                *((f"{key}/rating/{r.goal_id}", "upsert", {"resource": fhir.observation_resource(c, effect.client_id, r)})
+                  for r in k.ratings if r.value is not None),
+                *((f"{key}/check/{item}", "upsert", {"resource": obs})
+                  for item, obs in between_sessions.check_observations(c, effect.client_id, k))]
     if isinstance(effect, fx.TagNote):
         if not effect.note.tags:
             return []

@@ -8,6 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from progress_plugin import schemas
+from progress_plugin.fhir import between_sessions
 from progress_plugin.fhir import resources as fhir
 from progress_plugin.core import vocabulary
 
@@ -44,6 +45,7 @@ def artifacts() -> dict[str, dict]:
     out = {f"{name}.schema.json": json_schema(name, schema) for name, schema in schemas.BOUNDARY.items()}
     vocab = vocabulary.default()
     out["fhir/Questionnaire-defining-progress-together.json"] = fhir.questionnaire()
+    out["fhir/Questionnaire-between-sessions.json"] = between_sessions.questionnaire()
     out["fhir/CodeSystem-progress-tags.json"] = fhir.codesystem(vocab)
     out["fhir/ValueSet-progress-tags.json"] = fhir.valueset(vocab)
     return out

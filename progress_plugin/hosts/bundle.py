@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+from progress_plugin.fhir import between_sessions
 from progress_plugin.fhir import resources as fhir
 from progress_plugin.web import webhooks as receiver
 from progress_plugin.service import settings
@@ -113,7 +114,8 @@ def _schema_file(event_type: str) -> str:
 
 def artifacts() -> dict[str, dict]:
     out = {"webhooks/manifest.json": manifest(),
-           "fhir/Questionnaire-defining-progress-together.json": fhir.questionnaire()}
+           "fhir/Questionnaire-defining-progress-together.json": fhir.questionnaire(),
+           "fhir/Questionnaire-between-sessions.json": between_sessions.questionnaire()}
     for name in TOPICS:
         out[f"fhir/SubscriptionTopic-{name}.json"] = topic(name)
         out[f"fhir/Subscription-{name}.json"] = subscription(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from progress_plugin.errors import NotFound, ValidationError
-from progress_plugin.core.progress import compute
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.store.vocabularies import no_clinic
 from progress_plugin.core.vocabulary import CATEGORIES, DIRECTIONS
@@ -42,8 +41,7 @@ def clinic_summary(runtime: Runtime, clinic_id: str, start: date | None = None, 
     for client_id in store.clients(clinic_id):
         clients += 1
         state = runtime.state(clinic_id, client_id)
-        progress = compute(client_id, state.intake, state.notes.values(), state.all_vocabularies(), now,
-                           state.settings)
+        progress = state.progress(now)
         intake = state.intake
         if intake is not None and intake.is_agreed and any(g.status != "dropped" for g in intake.goals):
             agreed += 1

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from progress_plugin.store import tables as t
+from progress_plugin.core.checkin import Checkin, SessionCheck
 from progress_plugin.core.handle import ClientState
 from progress_plugin.core.dates import as_date, utc
 from progress_plugin.core.intake import EARLIER_VERSIONS, Goal, Intake, upgrade_answers
@@ -36,8 +37,9 @@ class StateStore(VocabularyStore):
             notes = self._notes(c, clinic_id, client_id)
             used = {tag.vocabulary_version for n in notes.values() for tag in n.tags} - {vocabulary.version}
             kwargs = {"settings": settings} if settings is not None else {}
+            checkins, on = self._checkins(c, clinic_id, client_id)
             return ClientState(clinic_id, client_id, vocabulary, self.vocabularies(clinic_id, used, c),
-                               intake, notes, **kwargs)
+                               intake, notes, checkins=checkins, checkins_on=on, **kwargs)
 
     def load_states(self, clinic_id: str, notes_by_client: dict[str, list[str]],
                     conn: Connection | None = None) -> dict[str, ClientState]:
@@ -131,6 +133,27 @@ class StateStore(VocabularyStore):
         return {row.note_id: NoteProgress(row.note_id, client_id, utc(row.session_at), row.author,
                                           tuple(tags.get(row.note_id, ())), tuple(ratings.get(row.note_id, ())),
                                           row.signed) for row in rows}
+
+    def _checkins(self, c, clinic_id, client_id) -> tuple[dict[str, Checkin], bool]:
+        """The client's check-ins (with their goal ratings, origin ``self``), and whether check-ins are
+        on for them: a check-in came, or a check-in link was ever made for them."""
+        sc, r = t.session_checks, t.ratings
+        rows = c.execute(sa.select(sc).where(sc.c.clinic_id == clinic_id, sc.c.client_id == client_id)).all()
+        if not rows:
+            linked = c.execute(sa.select(t.checkin_links.c.link_id).where(
+                t.checkin_links.c.clinic_id == clinic_id, t.checkin_links.c.client_id == client_id).limit(1)).first()
+            return {}, linked is not None
+        ratings: dict[str, list[Rating]] = {}
+        for row in c.execute(sa.select(r).where(r.c.clinic_id == clinic_id, r.c.client_id == client_id,
+                                                r.c.origin == "self").order_by(r.c.goal_id)):
+            ratings.setdefault(row.source, []).append(
+                Rating(row.goal_id, row.value, row.rater, row.level, row.source, utc(row.rated_at), row.origin))
+        out = {}
+        for row in rows:
+            check = SessionCheck(row.heard, row.mattered, row.fits, row.overall)
+            out[row.checkin_id] = Checkin(row.checkin_id, utc(row.at), tuple(ratings.get(row.checkin_id, ())),
+                                          check if check.answered else None, bool(row.revisit))
+        return out, True
 
     def has_intake(self, clinic_id: str, client_id: str, conn: Connection | None = None) -> bool:
         """True when the client's intake is stored."""

@@ -167,6 +167,23 @@ def _write_rating(c: Connection, e: fx.RecordRating, now: datetime) -> None:
             {"value": r.value, "level": r.level, "rated_at": as_dt(r.at) or now, "origin": r.source})
 
 
+def _write_checkin(c: Connection, e: fx.RecordCheckin, now: datetime) -> None:
+    """The check-in's row (its session check, skipped items null) and its goal ratings, origin ``self``.
+    A check-in already stored is left as it is: the first one with an id is kept."""
+    k = e.checkin
+    sc = t.session_checks
+    if c.execute(sa.select(sc.c.checkin_id).where(sc.c.clinic_id == e.clinic_id, sc.c.client_id == e.client_id,
+                                                  sc.c.checkin_id == k.checkin_id)).first() is not None:
+        return
+    values = k.session_check.values() if k.session_check is not None else {}
+    c.execute(sc.insert().values(clinic_id=e.clinic_id, client_id=e.client_id, checkin_id=k.checkin_id,
+                                 at=utc(k.at), revisit=k.revisit, **values))
+    for r in k.ratings:
+        _upsert(c, t.ratings, {"clinic_id": e.clinic_id, "client_id": e.client_id, "goal_id": r.goal_id,
+                               "source": k.checkin_id, "rater": r.rater},
+                {"value": r.value, "level": None, "rated_at": utc(k.at), "origin": "self"})
+
+
 def _write_untag(c: Connection, e: fx.UntagNote, now: datetime) -> None:
     c.execute(_TAGS_CLEAR, {"clinic": e.clinic_id, "ids": [e.note_id]})
     c.execute(_RATINGS_CLEAR, {"k_clinic": e.clinic_id, "k_client": e.client_id, "k_note": e.note_id})
@@ -175,7 +192,7 @@ def _write_untag(c: Connection, e: fx.UntagNote, now: datetime) -> None:
 
 #: How each effect outside the batched runs is written (an effect not named writes nothing).
 _WRITERS = {fx.RecordIntake: _write_intake, fx.UpsertGoal: _write_goal, fx.RecordRating: _write_rating,
-            fx.UntagNote: _write_untag}
+            fx.UntagNote: _write_untag, fx.RecordCheckin: _write_checkin}
 
 
 def _audit_row(e: fx.Effect, actor: str, now: datetime) -> dict | None:
@@ -191,6 +208,10 @@ def _audit_row(e: fx.Effect, actor: str, now: datetime) -> dict | None:
                                     e.reason)
     elif isinstance(e, fx.RecordIntake):
         action, subject, outcome = "intake.record", f"client:{e.client_id} intake:{e.intake.intake_id}", "ok"
+    elif isinstance(e, fx.RecordCheckin):
+        action, subject, outcome = "checkin.record", f"client:{e.client_id} checkin:{e.checkin.checkin_id}", "ok"
+    elif isinstance(e, fx.RejectCheckin):
+        action, subject, outcome = "checkin.reject", f"client:{e.client_id} checkin:{e.checkin_id}", "rejected"
     elif isinstance(e, fx.UntagNote):
         action, subject, outcome = "note.delete", f"client:{e.client_id} note:{e.note_id}", "ok"
     else:

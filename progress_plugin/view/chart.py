@@ -33,6 +33,7 @@ from progress_plugin.core.bidi import isolate
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin.view.chart_text import (DIRECTION_WORDS, DIRECTIONS, LEGEND_WORDS,  # noqa: F401 (re-exported)
                                               describe, signed, title_text)
+from progress_plugin.view.checkins import SELF_COLOUR, SELF_SHAPE, marked, self_values, x_of
 from progress_plugin.view.wording import day, number
 
 # Okabe-Ito colours. Goals use blue, reddish purple and black; tag directions use the rest.
@@ -76,7 +77,7 @@ class XY(pygal.XY):
 
 @dataclass(frozen=True)
 class LegendEntry:
-    kind: str            # client | therapist | baseline | tag
+    kind: str            # client | therapist | self | baseline | tag
     label: str           # as shown, said in the chart's language (goal words truncated, bidi-isolated)
     full: str            # full text, for the tooltip (goal words bidi-isolated)
     colour: str
@@ -117,6 +118,10 @@ def legend(data: dict, words: Words = ENGLISH) -> list[LegendEntry]:
             out.append(LegendEntry("therapist", words(N_("Goal {rank}: therapist's rating"), rank=rank),
                                    words(N_("{goal} (therapist's rating)"), goal=name), goal_colour(i),
                                    goal=g["rank"], index=i))
+    if any(marked(g) for g in data["goals"]):
+        out.append(LegendEntry("self", words(N_("The client's own check-in")),
+                               words(N_("A goal rating the client gave in their own check-in, between sessions")),
+                               SELF_COLOUR, SELF_SHAPE))
     if data["goals"]:
         redefined = any(g.get("redefined_at") is not None for g in data["goals"])
         out.append(LegendEntry("baseline", words(N_("Starting point (intake, or where redefined)") if redefined
@@ -183,7 +188,9 @@ def _marker_groups(markers: list[dict], sessions: int, words: Words = ENGLISH) -
 
 
 def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGLISH, you: bool = False) -> list[dict]:
-    """The points of one rating line; with tooltips when few enough to be drawn as dots (``you``: said to the client)."""
+    """The points of one rating line; with tooltips when few enough to be drawn as dots (``you``: said to
+    the client). A point from the client's own check-in is on the line with no dot of its own
+    (:func:`_self_values` marks it)."""
     points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
     tip = (N_("Goal {rank}, {when} ({date}): {value}/10, therapist's rating") if rater != "client"
            else N_("Goal {rank}, {when} ({date}): {value}/10, your rating") if you
@@ -192,11 +199,15 @@ def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGL
     values: list[dict] = []
     previous = None
     for p in points:
-        if previous is not None and p["session"] - previous > 1:
-            values.append({"value": (previous + 1, None)})          # sessions without a rating: a gap
-        previous = p["session"]
+        x = x_of(p)
+        if previous is not None and x - previous > 1:
+            values.append({"value": (math.floor(previous) + 1, None)})    # sessions without a rating: a gap
+        previous = x
         if len(points) > MAX_DOTS:
-            values.append({"value": (p["session"], p["value"])})
+            values.append({"value": (x, p["value"])})
+            continue
+        if p.get("source") == "self":
+            values.append({"value": (x, p["value"]), "node": {"r": "0", "style": "fill:none;stroke:none"}})
             continue
         when = (words(N_("at intake")) if p["session"] == 0
                 else words(N_("session {session}"), session=number(words, p["session"])))
@@ -236,6 +247,9 @@ def render(data: dict, *, show_legend: bool = True, words: Words = ENGLISH) -> s
             series.append((entries[("therapist", i, "")], hollow, {
                 "show_dots": _dotted(therapist), "dots_size": 3.25,
                 "stroke_style": {"dasharray": "6,4", "width": 1.75}}))
+    marked = [v for i, g in enumerate(data["goals"]) for v in self_values(g, goal_colour(i), words)]
+    if marked:
+        series.append((entries[("self", -1, "")], marked, {"stroke": False, "dots_size": 4.5}))
     if data["goals"]:
         rings = [{"value": (g.get("redefined_at") or 0, g["baseline"]), "color": goal_colour(i),
                   "node": {"style": f"fill:#ffffff;stroke:{goal_colour(i)};stroke-width:2.5", "r": "5.5"},
@@ -256,6 +270,7 @@ def render(data: dict, *, show_legend: bool = True, words: Words = ENGLISH) -> s
         series.append((LegendEntry("placeholder", "", "", "#ffffff"),
                        [{"value": (0, 0), "node": {"r": "0", "style": "fill:none;stroke:none"}}], {"stroke": False}))
     last = max([sessions, 1] + [p["session"] for g in data["goals"] for p in g["client"] + g["therapist"]])
+    right = max([last] + [x_of(p) for g in data["goals"] for p in g["client"]])
     pad = 0.04 * last + 0.4
     legend_rows = math.ceil(len(series) / 2) if show_legend and not empty else 0
     chart = XY(
@@ -269,7 +284,7 @@ def render(data: dict, *, show_legend: bool = True, words: Words = ENGLISH) -> s
             stroke_width="2.25", stroke_width_hover="2.25", transition="0s",
             colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
         width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
-        range=(Y_MIN, 10.4), xrange=(-pad, last + pad),
+        range=(Y_MIN, 10.4), xrange=(-pad, right + pad),
         y_labels=[{"label": number(words, v), "value": v} for v in (0, 2, 4, 6, 8, 10)]
         + [{"label": words(N_("Tags")), "value": row_y("mixed")}], x_labels=_x_labels(last, words),
         allow_interruptions=True,         # a None value (an unrated session) breaks the line
@@ -327,7 +342,7 @@ def _finish(root, data: dict, kinds, show_legend: bool, words: Words = ENGLISH):
             x, y, r = (float(el.attrib.pop(k)) for k in ("cx", "cy", "r"))
             el.tag = el.tag.replace("circle", "path")
             el.set("d", shape_path(shape, x, y, r))
-            el.set("style", "stroke:#ffffff;stroke-width:0.75")
+            el.set("style", ";".join(filter(None, (el.get("style"), "stroke:#ffffff;stroke-width:0.75"))))
     if show_legend:
         _legend_symbols(root, kinds)
     if kinds and kinds[0].kind == "placeholder":

@@ -39,6 +39,7 @@ from progress_plugin.view import chart
 from progress_plugin.view.audience import (CLIENT_STATUS, CLIENT_STATUS_NOTE, CLIENT_WHOSE, MARGIN,  # noqa: F401
                                            THERAPIST_WHOSE, margin_note, shown_marker, whose)
 from progress_plugin.view.bidi import bdi
+from progress_plugin.view.checkins import after, checks_data, checks_html
 from progress_plugin.view.panel_assets import CSS, TOOLTIP_JS, TOOLTIP_JS_HASH  # noqa: F401 (re-exported)
 from progress_plugin.view.wording import Html, day, html, number, say
 
@@ -77,8 +78,8 @@ def _answers(intake: Intake | None, audience: str) -> dict:
 
 
 def _points(points) -> list[dict]:
-    return [{"session": p.session, "at": _iso(p.at), "value": p.value, "level": p.level, "note_id": p.note_id}
-            for p in points]
+    return [{"session": p.session, "at": _iso(p.at), "value": p.value, "level": p.level, "note_id": p.note_id,
+             "source": p.source} for p in points]
 
 
 def panel_data(progress: Progress, intake: Intake | None, audience: str = "therapist",
@@ -118,8 +119,10 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "cadence": review.cadence, "last_reviewed": _iso(review.last_reviewed),
             "sessions_since": review.sessions_since, "due": review.due,
             "next_due": say(words, review.next_due, raw=True),
+            "asked": _iso(review.asked),      # when the client asked, in a check-in, to revisit progress
         },
         "answers": _answers(intake, audience),
+        "checks": checks_data(progress),      # the client's session checks: a series of their own
     }
 
 
@@ -285,7 +288,7 @@ def _table(data: dict, words: Words) -> str:
             for p in g[rater]:
                 if p["value"] is None:
                     continue
-                row = rows.setdefault(p["session"], {"at": p["at"], "cells": {}, "tags": []})
+                row = rows.setdefault(chart.x_of(p), {"at": p["at"], "cells": {}, "tags": []})
                 value = number(words, p["value"])
                 row["cells"].setdefault(g["goal_id"], []).append(
                     words(by_therapist, value=value) if rater == "therapist" else value)
@@ -299,7 +302,8 @@ def _table(data: dict, words: Words) -> str:
         row = rows[session]
         cells = "".join(f'<td class="num">{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
                         for g in goals)
-        name = intake if session == 0 else number(words, session)
+        name = (intake if session == 0 else number(words, session) if session == int(session)
+                else escape(words(N_("Check-in {when}"), when=after(words, int(session)))))
         body.append(f'<tr><th scope="row">{name}</th><td class="pp-day">{escape(day(words, row["at"]))}</td>'
                     f'{cells}<td class="pp-tags">{escape("; ".join(row["tags"]))}</td></tr>')
     # the scale's note stays on screen above the table, which may scroll sideways on a phone
@@ -351,6 +355,8 @@ def render_html(progress: Progress, intake: Intake | None, audience: str = "ther
     parts.append(f'<h2>{heading}</h2><figure class="pp-chart" '
                  f'style="margin:0">{svg}{_legend_html(data, words)}<figcaption class="pp-sub" '
                  f'style="margin-top:8px">{escape(caption)}</figcaption></figure>')
+    if audience == "therapist":
+        parts.append(checks_html(data, words))
     summary = words(N_("The chart's data as a table"))
     parts.append(f"<details><summary>{escape(summary)}</summary>{_table(data, words)}</details>")
     if progress.review is not None:

@@ -89,6 +89,8 @@ font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Liberation Sans',Arial,
 .pp-panel td.pp-tags{min-width:12em}
 .pp-panel td.num{text-align:end;font-variant-numeric:tabular-nums}
 .pp-panel details summary{cursor:pointer;color:var(--muted);margin:12px 0 6px}
+.pp-checks-chart{display:block;width:100%;max-width:420px;height:auto;margin:0 0 4px}
+.pp-checks .pp-legend{margin:0 0 8px}
 .pp-tip{position:absolute;z-index:10;max-width:280px;padding:6px 9px;border-radius:6px;background:#1f2328;
 color:#fff;font-size:.8rem;line-height:1.35;pointer-events:none;box-shadow:0 2px 8px rgba(0,0,0,.2)}
 .pp-tip[hidden]{display:none}
