@@ -235,6 +235,7 @@ def http(sqlite_store, now):
     from progress_plugin.web.app import create_app
     seed_client(Runtime(sqlite_store, clock=lambda: now), "clinic-a", "c1", 4)
     app = create_app(sqlite_store, clock=lambda: now, blueprints=[panel_routes.blueprint])
+    sqlite_store.ensure_clinic("clinic-b", now)
     made = {name: tokens.create(sqlite_store, clinic, "viewer", name, now)[1]
             for name, clinic in [("a", "clinic-a"), ("b", "clinic-b")]}
     return app.test_client(), made

@@ -24,6 +24,7 @@ from progress_plugin.core.events import CheckinSubmitted, PanelRequested
 from progress_plugin.core.handle import handle
 from progress_plugin.core.notes import Rating
 from progress_plugin.core.words import N_
+from progress_plugin.fhir import writeback
 from progress_plugin.store import checkins
 from progress_plugin.view import panel
 from progress_plugin.web import i18n
@@ -142,8 +143,10 @@ def submit():
             again = checkins.was_submitted(conn, session.clinic_id, checkin_id)
             if not again:
                 checkins.mark_submitted(svc.store, conn, session, checkin_id, now)
-                svc.runtime.dispatch(_event(session, checkin_id, now, goals, asked, data),
-                                     actor=f"checkin-link:{session.link_id}", conn=conn)
+                effects = svc.runtime.dispatch(_event(session, checkin_id, now, goals, asked, data),
+                                               actor=f"checkin-link:{session.link_id}", conn=conn)
+                if svc.config is not None and svc.config.host_url:   # the write-back, in the same transaction
+                    writeback.enqueue(conn, effects, {}, now)
     log.info("check-in %s clinic=%s link=%s", "again" if again else "received", session.clinic_id, session.link_id)
     return redirect(link("checkin.thanks", sent="again" if again else "new"), 303)
 
