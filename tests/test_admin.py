@@ -24,6 +24,7 @@ PUBLIC = {
     "/readyz": "readiness probe; says whether the store and host answer, and counts failed rows (no ids)",
     "/static/<path:filename>": "Flask's static files (none are clinic data)",
     "/cds-services": "CDS Hooks discovery; holds no clinic data",
+    "/checkin/static/<path:filename>": "the check-in page's stylesheet (no clinic data)",
 }
 #: Routes authenticated by a signature instead of a token (checked in their own tests).
 SIGNED = {
@@ -31,6 +32,10 @@ SIGNED = {
     "/cds-services/progress-defined-together": "CDS Hooks calls, verified by the EHR's JWT (tests/test_cds_jwt.py)",
     "/cds/progress.html": "the CDS card's link: a one-time code, then a session cookie (tests/test_cds.py)",
     "/canvas/<clinic>": "the Canvas plugin's events, verified by the clinic's X-Signature (tests/test_canvas_service.py)",
+    "/c/<token>": "a client's check-in link: a random token stored hashed, then a session cookie (tests/test_checkin_web.py)",
+    "/checkin/": "the client's check-in: the link's session cookie and a form token (tests/test_checkin_web.py)",
+    "/checkin/thanks": "after a check-in: the link's session cookie",
+    "/checkin/progress": "the client's own view: the link's session cookie, one client only",
 }
 #: The admin console's pages: a session cookie from a signed-in token, and a form token on every
 #: POST (tests/test_console.py walks them: each needs the session, or is the sign-in page).
@@ -38,8 +43,10 @@ CONSOLE = "/admin/"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: Lookups sent as a POST body because their list is too long for a URL; they write nothing
 #: (tests/test_panel_http.py checks that), so any token of the clinic may use them.
-READ_ONLY_POSTS = {"/clinics/<clinic>/tag-labels"}
-PLACEHOLDERS = {"clinic": A, "code": "step-forward"}
+READ_ONLY_POSTS = {"/clinics/<clinic>/tag-labels",
+                   # a therapist (viewer token) makes and revokes a client's check-in link; no clinic setting changes
+                   "/clinics/<clinic>/clients/<client>/checkin-links", "/clinics/<clinic>/checkin-links/<link_id>/revoke"}
+PLACEHOLDERS = {"clinic": A, "code": "step-forward", "token": "x" * 43, "link_id": "0" * 16}
 
 
 @pytest.fixture
