@@ -712,3 +712,33 @@ def test_with_lang_hi_the_plugins_own_words_on_the_intake_note_and_panel_pages_a
     # the check finds English where there is English: the same intake page asked for in English
     text = "\n".join(shown_text(web.get(pages["intake"].replace("lang=hi", "lang=en")).get_data(as_text=True)))
     assert "What do you hope to get from coming here?" in text and "What do you hope to get from coming here?" in ids
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_the_check_in_link_button_shows_the_link_and_its_qr_code(web, with_intake, plugin_store, language):
+    page = web.get(f"/clients/{with_intake}?lang={language}").get_data(as_text=True)
+    action = f'action="/clients/{with_intake}/checkin-link?lang={language}"'
+    assert f'<form class="inline" method="post" {action}>' in page and "<svg" not in page.split("<section")[0]
+    resp = web.post(f"/clients/{with_intake}/checkin-link?lang={language}")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    assert f'<html lang="{language}"' in html
+    url = re.search(r'<a class="checkin-url" href="([^"]+)">', html).group(1)
+    assert re.fullmatch(r"http://localhost/c/[A-Za-z0-9_-]{20,}", url)
+    qr = html.split('<div class="qr-code">')[1].split("</div>")[0]
+    assert qr.lstrip().startswith('<svg viewBox="') and 'class="qr"' in qr and "<script" not in qr
+    heading = {"en": "Check-in link", "hi": "चेक-इन लिंक"}[language]
+    assert f'<h2 id="checkin-link-heading">{heading}</h2>' in html
+    with plugin_store.engine.connect() as c:            # one link for this client, its token never stored
+        rows = c.execute(sa.text("SELECT client_id FROM checkin_links")).all()
+    assert rows == [(with_intake,)]
+    assert url.rsplit("/", 1)[1] not in json.dumps([list(r) for r in rows])
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "img-src 'self' data:" in csp   # the svg is markup, not a script
+
+
+def test_no_check_in_link_before_the_plugin_knows_the_client(web, client_id, plugin_store):
+    resp = web.post(f"/clients/{client_id}/checkin-link", follow_redirects=True)
+    assert "No check-in link yet: save the intake first." in resp.get_data(as_text=True)
+    with plugin_store.engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM checkin_links")).scalar() == 0

@@ -236,3 +236,27 @@ def test_in_hindi_the_intake_keeps_its_rules_and_the_note_form_and_panel_follow(
     tipped.first.dispatch_event("pointerover")      # on the point itself (a hover may land on an overlapping one)
     assert page.locator(".pp-tip").is_visible()
     assert refused == []
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_the_check_in_link_and_its_qr_code_on_a_phone(page, host_url, artifacts_dir, language):
+    from tests.test_notes_host import INTAKE
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+    page.goto(host_url + f"/?lang={language}")
+    page.fill("input[name=name]", "Robin")
+    page.locator("form[action^='/clients'] button").click()
+    client_page = page.url
+    client_id = re.search(r"/clients/([^/?]+)", client_page).group(1)
+    assert page.request.post(f"{host_url}/clients/{client_id}/intake", form=INTAKE,
+                             max_redirects=0).status == 302
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto(client_page)
+    page.get_by_role("button", name={"en": "Check-in link", "hi": "चेक-इन लिंक"}[language]).click()
+    qr = page.locator(".checkin-link svg.qr")
+    assert qr.is_visible() and 100 <= qr.bounding_box()["width"] <= 340
+    assert re.fullmatch(host_url + r"/c/[A-Za-z0-9_-]{20,}", page.locator("a.checkin-url").inner_text())
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.locator(".checkin-link").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / f"notes_host_checkin_link_{language}_360.png"), full_page=True)
+    assert refused == []

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +22,10 @@ from progress_plugin.store import outbox
 from progress_plugin.fhir import writeback
 from progress_plugin.store import tables as t
 from progress_plugin.errors import NotFound
-from progress_plugin.core.events import IntakeSubmitted
+from progress_plugin.core.events import CheckinSubmitted, IntakeSubmitted
+from progress_plugin.core.checkin import Checkin, SessionCheck
+from progress_plugin.core.notes import Rating
+from progress_plugin.store import checkins
 from progress_plugin.core.notes import AppliedTag, NoteProgress
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
@@ -105,12 +108,38 @@ def inbox_events(store) -> list[str]:
         return sorted(r[0] for r in c.execute(sa.select(t.inbox.c.event_id)))
 
 
+#: The clients a check-in link can be made for (its ids are letters, digits, '.', '_', ':' or '-').
+LINKABLE = [cid for cid in TRICKY if checkins.ID_RE.match(cid)]
+CHECKIN_TABLES = (t.checkin_links, t.checkin_sessions, t.session_checks)
+
+
+def seed_checkins(store: Store, now) -> None:
+    """Each linkable client: a check-in link, a session opened with it, and a check-in sent."""
+    runtime = Runtime(store, clock=lambda: now)
+    for cid in LINKABLE:
+        _, token = checkins.create_link(store, CLINIC, cid, now, timedelta(days=7), "t1")
+        assert checkins.open_session(store, token, now, timedelta(hours=1))[2] == "ok"
+        checkin_id = f"checkin:{cid}"
+        runtime.dispatch(CheckinSubmitted(CLINIC, now, cid, Checkin(
+            checkin_id, now, (Rating("g1", 6, "client", None, checkin_id, now, "self"),), SessionCheck(3, 4, 5, 6))))
+
+
+def checkin_owners(store) -> dict[str, list[str]]:
+    with store.engine.connect() as c:
+        return {table.name: sorted(r[0] for r in c.execute(sa.select(table.c.client_id)))
+                for table in CHECKIN_TABLES}
+
+
 # -- exact matching -------------------------------------------------------------------------
 @pytest.mark.parametrize("target", ["xss_client_1", "%", "c1", "c_"])
 def test_purge_matches_the_client_exactly(store, now, intake_payload, note_payload, target):
     owners = seed(store, now, intake_payload, note_payload)
+    seed_checkins(store, now)
     assert set(owners.values()) == {None, *TRICKY}
+    assert checkin_owners(store) == {table.name: sorted(LINKABLE) for table in CHECKIN_TABLES}
     result = store.purge(CLINIC, target, "privacy-officer", now)
+    # the client's check-in links, their sessions and session checks went; every other client's stayed
+    assert checkin_owners(store) == {table.name: sorted(c for c in LINKABLE if c != target) for table in CHECKIN_TABLES}
     left, others = outbox_ids(store), {i for i, cid in owners.items() if cid != target}
     assert sorted(owners[i] for i in others - left) == []        # no other client's write-back went
     assert sorted(owners[i] for i in left - others) == []        # none of the client's stayed, sent or not
@@ -124,6 +153,8 @@ def test_purge_matches_the_client_exactly(store, now, intake_payload, note_paylo
     assert inbox_events(store) == sorted([f"e-{c}" for c in TRICKY if c != target] + [f"done-{c}" for c in TRICKY])
     assert result.counts["intakes"] == 1 and result.counts["goals"] == 2 and result.counts["notes"] == 2
     assert result.counts["inbox"] == 1
+    mine = int(target in LINKABLE)
+    assert [result.counts[table.name] for table in CHECKIN_TABLES] == [mine, mine, mine]
     assert result.counts["outbox"] == sum(1 for cid in owners.values() if cid == target)
 
 

@@ -15,7 +15,9 @@ import uuid
 from datetime import datetime, timezone
 
 import pluggy
+import segno
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -64,6 +66,20 @@ def now_iso() -> str:
 def today_at() -> str:
     """The session's default: today, at the current hour and minute (the host's local time)."""
     return datetime.now().strftime("%Y-%m-%dT%H:%M")
+
+
+def checkin_shown(made: dict, host_url: str) -> dict:
+    """The ``checkin_link`` hook's answer as the page shows it: the link made absolute and its QR code.
+
+    Without a public URL in the plugin's config the hook gives the path alone (``/c/<token>``) and
+    no QR code: the example puts this host's own address before it, where a real host would put
+    the address its clients reach the plugin's check-in pages at, and draws the code itself."""
+    url = made["url"]
+    if url.startswith("/"):
+        url = host_url.rstrip("/") + url
+    svg = made.get("qr_svg") or segno.make(url, error="m").svg_inline(
+        scale=4, border=2, light="#fff", svgclass="qr", omitsize=True, title=_("QR code of the check-in link"))
+    return {"url": url, "qr_svg": Markup(svg), "expires_at": made["expires_at"]}
 
 
 def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id: str = "example-clinic",
@@ -119,13 +135,35 @@ def create_host_app(db_path: str, plugin_store_url: str | None = None, clinic_id
             return redirect(url_for("clients"))
         return redirect(url_for("client", client_id=db.add_client(name)))
 
-    @app.get("/clients/<client_id>")
-    def client(client_id):
+    def client_page(client_id, checkin=None):
         person = client_or_404(client_id)
         panels = hook.chart_panels(locale=locale(), clinic_id=clinic_id, client_id=client_id, audience="therapist")
         notes = db.notes(client_id)
         return render_template("client.html", client=person, notes=notes, panels=panels,
-                               labels=labels(notes), note_types=NOTE_TYPES)
+                               labels=labels(notes), note_types=NOTE_TYPES, checkin=checkin)
+
+    @app.get("/clients/<client_id>")
+    def client(client_id):
+        return client_page(client_id)
+
+    @app.route("/clients/<client_id>/checkin-link", methods=["GET", "POST"])
+    def checkin_link(client_id):
+        """A new check-in link for the client, shown once on their page (never kept by the host)."""
+        client_or_404(client_id)
+        if request.method == "GET":          # e.g. the language switch on the page that showed a link
+            return redirect(url_for("client", client_id=client_id))
+        try:
+            made = hook.checkin_link(locale=locale(), clinic_id=clinic_id, client_id=client_id, expires=None)
+        except Exception as exc:             # the plugin's NotFound or ValidationError; the host never imports it
+            flash(_("No check-in link yet: save the intake first.") if type(exc).__name__ == "NotFound"
+                  else _("The check-in link could not be made."))
+            return redirect(url_for("client", client_id=client_id))
+        if not made:
+            flash(_("No plugin offers check-in links."))
+            return redirect(url_for("client", client_id=client_id))
+        response = app.make_response(client_page(client_id, checkin_shown(made, request.host_url)))
+        response.headers["Cache-Control"] = "no-store"       # the link opens the client's check-in
+        return response
 
     @app.route("/clients/<client_id>/intake", methods=["GET", "POST"])
     def intake(client_id):

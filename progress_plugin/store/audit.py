@@ -58,9 +58,9 @@ class AuditStore(StoreBase):
         """Remove everything stored about one client, then erase the freed copies (:meth:`erase`).
 
         The client is matched by equality in every table: its intake, goals, ratings, notes
-        and their tags, its write-backs queued or sent (by the outbox's ``client_id``) and its
-        events waiting in the inbox. An unknown clinic or client raises :class:`NotFound` and
-        changes nothing. Two audit rows: ``client.purge`` with the counts, and
+        and their tags, its session checks, check-in links and their sessions, its write-backs
+        queued or sent (by the outbox's ``client_id``) and its events waiting in the inbox. An
+        unknown clinic or client raises :class:`NotFound` and changes nothing. Two audit rows: ``client.purge`` with the counts, and
         ``client.erase`` saying whether the freed copies are gone (outcome ``ok``) or not yet
         (``incomplete``: another process held the SQLite WAL, or a table's lock, past ``wait``).
         """
@@ -196,9 +196,9 @@ class Purged:
     detail: str
 
 
-#: Tables keyed by (clinic_id, client_id) that purge empties for the client.
-_CLIENT_TABLES = (t.notes, t.ratings, t.goals, t.intakes, t.session_checks)
+#: Tables keyed by (clinic_id, client_id) that purge empties for the client (a link's sessions before the link).
+_CLIENT_TABLES = (t.notes, t.ratings, t.goals, t.intakes, t.session_checks, t.checkin_sessions, t.checkin_links)
 #: What erase() vacuums on PostgreSQL: (table, FULL?). FULL for the tables holding a client's words.
 _VACUUMED = ((t.goals, True), (t.intakes, True), (t.outbox, True), (t.inbox, True),
              (t.notes, False), (t.note_tags, False), (t.ratings, False),
-             (t.session_checks, False))
+             (t.session_checks, False), (t.checkin_sessions, False), (t.checkin_links, False))
