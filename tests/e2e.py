@@ -64,24 +64,38 @@ class Service:
     """gunicorn with sync workers serving ``progress_plugin.web.app:create_app()``."""
 
     def __init__(self, config: Path, workers: int = 2):
+        for _ in range(3):      # a port found free can be taken before gunicorn binds it: then another
+            if self._start(config, workers):
+                return
+        raise RuntimeError("gunicorn did not start: " + (config.parent / "gunicorn.log").read_text()[-2000:])
+
+    def _start(self, config: Path, workers: int) -> bool:
+        """Start gunicorn on a free port; True once *it* answers /healthz (its log says it listens on
+        that port), False when the port was taken meanwhile (the process is stopped)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(config.parent / "gunicorn.log", "w")
+        log_path = config.parent / "gunicorn.log"
+        self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--timeout", "30",
              *no_control_socket(), "progress_plugin.web.app:create_app()"],
             env=env_for(config), stdout=self.log, stderr=subprocess.STDOUT, cwd=config.parent)
+        listening = f"Listening at: {self.url} ({self.proc.pid})"
         deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-            if self.proc.poll() is not None:
+        while time.time() < deadline and self.proc.poll() is None:
+            text = log_path.read_text()
+            if "Connection in use" in text:
                 break
+            try:
+                if listening in text and requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not start: " + (config.parent / "gunicorn.log").read_text()[-2000:])
+        if "Connection in use" in log_path.read_text():
+            return False
+        raise RuntimeError("gunicorn did not start: " + log_path.read_text()[-2000:])
 
     def stop(self):
         if self.proc.poll() is None:
