@@ -18,11 +18,12 @@ host when ``public_url`` is unset.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import marshmallow as ma
 from marshmallow import fields, validate
+
+from progress_plugin.service.console_settings import rate_limit
 
 #: The longest a link may live, in days.
 MAX_LINK_DAYS = 90
@@ -39,18 +40,6 @@ class CheckinConfig:
     https_only: bool = False
 
 
-def _limit(value: str) -> bool:
-    """A rate limit string as Flask-Limiter reads it."""
-    if importlib.util.find_spec("limits") is None:
-        return True
-    from limits import parse_many
-    try:
-        parse_many(value)
-    except ValueError:
-        raise ma.ValidationError("Not a rate limit, e.g. '20 per minute; 100 per hour'.") from None
-    return True
-
-
 class CheckinSection(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -58,8 +47,8 @@ class CheckinSection(ma.Schema):
     public_url = fields.Url(load_default=None, schemes={"http", "https"}, require_tld=False)
     link_days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=MAX_LINK_DAYS))
     session_minutes = fields.Integer(load_default=120, validate=validate.Range(min=5, max=24 * 60))
-    open_limit = fields.String(load_default=CheckinConfig.open_limit, validate=_limit)
-    form_limit = fields.String(load_default=CheckinConfig.form_limit, validate=_limit)
+    open_limit = fields.String(load_default=CheckinConfig.open_limit, validate=rate_limit)
+    form_limit = fields.String(load_default=CheckinConfig.form_limit, validate=rate_limit)
     rate_limit_storage = fields.String(load_default="memory://", validate=validate.Length(min=1, max=500))
     https_only = fields.Boolean(load_default=False)
 

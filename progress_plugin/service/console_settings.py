@@ -38,8 +38,9 @@ class ConsoleConfig:
     https_only: bool = False
 
 
-def _limit(value: str) -> bool:
-    """A rate limit string as Flask-Limiter reads it (checked when it is installed)."""
+def rate_limit(value: str) -> bool:
+    """A rate limit string as Flask-Limiter reads it (checked when it is installed); the console and the
+    check-in pages both take their limits through it."""
     if importlib.util.find_spec("limits") is None:
         return True
     from limits import parse_many
@@ -56,7 +57,7 @@ class ConsoleSection(ma.Schema):
 
     idle_minutes = fields.Integer(load_default=480, validate=validate.Range(min=5, max=7 * 24 * 60))
     max_hours = fields.Integer(load_default=12, validate=validate.Range(min=1, max=7 * 24))
-    sign_in_limit = fields.String(load_default=DEFAULT_SIGN_IN_LIMIT, validate=_limit)
+    sign_in_limit = fields.String(load_default=DEFAULT_SIGN_IN_LIMIT, validate=rate_limit)
     rate_limit_storage = fields.String(load_default="memory://", validate=validate.Length(min=1, max=500))
     https_only = fields.Boolean(load_default=False)
 
