@@ -40,3 +40,16 @@ def answer(code: int, /, **body) -> Response:
     response = jsonify(plain_keys(body))
     response.status_code = code
     return response
+
+
+def only_for(app, scope: str, install) -> None:
+    """Run ``install(app)`` (an extension's ``init_app``) and move the request hooks it adds for every
+    request to blueprint ``scope`` only: Flask-Limiter hooks every request of an app, and the
+    webhooks and the API need not pay for a limiter only the console and the check-in pages use."""
+    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    had = [len(funcs.get(None, ())) for funcs in hooks]
+    install(app)
+    for funcs, n in zip(hooks, had):
+        added = funcs.get(None, [])[n:]
+        del funcs.setdefault(None, [])[n:]
+        funcs.setdefault(scope, []).extend(added)

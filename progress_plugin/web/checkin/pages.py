@@ -36,7 +36,7 @@ from progress_plugin.core.words import N_
 from progress_plugin.service.checkin_settings import CheckinConfig
 from progress_plugin.store import checkins
 from progress_plugin.web import i18n
-from progress_plugin.web.context import services
+from progress_plugin.web.context import only_for, services
 
 blueprint = Blueprint("checkin", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/checkin/static")
@@ -57,25 +57,13 @@ def limiter() -> Limiter:
     return current_app.extensions[EXTENSION]["limiter"]
 
 
-def _only_for(app, scope: str, install) -> None:
-    """Run ``install(app)`` and move the request hooks it adds for every request to blueprint
-    ``scope`` only (as the admin console does): the webhooks and the API skip the limiter."""
-    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
-    had = [len(funcs.get(None, ())) for funcs in hooks]
-    install(app)
-    for funcs, n in zip(hooks, had):
-        added = funcs.get(None, [])[n:]
-        del funcs.setdefault(None, [])[n:]
-        funcs.setdefault(scope, []).extend(added)
-
-
 @blueprint.record_once
 def _install(state) -> None:
     app = state.app
     svc = app.extensions["progress_plugin"]
     cfg = svc.config.checkin if svc.config is not None else CheckinConfig()
     found = Limiter(get_remote_address, storage_uri=cfg.rate_limit_storage, strategy="moving-window")
-    _only_for(app, state.name, found.init_app)
+    only_for(app, state.name, found.init_app)
     app.extensions[EXTENSION] = {"config": cfg, "limiter": found}
 
 

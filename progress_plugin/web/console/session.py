@@ -32,7 +32,7 @@ from flask_wtf.csrf import CSRFProtect
 from progress_plugin.service.console_settings import ConsoleConfig
 from progress_plugin.store import console_sessions
 from progress_plugin.web.console.pages import FORBIDDEN, NOT_FOUND, blueprint, link, problem
-from progress_plugin.web.context import services
+from progress_plugin.web.context import only_for, services
 
 COOKIE = "pp_console"
 FORM_COOKIE = "pp_console_form"
@@ -79,19 +79,6 @@ class _FormCookie(SecureCookieSessionInterface):
                                                              and secure())
 
 
-def _only_for(app, scope: str, install) -> None:
-    """Run ``install(app)`` and move the request hooks it adds for every request to the requests of
-    blueprint ``scope`` only. Flask-Limiter hooks every request of the app; here only the sign-in is
-    limited, so the webhooks and the API need not pay for its hooks."""
-    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
-    had = [len(funcs.get(None, ())) for funcs in hooks]
-    install(app)
-    for funcs, n in zip(hooks, had):
-        added = funcs.get(None, [])[n:]
-        del funcs.setdefault(None, [])[n:]
-        funcs.setdefault(scope, []).extend(added)
-
-
 @blueprint.record_once
 def _install(state) -> None:
     app = state.app
@@ -112,7 +99,7 @@ def _install(state) -> None:
     if "csrf" not in app.extensions:
         csrf.init_app(app)
     limiter = Limiter(get_remote_address, storage_uri=config.rate_limit_storage, strategy="moving-window")
-    _only_for(app, state.name, limiter.init_app)
+    only_for(app, state.name, limiter.init_app)
     app.extensions[EXTENSION] = Console(config, limiter)
 
 
