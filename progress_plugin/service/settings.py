@@ -75,7 +75,6 @@ import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import marshmallow as ma
 from marshmallow import RAISE, fields, validate
@@ -87,6 +86,8 @@ from progress_plugin.lang import LANGUAGES
 from progress_plugin.service.config_file import (DEFAULT_CONFIG, ENV_CONFIG, ENV_STORE,  # noqa: F401
                                                  config_path, read_file, store_url)
 from progress_plugin.service.checkin_settings import CheckinConfig, CheckinSection
+from progress_plugin.service.config_fields import url
+from progress_plugin.service.smart_settings import SmartConfig, SmartSection, smart_config
 from progress_plugin.service.console_settings import ConsoleConfig, ConsoleSection
 
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
@@ -184,26 +185,15 @@ class WorkerSection(_Strict):
     embedded = fields.Boolean(load_default=True)
 
 
-def _https_or_loopback(value: str) -> bool:
-    parts = urlsplit(value)
-    if parts.scheme == "https" or parts.hostname in ("127.0.0.1", "localhost", "::1"):
-        return True
-    raise ma.ValidationError("Must be https (plain http only on a loopback address).")
-
-
-def _url(**kwargs):
-    return fields.Url(schemes={"http", "https"}, require_tld=False, validate=_https_or_loopback, **kwargs)
-
-
 class CdsIssuerSection(_Strict):
     iss = fields.String(required=True, validate=validate.Length(min=1, max=400))
-    jku = fields.List(_url(), required=True, validate=validate.Length(min=1, max=10))
+    jku = fields.List(url(), required=True, validate=validate.Length(min=1, max=10))
     clinic = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
-    fhir_servers = fields.List(_url(), load_default=list)
+    fhir_servers = fields.List(url(), load_default=list)
 
 
 class CdsSection(_Strict):
-    public_url = _url(required=True)
+    public_url = url(required=True)
     issuers = fields.List(fields.Nested(CdsIssuerSection), load_default=list)
     leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(min=0, max=300))
     jti_ttl_seconds = fields.Integer(load_default=600, validate=validate.Range(min=60, max=86400))
@@ -223,6 +213,7 @@ class ServiceSchema(_Strict):
     cds = fields.Nested(CdsSection)
     console = fields.Nested(ConsoleSection)
     checkin = fields.Nested(CheckinSection)
+    smart = fields.Nested(SmartSection)
     max_body_bytes = fields.Integer(load_default=256 * 1024, validate=validate.Range(min=1024, max=10 * 1024 * 1024))
 
 
@@ -278,6 +269,7 @@ class ServiceConfig:
     cds: CdsConfig | None = None
     console: ConsoleConfig = ConsoleConfig()
     checkin: CheckinConfig = CheckinConfig()
+    smart: SmartConfig | None = None
 
     def readable_note_types(self, clinic_id: str) -> frozenset[str] | None:
         """The note types ``clinic_id`` lets the plugin read; None when it does not limit them."""
@@ -320,7 +312,8 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
         inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
         max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env),
-        console=data.get("console") or ConsoleConfig(), checkin=data.get("checkin") or CheckinConfig())
+        console=data.get("console") or ConsoleConfig(), checkin=data.get("checkin") or CheckinConfig(),
+        smart=smart_config(data.get("smart"), env))
 
 
 def _readable(listed) -> frozenset[str] | None:

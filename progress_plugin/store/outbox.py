@@ -29,9 +29,12 @@ STATUSES = (PENDING, DONE, DEAD)
 MAX_BACKOFF = 300.0
 
 
-def put(conn: Connection, rows, now: datetime) -> int:
+def put(conn: Connection, rows, now: datetime, target: str | None = None) -> int:
     """Queue host writes, each ``(clinic_id, client_id, key, kind, payload)``; a key already
-    queued for the clinic is skipped. Returns how many new rows were written."""
+    queued for the clinic is skipped. Returns how many new rows were written.
+
+    ``target``: None for the configured host (the worker sends them), or ``smart:<ehr>`` for rows
+    sent to a SMART EHR with a launch's token (the worker leaves them alone)."""
     now = utc(now)
     written = 0
     for clinic_id, client_id, key, kind, payload in rows:
@@ -42,17 +45,19 @@ def put(conn: Connection, rows, now: datetime) -> int:
             continue
         conn.execute(t.outbox.insert().values(
             clinic_id=clinic_id, client_id=client_id, key=key, kind=kind, payload=payload,
-            status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+            status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now, target=target))
         written += 1
     return written
 
 
 def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int,
-          max_claims: int | None = None) -> list[dict]:
-    """Lease due pending rows. Rows claimed ``max_claims`` times in a row without an outcome
-    go to the dead letters here (``LeaseExpired``) instead of being handed out once more."""
+          max_claims: int | None = None, target: str | None = None) -> list[dict]:
+    """Lease due pending rows for ``target`` (None: the configured host). Rows claimed
+    ``max_claims`` times in a row without an outcome go to the dead letters here
+    (``LeaseExpired``) instead of being handed out once more."""
     now = utc(now)
-    ready = sa.and_(t.outbox.c.status == PENDING, t.outbox.c.next_attempt_at <= now)
+    for_target = t.outbox.c.target.is_(None) if target is None else t.outbox.c.target == target
+    ready = sa.and_(t.outbox.c.status == PENDING, t.outbox.c.next_attempt_at <= now, for_target)
     rows, aside = leases.claim_rows(conn, t.outbox, owner, now, lease_seconds, limit, ready, max_claims,
                                     status=DEAD, updated_at=now,
                                     last_error=leases.LEASE_EXPIRED)

@@ -147,9 +147,11 @@ outbox = Table(
     Column("last_error", String(500)),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("target", String(100)),                     # None: the configured host; "smart:<ehr>": a SMART EHR
     UniqueConstraint("clinic_id", "key", name="uq_outbox_key"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_client", "clinic_id", "client_id"),
+    Index("ix_outbox_target", "target", "status"),
 )
 
 counters = Table(
@@ -257,4 +259,31 @@ session_checks = Table(
     Column("fits", Integer),
     Column("overall", Integer),
     Column("revisit", Boolean, nullable=False, server_default="0"),   # asked to look at what progress means next time
+)
+
+smart_requests = Table(
+    "smart_requests", metadata,
+    Column("key", String(64), primary_key=True),       # SHA-256 hex of the OAuth state; never the state
+    Column("ehr_id", String(64), nullable=False),
+    Column("secret", Text, nullable=False),            # encrypted: the PKCE code verifier and nonce
+    Column("target", String(200)),                     # the app page to open after the callback
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS),                             # the callback's first (and only) use
+    Index("ix_smart_requests_expires", "expires_at"),
+)
+
+smart_sessions = Table(
+    "smart_sessions", metadata,
+    Column("key", String(64), primary_key=True),       # SHA-256 hex of the session id in the cookie; never the id
+    Column("ehr_id", String(64), nullable=False),
+    Column("clinic_id", ID, nullable=False),
+    Column("context", JSON, nullable=False),           # patient, encounter, fhirUser, fhirContext: ids only
+    Column("scopes", String(2000), nullable=False),    # the scopes the EHR granted
+    Column("tokens", Text, nullable=False),            # encrypted: access, refresh and id tokens
+    Column("token_expires_at", TS),                    # when the access token ends, when the EHR says
+    Column("created_at", TS, nullable=False),
+    Column("seen_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),          # the session's absolute end
+    Index("ix_smart_sessions_expires", "expires_at"),
 )
