@@ -123,6 +123,7 @@ class FakeEHR:
     token_requests: list = field(default_factory=list)
     authorize_requests: list = field(default_factory=list)
     discovery: bool = True
+    overrides: dict = field(default_factory=dict)     # smart-configuration fields changed (None: left out)
     deny: bool = False
     expires_in: int = 3600
     refresh: bool = True                # issue refresh tokens (when online/offline_access is asked)
@@ -265,7 +266,10 @@ def make_app(ehr: FakeEHR) -> Flask:
     def smart_configuration():
         if not ehr.discovery:
             return jsonify(error="not found"), 404
-        return jsonify(issuer=ehr.issuer, jwks_uri=ehr.issuer + "/jwks",
+        return jsonify({k: v for k, v in {**_configuration(ehr), **ehr.overrides}.items() if v is not None})
+
+    def _configuration(ehr):
+        return dict(issuer=ehr.issuer, jwks_uri=ehr.issuer + "/jwks",
                        authorization_endpoint=ehr.issuer + "/authorize", token_endpoint=ehr.issuer + "/token",
                        token_endpoint_auth_methods_supported=["client_secret_basic", "private_key_jwt"],
                        token_endpoint_auth_signing_alg_values_supported=["ES384", "RS384"],

@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -143,12 +144,12 @@ def discover(iss: str, *, timeout=TIMEOUT, fresh: bool = False, session: request
     http = session or requests.Session()
     try:
         try:
-            found = _from_well_known(http, iss, timeout)
+            found = from_well_known(iss, timeout=timeout, session=http)
         except DiscoveryFailed as first:
             log.info("smart discovery: no usable smart-configuration (%s); trying the CapabilityStatement",
                      first.context.get("reason", "unreadable"))
             try:
-                found = _from_metadata(http, iss, timeout)
+                found = from_metadata(iss, timeout=timeout, session=http)
             except DiscoveryFailed as second:
                 raise DiscoveryFailed(f"{first}; and {second}", reason=second.context.get("reason")) from None
     finally:
@@ -157,6 +158,15 @@ def discover(iss: str, *, timeout=TIMEOUT, fresh: bool = False, session: request
     with _lock:
         _cache[iss] = (time.monotonic() + CACHE_SECONDS, found)
     return found
+
+
+@contextmanager
+def _session(given: requests.Session | None):
+    if given is not None:
+        yield given
+        return
+    with requests.Session() as http:
+        yield http
 
 
 def _get_json(http: requests.Session, url: str, timeout, what: str) -> dict:
@@ -185,14 +195,16 @@ def _invalid(what: str, exc: ma.ValidationError) -> DiscoveryFailed:
     return DiscoveryFailed(f"{what}: {summarize(exc.messages)}", reason="invalid", fields=exc.messages)
 
 
-def _from_well_known(http, iss: str, timeout) -> SmartConfiguration:
-    data = _get_json(http, iss + WELL_KNOWN, timeout, "smart-configuration")
+def from_well_known(iss: str, *, timeout=TIMEOUT, session: requests.Session | None = None) -> SmartConfiguration:
+    """``{iss}/.well-known/smart-configuration`` alone (no fallback, no cache). Raises DiscoveryFailed."""
+    with _session(session) as http:
+        data = _get_json(http, iss.rstrip("/") + WELL_KNOWN, timeout, "smart-configuration")
     try:
         d = _SMART.load(data)
     except ma.ValidationError as exc:
         raise _invalid("smart-configuration", exc) from None
     return SmartConfiguration(
-        iss, d["authorization_endpoint"], d["token_endpoint"], "smart-configuration", d.get("issuer"),
+        iss.rstrip("/"), d["authorization_endpoint"], d["token_endpoint"], "smart-configuration", d.get("issuer"),
         d.get("jwks_uri"), d.get("revocation_endpoint"), frozenset(d["capabilities"]),
         frozenset(d["code_challenge_methods_supported"]), frozenset(d["token_endpoint_auth_methods_supported"]),
         frozenset(d["token_endpoint_auth_signing_alg_values_supported"]),
@@ -214,13 +226,15 @@ def oauth_uris(statement: dict) -> dict[str, str]:
     return found
 
 
-def _from_metadata(http, iss: str, timeout) -> SmartConfiguration:
-    data = _get_json(http, iss + "/metadata", timeout, "metadata")
+def from_metadata(iss: str, *, timeout=TIMEOUT, session: requests.Session | None = None) -> SmartConfiguration:
+    """The CapabilityStatement's ``oauth-uris`` alone (no cache). Raises DiscoveryFailed."""
+    with _session(session) as http:
+        data = _get_json(http, iss.rstrip("/") + "/metadata", timeout, "metadata")
     if data.get("resourceType") != "CapabilityStatement":
         raise DiscoveryFailed("metadata: not a CapabilityStatement", reason="not-capabilitystatement")
     try:
         uris = _OAUTH_URIS.load(oauth_uris(data))
     except ma.ValidationError as exc:
         raise _invalid("metadata: oauth-uris", exc) from None
-    return SmartConfiguration(iss, uris["authorize"], uris["token"], "metadata",
+    return SmartConfiguration(iss.rstrip("/"), uris["authorize"], uris["token"], "metadata",
                               revocation_endpoint=uris.get("revoke"))
