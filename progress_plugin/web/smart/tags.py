@@ -68,7 +68,7 @@ def _notes_of(client, found) -> list[dict]:
                                          elements=inbound.NOTE_ELEMENTS))]
     if found.encounter is None:
         return []
-    params = {"encounter": f"Encounter/{found.encounter}", "patient": found.patient, "_count": 20,
+    params = {"encounter": f"Encounter/{found.encounter}", "patient": f"Patient/{found.patient}", "_count": 20,
               "_elements": ",".join(inbound.NOTE_ELEMENTS)}
     return [inbound.keep(doc) for doc in client.search("DocumentReference", params)
             if doc.get("status") != "entered-in-error"][:20]
