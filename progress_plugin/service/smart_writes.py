@@ -112,7 +112,7 @@ def send(store, client: Callable[[], FHIRClient], target: str, clock: Callable, 
 def _failed(store, owner: str, row: dict, exc: HostAPIError, clock, max_attempts: int, sent: Sent) -> None:
     if isinstance(exc, HostUnavailable):
         with store.begin() as conn:
-            state = outbox.reschedule(conn, row, owner, clock(), str(exc), exc.context.get("retry_after"),
+            state = outbox.reschedule(conn, row, owner, clock(), error_text(exc, ""), exc.context.get("retry_after"),
                                       max_attempts)
         sent.later += 1
         log.warning("smart write %s row=%s kind=%s status=%s", "dead" if state == outbox.DEAD else "rescheduled",
@@ -138,11 +138,13 @@ def retry(store, target: str, clinic_id: str, now) -> int:
 
 
 def unsent(store, target: str, clinic_id: str) -> list[dict]:
-    """The target's rows of the clinic not yet in the EHR, each with ``reason`` (the EHR's words)."""
+    """The target's rows of the clinic not yet in the EHR, each with ``reason`` (the EHR's words) and
+    ``unanswered`` (the EHR did not answer its last try)."""
     with store.begin() as conn:
         rows = outbox.unsent(conn, target, clinic_id)
     for row in rows:
         row["reason"] = reason_of(row.get("last_error"))
+        row["unanswered"] = (row.get("last_error") or "").startswith(HostUnavailable.__name__)
     return rows
 
 
