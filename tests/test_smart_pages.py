@@ -259,3 +259,18 @@ def test_pages_speak_hindi_when_asked_and_keep_the_clients_words(smart):
     assert 'href="/smart/app/tags?lang=hi"' in page
     home = client.get("/smart/app/", headers={"Accept-Language": "hi"}).get_data(as_text=True)
     assert '<html lang="hi"' in home
+
+
+def test_a_note_the_ehr_will_not_let_us_read_says_so_and_a_refused_token_goes_up(smart, medplum):
+    from progress_plugin.errors import HostAuthError
+
+    @smart.app.errorhandler(HostAuthError)
+    def _ended(exc):                       # the launch side's handler ends the session here
+        return f"ended {exc.status_code}", 401
+
+    client = smart.client()
+    medplum.fault(status=403, method="GET", path="DocumentReference")
+    page = client.get("/smart/app/tags").get_data(as_text=True)
+    assert "This note could not be read" in page and 'name="tag"' not in page
+    medplum.fault(status=401, method="GET", path="DocumentReference")
+    assert client.get("/smart/app/tags").get_data(as_text=True) == "ended 401"

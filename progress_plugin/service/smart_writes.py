@@ -84,28 +84,29 @@ def send(store, client: Callable[[], FHIRClient], target: str, clock: Callable, 
     sent = Sent()
     if not rows:
         return sent
-    fhir = client()
-    for i, row in enumerate(rows):
-        try:
-            writeback.apply(fhir, row["kind"], row["payload"])
-        except HostAPIError as exc:
-            if exc.status_code == 401:
+    with client() as fhir:
+        for i, row in enumerate(rows):
+            try:
+                writeback.apply(fhir, row["kind"], row["payload"])
+            except HostAPIError as exc:
+                if exc.status_code == 401:
+                    _hand_back(store, owner, [r["id"] for r in rows[i:]])
+                    log.warning("smart write stopped: token refused row=%s target=%s", row["id"], target)
+                    raise
+                _failed(store, owner, row, exc, clock, max_attempts, sent)
+            except ValidationError as exc:         # a payload of ours the client would not send
+                with store.begin() as conn:
+                    outbox.dead(conn, row, owner, clock(), f"{exc.__class__.__name__}: ours")
+                log.warning("smart write dead row=%s kind=%s error=%s", row["id"], row["kind"],
+                            exc.__class__.__name__)
+            except BaseException:
                 _hand_back(store, owner, [r["id"] for r in rows[i:]])
-                log.warning("smart write stopped: token refused row=%s target=%s", row["id"], target)
                 raise
-            _failed(store, owner, row, exc, clock, max_attempts, sent)
-        except ValidationError as exc:         # a payload of ours the client would not send
-            with store.begin() as conn:
-                outbox.dead(conn, row, owner, clock(), f"{exc.__class__.__name__}: ours")
-            log.warning("smart write dead row=%s kind=%s error=%s", row["id"], row["kind"], exc.__class__.__name__)
-        except BaseException:
-            _hand_back(store, owner, [r["id"] for r in rows[i:]])
-            raise
-        else:
-            with store.begin() as conn:
-                outbox.done(conn, row["id"], owner, clock())
-            sent.done += 1
-            log.info("smart write done row=%s kind=%s target=%s", row["id"], row["kind"], target)
+            else:
+                with store.begin() as conn:
+                    outbox.done(conn, row["id"], owner, clock())
+                sent.done += 1
+                log.info("smart write done row=%s kind=%s target=%s", row["id"], row["kind"], target)
     return sent
 
 

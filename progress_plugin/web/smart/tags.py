@@ -31,7 +31,7 @@ from progress_plugin.core import effects as fx
 from progress_plugin.core import notes as notes_mod
 from progress_plugin.core.handle import handle
 from progress_plugin.core.words import N_, msg
-from progress_plugin.errors import HostNotFound, ValidationError, flatten
+from progress_plugin.errors import HostAPIError, HostNotFound, ValidationError, flatten
 from progress_plugin.fhir import inbound
 from progress_plugin.service import smart_writes
 from progress_plugin.view import picker
@@ -59,6 +59,8 @@ NOT_READABLE = (N_("This kind of note is not tagged here"),
                 N_("Your clinic has not let the plugin read this kind of note. Nothing was read or saved."))
 GONE = (N_("This note was not found"), N_("Your notes system has no such note for this patient now. "
                                           "Nothing was saved."))
+UNREAD = (N_("This note could not be read"), N_("Your notes system did not let the app read the note's type, or did "
+                                                "not answer. Nothing was saved. Try again in a moment."))
 
 
 def _notes_of(client, found) -> list[dict]:
@@ -77,9 +79,16 @@ def _notes_of(client, found) -> list[dict]:
 def _which(found, client):
     """``(note, problem, choices)``: the note to tag, else why not, else the notes to pick from."""
     try:
-        docs = _notes_of(client, found)
+        with client:
+            docs = _notes_of(client, found)
     except HostNotFound:
         return None, GONE, []
+    except HostAPIError as exc:
+        if exc.status_code == 401:
+            raise                          # the launch side ends the session
+        log.warning("smart note unread clinic=%s status=%s request_id=%s", found.clinic_id, exc.status_code,
+                    exc.request_id or "-")
+        return None, UNREAD, []
     if not docs:
         return None, (NOTE_NOT_SAVED if found.encounter is not None and found.note is None else NO_NOTE), []
     if found.note is None and len(docs) > 1:
