@@ -24,9 +24,14 @@ SIDEWAYS = "() => document.documentElement.scrollWidth > document.documentElemen
 PAGES = {"home": "/smart/app/", "intake": "/smart/app/intake", "tags": "/smart/app/tags", "panel": "/smart/app/panel"}
 
 
+def fault(smart, **spec):
+    smart.medplum.fault(**spec)
+
+
 @pytest.fixture
 def served(tmp_path, medplum):
     smart = build(f"sqlite:///{tmp_path / 'progress.db'}", medplum)
+    smart.medplum = medplum
     server = make_server("127.0.0.1", 0, smart.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -109,6 +114,20 @@ def test_a_therapist_fills_the_intake_by_keyboard_tags_the_note_and_sees_the_pan
     assert page.get_by_text("Saved on this session's note.").is_visible()
     page.goto(base + "/smart/app/panel")
     assert page.get_by_text("Sleep through most nights").first.is_visible()
+
+    smart.use(fhir_context=())                                     # another session: the encounter's note
+    page.set_viewport_size({"width": 360, "height": 900})
+    page.goto(base + "/smart/app/tags")
+    page.get_by_label("Holding steady").check()
+    fault(smart, status=422, method="PATCH", path="DocumentReference", text="This note is locked for signing")
+    page.get_by_role("button", name="Save tags and ratings").click()
+    kept = page.locator(".kept")
+    assert "This note is locked for signing" in kept.inner_text() and problems(page) == []
+    page.screenshot(path=str(artifacts_dir / "smart-refused-en-360.png"), full_page=True)
+    if os.environ.get("SMART_SHOTS"):
+        page.screenshot(path=str(Path(os.environ["SMART_SHOTS"]) / "smart-refused-en-360.png"), full_page=True)
+    kept.get_by_role("button", name="Try again").click()
+    assert page.get_by_text("Sent to your notes system.").is_visible()
     assert all(u.startswith((base, "data:")) for u in requested)
     assert [e for e in errors if "status of 422" not in e] == []          # the form sent with an error is a 422
 
