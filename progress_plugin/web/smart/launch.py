@@ -39,8 +39,7 @@ from progress_plugin.web.smart.session import smart, vault
 
 log = logging.getLogger(__name__)
 
-blueprint = Blueprint("smart_launch", __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/smart/launch-static")
+blueprint = Blueprint("smart_launch", __name__, template_folder="templates")
 
 PAGES = ("intake", "tags", "panel")
 MAX_PARAM = 2000
@@ -57,8 +56,6 @@ def _install(state) -> None:
 def _headers(response):
     if "Content-Security-Policy" not in response.headers:
         refusals.private(response, g.get("smart_ehr"))
-    if request.endpoint == "smart_launch.static":
-        response.headers.pop("Cache-Control", None)
     return response
 
 
