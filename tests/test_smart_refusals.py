@@ -135,6 +135,16 @@ def test_a_token_for_another_patient_is_refused(world):
     assert [r["status"] for r in read] == [200]                  # the note was read, and is the other's
 
 
+def test_an_access_token_the_ehr_does_not_know_is_refused_at_the_note_check(world):
+    """The token answer carries an access token the EHR never issued: reading the note is 401."""
+    app, store, ehr, _, chart = world
+    ehr.token_overrides = {"access_token": "forged-" + "x" * 40}
+    refused(launched(app.test_client(), ehr, chart), 502, "This sign-in could not be checked")
+    assert sessions(store) == 0
+    assert audit_outcomes(store) == ["refused:token-unverified"]
+    assert [e["status"] for e in ehr.fhir_log if e["path"] == f"DocumentReference/{chart['note']}"] == [401]
+
+
 def test_a_token_without_a_patient_is_refused(world):
     app, store, ehr, _, chart = world
     ehr.token_overrides = {"patient": None}
