@@ -161,7 +161,6 @@ def fuzz_counts(artifacts_dir):
 # -- hosts ----------------------------------------------------------------------------------
 from tests.fhir_server import medplum, medplum_server  # noqa: E402,F401  (Medplum FHIR server fixtures)
 from tests.smart_ehr import smart_ehr  # noqa: E402,F401  (the SMART EHR stand-in, in front of Medplum)
-from tests.smart_fake_as import fake_ehr  # noqa: E402,F401  (a small SMART EHR: tests/smart_fake_as.py)
 
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="   # 32 bytes once decoded
 

@@ -30,6 +30,15 @@ A real HTTP server on 127.0.0.1 (werkzeug, in a thread). It serves:
   says which; a search must name the patient). It reads the resource first where it must know
   whose it is (PATCH, DELETE, ``$meta-add``, PUT by id), so Medplum counts those reads too.
 
+Test API besides the endpoints: ``register_client``, ``launch``, ``expire_tokens``, ``revoke_all``,
+``discovery(False)``, ``issued_tokens()`` (every code and token given out, to grep for), ``deny``,
+``refresh = False`` (no refresh token at all), ``access_seconds``, ``config_overrides`` (fields of the
+smart-configuration changed, None: left out), ``token_overrides`` (fields of the token response
+changed, None: left out; the token itself keeps the launch's context, as a tampered answer would),
+and what was received: ``authorize_requests``, ``token_requests`` (grant, client authentication,
+whether a ``code_verifier`` came, status, error), ``token_posts`` (each token request's form and
+``Authorization`` header as sent) and ``fhir_log``.
+
 The OAuth models and Authlib's grants are in tests/smart_oauth.py, the FHIR side in
 tests/smart_proxy.py, the scope rules in tests/smart_scopes.py.
 
@@ -90,11 +99,15 @@ class SmartEHR:
         self.id_tokens: list[str] = []
         self.authorize_requests: list[dict] = []
         self.token_requests: list[dict] = []
+        self.token_posts: list[dict] = []       # each token request as sent: its form and Authorization header
         self.fhir_log: list[dict] = []
         self.replayed_codes = 0
         self.discovery_enabled = True
         self.deny = False
+        self.refresh = True             # False: no refresh token, whatever was asked
         self.rotate_refresh = True
+        self.config_overrides: dict = {}        # smart-configuration fields changed (None: left out)
+        self.token_overrides: dict = {}         # token response fields changed (None: left out)
         self.access_seconds = 3600
         self.user = ""                  # "Practitioner/<id>": who approves a standalone launch
         self.default_patient = ""       # the patient a standalone launch with launch/patient gets
@@ -147,6 +160,7 @@ class SmartEHR:
             form = request.form
             auth = ("client_secret_basic" if request.authorization else
                     "private_key_jwt" if form.get("client_assertion") else "none")
+            self.token_posts.append({"form": form.to_dict(), "authorization": request.headers.get("Authorization")})
             response = server.create_token_response()
             self.token_requests.append({"grant_type": form.get("grant_type"), "client_auth": auth,
                                         "client_id": form.get("client_id"), "status": response.status_code,
@@ -169,6 +183,10 @@ class SmartEHR:
         return app
 
     def smart_configuration(self) -> dict:
+        """What ``.well-known/smart-configuration`` says, with :attr:`config_overrides` applied."""
+        return {k: v for k, v in {**self._smart_configuration(), **self.config_overrides}.items() if v is not None}
+
+    def _smart_configuration(self) -> dict:
         return {
             "issuer": self.base, "jwks_uri": self.jwks_uri,
             "authorization_endpoint": self.authorize_endpoint, "token_endpoint": self.token_endpoint,
@@ -233,7 +251,8 @@ class SmartEHR:
 
     def _generate_token(self, grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
         asked = set((scope or "").split())
-        include = include_refresh_token and bool(asked & {"offline_access", "online_access"} or client.always_refresh)
+        include = include_refresh_token and self.refresh and bool(asked & {"offline_access", "online_access"}
+                                                                  or client.always_refresh)
         bearer = BearerTokenGenerator(lambda **_: secrets.token_urlsafe(32), lambda **_: secrets.token_urlsafe(32),
                                       self.access_seconds)
         return bearer(grant_type, client, user, scope, expires_in, include)
@@ -257,6 +276,11 @@ class SmartEHR:
         scopes = stored.scope.split()
         if code is not None and "openid" in scopes and ("fhirUser" in scopes or "profile" in scopes):
             token["id_token"] = self._id_token(req.client.client_id, req.user, code.nonce)
+        for key, value in self.token_overrides.items():     # a tampered answer; the stored token is as issued
+            if value is None:
+                token.pop(key, None)
+            else:
+                token[key] = value
 
     def _id_token(self, client_id: str, user: str, nonce: str | None) -> str:
         now = int(time.time())

@@ -24,19 +24,20 @@ def _fresh():
     sd.clear_cache()
 
 
-def test_discovery_reads_the_fake_ehrs_smart_configuration(fake_ehr):
-    conf = sd.discover(fake_ehr.base)
-    assert conf.source == "smart-configuration" and conf.iss == fake_ehr.base
-    assert conf.token_endpoint == fake_ehr.issuer + "/token" and "S256" in conf.code_challenge_methods_supported
-    assert "launch-ehr" in conf.capabilities and conf.jwks_uri == fake_ehr.issuer + "/jwks"
+def test_discovery_reads_the_ehrs_smart_configuration(smart_ehr):
+    conf = sd.discover(smart_ehr.fhir_base)
+    assert conf.source == "smart-configuration" and conf.iss == smart_ehr.fhir_base
+    assert conf.token_endpoint == smart_ehr.token_endpoint and "S256" in conf.code_challenge_methods_supported
+    assert conf.authorization_endpoint == smart_ehr.authorize_endpoint
+    assert "launch-ehr" in conf.capabilities and conf.jwks_uri == smart_ehr.jwks_uri
 
 
-def test_discovery_falls_back_to_the_capability_statement(fake_ehr):
-    fake_ehr.discovery = False
-    conf = sd.discover(fake_ehr.base + "/")
+def test_discovery_falls_back_to_the_capability_statement(smart_ehr):
+    smart_ehr.discovery(False)
+    conf = sd.discover(smart_ehr.fhir_base + "/")
     assert conf.source == "metadata"
-    assert conf.authorization_endpoint == fake_ehr.issuer + "/authorize"
-    assert conf.token_endpoint == fake_ehr.issuer + "/token"
+    assert conf.authorization_endpoint == smart_ehr.authorize_endpoint
+    assert conf.token_endpoint == smart_ehr.token_endpoint
     assert conf.capabilities == frozenset() and conf.scopes_supported is None
 
 

@@ -314,3 +314,24 @@ def test_nothing_issued_reaches_a_log(smart_ehr, chart, caplog):
     assert len(issued) == 6                            # a code, 2 access, 2 refresh and an id token
     assert token["access_token"] in issued and token["id_token"] in issued
     assert not [t for t in issued if t in caplog.text] and NOTE_TEXT not in caplog.text
+
+
+# -- the knobs the app's tests turn ----------------------------------------------------------------
+def test_overrides_tamper_with_the_answers_and_refresh_can_be_withheld(smart_ehr, chart):
+    smart_ehr.config_overrides = {"code_challenge_methods_supported": ["plain"], "jwks_uri": None}
+    config = requests.get(smart_ehr.fhir_base + "/.well-known/smart-configuration", timeout=10).json()
+    assert config["code_challenge_methods_supported"] == ["plain"] and "jwks_uri" not in config
+    assert config["token_endpoint"] == smart_ehr.token_endpoint
+    smart_ehr.token_overrides = {"patient": chart["other"], "encounter": None}
+    smart_ehr.refresh = False
+    app = App(smart_ehr, auth="client_secret_basic", secret="s3cret-" + "x" * 20)
+    token = app.launch(patient=chart["patient"], encounter=chart["encounter"])
+    assert token["patient"] == chart["other"] and "encounter" not in token       # the answer is tampered with
+    assert "refresh_token" not in token and "offline_access" in token["scope"].split()
+    # the token itself keeps the launch's patient: the other's record stays closed to it
+    assert fhir(smart_ehr, token["access_token"], "GET", f"Patient/{chart['patient']}").status_code == 200
+    assert fhir(smart_ehr, token["access_token"], "GET", f"Patient/{chart['other']}").status_code == 403
+    sent = smart_ehr.token_posts[-1]
+    assert sent["authorization"] == "Basic " + base64.b64encode(b"app:s3cret-" + b"x" * 20).decode()
+    assert sent["form"]["grant_type"] == "authorization_code" and sent["form"]["code_verifier"] == app.verifier
+    assert len(smart_ehr.token_posts) == len(smart_ehr.token_requests)

@@ -1,7 +1,9 @@
 """No token, code, state or launch value in the log of a real `progress-plugin serve` (debug level, the
-access log included) through a whole SMART launch, a page and sign-out: the planted values are grepped."""
+access log included) through a whole SMART launch at the EHR stand-in (tests/smart_ehr.py), a page and
+sign-out: the values it issued are grepped, and the note's words."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -18,11 +20,14 @@ from progress_plugin.web.smart.session import _FORM_LABEL
 
 from tests.conftest import SECRET
 from tests.pg import free_port
-from tests.smart_fake_as import REDIRECT
+from tests.smart_ehr import NOTE_TEXT
+from tests.smart_setup import register_app
 
 
-def test_a_served_launch_logs_no_secret(tmp_path, fake_ehr):
-    fake_ehr.client("progress-app", REDIRECT)
+def test_a_served_launch_logs_no_secret(tmp_path, smart_ehr):
+    register_app(smart_ehr)
+    patient = smart_ehr.seed_patient()
+    note = smart_ehr.seed_note(patient)
     config = tmp_path / "progress-plugin.toml"
     config.write_text(f"""
 [store]
@@ -36,9 +41,9 @@ secrets = ["{SECRET}"]
 [smart]
 public_url = "https://app.example"
 [[smart.ehrs]]
-id = "fake"
+id = "ehr"
 clinic = "clinic-a"
-iss = ["{fake_ehr.base}"]
+iss = ["{smart_ehr.fhir_base}"]
 client_id = "progress-app"
 """)
     port, log = free_port(), tmp_path / "serve.log"
@@ -56,8 +61,8 @@ client_id = "progress-app"
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        launch = fake_ehr.launch()
-        started = requests.get(f"{base}/smart/launch", params={"iss": fake_ehr.base, "launch": launch},
+        launch = smart_ehr.launch(patient, document_reference=note)
+        started = requests.get(f"{base}/smart/launch", params={"iss": smart_ehr.fhir_base, "launch": launch},
                                allow_redirects=False, timeout=10)
         assert started.status_code == 302
         back = requests.get(started.headers["Location"], allow_redirects=False, timeout=10).headers["Location"]
@@ -76,10 +81,14 @@ client_id = "progress-app"
         proc.terminate()
         proc.wait(10)
     text = log.read_text()
-    assert "smart launch ok ehr=fake" in text and "GET /smart/callback HTTP" in text     # the log is there
-    planted = set(fake_ehr.issued) | {launch, state, cookie, form}
-    sent = fake_ehr.token_requests[0]["form"]
+    assert "smart launch ok ehr=ehr" in text and "GET /smart/callback HTTP" in text     # the log is there
+    issued = smart_ehr.issued_tokens()
+    assert len(issued) >= 4                     # the code, the access, refresh and id tokens
+    planted = set(issued) | {launch, state, cookie, form}
+    sent = smart_ehr.token_posts[0]["form"]
     planted.add(sent["code_verifier"])
-    assert len(planted) >= 7
+    assert len(planted) >= 9
     found = [p for p in planted if p in text]
     assert not found, "secrets in the service log"
+    assert [r["status"] for r in smart_ehr.requests_for(patient)] == [200]     # the note was read with the token
+    assert NOTE_TEXT not in text and base64.b64encode(NOTE_TEXT.encode()).decode() not in text

@@ -181,8 +181,9 @@ def _context(token: dict, claims: dict, iss: str) -> dict:
 
 
 def _note_of_another_patient(iss: str, access_token: str, context: dict):
-    """The refusal when a note of ``fhirContext`` is not the token's patient's (read with the token;
-    only its ``subject`` is looked at), else None."""
+    """The refusal when a note of ``fhirContext`` is not the token's patient's, else None. The note
+    is read with the token and only its ``subject`` looked at; an EHR that enforces the patient
+    compartment answers 403 (or 404) for another patient's note, which is the same refusal."""
     notes = [ref for ref in context["fhirContext"] if ref.startswith("DocumentReference/")]
     if not notes:
         return None
@@ -194,7 +195,8 @@ def _note_of_another_patient(iss: str, access_token: str, context: dict):
                     return refusals.WRONG_PATIENT
     except HostAPIError as exc:
         log.info("smart note check failed status=%s", exc.status_code)
-        return refusals.BAD_TOKEN
+        # 403/404: the EHR will not show that note under this patient's token (outside its compartment)
+        return refusals.WRONG_PATIENT if exc.status_code in (403, 404) else refusals.BAD_TOKEN
     return None
 
 
