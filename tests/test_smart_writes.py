@@ -117,3 +117,11 @@ def test_the_ehrs_reason_is_its_operation_outcomes_words(body, said):
 def test_a_long_reason_is_cut():
     body = '{"resourceType": "OperationOutcome", "issue": [{"diagnostics": "%s"}]}' % ("x" * 1000)
     assert len(smart_writes.ehr_reason(body)) == smart_writes.REASON_CHARS
+
+
+def test_the_questionnaire_is_published_only_with_a_scope_that_may_create_one():
+    from progress_plugin.service.smart_writes import may_publish
+    patient_only = {"launch", "patient/QuestionnaireResponse.crus", "user/Questionnaire.rs"}
+    assert not may_publish(patient_only) and not may_publish(())
+    assert may_publish(patient_only | {"user/Questionnaire.cru"})
+    assert may_publish({"system/*.cruds"}) and may_publish({"user/Questionnaire.write"})     # v2, v1

@@ -31,7 +31,7 @@ from typing import Callable
 from progress_plugin.core import effects as fx
 from progress_plugin.core import events as ev
 from progress_plugin.errors import HostAPIError, HostUnavailable, ValidationError
-from progress_plugin.fhir import writeback
+from progress_plugin.fhir import smart_scopes, writeback
 from progress_plugin.fhir.client import FHIRClient
 from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import leases, outbox
@@ -62,17 +62,27 @@ class Sent:
     later: int = 0           # the EHR did not answer: rescheduled
 
 
-def record(runtime: Runtime, event: ev.Event, target: str) -> list[fx.Effect]:
-    """Dispatch ``event`` and queue its host writes for ``target``, in one transaction."""
+def record(runtime: Runtime, event: ev.Event, target: str, scopes=()) -> list[fx.Effect]:
+    """Dispatch ``event`` and queue its host writes for ``target``, in one transaction.
+
+    The intake's Questionnaire is published only when ``scopes`` (those the EHR granted) allow
+    creating one; otherwise the QuestionnaireResponse names it by its canonical URL alone, as the
+    SMART app of a patient's chart is not the one to publish a clinic's forms."""
     store = runtime.store
     with store.begin() as conn:
         effects = runtime.dispatch(event, conn=conn)
         versions = {tag.vocabulary_version for e in effects if isinstance(e, fx.TagNote) for tag in e.note.tags}
         vocabularies = store.vocabularies(event.clinic_id, versions, conn=conn) if versions else {}
-        queued = writeback.enqueue(conn, effects, vocabularies, runtime.clock(), target=target)
+        skip = frozenset() if may_publish(scopes) else frozenset({"questionnaire"})
+        queued = writeback.enqueue(conn, effects, vocabularies, runtime.clock(), target=target, skip=skip)
     log.info("smart event recorded clinic=%s event=%s effects=%d queued=%d target=%s", event.clinic_id,
              type(event).__name__, len(effects), queued, target)
     return effects
+
+
+def may_publish(scopes) -> bool:
+    """Whether granted ``scopes`` allow creating a Questionnaire (user/ or system/, Questionnaire or *)."""
+    return any(smart_scopes.covered(f"{context}/Questionnaire.c", scopes) for context in ("user", "system"))
 
 
 def send(store, client: Callable[[], FHIRClient], target: str, clock: Callable, *, max_attempts: int = 12,

@@ -67,7 +67,7 @@ def submit_intake():
         log.info("smart intake refused clinic=%s fields=%s", found.clinic_id, ",".join(sorted(by_name)))
         return _page(intake_form.sent_values(request.form), 422, errors=by_name, summary=summary)
     event = IntakeSubmitted(found.clinic_id, svc.clock(), found.patient, intake, found.fhir_user or "smart")
-    smart_writes.record(svc.runtime, event, found.target)
+    smart_writes.record(svc.runtime, event, found.target, found.scopes)
     sent = sync(found)
     log.info("smart intake recorded clinic=%s intake=%s done=%d refused=%d", found.clinic_id, intake.intake_id,
              sent.done, len(sent.refused))

@@ -173,7 +173,7 @@ def save_tags():
         by_name, summary = _errors(exc.messages, rated, state.intake, i18n.words())
         log.info("smart tags refused clinic=%s note=%s fields=%s", found.clinic_id, doc["id"], ",".join(by_name))
         return _page(found, doc, 422, values=values, errors=by_name, summary=summary)
-    smart_writes.record(svc.runtime, event, found.target)
+    smart_writes.record(svc.runtime, event, found.target, found.scopes)
     sent = sync(found)
     log.info("smart tags recorded clinic=%s note=%s tags=%d ratings=%d done=%d refused=%d", found.clinic_id,
              doc["id"], len(event.tags), len(event.ratings), sent.done, len(sent.refused))
