@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from progress_plugin.errors import ConfigError, summarize
+
 
 @dataclass(frozen=True)
 class RetentionConfig:
@@ -56,3 +58,11 @@ class RetentionSection(ma.Schema):
     @ma.post_load
     def _config(self, data, **kwargs) -> RetentionConfig:
         return RetentionConfig(**data)
+
+
+def retention_config(raw: dict) -> RetentionConfig:
+    """The ``[retention]`` section of a parsed config file alone (``prune`` needs no secret). Raises ConfigError."""
+    try:
+        return RetentionSection().load(raw.get("retention") or {})
+    except ma.ValidationError as exc:
+        raise ConfigError("configuration: retention: " + summarize(exc.messages)) from None
