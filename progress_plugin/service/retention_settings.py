@@ -65,4 +65,4 @@ def retention_config(raw: dict) -> RetentionConfig:
     try:
         return RetentionSection().load(raw.get("retention") or {})
     except ma.ValidationError as exc:
-        raise ConfigError("configuration: retention: " + summarize(exc.messages)) from None
+        raise ConfigError("configuration: " + summarize({"retention": exc.messages})) from None
