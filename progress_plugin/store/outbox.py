@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from progress_plugin.store import leases
+from progress_plugin.store import partitions
 from progress_plugin.store import tables as t
 from progress_plugin.core.dates import utc
 
@@ -37,6 +38,10 @@ def put(conn: Connection, rows, now: datetime, target: str | None = None) -> int
     sent to a SMART EHR with a launch's token (the worker leaves them alone)."""
     now = utc(now)
     written = 0
+    rows = list(rows)
+    if conn.dialect.name == "postgresql":     # partitioned: the keys' locks make (clinic_id, key) unique
+        for clinic in sorted({r[0] for r in rows}):
+            partitions.lock_keys(conn, clinic, [r[2][:400] for r in rows if r[0] == clinic])
     for clinic_id, client_id, key, kind, payload in rows:
         key = key[:400]
         exists = conn.execute(sa.select(t.outbox.c.id).where(

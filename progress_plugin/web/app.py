@@ -16,6 +16,7 @@ from progress_plugin.web import cds
 from progress_plugin.web import checkin
 from progress_plugin.web import console
 from progress_plugin.web import i18n
+from progress_plugin.web import metrics
 from progress_plugin.store import inbox
 from progress_plugin.store import outbox
 from progress_plugin.web import panel_routes as panel_http
@@ -158,4 +159,4 @@ def all_blueprints() -> list:
     """Every blueprint the service mounts."""
     return [receiver.blueprint, admin.blueprint, panel_http.blueprint, cds.blueprint, canvas.blueprint,
             console.blueprint, checkin.blueprint, checkin.api_blueprint, smart_launch.blueprint,
-            smart_pages.blueprint]
+            smart_pages.blueprint, metrics.blueprint]
