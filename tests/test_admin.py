@@ -25,6 +25,9 @@ PUBLIC = {
     "/static/<path:filename>": "Flask's static files (none are clinic data)",
     "/cds-services": "CDS Hooks discovery; holds no clinic data",
     "/checkin/static/<path:filename>": "the check-in page's stylesheet (no clinic data)",
+    "/smart/static/<path:filename>": "the SMART app's stylesheet (no clinic data)",
+    "/smart/launch": "starts a SMART authorization with an allowed EHR; shows nothing (tests/test_smart_refusals.py)",
+    "/smart/login": "starts a standalone SMART launch with an allowed EHR; shows nothing",
 }
 #: Routes authenticated by a signature instead of a token (checked in their own tests).
 SIGNED = {
@@ -36,6 +39,14 @@ SIGNED = {
     "/checkin/": "the client's check-in: the link's session cookie and a form token (tests/test_checkin_web.py)",
     "/checkin/thanks": "after a check-in: the link's session cookie",
     "/checkin/progress": "the client's own view: the link's session cookie, one client only",
+    "/smart/callback": "the EHR's answer: a single-use state, then the code exchanged with the EHR (tests/test_smart_refusals.py)",
+    "/smart/logout": "the SMART session cookie and its form token",
+    "/smart/app/": "the SMART app: the session cookie a launch made (tests/test_smart_refusals.py)",
+    "/smart/app/intake": "the SMART app: the launch's session cookie and a form token",
+    "/smart/app/tags": "the SMART app: the launch's session cookie and a form token",
+    "/smart/app/panel": "the SMART app: the launch's session cookie",
+    "/smart/app/retry": "the SMART app: the launch's session cookie and a form token",
+    "/metrics": "Prometheus metrics: a metrics token, which opens nothing else (tests/test_metrics.py)",
 }
 #: The admin console's pages: a session cookie from a signed-in token, and a form token on every
 #: POST (tests/test_console.py walks them: each needs the session, or is the sign-in page).

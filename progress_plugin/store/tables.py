@@ -1,7 +1,7 @@
 """The store's tables (SQLAlchemy Core). There is no column for note text anywhere."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table,
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
 metadata = MetaData(naming_convention={
@@ -12,6 +12,8 @@ metadata = MetaData(naming_convention={
 
 ID = String(128)
 TS = DateTime(timezone=True)
+#: 64-bit on PostgreSQL (the inbox, the outbox and counters outgrow 32 bits); SQLite's INTEGER is 64-bit already.
+BIG = BigInteger().with_variant(Integer, "sqlite")
 
 clinics = Table(
     "clinics", metadata,
@@ -113,7 +115,7 @@ tokens = Table(
 
 inbox = Table(
     "inbox", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BIG, primary_key=True, autoincrement=True),
     Column("clinic_id", ID, nullable=False),
     Column("event_id", String(255), nullable=False),
     Column("event_type", String(100), nullable=False),
@@ -132,7 +134,7 @@ inbox = Table(
 
 outbox = Table(
     "outbox", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BIG, primary_key=True, autoincrement=True),
     Column("clinic_id", ID, nullable=False),
     Column("key", String(400), nullable=False),        # idempotency key of the effect
     Column("client_id", ID),                           # the client it is about; none for the clinic's own
@@ -158,7 +160,7 @@ counters = Table(
     "counters", metadata,
     Column("clinic_id", ID, primary_key=True),
     Column("name", String(100), primary_key=True),     # e.g. "unknown-event:foo", "subscription:<id>"
-    Column("value", Integer, nullable=False),
+    Column("value", BIG, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
 
