@@ -16,6 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from progress_plugin.store.group_commit import GroupCommit
+
 DEFAULT_URL = "sqlite:///progress.db"
 BUSY_TIMEOUT_MS = 30000
 CHUNK = 500     # ids per IN list
@@ -136,6 +138,16 @@ class StoreBase:
     def begin(self):
         with self.engine.begin() as conn:
             yield conn
+
+    def grouped(self, write):
+        """Run ``write(conn)`` in a transaction shared with other threads' writes and return
+        its result once committed (:mod:`~progress_plugin.store.group_commit`)."""
+        group = self.__dict__.get("_group")
+        if group is None:
+            path = sqlite_path(self.engine.url)
+            group = self.__dict__.setdefault("_group", GroupCommit(
+                self.engine, None if path is None else os.path.abspath(path) + ".commit-lock"))
+        return group.run(write)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
