@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from progress_plugin.core import effects as fx
+from progress_plugin.store import client_versions
 from progress_plugin.store import tables as t
 from progress_plugin.core.dates import as_dt, utc
 from progress_plugin.store.audit import audit_values
@@ -56,6 +57,7 @@ class Writes(StoreBase):
         backfill page does); rejections, refusals and every other effect keep theirs.
         """
         now = utc(now)
+        effects = list(effects)
         run: list = []
         tagged: set = set()
         for effect in effects:
@@ -79,6 +81,7 @@ class Writes(StoreBase):
                 conn.execute(t.audit_log.insert(), row)
         if run:
             _write_run(conn, run, actor, now, audit_tags)
+        client_versions.touch(conn, client_versions.changed_clients(effects))
 
 
 def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
