@@ -300,7 +300,7 @@ def _table(data: dict, words: Words) -> str:
     intake = escape(words(N_("Intake")))
     for session in sorted(rows):
         row = rows[session]
-        cells = "".join(f'<td class="num">{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
+        cells = "".join(f'<td>{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
                         for g in goals)
         name = (intake if session == 0 else number(words, session) if session == int(session)
                 else escape(words(N_("Check-in {when}"), when=after(words, int(session)))))
