@@ -1,0 +1,145 @@
+"""Pages: time to first byte of the admin console and the check-in pages under ``wrk``, against a
+bare Flask page of the same size.
+
+- **measured**: each page of :data:`PAGES` from the service under gunicorn (2 gthread workers,
+  the shipped layout, SQLite store), signed in where the page needs it: the bench opens a
+  console session for an admin token and a check-in session from a link, as a browser's
+  sign-in would, and sends their cookies.
+- **floor**: ``bench/floor_pages.py``, a bare Flask page of the measured page's size, same
+  gunicorn settings, same load.
+- **Load**: ``wrk -t1 -c4`` for a few seconds per page and floor, alternating in rounds. wrk's
+  latency is the time from sending a request to reading its whole answer; these pages are a
+  few KiB, answered in one write, so it is the time to first byte within the write's cost.
+- **Targets**: median / floor median <= 3, p99 <= 50 ms, per page.
+
+Adding a page is one line of :data:`PAGES`: ``(name, path, session)``, the session ``console``,
+``checkin`` or None.
+
+Run: ``.venv/bin/python bench/bench_pages.py [--seconds S] [--rounds N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from bench.bench_ingest import CLINIC, SECRET, Gunicorn, Receiver  # noqa: E402
+from bench.common import line  # noqa: E402
+
+#: (name, path, session): one line per page. ``{clinic}`` is the benchmark's clinic.
+PAGES = [
+    ("console: sign-in", "/admin/", None),
+    ("console: clinic", "/admin/clinics/{clinic}/", "console"),
+    ("console: tags", "/admin/clinics/{clinic}/tags", "console"),
+    ("console: tokens", "/admin/clinics/{clinic}/tokens", "console"),
+    ("console: history", "/admin/clinics/{clinic}/history", "console"),
+    ("check-in", "/checkin/", "checkin"),
+    ("check-in: progress", "/checkin/progress", "checkin"),
+]
+RATIO_MAX, P99_MAX_MS = 3.0, 50.0
+
+
+def sessions(store_url: str) -> dict[str, str]:
+    """Cookies of a signed-in console browser (an admin token) and a check-in browser (a link)."""
+    from progress_plugin.service.clock import utcnow
+    from progress_plugin.store import Store, checkins, console_sessions, tokens
+    store = Store.open(store_url)
+    now = utcnow()
+    _, token = tokens.create(store, CLINIC, "admin", "bench", now)
+    console = console_sessions.start(store, tokens.verify(store, token), now, timedelta(hours=1))
+    _, code = checkins.create_link(store, CLINIC, "c1", now, timedelta(days=1))
+    checkin, _, reason = checkins.open_session(store, code, now, timedelta(hours=1))
+    assert reason == "ok", reason
+    store.close()
+    return {"console": f"pp_console={console}", "checkin": f"pp_checkin={checkin}"}
+
+
+def seed(url: str) -> None:
+    """A client with an intake and a few notes, through the receiver (as a host would send them)."""
+    import time
+    import uuid
+
+    from progress_plugin.web.signatures import sign_standard
+    from tests.e2e import scenario
+    events, _ = scenario(lambda: f"doc-{uuid.uuid4().hex[:8]}", clients=1, notes_per_client=6)
+    http = requests.Session()
+    for i, (kind, data) in enumerate(events):
+        data = {**data, "client_id": "c1"}
+        body = json.dumps({"type": kind, "timestamp": "2026-02-01T00:00:00Z", "data": data}).encode()
+        headers = {**sign_standard(SECRET, f"evt_seed_{i}", int(time.time()), body), "Content-Type": "application/json"}
+        assert http.post(f"{url}/webhooks/{CLINIC}", data=body, headers=headers, timeout=10).status_code < 300
+
+
+def wrk(url: str, cookie: str | None, seconds: float) -> dict:
+    headers = ["-H", f"Cookie: {cookie}"] if cookie else []
+    out = subprocess.run(["wrk", "-t1", "-c4", "-d", f"{int(seconds)}s", "--timeout", "10s", *headers,
+                          "-s", str(ROOT / "bench" / "pages.lua"), url], capture_output=True, text=True)
+    report = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
+    if any(report["errors"].values()):
+        raise RuntimeError(f"{url}: wrk saw errors {report['errors']}")
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+    service = floor = None
+    try:
+        service = Receiver(folder / "service", "http://127.0.0.1:9/fhir", threads=4)
+        floor = Gunicorn("bench.floor_pages:app", folder, threads=4)
+        seed(service.url)
+        cookies = sessions(service.store_url)
+        rows = []
+        for name, path, session in PAGES:
+            url = service.url + path.format(clinic=CLINIC)
+            cookie = cookies[session] if session else None
+            first = requests.get(url, headers={"Cookie": cookie} if cookie else {}, timeout=10, allow_redirects=False)
+            if first.status_code != 200:
+                raise RuntimeError(f"{name}: {path} answered {first.status_code}, not 200")
+            floor_url = f"{floor.url}/floor/{len(first.content)}"
+            pairs = []
+            for i in range(args.rounds):
+                runs = [lambda: wrk(floor_url, None, args.seconds), lambda: wrk(url, cookie, args.seconds)]
+                got = [f() for f in (runs if i % 2 == 0 else runs[::-1])]
+                pairs.append(got if i % 2 == 0 else got[::-1])
+            med = statistics.median
+            rows.append({"name": name, "bytes": len(first.content),
+                         "p50": med(p["p50_us"] for _, p in pairs) / 1e3, "p99": med(p["p99_us"] for _, p in pairs) / 1e3,
+                         "floor_p50": med(f["p50_us"] for f, _ in pairs) / 1e3,
+                         "ratio": med(p["p50_us"] / f["p50_us"] for f, p in pairs)})
+    finally:
+        for server in (service, floor):
+            if server is not None:
+                server.stop()
+    print(f"pages under gunicorn (2 gthread workers, SQLite), wrk -t1 -c4, {args.rounds} rounds of "
+          f"{args.seconds:g} s per page and floor, medians")
+    for r in rows:
+        print(f"  {r['name']:<22} {r['bytes'] / 1024:5.1f} KiB   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
+              f"floor p50 {r['floor_p50']:5.2f} ms   ratio {r['ratio']:.2f}x")
+    checks = []
+    for r in rows:
+        checks.append((f"page {r['name']}: p50 / bare page p50", f"{r['ratio']:.2f}", f"<= {RATIO_MAX:g}",
+                       r["ratio"] <= RATIO_MAX))
+        checks.append((f"page {r['name']}: p99 (ms)", f"{r['p99']:.1f}", f"<= {P99_MAX_MS:g}", r["p99"] <= P99_MAX_MS))
+    for check in checks:
+        print(line(*check))
+    worst = max(rows, key=lambda r: r["ratio"])
+    print(f"pages: worst ratio {worst['ratio']:.2f}x ({worst['name']}), worst p99 {max(r['p99'] for r in rows):.1f} ms: "
+          f"{'MET' if all(c[3] for c in checks) else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
