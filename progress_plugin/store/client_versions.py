@@ -33,10 +33,18 @@ def _upsert(dialect: str):
 
 def touch(conn: Connection, pairs) -> None:
     """A new token for each ``(clinic_id, client_id)`` in ``pairs``."""
-    rows = [{"clinic_id": clinic, "client_id": client, "token": secrets.token_hex(16)}
-            for clinic, client in sorted(set(pairs))]
-    if rows:
-        conn.execute(_upsert(conn.dialect.name), rows)
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return
+    if conn.dialect.name == "sqlite":       # straight to the driver: a backfill page touches ~200 clients
+        conn.exec_driver_sql(_SQLITE_UPSERT, [(clinic, client, secrets.token_hex(16)) for clinic, client in pairs])
+        return
+    conn.execute(_upsert(conn.dialect.name), [{"clinic_id": clinic, "client_id": client,
+                                               "token": secrets.token_hex(16)} for clinic, client in pairs])
+
+
+_SQLITE_UPSERT = ("INSERT INTO client_versions (clinic_id, client_id, token) VALUES (?, ?, ?) "
+                  "ON CONFLICT (clinic_id, client_id) DO UPDATE SET token = excluded.token")
 
 
 def changed_clients(effects) -> set[tuple[str, str]]:
