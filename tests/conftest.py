@@ -160,6 +160,7 @@ def fuzz_counts(artifacts_dir):
 
 # -- hosts ----------------------------------------------------------------------------------
 from tests.fhir_server import medplum, medplum_server  # noqa: E402,F401  (Medplum FHIR server fixtures)
+from tests.smart_ehr import smart_ehr  # noqa: E402,F401  (the SMART EHR stand-in, in front of Medplum)
 
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="   # 32 bytes once decoded
 

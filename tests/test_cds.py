@@ -261,6 +261,62 @@ def test_without_a_link_secret_the_card_has_no_link(make_service, keys, now):
     assert client.get("/cds/progress.html?code=x").status_code == 404
 
 
+# -- the link: a SMART launch when the clinic has a SMART EHR --------------------------------------
+SMART_PUBLIC = "https://progress.example.org/app"
+
+
+def smart_section(**ehr_overrides) -> dict:
+    ehr = {"id": "ehr-1", "clinic": "clinic-a", "iss": ["https://ehr.example/fhir/R4"], "client_id": "progress-app"}
+    ehr.update(ehr_overrides)
+    return {"public_url": SMART_PUBLIC + "/", "token_key_env": "SMART_KEY", "ehrs": [ehr]}
+
+
+@pytest.fixture
+def make_smart_service(sqlite_url, keys, now):
+    from cryptography.fernet import Fernet
+    stores = []
+
+    def make(**ehr_overrides):
+        config = settings.load({"store": {"url": sqlite_url}, "cds": cds_section(keys),
+                                "smart": smart_section(**ehr_overrides)},
+                               env={"SMART_KEY": Fernet.generate_key().decode()})
+        store = Store.open(config.store_url)
+        stores.append(store)
+        seed(Runtime(store, clock=lambda: now))
+        return create_app(store, config=config, clock=lambda: now, blueprints=[cds.blueprint]).test_client(), store
+    yield make
+    for s in stores:
+        s.close()
+
+
+def test_with_a_smart_ehr_for_the_clinic_the_link_is_a_smart_launch_with_app_context(make_smart_service, keys):
+    client, store = make_smart_service()
+    (card,) = post(client, keys, body_for()).get_json()["cards"]
+    (link,) = card["links"]
+    assert set(link) == {"label", "url", "type", "appContext"}
+    assert link["type"] == "smart" and link["label"] == "Open the progress view"
+    assert link["url"] == SMART_PUBLIC + "/smart/launch"             # the EHR adds iss and launch
+    assert json.loads(link["appContext"]) == {"page": "panel", "client": "c1"}
+    with store.engine.connect() as conn:                              # no one-time code was made for it
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.link_codes)).scalar() == 0
+
+
+def test_a_smart_ehr_without_cds_link_or_of_another_clinic_keeps_the_absolute_link(make_smart_service, keys):
+    for overrides in ({"cds_link": False}, {"clinic": "clinic-b"}):
+        client, _ = make_smart_service(**overrides)
+        (card,) = post(client, keys, body_for()).get_json()["cards"]
+        (link,) = card["links"]
+        assert link["type"] == "absolute" and "appContext" not in link
+        assert link["url"].startswith(PUBLIC + "/cds/progress.html?code=")
+
+
+def test_the_smart_links_label_is_in_the_clinics_language(make_smart_service, keys, now):
+    client, store = make_smart_service()
+    store.ensure_clinic("clinic-a", now, language="hi")
+    (card,) = post(client, keys, body_for()).get_json()["cards"]
+    assert card["links"][0]["label"] == "प्रगति का पेज खोलें" and card["links"][0]["type"] == "smart"
+
+
 # -- the link -------------------------------------------------------------------------------------
 def card_link(client, keys, body=None):
     (card,) = post(client, keys, body or body_for()).get_json()["cards"]

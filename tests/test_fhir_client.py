@@ -411,15 +411,15 @@ def test_ensure_questionnaire_needs_url_and_version(client, mocked):
 
 # -- upsert by identifier ---------------------------------------------------------------
 
-IDENT = {"identifier": "https://progress-plugin.example/goal|goal-1", "_count": "2"}
+IDENT = {"identifier": "https://progress-plugin.example/goal|goal-1", "subject": "Patient/p1", "_count": "2"}
 
 
 def test_upsert_creates_by_conditional_put(client, mocked):
     mocked.get(f"{BASE}/Goal", json=page([]), match=[matchers.query_param_matcher(IDENT)])
     mocked.put(f"{BASE}/Goal", status=201, json=goal() | {"id": "g1"},
                match=[matchers.query_param_matcher(
-                   {"identifier": "https://progress-plugin.example/goal|goal-1"})])
-    result = client.upsert_by_identifier(goal())
+                   {"identifier": "https://progress-plugin.example/goal|goal-1", "subject": "Patient/p1"})])
+    result = client.upsert_by_identifier(goal())     # the search and the PUT are kept to the goal's patient
     assert result.action == "created" and result.wrote
     assert result.resource["id"] == "g1"
     assert sent_json(mocked.calls[1]) == goal()

@@ -1,5 +1,11 @@
 """Scale-out: 4 worker processes on one PostgreSQL drain 2,000 events; 2 are killed -9 midway.
 
+The test runs twice: with every process connected to PostgreSQL directly, and with every
+process (migrations, the service, the workers) going through PgBouncer in transaction mode
+(tests/pgbouncer.py: Debian's pgbouncer, 4 server connections shared by all of them), with
+the store told so by ``?pooler=transaction``. Advisory locks (transaction-scoped), ``SKIP
+LOCKED`` claims and the inserts' key locks must all hold there too.
+
 Real processes on 127.0.0.1: gunicorn (the receiver), four `progress-plugin worker`
 processes, a throwaway PostgreSQL cluster and a Medplum FHIR server of the test's own.
 
@@ -15,6 +21,7 @@ worker is idle and polling.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import datetime, timezone
@@ -24,7 +31,7 @@ import sqlalchemy as sa
 
 from progress_plugin.store import tables as t
 from progress_plugin.store import Store
-from tests import e2e, fhir_server
+from tests import e2e, fhir_server, pgbouncer
 from tests.conftest import SECRET
 from tests.test_faults import Stack, assert_nothing_lost_or_duplicated, scenario
 
@@ -43,7 +50,26 @@ END $$;
 CREATE TRIGGER inbox_lease_audit AFTER UPDATE ON inbox FOR EACH ROW EXECUTE FUNCTION lease_audit();
 CREATE TRIGGER outbox_lease_audit AFTER UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION lease_audit();
 """
-NOT_A_WORKER = (None, "deferred")      # "deferred": an inbox row parked until its client's intake arrives
+NOT_A_WORKER = (None, "deferred")
+_databases = itertools.count(1)      # "deferred": an inbox row parked until its client's intake arrives
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def route(request, pg_cluster):
+    """(the store URL every process uses, a direct URL as the same role for the test's own checks)"""
+    if request.param == "direct":
+        url = request.getfixturevalue("pg_url")
+        yield url, url
+        return
+    if pgbouncer.BINARY is None:
+        pytest.skip("Debian's pgbouncer is not installed; scripts/test installs it when run as root")
+    name = f"pgb{next(_databases)}"
+    pgbouncer.create_role_and_database(pg_cluster, name)
+    bouncer = pgbouncer.Bouncer(pg_cluster).start()
+    try:
+        yield bouncer.url(name), bouncer.direct_url(name)
+    finally:
+        bouncer.stop()
 
 
 @pytest.fixture
@@ -52,8 +78,9 @@ def host():
         yield server
 
 
-def test_four_workers_on_postgresql_drain_2000_events_with_two_killed_midway(pg_url, tmp_path, host):
-    Store.open(pg_url).close()                     # the schema, then the audit trigger on it
+def test_four_workers_on_postgresql_drain_2000_events_with_two_killed_midway(route, tmp_path, host):
+    store_url, pg_url = route
+    Store.open(store_url).close()                  # the schema, then the audit trigger on it
     engine = sa.create_engine(pg_url)
     with engine.begin() as c:
         c.exec_driver_sql(AUDIT)
@@ -62,7 +89,7 @@ def test_four_workers_on_postgresql_drain_2000_events_with_two_killed_midway(pg_
     assert len(events) == 2000
     host.reset()
 
-    stack = Stack(tmp_path, pg_url, host.base_url, lease_seconds=2)
+    stack = Stack(tmp_path, store_url, host.base_url, lease_seconds=2)
     started = time.monotonic()
     try:
         workers = [stack.worker() for _ in range(4)]
@@ -92,6 +119,7 @@ def test_four_workers_on_postgresql_drain_2000_events_with_two_killed_midway(pg_
     finally:
         stack.stop()
         engine.dispose()
+    stack.store_url = pg_url                       # the checks below read directly
 
     assert all(w.proc.returncode == -9 for w in victims)
     assert all(w.proc.returncode == 0 for w in workers[2:])       # the survivors ran to the end

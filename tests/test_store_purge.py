@@ -340,13 +340,16 @@ def test_rebuild_clears_what_an_earlier_version_freed_without_zeroing(sqlite_url
 
 # -- no byte left: PostgreSQL ---------------------------------------------------------------
 def relation_bytes(cluster, conn, table: str) -> bytes:
-    """The raw bytes of a table's heap and TOAST files (every segment), read from the data folder."""
+    """The raw bytes of a table's heap and TOAST files (every segment, every partition), read from
+    the data folder."""
     data = b""
-    paths = [conn.exec_driver_sql(f"SELECT pg_relation_filepath('{table}')").scalar()]
-    toast = conn.exec_driver_sql(
-        f"SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = '{table}'::regclass").scalar()
-    if toast and toast != "-":
-        paths.append(conn.exec_driver_sql(f"SELECT pg_relation_filepath('{toast}')").scalar())
+    paths = []
+    for leaf in conn.exec_driver_sql(f"SELECT relid::text FROM pg_partition_tree('{table}') WHERE isleaf").scalars():
+        paths.append(conn.exec_driver_sql(f"SELECT pg_relation_filepath('{leaf}')").scalar())
+        toast = conn.exec_driver_sql(
+            f"SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = '{leaf}'::regclass").scalar()
+        if toast and toast != "-":
+            paths.append(conn.exec_driver_sql(f"SELECT pg_relation_filepath('{toast}')").scalar())
     for rel in paths:
         base = os.path.join(cluster.data, rel)
         segment, name = 0, base

@@ -28,6 +28,8 @@ COMMANDS = {
     "schemas": "progress_plugin.cli.artifacts:schemas",
     "hooks": "progress_plugin.cli.artifacts:hooks",
     "bundle": "progress_plugin.cli.artifacts:bundle_command",
+    "prune": "progress_plugin.cli.retention:prune",
+    "audit": "progress_plugin.cli.retention:audit",
 }
 
 

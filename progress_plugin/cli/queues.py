@@ -114,14 +114,15 @@ def outbox_group():
 @click.option("--limit", default=100, show_default=True)
 @pass_ctx
 def outbox_list(obj: Context, status, clinic, limit):
-    """List outbox rows (dead letters by default) with their last error."""
+    """List outbox rows (dead letters by default) with their last error, and where each goes: the
+    configured host, or a SMART EHR (``smart:<ehr>``, sent with a launch's token from its pages)."""
     with obj.store.begin() as conn:
         rows = outbox.rows(conn, status, clinic, limit)
         counts = outbox.counts(conn)
     if rows:
-        _table(["id", "clinic", "kind", "status", "attempts", "key", "error", "next attempt"],
-               [[r["id"], r["clinic_id"], r["kind"], r["status"], r["attempts"], r["key"], r["last_error"],
-                 _when(r["next_attempt_at"]) if r["status"] == "pending" else ""] for r in rows])
+        _table(["id", "clinic", "to", "kind", "status", "attempts", "key", "error", "next attempt"],
+               [[r["id"], r["clinic_id"], r["target"] or "host", r["kind"], r["status"], r["attempts"], r["key"],
+                 r["last_error"], _when(r["next_attempt_at"]) if r["status"] == "pending" else ""] for r in rows])
     else:
         click.echo(f"no {status} rows" if status else "no rows")
     click.echo("totals: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))

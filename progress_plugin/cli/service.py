@@ -78,7 +78,8 @@ def worker(obj: Context, once, log_level):
 @click.command()
 @pass_ctx
 def check(obj: Context):
-    """Verify the configuration, the store, the host's reachability and credentials, and the secrets.
+    """Verify the configuration, the store, the host's reachability and credentials, and the secrets;
+    with a [smart] section, each EHR's smart-configuration against what is configured for it.
 
     Also counts failed inbox rows and dead outbox rows. Exit status: 0 when all is well, 1
     when something failed, 3 when all passed but some rows wait for you (see `inbox list`
@@ -119,4 +120,7 @@ def check(obj: Context):
         except ProgressPluginError as exc:
             failures += 1
             click.echo(f"FAIL host: {exc}")
+    if cfg.smart is not None:
+        from progress_plugin.cli.smart_check import check_smart     # Authlib: the server extra
+        failures += check_smart(cfg.smart, click.echo)[0]
     sys.exit(1 if failures else 3 if warnings else 0)

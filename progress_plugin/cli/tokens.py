@@ -31,6 +31,18 @@ def create(obj: Context, clinic, role, name, actor):
     click.echo(token)
 
 
+@tokens.command("create-metrics")
+@click.option("--name", required=True, type=TEXT, help="What reads it, e.g. 'prometheus'.")
+@actor_option
+@pass_ctx
+def create_metrics(obj: Context, name, actor):
+    """Create a token for GET /metrics and print it once: it opens /metrics (counts for the whole
+    store, no client data) and nothing else, and needs no clinic."""
+    token_id, token = tokens_mod.create_metrics(obj.store, name, now(), actor)
+    click.echo(f"token id {token_id} (metrics). It is shown only now:", err=True)
+    click.echo(token)
+
+
 @tokens.command("list")
 @click.option("--clinic", envvar=ENV_CLINIC, metavar="ID", type=TEXT, help="Only this clinic's tokens.")
 @pass_ctx

@@ -84,6 +84,13 @@ def _from_etag(resource_type: str, id: str, response: requests.Response) -> dict
     return resource
 
 
+def _compartment(resource: dict) -> dict:
+    """``{"subject": "Patient/<id>"}`` when the resource is about a patient: its identifier search is
+    then also constrained to that patient, as an EHR requires of an app with patient-level scopes."""
+    ref = (resource.get("subject") or {}).get("reference", "") if isinstance(resource.get("subject"), dict) else ""
+    return {"subject": ref} if re.fullmatch(r"Patient/[A-Za-z0-9\-.]{1,64}", ref) else {}
+
+
 def _strip(resource: dict) -> dict:
     return {k: v for k, v in resource.items() if k not in _SERVER_FIELDS}
 
@@ -142,8 +149,9 @@ class FHIRClient(FHIRReader):
             raise ValidationError({"identifier": ["an identifier with system and value is required"]})
         system, value = identifiers[0]["system"], identifiers[0]["value"]
         token = f"{system}|{value}"
+        keyed = {"identifier": token, **_compartment(resource)}
         matches = []
-        for found in self.search(resource_type, {"identifier": token, "_count": 2}):
+        for found in self.search(resource_type, {**keyed, "_count": 2}):
             matches.append(found)
             if len(matches) > 1:
                 raise HostConflict(f"several {resource_type} share one identifier")
@@ -158,8 +166,7 @@ class FHIRClient(FHIRReader):
         headers = {"Prefer": "return=representation",
                    IDEMPOTENCY_HEADER: idempotency_key(resource_type, system, value,
                                                        _strip(resource))}
-        response = self._send("PUT", self.url(resource_type),
-                              params={"identifier": token}, json_body=body, headers=headers)
+        response = self._send("PUT", self.url(resource_type), params=keyed, json_body=body, headers=headers)
         action = "created" if response.status_code == 201 else "updated"
         return WriteResult(action, self._json(response), response.status_code)
 

@@ -43,6 +43,16 @@ def _ref_id(ref: dict | None, kind: str) -> str | None:
     return None
 
 
+def patient_of(resource: dict) -> str | None:
+    """The id of the patient a resource's ``subject`` names, or None."""
+    return _ref_id(resource.get("subject"), "Patient")
+
+
+def dated(resource: dict, fallback: datetime) -> datetime:
+    """A resource's ``date`` (a note's: when the session was), else ``fallback``."""
+    return _when(resource.get("date"), fallback)
+
+
 def _when(value: str | None, fallback: datetime) -> datetime:
     if not value or not isinstance(value, str):
         return fallback

@@ -50,16 +50,19 @@ def operations(effect: fx.Effect, vocabularies) -> list[tuple[str, str, dict]]:
     return []
 
 
-def enqueue(conn: Connection, effects, vocabularies, now: datetime, target: str | None = None) -> int:
+def enqueue(conn: Connection, effects, vocabularies, now: datetime, target: str | None = None,
+            skip: frozenset[str] = frozenset()) -> int:
     """Queue the host writes of ``effects`` in the outbox, in the caller's transaction, for
-    ``target`` (None: the configured host; see :func:`progress_plugin.store.outbox.put`).
+    ``target`` (None: the configured host; see :func:`progress_plugin.store.outbox.put`). Rows of a
+    kind in ``skip`` are left out (a SMART launch that may not publish a Questionnaire).
     Returns how many new rows were written."""
     return outbox.put(conn, ((effect.clinic_id,
                               # the clinic's shared rows (an intake's Questionnaire) belong to no client
                               fx.client_of(effect) if kind != "questionnaire" else None,
                               key, kind, payload)
                              for effect in effects if effect.host_bound
-                             for key, kind, payload in operations(effect, vocabularies)), now, target)
+                             for key, kind, payload in operations(effect, vocabularies)
+                             if kind not in skip), now, target)
 
 
 def apply(client: FHIRClient, kind: str, payload: dict) -> WriteResult:

@@ -50,6 +50,8 @@ rate_limit_storage = "memory://"             # per process; redis://... shares t
 https_only = false                           # true: cookies always Secure (else when the request is https)
 [checkin]                                    # the client's check-in links (optional; see checkin_settings)
 public_url = "https://progress.example.org"  # where clients reach /c/<token>; else the request's host
+[retention]                                  # pruning the inbox, outbox and audit log (see retention_settings)
+days = 30                                    # done inbox and outbox rows are kept this long
 ```
 
 ``readable_note_types``, when set, lists the note types the plugin may read for that clinic
@@ -71,7 +73,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -86,9 +87,10 @@ from progress_plugin.lang import LANGUAGES
 from progress_plugin.service.config_file import (DEFAULT_CONFIG, ENV_CONFIG, ENV_STORE,  # noqa: F401
                                                  config_path, read_file, store_url)
 from progress_plugin.service.checkin_settings import CheckinConfig, CheckinSection
-from progress_plugin.service.config_fields import url
 from progress_plugin.service.smart_settings import SmartConfig, SmartSection, smart_config
 from progress_plugin.service.console_settings import ConsoleConfig, ConsoleSection
+from progress_plugin.service.cds_settings import CdsConfig, CdsIssuer, CdsSection, cds_config  # noqa: F401
+from progress_plugin.service.retention_settings import RetentionConfig, RetentionSection
 
 ENV_HOST_URL = "PROGRESS_PLUGIN_HOST_URL"
 DEFAULT_TOKEN_ENV = "PROGRESS_PLUGIN_HOST_TOKEN"
@@ -185,26 +187,6 @@ class WorkerSection(_Strict):
     embedded = fields.Boolean(load_default=True)
 
 
-class CdsIssuerSection(_Strict):
-    iss = fields.String(required=True, validate=validate.Length(min=1, max=400))
-    jku = fields.List(url(), required=True, validate=validate.Length(min=1, max=10))
-    clinic = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
-    fhir_servers = fields.List(url(), load_default=list)
-
-
-class CdsSection(_Strict):
-    public_url = url(required=True)
-    issuers = fields.List(fields.Nested(CdsIssuerSection), load_default=list)
-    leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(min=0, max=300))
-    jti_ttl_seconds = fields.Integer(load_default=600, validate=validate.Range(min=60, max=86400))
-    jwks_ttl_seconds = fields.Integer(load_default=300, validate=validate.Range(min=10, max=86400))
-    timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.5, max=60))
-    link_secret = fields.String()
-    link_secret_env = fields.String(load_default="PROGRESS_PLUGIN_CDS_LINK_SECRET")
-    link_ttl_seconds = fields.Integer(load_default=900, validate=validate.Range(min=60, max=3600))
-    session_ttl_seconds = fields.Integer(load_default=600, validate=validate.Range(min=60, max=3600))
-
-
 class ServiceSchema(_Strict):
     store = fields.Nested(StoreSection)
     host = fields.Nested(HostSection)
@@ -214,6 +196,7 @@ class ServiceSchema(_Strict):
     console = fields.Nested(ConsoleSection)
     checkin = fields.Nested(CheckinSection)
     smart = fields.Nested(SmartSection)
+    retention = fields.Nested(RetentionSection)
     max_body_bytes = fields.Integer(load_default=256 * 1024, validate=validate.Range(min=1024, max=10 * 1024 * 1024))
 
 
@@ -227,27 +210,6 @@ class Clinic:
     readable_note_types: frozenset[str] | None = None
     language: str | None = None      # the clinic's default language; None: English
     client_view_shows_strain: bool = False   # the client's views show tags with the strain role
-
-
-@dataclass(frozen=True)
-class CdsIssuer:
-    iss: str
-    jku: tuple[str, ...]
-    clinic: str
-    fhir_servers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CdsConfig:
-    public_url: str
-    issuers: dict[str, CdsIssuer] = field(default_factory=dict)
-    leeway_seconds: int = 30
-    jti_ttl_seconds: int = 600
-    jwks_ttl_seconds: int = 300
-    timeout_seconds: float = 5.0
-    link_secret: str | None = None
-    link_ttl_seconds: int = 900
-    session_ttl_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -270,6 +232,7 @@ class ServiceConfig:
     console: ConsoleConfig = ConsoleConfig()
     checkin: CheckinConfig = CheckinConfig()
     smart: SmartConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
 
     def readable_note_types(self, clinic_id: str) -> frozenset[str] | None:
         """The note types ``clinic_id`` lets the plugin read; None when it does not limit them."""
@@ -311,9 +274,9 @@ def load(raw: dict, store_flag: str | None = None, env=None) -> ServiceConfig:
         clinics=clinics, batch=w["batch"], lease_seconds=w["lease_seconds"],
         poll_seconds=w["poll_seconds"], max_attempts=w["max_attempts"],
         inbox_max_attempts=w["inbox_max_attempts"], embedded_worker=w["embedded"],
-        max_body_bytes=data["max_body_bytes"], cds=_cds(data.get("cds"), env),
+        max_body_bytes=data["max_body_bytes"], cds=cds_config(data.get("cds"), env),
         console=data.get("console") or ConsoleConfig(), checkin=data.get("checkin") or CheckinConfig(),
-        smart=smart_config(data.get("smart"), env))
+        smart=smart_config(data.get("smart"), env), retention=data.get("retention") or RetentionConfig())
 
 
 def _readable(listed) -> frozenset[str] | None:
@@ -368,24 +331,6 @@ def listed_clinics(raw: dict) -> list[dict]:
     except ma.ValidationError as exc:
         raise ConfigError("configuration: clinics: " + summarize(exc.messages)) from None
     return [{"id": c["id"], "name": c["name"], "language": c.get("language")} for c in loaded]
-
-
-def _cds(section: dict | None, env) -> CdsConfig | None:
-    if section is None:
-        return None
-    if importlib.util.find_spec("jwt") is None:
-        raise ConfigError("configuration: cds: needs PyJWT: pip install 'progress-plugin[cds]'")
-    issuers = {}
-    for i, s in enumerate(section["issuers"]):
-        if s["iss"] in issuers:
-            raise ConfigError(f"configuration: cds.issuers.{i}.iss: issuer {s['iss']!r} is listed twice")
-        issuers[s["iss"]] = CdsIssuer(s["iss"], tuple(s["jku"]), s["clinic"], tuple(s["fhir_servers"]))
-    secret = section.get("link_secret") or env.get(section["link_secret_env"]) or None
-    if secret is not None and len(secret.encode()) < 32:
-        raise ConfigError("configuration: cds.link_secret: must be at least 32 bytes")
-    return CdsConfig(section["public_url"].rstrip("/"), issuers, section["leeway_seconds"],
-                     section["jti_ttl_seconds"], section["jwks_ttl_seconds"], section["timeout_seconds"],
-                     secret, section["link_ttl_seconds"], section["session_ttl_seconds"])
 
 
 def from_files(config_flag: str | None = None, store_flag: str | None = None) -> ServiceConfig:

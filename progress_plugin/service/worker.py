@@ -45,6 +45,7 @@ from progress_plugin.core.dates import utc as _utc
 from progress_plugin.errors import (HostAPIError, HostConflict, HostUnavailable, ProgressPluginError,
                                     ValidationError)
 from progress_plugin.service.runtime import Runtime
+from progress_plugin.service.upkeep import Upkeep, host_error
 from progress_plugin.service.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Worker:
         self._client = client
         self.stopping = threading.Event()
         self.keeper: LeaseKeeper | None = None     # started by run(); see LeaseKeeper
+        self.upkeep = Upkeep(store, config, clock)  # counts for /metrics, the periodic prune
 
     @property
     def client(self):
@@ -87,6 +89,7 @@ class Worker:
         with self.store.begin() as conn:
             rows = inbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch,
                                max_claims=self.config.inbox_max_attempts)
+        self.upkeep.count("claims:inbox", len(rows))
         self._work(t.inbox, rows, self._one)
         return len(rows)
 
@@ -95,9 +98,12 @@ class Worker:
         try:
             events = self._events(row, now)
         except HostUnavailable as exc:
+            self.upkeep.count(host_error(exc))
             self._defer(row, now, f"host unavailable: {exc.status_code}")
             return
         except (ValidationError, HostAPIError) as exc:      # refused for good: no second try
+            if isinstance(exc, HostAPIError):
+                self.upkeep.count(host_error(exc))
             self._fail(row, now, exc, permanent=True)
             return
         except sa.exc.OperationalError:
@@ -203,6 +209,7 @@ class Worker:
         with self.store.begin() as conn:
             rows = outbox.claim(conn, self.owner, self.clock(), self.config.lease_seconds, self.config.batch,
                                 max_claims=self.config.max_attempts)
+        self.upkeep.count("claims:outbox", len(rows))
         sent: list[int] = []
         try:
             self._work(t.outbox, rows, lambda row: self._send(row, sent))
@@ -257,6 +264,7 @@ class Worker:
         try:
             result = writeback.apply(self.client, row["kind"], row["payload"])
         except HostUnavailable as exc:
+            self.upkeep.count(host_error(exc))
             with self.store.begin() as conn:
                 state = outbox.reschedule(conn, row, self.owner, self.clock(), str(exc),
                                           exc.context.get("retry_after"), self.config.max_attempts)
@@ -264,6 +272,8 @@ class Worker:
                         row["id"], row["kind"], exc)
             return
         except (HostConflict, HostAPIError, ValidationError) as exc:
+            if isinstance(exc, HostAPIError):
+                self.upkeep.count(host_error(exc))
             with self.store.begin() as conn:
                 outbox.dead(conn, row, self.owner, self.clock(), f"{exc.__class__.__name__}: {exc}")
             log.warning("outbox row dead id=%s kind=%s error=%s", row["id"], row["kind"], exc.__class__.__name__)
@@ -296,11 +306,13 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 busy = self.run_once()
+                self.upkeep.tick()
             except Exception as exc:             # keep the loop alive; the row's lease will expire
                 log.warning("worker iteration failed error=%s", error_code(exc))   # a code: no SQL parameters
                 busy = 0
             if not busy:
                 self.stopping.wait(self.config.poll_seconds)
+        self.upkeep.flush()
         log.info("worker stopped owner=%s", self.owner)
 
     def stop(self) -> None:

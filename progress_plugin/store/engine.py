@@ -16,9 +16,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from progress_plugin.errors import ConfigError
 from progress_plugin.store.group_commit import GroupCommit
 
 DEFAULT_URL = "sqlite:///progress.db"
+#: ``?pooler=transaction`` on a PostgreSQL URL: the store is reached through a pooler in
+#: transaction mode (PgBouncer's ``pool_mode = transaction``), so no statement is prepared on the
+#: server. Everything else the store does holds there: its advisory locks are transaction-scoped
+#: (``pg_advisory_xact_lock``), its claims (``FOR UPDATE SKIP LOCKED``) and its ``SET LOCAL``s
+#: live inside one transaction.
+POOLER = "pooler"
 BUSY_TIMEOUT_MS = 30000
 CHUNK = 500     # ids per IN list
 
@@ -75,7 +82,16 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    connect_args = {}
+    pooler = parsed.query.get(POOLER)
+    if pooler is not None:
+        if pooler != "transaction":
+            raise ConfigError(f"store URL: {POOLER}={pooler!r}: the only value is 'transaction'")
+        parsed = parsed.difference_update_query([POOLER])
+        # Behind PgBouncer in transaction mode each transaction may run on another server
+        # connection, which does not know a statement psycopg prepared on the last one.
+        connect_args["prepare_threshold"] = None
+    return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
 
 
 _REVISION = re.compile(r"""^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:["']([^"'\n]+)["']|None)\s*$""", re.M)

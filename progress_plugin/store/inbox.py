@@ -19,10 +19,11 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from progress_plugin.store import leases
+from progress_plugin.store import partitions
 from progress_plugin.store import tables as t
 from progress_plugin.core.dates import utc
 
@@ -37,8 +38,13 @@ FAIL_BACKOFF, MAX_FAIL_BACKOFF = 5.0, 300.0
 def put(conn: Connection, clinic_id: str, event_id: str, event_type: str, payload: dict, now: datetime) -> bool:
     """Store one event. False when this event id was seen before (nothing is written).
 
-    One ``INSERT ... ON CONFLICT DO NOTHING`` on the event key, so a request that races
-    another with the same event id needs no read first and no savepoint."""
+    SQLite: one ``INSERT ... ON CONFLICT DO NOTHING`` on the event key, so a request that races
+    another with the same event id needs no read first and no savepoint. PostgreSQL, where the
+    inbox is partitioned by time and ``(clinic_id, event_id)`` cannot be a unique constraint:
+    the key's advisory lock, then an insert only if no partition holds the key
+    (:mod:`progress_plugin.store.partitions`)."""
+    if conn.dialect.name == "postgresql":
+        partitions.lock_keys(conn, clinic_id, [event_id])
     result = conn.execute(_insert_new(conn.dialect.name), {
         "clinic_id": clinic_id, "event_id": event_id, "event_type": event_type, "payload": payload,
         "received_at": utc(now), "status": PENDING, "attempts": 0})
@@ -50,9 +56,16 @@ _INSERTS: dict = {}
 
 def _insert_new(dialect: str):
     statement = _INSERTS.get(dialect)
+    if statement is None and dialect == "postgresql":
+        statement = _INSERTS[dialect] = sa.text(
+            "INSERT INTO inbox (clinic_id, event_id, event_type, payload, received_at, status, attempts) "
+            "SELECT k.c, k.e, :event_type, :payload, :received_at, :status, :attempts "
+            "FROM (SELECT CAST(:clinic_id AS varchar) AS c, CAST(:event_id AS varchar) AS e) AS k WHERE NOT EXISTS "
+            "(SELECT 1 FROM inbox WHERE clinic_id = k.c AND event_id = k.e) RETURNING id").bindparams(
+            sa.bindparam("payload", type_=t.inbox.c.payload.type),
+            sa.bindparam("received_at", type_=t.inbox.c.received_at.type))
     if statement is None:
-        module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
-        statement = _INSERTS[dialect] = module.insert(t.inbox).on_conflict_do_nothing(
+        statement = _INSERTS[dialect] = sqlite.insert(t.inbox).on_conflict_do_nothing(
             index_elements=["clinic_id", "event_id"]).returning(t.inbox.c.id)   # a row only when inserted
     return statement
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from progress_plugin.store import leases
+from progress_plugin.store import partitions
 from progress_plugin.store import tables as t
 from progress_plugin.core.dates import utc
 
@@ -37,6 +38,10 @@ def put(conn: Connection, rows, now: datetime, target: str | None = None) -> int
     sent to a SMART EHR with a launch's token (the worker leaves them alone)."""
     now = utc(now)
     written = 0
+    rows = list(rows)
+    if conn.dialect.name == "postgresql":     # partitioned: the keys' locks make (clinic_id, key) unique
+        for clinic in sorted({r[0] for r in rows}):
+            partitions.lock_keys(conn, clinic, [r[2][:400] for r in rows if r[0] == clinic])
     for clinic_id, client_id, key, kind, payload in rows:
         key = key[:400]
         exists = conn.execute(sa.select(t.outbox.c.id).where(
@@ -102,6 +107,16 @@ def reschedule(conn, row: dict, owner: str, now: datetime, error: str, retry_aft
     return PENDING
 
 
+def kept(conn, row: dict, owner: str, now: datetime, error: str, max_attempts: int) -> str:
+    """A refusal a person sees and may retry (a SMART launch's write the EHR refused): the row stays
+    pending, due at once, with its error; dead after ``max_attempts`` refusals."""
+    attempts = row["attempts"] + 1
+    status = DEAD if attempts >= max_attempts else PENDING
+    _finish(conn, row["id"], owner, status=status, attempts=attempts, updated_at=utc(now), next_attempt_at=utc(now),
+            last_error=error[:500])
+    return status
+
+
 def dead(conn, row: dict, owner: str, now: datetime, error: str) -> None:
     _finish(conn, row["id"], owner, status=DEAD, attempts=row["attempts"] + 1, updated_at=utc(now),
             last_error=error[:500])
@@ -109,7 +124,8 @@ def dead(conn, row: dict, owner: str, now: datetime, error: str) -> None:
 
 def rows(conn, status: str | None = None, clinic_id: str | None = None, limit: int = 100) -> list[dict]:
     q = sa.select(t.outbox.c.id, t.outbox.c.clinic_id, t.outbox.c.key, t.outbox.c.kind, t.outbox.c.status,
-                  t.outbox.c.attempts, t.outbox.c.next_attempt_at, t.outbox.c.last_error).order_by(t.outbox.c.id)
+                  t.outbox.c.attempts, t.outbox.c.next_attempt_at, t.outbox.c.last_error,
+                  t.outbox.c.target).order_by(t.outbox.c.id)
     if status:
         q = q.where(t.outbox.c.status == status)
     if clinic_id:
@@ -117,14 +133,31 @@ def rows(conn, status: str | None = None, clinic_id: str | None = None, limit: i
     return [dict(r._mapping) for r in conn.execute(q.limit(limit))]
 
 
-def retry(conn, now: datetime, ids=None, clinic_id: str | None = None) -> int:
+def unsent(conn, target: str, clinic_id: str, limit: int = 50) -> list[dict]:
+    """The rows of ``target`` and the clinic not yet done (pending or dead), oldest first, each with
+    ``what``: the type of the resource it writes (``DocumentReference`` for a note's tags)."""
+    q = sa.select(t.outbox.c.id, t.outbox.c.kind, t.outbox.c.status, t.outbox.c.attempts, t.outbox.c.last_error,
+                  t.outbox.c.payload, t.outbox.c.updated_at).where(
+        t.outbox.c.target == target, t.outbox.c.clinic_id == clinic_id, t.outbox.c.status != DONE)
+    out = []
+    for r in conn.execute(q.order_by(t.outbox.c.id).limit(limit)):
+        row = dict(r._mapping)
+        payload = row.pop("payload") or {}
+        row["what"] = payload.get("type") or (payload.get("resource") or {}).get("resourceType") or row["kind"]
+        out.append(row)
+    return out
+
+
+def retry(conn, now: datetime, ids=None, clinic_id: str | None = None, target: str | None = None) -> int:
     """Put dead rows back in the queue (all dead rows, or those in ``ids``; of one clinic or
-    all). Idempotent writes make this safe."""
+    all; of one SMART target, or any). Idempotent writes make this safe."""
     q = t.outbox.update().where(t.outbox.c.status == DEAD)
     if ids:
         q = q.where(t.outbox.c.id.in_(list(ids)))
     if clinic_id:
         q = q.where(t.outbox.c.clinic_id == clinic_id)
+    if target:
+        q = q.where(t.outbox.c.target == target)
     return conn.execute(q.values(status=PENDING, attempts=0, claims=0, next_attempt_at=utc(now), lease_owner=None,
                                  lease_until=None, updated_at=utc(now))).rowcount
 

@@ -32,6 +32,9 @@ from progress_plugin.store import Store
 from progress_plugin.store.vocabularies import no_clinic
 
 ROLES = ("viewer", "admin")          # ascending: each role may do what the ones before it may
+#: A token kind of its own: opens ``/metrics`` (counts of the whole store) and nothing else; no clinic.
+METRICS = "metrics"
+STORE_WIDE = "*"                     # the clinic id of a metrics token (never a clinic's id: see CLINIC_RE)
 PREFIX = "pp_"
 TOKEN_RE = re.compile(r"^pp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 ALGORITHM = "sha256"
@@ -88,6 +91,19 @@ def create(store: Store, clinic_id: str, role: str, name: str, now: datetime,
     return token_id, token
 
 
+def create_metrics(store: Store, name: str, now: datetime, actor: str = "cli") -> tuple[str, str]:
+    """Create a metrics token (see :data:`METRICS`); returns ``(token_id, token)``, shown once."""
+    if not name or len(name) > 200:
+        raise ValidationError({"name": ["Names are 1-200 characters."]})
+    token_id = secrets.token_hex(8)
+    token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    with store.begin() as c:
+        c.execute(t.tokens.insert().values(token_id=token_id, clinic_id=STORE_WIDE, role=METRICS, name=name,
+                                           secret_hash=digest(token), created_at=utc(now)))
+        store.audit(c, STORE_WIDE, actor, "token.create", f"token:{token_id} role:{METRICS}", "ok", now)
+    return token_id, token
+
+
 def verify(store: Store, token: str | None) -> Principal | None:
     """The principal of a valid, unrevoked token, else None. Constant-time on the secret."""
     return check(store, token).principal
@@ -113,8 +129,10 @@ def label(token: str) -> str:
     return "h:" + hashlib.sha256((token or "").encode("utf-8", "replace")).hexdigest()[:8]
 
 
-def check(store: Store, token: str | None) -> Checked:
-    """Verify ``token`` and say why it fails, if it does. Constant-time on the secret."""
+def check(store: Store, token: str | None, roles: tuple[str, ...] = ROLES) -> Checked:
+    """Verify ``token`` and say why it fails, if it does. Constant-time on the secret. A token of a
+    role not in ``roles`` is refused (``wrong-kind``): a clinic token is no metrics token, and the
+    other way round."""
     match = TOKEN_RE.match(token or "")
     if match is None:
         return Checked(None, "malformed", label(token or ""))
@@ -129,8 +147,10 @@ def check(store: Store, token: str | None) -> Checked:
         return Checked(None, "unknown", token_id)
     if not same:
         return Checked(None, "bad-secret", token_id, row.clinic_id)
-    if row.revoked_at is not None or row.role not in ROLES:
+    if row.revoked_at is not None:
         return Checked(None, "revoked", token_id, row.clinic_id)
+    if row.role not in roles:
+        return Checked(None, "wrong-kind", token_id, row.clinic_id)
     return Checked(Principal(token_id, row.clinic_id, row.role), "ok", token_id, row.clinic_id,
                    utc(row.last_used_at))
 

@@ -16,10 +16,13 @@ from progress_plugin.web import cds
 from progress_plugin.web import checkin
 from progress_plugin.web import console
 from progress_plugin.web import i18n
+from progress_plugin.web import metrics
 from progress_plugin.store import inbox
 from progress_plugin.store import outbox
 from progress_plugin.web import panel_routes as panel_http
 from progress_plugin.web import webhooks as receiver
+from progress_plugin.web.smart import launch as smart_launch
+from progress_plugin.web.smart import pages as smart_pages
 from progress_plugin.service import settings
 from progress_plugin.errors import ProgressPluginError, ValidationError
 from progress_plugin.service.hostlink import check_host, say_no_host
@@ -155,4 +158,5 @@ def readiness(svc: Services) -> list[str]:
 def all_blueprints() -> list:
     """Every blueprint the service mounts."""
     return [receiver.blueprint, admin.blueprint, panel_http.blueprint, cds.blueprint, canvas.blueprint,
-            console.blueprint, checkin.blueprint, checkin.api_blueprint]
+            console.blueprint, checkin.blueprint, checkin.api_blueprint, smart_launch.blueprint,
+            smart_pages.blueprint, metrics.blueprint]

@@ -85,6 +85,23 @@ def authenticate(clinic_id: str, role: str) -> Principal:
     return found
 
 
+def authenticate_metrics() -> Principal:
+    """The request's principal if it carries a metrics token (:data:`tokens.METRICS`); else abort
+    401. Any other token, a clinic's admin token included, is refused the same way."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(_deny(401, "Unauthorized", N_("A bearer token is required."), 'Bearer realm="progress-plugin"'))
+    svc = services()
+    checked = tokens.check(svc.store, token.strip(), roles=(tokens.METRICS,))
+    if checked.principal is None:
+        _refused(svc, tokens.STORE_WIDE, checked, checked.reason)
+        abort(_deny(401, "Unauthorized", N_("The token is not valid."),
+                    'Bearer realm="progress-plugin", error="invalid_token"'))
+    used(svc, checked)
+    return checked.principal
+
+
 def used(svc, checked) -> None:
     """Keep the token's last use (to the hour: at most one write an hour per token)."""
     try:

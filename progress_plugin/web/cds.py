@@ -24,8 +24,10 @@ tags, the private reflection, therapist ratings or therapist prompts, because th
 viewer need not be the treating therapist. The linked panel is the shared (client) view for
 the same reason.
 
-The link is ``type: "absolute"``, not ``"smart"``, and carries a one-time code; how the code
-becomes a session on the shared view is in :mod:`progress_plugin.web.cds_link`.
+The link is ``type: "smart"``, with ``appContext``, when the clinic has a SMART EHR with
+``cds_link = true``: the EHR launches the plugin's SMART app on the progress panel. Otherwise it
+is ``type: "absolute"`` and carries a one-time code; both, and how the code becomes a session on
+the shared view, are in :mod:`progress_plugin.web.cds_link`.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from progress_plugin import lang
 from progress_plugin.web import cds_link, i18n
 from progress_plugin.schemas import jsonio
 from progress_plugin.core.bidi import isolate
-from progress_plugin.web.cds_link import PANEL_PATH, actor, link_url
+from progress_plugin.web.cds_link import PANEL_PATH, actor, card_link
 from progress_plugin.core.handle import handle
 from progress_plugin.errors import HostAuthError, HostNotFound, HostRejected, ValidationError
 from progress_plugin.core.events import PanelRequested
@@ -223,7 +225,7 @@ def _patient_view(cds) -> Response:
         (shown,) = handle(PanelRequested(caller.clinic, svc.clock(), client, "client"), state)
         names = chart_goals(prefetch.get("goals"), caller.clinic, client)
         words = lang.words(i18n.clinic_language(caller.clinic))     # the card: the clinic's default language
-        cards.append(card(shown.progress, state.intake, names, link_url(svc, cds, caller.clinic, client, user),
+        cards.append(card(shown.progress, state.intake, names, card_link(svc, cds, caller.clinic, client, user),
                           words))
     return _shown(svc, caller.clinic, client, user, body["hookInstance"], cards, words)
 
@@ -295,9 +297,10 @@ def chart_goals(bundle: dict | None, clinic: str, client: str) -> dict[str, str]
     return words
 
 
-def card(progress, intake, names: dict[str, str], link: str | None, words: Words = ENGLISH) -> dict:
+def card(progress, intake, names: dict[str, str], link: dict | None, words: Words = ENGLISH) -> dict:
     """The one card, said in ``words``: counts in the summary, the goals and the review in markdown.
-    ``names`` are the goals' words as the chart holds them, shown as they are."""
+    ``names`` are the goals' words as the chart holds them, shown as they are. ``link`` is
+    :func:`~progress_plugin.web.cds_link.card_link`'s (``url``, ``type``, maybe ``appContext``)."""
     goals = [g for g in progress.goals if g.replaced_by is None]     # a redefined goal's line has ended
     review = progress.review
     due = review is not None and review.due
@@ -336,7 +339,8 @@ def card(progress, intake, names: dict[str, str], link: str | None, words: Words
         "source": {"label": words(TITLE)},
     }
     if link:
-        result["links"] = [{"label": words(N_("Open the shared progress view")), "url": link, "type": "absolute"}]
+        label = N_("Open the progress view") if link["type"] == "smart" else N_("Open the shared progress view")
+        result["links"] = [{"label": words(label), **link}]
     return result
 
 

@@ -1,11 +1,18 @@
-"""The CDS card's link to the shared progress view: a one-time code, then a session cookie.
+"""The CDS card's link: a SMART App Launch, or a one-time code then a session cookie.
 
-The views here run behind ``GET /cds/progress.html``, a route of :mod:`progress_plugin.web.cds`.
+When the card's clinic has a SMART EHR with ``cds_link = true`` (``[smart]``, see
+:mod:`progress_plugin.service.smart_settings`), the link is ``type: "smart"`` (CDS Hooks 2.0
+Link: ``label``, ``url``, ``type``, ``appContext``): its ``url`` is the app's launch URL
+``{smart.public_url}/smart/launch``, which the EHR opens with ``iss`` and ``launch`` after its
+own authorization; ``appContext`` is a small JSON string, ``{"page": "panel", "client": <id>}``,
+that the EHR hands back to the app in the token response, so the app opens the progress panel
+of the chart's client. No code is made and nothing is stored for it: the SMART launch (OAuth
+with the EHR) decides who may see what.
 
-The link is ``type: "absolute"``, not ``"smart"``: a SMART link would be launched with
-``iss`` and ``launch`` and needs a SMART App Launch (OAuth with the EHR) that this service
-does not implement, while the panel endpoints take clinic tokens a chart viewer does not
-hold. So the card's link carries a one-time code: 32 random bytes, stored only as an HMAC
+For an EHR configured without SMART the link stays ``type: "absolute"``, to the views here,
+which run behind ``GET /cds/progress.html``, a route of :mod:`progress_plugin.web.cds`.
+The panel endpoints take clinic tokens a chart viewer does not hold, so that link carries a
+one-time code: 32 random bytes, stored only as an HMAC
 under ``[cds] link_secret`` (table ``link_codes``) with the clinic, client and viewer it
 opens, usable once within ``link_ttl_seconds``. Its first GET marks it used and answers with
 an opaque session cookie (HttpOnly, SameSite=Lax, Secure on https, limited to the panel's
@@ -23,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import json
 import logging
 import secrets
 from datetime import timedelta
@@ -43,6 +51,8 @@ from progress_plugin.web import i18n
 log = logging.getLogger(__name__)
 
 PANEL_PATH = "/cds/progress.html"
+#: The SMART app's launch URL under ``[smart] public_url`` (the EHR adds ``iss`` and ``launch``).
+SMART_LAUNCH_PATH = "/smart/launch"
 COOKIE = "pp_cds_session"
 #: Used and expired codes and sessions are kept this long after expiry (so a late reuse is
 #: told "already used" or "expired", not "unknown"), then deleted.
@@ -58,6 +68,18 @@ def actor(user_id: str) -> str:
 def _digest(cds, value: str) -> str:
     """What the store keeps of a code or a session id: its HMAC-SHA256 under the link secret."""
     return hmac.new(cds.link_secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def card_link(svc, cds, clinic: str, client: str, user_id: str) -> dict | None:
+    """The card's link without its label: ``type: "smart"`` when the clinic's SMART EHR asks for it,
+    else ``type: "absolute"`` with a new one-time code, else None (no link secret)."""
+    smart = svc.config.smart if svc.config is not None else None
+    ehr = smart.ehr_of_clinic(clinic) if smart is not None else None
+    if ehr is not None:
+        return {"url": f"{smart.public_url}{SMART_LAUNCH_PATH}", "type": "smart",
+                "appContext": json.dumps({"page": "panel", "client": client}, separators=(",", ":"))}
+    url = link_url(svc, cds, clinic, client, user_id)
+    return {"url": url, "type": "absolute"} if url else None
 
 
 def link_url(svc, cds, clinic: str, client: str, user_id: str) -> str | None:

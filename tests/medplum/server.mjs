@@ -17,6 +17,8 @@
 //                     {"status": 429, "retry_after": 1, "count": 2}
 //                     {"reset": true, "count": 1}          (destroys the socket)
 //                     {"delay_ms": 2000, "count": 1}       (answers normally, late)
+//                   a status fault answers an OperationOutcome; "code" and "text" set its
+//                   issue's code and details.text (default "transient", "injected <status>")
 //                   optional filters: "method": "PUT", "path": "Goal" (prefix of the
 //                   path without the leading slash). A list queues several specs.
 //   GET  /__faults  the faults still queued
@@ -245,7 +247,8 @@ async function handle(req, res, base) {
     finish(fault.status);
     const headers = { 'X-Request-Id': requestId };
     if (fault.retry_after !== undefined) headers['Retry-After'] = String(fault.retry_after);
-    return send(res, fault.status, operationOutcome('transient', `injected ${fault.status}`), headers);
+    return send(res, fault.status, operationOutcome(fault.code || 'transient',
+      fault.text || `injected ${fault.status}`), headers);
   }
 
   let body;

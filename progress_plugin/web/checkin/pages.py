@@ -27,16 +27,18 @@ import hashlib
 import hmac
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Blueprint, current_app, g, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from progress_plugin import lang
 from progress_plugin.core.words import N_
 from progress_plugin.service.checkin_settings import CheckinConfig
 from progress_plugin.store import checkins
 from progress_plugin.web import i18n
 from progress_plugin.web.context import only_for, services
+from progress_plugin.web.html import language_switch, link, protect
+
+__all__ = ["blueprint", "link", "problem", "render"]
 
 blueprint = Blueprint("checkin", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/checkin/static")
@@ -69,14 +71,7 @@ def _install(state) -> None:
 
 @blueprint.after_request
 def _headers(response):
-    response.headers["Content-Security-Policy"] = g.get("checkin_csp", CSP)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    if request.endpoint != "checkin.static":
-        response.headers["Cache-Control"] = "no-store"
-        response.vary.add("Cookie")
-    return response
+    return protect(response, g.get("checkin_csp", CSP), "checkin.static")
 
 
 # -- the session -----------------------------------------------------------------------------
@@ -121,24 +116,11 @@ def form_token_ok(sent: str | None) -> bool:
 
 
 # -- rendering -------------------------------------------------------------------------------
-def asked_language() -> str | None:
-    return lang.supported(request.args.get("lang"))
-
-
-def link(endpoint: str, **values) -> str:
-    """``url_for`` that keeps the page's ``?lang=``."""
-    code = asked_language()
-    if code and "lang" not in values:
-        values["lang"] = code
-    return url_for(endpoint, **values)
-
-
 def render(template: str, status: int = 200, page: str = "checkin.form", **context):
     """Render ``checkin/<template>`` with the words, and the language switch (to ``page``) when the
     browser has a session (a page that says no offers none: its address may hold a token)."""
     words = i18n.words()
-    switch = [(code, name, url_for(page, lang=code), code == words.code)
-              for code, name in lang.NAMES.items()] if current() is not None else []
+    switch = language_switch(page, {}, words) if current() is not None else []
     return render_template(f"checkin/{template}", w=words, lang_code=words.code, lang_dir=words.direction,
                            switch=switch, link=link, **context), status
 

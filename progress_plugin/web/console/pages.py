@@ -8,11 +8,13 @@ forms and links; styles from the one same-origin stylesheet), ``X-Content-Type-O
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request, url_for
+from flask import Blueprint, g, render_template, request
 
-from progress_plugin import lang
 from progress_plugin.core.words import N_
 from progress_plugin.web import i18n
+from progress_plugin.web.html import asked_language, language_switch, link, protect
+
+__all__ = ["CSP", "asked_language", "blueprint", "link", "problem", "render"]
 
 blueprint = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates",
                       static_folder="static", static_url_path="/static")
@@ -25,27 +27,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 
 @blueprint.after_request
 def _headers(response):
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    if request.endpoint != "console.static":
-        response.headers["Cache-Control"] = "no-store"
-        response.vary.add("Cookie")
-    return response
-
-
-def asked_language() -> str | None:
-    """The language ``?lang=`` asks for, when the catalogs carry it: links keep it."""
-    return lang.supported(request.args.get("lang"))
-
-
-def link(endpoint: str, **values) -> str:
-    """``url_for`` that keeps the page's ``?lang=``."""
-    code = asked_language()
-    if code and "lang" not in values:
-        values["lang"] = code
-    return url_for(endpoint, **values)
+    return protect(response, CSP, "console.static")
 
 
 def render(template: str, status: int = 200, page: tuple[str, dict] | None = None, **context):
@@ -57,8 +39,7 @@ def render(template: str, status: int = 200, page: tuple[str, dict] | None = Non
         page = ((request.endpoint, dict(request.view_args or {})) if request.method == "GET" and request.endpoint
                 else ("console.index", {}))
     endpoint, values = page
-    switch = [(code, name, url_for(endpoint, **values, lang=code), code == words.code)
-              for code, name in lang.NAMES.items()]
+    switch = language_switch(endpoint, values, words)
     return render_template(f"console/{template}", w=words, lang_code=words.code, lang_dir=words.direction,
                            switch=switch, link=link, who=g.get("console_session"), token_roles=TOKEN_ROLES,
                            **context), status

@@ -6,13 +6,8 @@ console installs when its blueprint is registered (form tokens, the sign-in rate
   ``Max-Age`` the absolute lifetime). The store keeps only its digest
   (:mod:`progress_plugin.store.console_sessions`), so sign-out really ends it, and revoking the
   token ends every session it opened.
-- **Forms.** Every POST carries a Flask-WTF form token (CSRF). Flask-WTF keeps the raw token in
-  Flask's signed session cookie (``pp_console_form``, with the same flags) and signs it with the
-  app's secret key. The service's app has none of its own, so the console uses a random key the
-  store makes once and shares (:func:`~progress_plugin.store.console_sessions.key`): every gunicorn
-  worker and every machine on one store agree on it without a setting, and a key read from the
-  store unlocks nothing more than the store itself holds (the session ids are not signed with it).
-  An app that has its own secret key keeps it.
+- **Forms.** Every POST carries a Flask-WTF form token (CSRF), kept in Flask's signed session
+  cookie ``pp_console_form`` with the same flags (see :mod:`progress_plugin.web.form_tokens`).
 - **Rate limit.** Failed sign-ins are counted per client address by Flask-Limiter (see
   :mod:`progress_plugin.service.console_settings` for the limit and its storage).
 """
@@ -23,23 +18,21 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, has_request_context, redirect, request, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import current_app, g, redirect, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFProtect
 
 from progress_plugin.service.console_settings import ConsoleConfig
 from progress_plugin.store import console_sessions
 from progress_plugin.web.console.pages import FORBIDDEN, NOT_FOUND, blueprint, link, problem
+from progress_plugin.web import form_tokens
 from progress_plugin.web.context import only_for, services
 
 COOKIE = "pp_console"
 FORM_COOKIE = "pp_console_form"
-KEY_NAME = "console"
 EXTENSION = "progress_plugin_console"
 
-csrf = CSRFProtect()
+csrf = form_tokens.csrf
 
 
 @dataclass(frozen=True)
@@ -62,42 +55,14 @@ def secure() -> bool:
     return console().config.https_only or request.is_secure
 
 
-class _FormCookie(SecureCookieSessionInterface):
-    """Flask's signed session cookie (it holds only the form token), Secure when the request is,
-    and opened only under the console's path: every other request (webhooks, the API) skips it."""
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-
-    def open_session(self, app, request):
-        if not request.path.startswith(self.prefix):
-            return None                                   # Flask gives this request a null session
-        return super().open_session(app, request)
-
-    def get_cookie_secure(self, app) -> bool:
-        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and EXTENSION in app.extensions
-                                                             and secure())
-
-
 @blueprint.record_once
 def _install(state) -> None:
     app = state.app
     svc = app.extensions["progress_plugin"]
     config = svc.config.console if svc.config is not None else ConsoleConfig()
-    if not app.secret_key:
-        app.secret_key = console_sessions.key(svc.store, KEY_NAME, svc.clock())
-        prefix = (state.url_prefix or "") + "/"
-        app.config.update(SESSION_COOKIE_NAME=FORM_COOKIE, SESSION_COOKIE_PATH=prefix,
-                          SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
-        if type(app.session_interface) is SecureCookieSessionInterface:
-            app.session_interface = _FormCookie(prefix)
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)          # only the console's forms: see _forms
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", config.max_hours * 3600)
-    # The pages send no Referer (Referrer-Policy: no-referrer), so Flask-WTF's https Referer check
-    # would refuse every form; the form token and SameSite=Strict cookies are the check.
-    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
-    if "csrf" not in app.extensions:
-        csrf.init_app(app)
+    scope = form_tokens.CookieScope((state.url_prefix or "") + "/", FORM_COOKIE, lambda: "Strict",
+                                    lambda: EXTENSION in app.extensions and secure())
+    form_tokens.install(app, svc.store, svc.clock(), scope, config.max_hours * 3600)
     limiter = Limiter(get_remote_address, storage_uri=config.rate_limit_storage, strategy="moving-window")
     only_for(app, state.name, limiter.init_app)
     app.extensions[EXTENSION] = Console(config, limiter)
@@ -106,8 +71,7 @@ def _install(state) -> None:
 @blueprint.before_request
 def _forms():
     """Every form sent to the console carries its form token: 400 without it, nothing changed."""
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        csrf.protect()
+    form_tokens.check()
 
 
 @blueprint.context_processor

@@ -5,13 +5,13 @@ answered ``304 Not Modified`` by this token (with the clinic's vocabulary versio
 the audience and the language), so a repeated request reads one row, not the whole history.
 
 Revision ID: 0012p
-Revises: 0010s
+Revises: 0011r
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0012p"
-down_revision = "0010s"
+down_revision = "0011r"
 branch_labels = None
 depends_on = None
 
