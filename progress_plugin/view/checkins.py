@@ -58,7 +58,7 @@ def self_values(g: dict, colour: str, words: Words = ENGLISH) -> list[dict]:
     if not marked(g):
         return []
     rank = number(words, g["rank"])
-    return [{"value": (x_of(p), p["value"]), "node": {"data-shape": SELF_SHAPE, "style": f"fill:{colour}"},
+    return [{"value": (x_of(p), p["value"]), "shape": SELF_SHAPE, "fill": colour,
              "tooltip": words(N_("Goal {rank}, the client's own check-in {when} ({date}): {value}/10"), rank=rank,
                               when=after(words, p["session"]), date=day(words, p["at"]), value=number(words, p["value"]))}
             for p in g["client"] if p.get("source") == "self" and p["value"] is not None]
