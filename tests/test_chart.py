@@ -77,8 +77,8 @@ def test_client_line_is_solid_therapist_line_dashed_with_hollow_dots_and_baselin
     assert re.search(r"\.dash\{stroke-dasharray:6,4", css_of(root))
     lines = {g.get("class").split()[1]: [p.get("class").split() for p in g if local(p) == "path"]
              for g in root.iter() if "series" in (g.get("class") or "").split()}
-    assert lines["serie-0"] == [["line", "reactive"]]          # series 0 is the client: solid
-    assert lines["serie-1"] == [["line", "dash", "reactive"]]  # 1 the therapist: dashed
+    assert lines["serie-0"] == [["line"]]                      # series 0 is the client: solid
+    assert lines["serie-1"] == [["line", "dash"]]              # 1 the therapist: dashed
     therapist_dots = [c for c in root.iter() if local(c) == "circle" and painted(root, c, "fill") == "#fff"]
     assert len(therapist_dots) == 3 + 1                       # three hollow therapist dots and the baseline ring
     assert {painted(root, c, "stroke") for c in therapist_dots} == {chart.goal_colour(0)}
@@ -155,9 +155,10 @@ def test_an_unrated_session_breaks_the_line_instead_of_bridging_it():
     (goal,) = data["goals"]
     values = [v["value"] for v in chart._rating_values(goal, "client", with_baseline=True)]
     assert values == [(0, goal["baseline"]), (1, 4), (2, None), (3, 4), (4, 6)]
-    lines = [el for el in root.iter() if local(el) == "path" and {"line", "reactive"} <= set((el.get("class") or "").split())]
-    assert len(lines) == 2                     # intake to session 1, then 3 to 4: nothing drawn across session 2
-    assert sorted(1 + len(el.get("d").split("L", 1)[1].split()) // 2 for el in lines) == [2, 2]
+    (line,) = [el for el in root.iter() if local(el) == "path" and "line" in (el.get("class") or "").split()]
+    runs = line.get("d").split("M")[1:]
+    assert len(runs) == 2                      # intake to session 1, then 3 to 4: nothing drawn across session 2
+    assert sorted(1 + len(run.split("L", 1)[1].split()) // 2 for run in runs) == [2, 2]
 
 
 def test_an_empty_chart_shows_the_0_to_10_axis_and_says_it_is_empty():
@@ -166,7 +167,7 @@ def test_an_empty_chart_shows_the_0_to_10_axis_and_says_it_is_empty():
     assert ["0", "2", "4", "6", "8", "10"] == [t for t in texts if t in {"0", "2", "4", "6", "8", "10"}]
     assert "Intake" in texts and "Session" in texts and "No ratings or tags yet" in texts
     assert not [g for g in root.iter() if g.get("class") == "legend"]     # no legend entry
-    assert not [el for el in root.iter() if local(el) == "path" and {"line", "reactive"} <= set((el.get("class") or "").split())]
+    assert not [el for el in root.iter() if local(el) == "path" and "line" in (el.get("class") or "").split()]
 
 
 def test_the_legend_reads_tags_then_their_directions_in_plain_words():
@@ -181,7 +182,8 @@ def test_points_sit_at_their_session_and_rating_and_lines_join_them_in_session_o
     data, root = svg_of(make_intake(goals=1), notes, legend=False)
     (line,) = [el for el in root.iter() if "line" in (el.get("class") or "").split()]
     d = line.get("d")
-    points = [tuple(map(float, pair)) for pair in zip(*[iter(d[1:].replace("L", "").split())] * 2)]
+    assert d.count("M") == 1
+    points = [tuple(map(float, pair)) for pair in zip(*[iter(d[1:].replace("L", " ").split())] * 2)]
     assert len(points) == 5                                       # intake, then sessions 1 to 4
     xs, ys = zip(*points)
     assert list(xs) == sorted(xs) and len(set(xs)) == 5           # left to right, one point per session

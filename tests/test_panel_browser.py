@@ -71,7 +71,10 @@ def test_therapist_view_renders_chart_legend_and_tooltips(served, page, artifact
     assert svg.is_visible()
     box = svg.bounding_box()
     assert box["width"] > 300 and box["height"] > 150
-    assert page.locator(".pp-chart svg path.line").count() >= 3      # one line per goal at least
+    # each goal is rated every third session here, so its ratings stand alone as dots (a line joins
+    # consecutive sessions only): a dot per rating, the intake's line of goal 2, nothing else
+    assert page.locator(".pp-chart svg circle.dot").count() == 3 + 40 + 10   # intake, client, therapist
+    assert page.locator(".pp-chart svg path.line").count() == 1
     shown = {d: page.locator(f".pp-chart [data-direction={d}]").count() for d in chart.DIRECTIONS}
     assert sum(shown.values()) > 40 and all(shown[m["direction"]] for m in data["markers"])
 
@@ -165,7 +168,8 @@ def test_panel_details_gaps_session_labels_legend_and_empty_axis(page, artifacts
     for label in page.locator(".pp-chart svg .axis.x text").all():
         assert label.is_visible()
     # goal 1 is unrated at sessions 3 and 7, goal 2 at session 4: no line crosses those sessions
-    assert page.locator(".pp-chart svg path.line.reactive").count() == 4     # 0-2, 4-6 and 0-3, 5-8
+    runs = page.locator(".pp-chart svg path.line").evaluate_all("els => els.map(e => e.getAttribute('d'))")
+    assert sum(d.count("M") for d in runs) == 4                   # 0-2, 4-6 and 0-3, 5-8: a subpath each
     legend = " ".join(page.locator(".pp-legend li.pp-legend-tags").inner_text().split())
     assert legend == "Tags: step toward, holding steady, mixed, step back, no direction"
     assert "session order; they are not a trend" in page.inner_text(".pp-chart figcaption")

@@ -1,5 +1,5 @@
 """The progress chart's SVG, written directly (pure): axes, the tags' strip, one line per run of
-rated sessions, dots with their tooltips, markers, the starting points, and for the standalone
+rated sessions (a subpath each), dots with their tooltips, markers, the starting points, and for the standalone
 chart its legend.
 
 The chart is a few fixed shapes on fixed axes, so it is written as text in one pass: every
@@ -128,7 +128,8 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
     out.append(f'<text x="{_n((left + right) / 2)}" y="{_n(bottom + 38)}">{escape(words(N_("Session")))}</text></g>')
     for n, s in enumerate(series):
         out.append(f'<g class="series serie-{n}" stroke="{s.colour}" fill="{"#fff" if s.hollow else s.colour}">')
-        if s.line:
+        if s.line:                        # one path; each run of rated sessions a subpath of its own
+            runs: list[str] = []
             run: list[str] = []
             for v in s.values + [{"value": (0, None)}]:
                 x, y = v["value"]
@@ -136,8 +137,10 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
                     run.append(f"{_n(X(x))} {_n(Y(y))}")
                     continue
                 if len(run) > 1:
-                    out.append(f'<path class="{s.line} reactive" d="M{run[0]} L{" ".join(run[1:])}"/>')
+                    runs.append(f"M{run[0]}L{' '.join(run[1:])}")
                 run = []
+            if runs:
+                out.append(f'<path class="{s.line}" d="{"".join(runs)}"/>')
         dots = [v for v in s.values if "tooltip" in v]
         if dots:
             out.append('<g class="dots">')

@@ -300,18 +300,17 @@ def _table(data: dict, words: Words) -> str:
     intake = escape(words(N_("Intake")))
     for session in sorted(rows):
         row = rows[session]
-        cells = "".join(f'<td>{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
-                        for g in goals)
+        cells = "".join(f'<td>{escape(", ".join(row["cells"].get(g["goal_id"], [])))}' for g in goals)
         name = (intake if session == 0 else number(words, session) if session == int(session)
                 else escape(words(N_("Check-in {when}"), when=after(words, int(session)))))
-        body.append(f'<tr><th scope="row">{name}</th><td class="pp-day">{escape(day(words, row["at"]))}</td>'
-                    f'{cells}<td class="pp-tags">{escape("; ".join(row["tags"]))}</td></tr>')
+        # a row's leading th is its header; the end tags of th, td and tr are implied by what follows
+        body.append(f'<tr><th>{name}<td>{escape(day(words, row["at"]))}{cells}<td>{escape("; ".join(row["tags"]))}')
     # the scale's note stays on screen above the table, which may scroll sideways on a phone
     note = escape(words(N_("Ratings are 0-10, yours unless marked.") if data["audience"] == "client"
                         else N_("Ratings are 0-10, the client's unless marked.")))
     name = escape(words(N_("The chart's data as a table")))
     session, when, tags = (escape(words(t)) for t in (N_("Session"), N_("Date"), N_("Tags")))
-    return (f'<p class="pp-sub">{note}</p><div class="pp-table"><table aria-label="{name}"><thead><tr>'
+    return (f'<p class="pp-sub">{note}</p><div class="pp-table"><table class="pp-data" aria-label="{name}"><thead><tr>'
             f'<th scope="col">{session}</th><th scope="col">{when}</th>{head}'
             f'<th scope="col">{tags}</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
