@@ -1,7 +1,7 @@
 """The whole progress panel over a 500-note history, against the core's computation alone.
 
 - **measured**: ``compute()`` then ``panel.render_html()``: the panel's data, its text (goal
-  statuses, prompts, what was agreed), the SVG chart drawn by pygal, and the data table.
+  statuses, prompts, what was agreed), the SVG chart, and the data table.
 - **floor**: ``compute()`` alone, on the same notes.
 
 The two alternate in paired rounds (bench/common.py); the figures are medians over rounds.

@@ -509,7 +509,7 @@ def test_the_hindi_panel_has_no_english_left_from_the_catalogs():
         assert hindi in page, hindi
     assert "क्लाइंट के साथ देखने के लिए" in said["client"] and "निजी विचार" not in said["client"]
     assert "प्रगति का चार्ट: 4 लक्ष्य के 0 से 10 तक के अंक, 15 सेशन में" in said["therapist.svg"]
-    assert "टैग: एक कदम आगे" in said["therapist.svg"]                       # pygal's own legend
+    assert "टैग: एक कदम आगे" in said["therapist.svg"]                       # the standalone chart's own legend
     assert "अभी तय नहीं हुआ" in said["draft"] and "ड्राफ़्ट" in said["draft"]
     assert "पुराने रूप (1.0.0) से भरा गया था" in said["draft"]
     assert "अभी कोई लक्ष्य तय नहीं हुआ है।" in said["empty"] and "अभी कोई अंक या टैग नहीं" in said["empty"]

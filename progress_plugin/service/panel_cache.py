@@ -92,5 +92,6 @@ class PanelCache:
         return body
 
 
-#: The process's panels (the service's and the in-process hooks').
+#: The process's panels: the service's progress.html/.svg, the Canvas modal, the CDS link's shared
+#: view and the in-process ``chart_panels`` hook (each under its own kind in the key).
 panels = PanelCache()

@@ -1,6 +1,8 @@
 """The progress chart: one 0-10 line per goal and tag markers on the session axis, as SVG.
 
-Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
+Written as SVG text by :mod:`progress_plugin.view.chart_svg` (no charting library: the chart is a
+few fixed shapes on fixed axes, and a library's config, node tree and serialisation were most of
+a panel's time). It draws from the panel's data (see
 :func:`progress_plugin.view.panel.panel_data`), so the chart shows exactly what the JSON holds.
 
 - The client's ratings are solid lines with filled dots; the therapist's are dashed, with
@@ -13,9 +15,8 @@ Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
   line runs across sessions nobody rated.
 - An empty chart still shows its 0-10 axis and the session axis from intake; each session
   number is labelled (every one up to :data:`MAX_X_LABELS` sessions).
-- pygal's tooltip script is not used (it would be fetched from a CDN): every point carries
-  an SVG ``<title>``, which browsers show natively, and the HTML panel upgrades those to a
-  styled tooltip with its own inline script.
+- Every point carries an SVG ``<title>``, which browsers show natively; the HTML panel upgrades
+  those to a styled tooltip with its own inline script.
 - Every word, number and date on it is said by ``words`` (English by default); the client's
   goal words are shown as written, isolated for bidirectional text.
 """
