@@ -125,7 +125,8 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
             out.append(f'<text x="{_n(X(0) + 5)}" y="{label_y}" style="text-anchor:end">{escape(label["label"])}</text>')
         else:
             out.append(f'<text x="{_n(X(label["value"]))}" y="{label_y}">{escape(label["label"])}</text>')
-    out.append(f'<text x="{_n((left + right) / 2)}" y="{_n(bottom + 38)}">{escape(words(N_("Session")))}</text></g>')
+    session = escape(words(N_("Session")))
+    out.append(f'<text x="{_n((left + right) / 2)}" y="{_n(bottom + 38)}">{session}</text></g>')
     for n, s in enumerate(series):
         out.append(f'<g class="series serie-{n}" stroke="{s.colour}" fill="{"#fff" if s.hollow else s.colour}">')
         if s.line:                        # one path; each run of rated sessions a subpath of its own
@@ -160,9 +161,10 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
             out.append("</g>")
         out.append("</g>")
     if not series:
+        empty = escape(words(N_("No ratings or tags yet")))
         out.append(f'<text class="pp-empty" x="{_n((left + right) / 2)}" y="{_n(top + (bottom - top) / 3)}" '
                    f'text-anchor="middle" style="fill:#5a5a5a;font-size:14px">'
-                   f'{escape(words(N_("No ratings or tags yet")))}</text>')
+                   f'{empty}</text>')
     if rows:
         out.extend(_legend(series, width, HEIGHT))
     out.append("</svg>")

@@ -282,7 +282,7 @@ def _table(data: dict, words: Words) -> str:
     rows: dict[int, dict] = {0: {"at": (data["intake"] or {}).get("on"), "cells": {}, "tags": []}}
     for s in data["sessions"]:
         rows[s["session"]] = {"at": s["at"], "cells": {}, "tags": []}
-    by_therapist = N_("{value} (therapist)")
+    by_therapist = words.gettext(N_("{value} (therapist)")).format       # each template looked up once
     for g in goals:
         for rater in ("client", "therapist"):
             for p in g[rater]:
@@ -291,11 +291,12 @@ def _table(data: dict, words: Words) -> str:
                 row = rows.setdefault(chart.x_of(p), {"at": p["at"], "cells": {}, "tags": []})
                 value = number(words, p["value"])
                 row["cells"].setdefault(g["goal_id"], []).append(
-                    words(by_therapist, value=value) if rater == "therapist" else value)
-    tagged, directions = N_("{tag} ({direction})"), {d: words(w) for d, w in chart.DIRECTION_WORDS.items()}
+                    by_therapist(value=value) if rater == "therapist" else value)
+    tagged = words.gettext(N_("{tag} ({direction})")).format
+    directions = {d: words(w) for d, w in chart.DIRECTION_WORDS.items()}
     for m in data["markers"]:
         rows.setdefault(m["session"], {"at": m["at"], "cells": {}, "tags": []})["tags"].append(
-            words(tagged, tag=m["label"], direction=directions[m["direction"]]))
+            tagged(tag=m["label"], direction=directions[m["direction"]]))
     body = []
     intake = escape(words(N_("Intake")))
     for session in sorted(rows):
