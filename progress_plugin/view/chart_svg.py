@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from html import escape as _escape
 
@@ -45,7 +45,6 @@ class Series:
     line: str = ""                 # the line's classes ("line", "line dash"); "" draws no line
     hollow: bool = False           # white dots ringed in the colour
     r: float = 3.5                 # a dot's radius
-    extra: dict = field(default_factory=dict)
 
 
 def escape(text: str) -> str:
@@ -122,7 +121,8 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
     label_y = _n(bottom + 18)
     for label in x_labels:
         if label["value"] == 0:               # "Intake" ends at its tick: clear of "1"
-            out.append(f'<text x="{_n(X(0) + 5)}" y="{label_y}" style="text-anchor:end">{escape(label["label"])}</text>')
+            out.append(f'<text x="{_n(X(0) + 5)}" y="{label_y}" style="text-anchor:end">'
+                       f'{escape(label["label"])}</text>')
         else:
             out.append(f'<text x="{_n(X(label["value"]))}" y="{label_y}">{escape(label["label"])}</text>')
     session = escape(words(N_("Session")))
