@@ -308,3 +308,20 @@ def test_the_panel_with_checkins(served_checkins, page, artifacts_dir, language,
     assert ("क्लाइंट का अपना चेक-इन" if hindi else "the client's own check-in") in tip.inner_text()
     page.mouse.move(1, 1)
     page.screenshot(path=str(artifacts_dir / f"panel-checkin-{language}-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_axe_finds_no_serious_problem_on_the_panel_and_its_table(page, language):
+    """The chart's SVG, its legend and the data table (rows whose cells close by implication)."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    from progress_plugin.view import panel
+    from tests.test_panel import make_intake, make_notes, progress_of
+    intake = make_intake()
+    page.set_viewport_size({"width": 360, "height": 900})
+    page.set_content(panel.render_html(progress_of(intake, make_notes(40, seed=3)), intake, "therapist",
+                                       words=lang.words(language)))
+    page.locator("details summary").click()
+    rows = page.locator("table.pp-data tbody tr")
+    assert rows.count() >= 41 and rows.first.locator("td").count() == 1 + 3 + 1    # the date, 3 goals, the tags
+    results = axe.Axe().run(page)
+    assert [v["id"] for v in results.response["violations"] if v.get("impact") in ("serious", "critical")] == []

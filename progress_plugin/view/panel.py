@@ -311,7 +311,9 @@ def _table(data: dict, words: Words) -> str:
                         else N_("Ratings are 0-10, the client's unless marked.")))
     name = escape(words(N_("The chart's data as a table")))
     session, when, tags = (escape(words(t)) for t in (N_("Session"), N_("Date"), N_("Tags")))
-    return (f'<p class="pp-sub">{note}</p><div class="pp-table"><table class="pp-data" aria-label="{name}"><thead><tr>'
+    # a region that may scroll sideways on a phone: focusable, so it scrolls by keyboard too
+    return (f'<p class="pp-sub">{note}</p><div class="pp-table" tabindex="0" role="region" aria-label="{name}">'
+            f'<table class="pp-data" aria-label="{name}"><thead><tr>'
             f'<th scope="col">{session}</th><th scope="col">{when}</th>{head}'
             f'<th scope="col">{tags}</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
