@@ -116,10 +116,13 @@ def warm(n: int, rounds: int = 5, calls: int = 20) -> dict:
         "goals_reviewed": True}), "t1"))
     for note in notes:
         tags = [{"code": t.code, "goals": [], "ratings": []} for t in note.tags]
+        tags[0]["goals"] = sorted({r.goal_id for r in note.ratings})      # a rating needs its tag to link the goal
         tags[0]["ratings"] = [{"goal": r.goal_id, "value": r.value, "rated_by": r.rater} for r in note.ratings]
         runtime.dispatch(schemas.load(schemas.note_schema, {
             "clinic_id": "c", "client_id": "c1", "note_id": note.note_id, "session_at": note.session_at.isoformat(),
             "author": "t1", "at": note.session_at.isoformat(), "signed": True, "tags": tags}))
+    held = runtime.state("c", "c1")
+    assert len(held.notes) == n and sum(len(x.ratings) for x in held.notes.values()) == sum(len(x.ratings) for x in notes)
     app = create_app(store, clock=lambda: now, blueprints=[panel_routes.blueprint])
     token = tokens.create(store, "c", "viewer", "bench", now)[1]
     http = app.test_client()
