@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 #: The keys of a JSON answer whose values a person reads: sentences and field error trees (said,
 #: keys kept). Every other key (``error``, ``code``, ``reason_code``, ids, counts) is for machines.
 SAID_KEYS = frozenset({"message", "reason", "json", "errors"})
+READS = frozenset({"GET", "HEAD"})
 
 
 def accepted() -> list[str]:
@@ -41,11 +42,18 @@ def clinic_language(clinic_id: str | None) -> str | None:
     that cannot answer (a language is never worth failing an answer for)."""
     if not isinstance(clinic_id, str) or not 0 < len(clinic_id) <= 128 or str_problem(clinic_id):
         return None
+    # read once per GET (a page asks for it more than once); a POST may change it, so it reads anew
+    kept = g.setdefault("pp_clinic_languages", {}) if has_request_context() and request.method in READS else None
+    if kept is not None and clinic_id in kept:
+        return kept[clinic_id]
     try:
-        return services().store.clinic_language(clinic_id)
+        found = services().store.clinic_language(clinic_id)
     except Exception as exc:             # the answer goes out in the asked language, or English
         log.warning("clinic language not read error=%s", exc.__class__.__name__)
         return None
+    if kept is not None:
+        kept[clinic_id] = found
+    return found
 
 
 def language(clinic_id: str | None = None, *, clinic_default: bool = True) -> str:
