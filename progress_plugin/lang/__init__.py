@@ -48,6 +48,11 @@ class CatalogWords(Words):
         self._translations = translations
         self._small: dict[int, str] = {}     # small whole numbers (a form's 0-10 scales), written once
 
+    @property
+    def translations(self) -> NullTranslations:
+        """The language's compiled catalog."""
+        return self._translations
+
     def gettext(self, message: str) -> str:
         return self._translations.gettext(message) if message else message
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, get_translations
 
 from progress_plugin import lang
 from progress_plugin.core.words import Words
@@ -97,9 +97,22 @@ def _english_unless_said(response: Response) -> Response:
     return response
 
 
+def _catalog():
+    """The request's catalog (flask-babel's outside a request)."""
+    if not has_request_context():
+        return get_translations()
+    return lang.words(language()).translations
+
+
 def install(app: Flask) -> None:
     """flask-babel on ``app``: templates' ``_()`` and ``format_*`` use the request's language."""
     Babel(app, locale_selector=lambda: language(), default_translation_directories=str(lang.CATALOGS),
           default_domain=lang.DOMAIN)
+    # the templates' _() / gettext: the same catalog flask-babel would load for the request's
+    # language (the one :mod:`progress_plugin.lang` keeps), found without its per-call lookups
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _catalog().gettext(s), ngettext=lambda s, p, n: _catalog().ngettext(s, p, n),
+        pgettext=lambda c, s: _catalog().pgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalog().npgettext(c, s, p, n), newstyle=True)
     app.jinja_env.globals.update(pp_languages=lang.NAMES)
     app.after_request(_english_unless_said)
