@@ -81,6 +81,7 @@ iss = ["{ehr_base}"]
 client_id = "progress-app"
 embedded = false
 ''')
+        self.config = config
         super().__init__("progress_plugin.web.app:create_app()", folder,
                          {**env_for(config), "PROGRESS_PLUGIN_SMART_KEY": SMART_KEY}, threads=4)
 
@@ -145,6 +146,21 @@ def seed(url: str) -> None:
         assert http.post(f"{url}/webhooks/{CLINIC}", data=body, headers=headers, timeout=10).status_code < 300
 
 
+def drain(config: Path) -> int:
+    """Apply the seeded events to the client's state, as ``progress-plugin worker`` does; returns how many."""
+    from progress_plugin.service import settings
+    from progress_plugin.service.worker import Worker
+    from progress_plugin.store import Store
+    import os
+    cfg = settings.load(settings.read_file(config), env={**os.environ, "PROGRESS_PLUGIN_SMART_KEY": SMART_KEY})
+    store = Store.open(cfg.store_url)
+    worker, done = Worker(store, cfg), 0
+    while (n := worker.process_inbox()):
+        done += n
+    store.close()
+    return done
+
+
 def wrk(url: str, cookie: str | None, seconds: float) -> dict:
     headers = ["-H", f"Cookie: {cookie}"] if cookie else []
     out = subprocess.run(["wrk", "-t1", "-c4", "-d", f"{int(seconds)}s", "--timeout", "10s", *headers,
@@ -168,6 +184,8 @@ def main() -> None:
         service = Service(folder / "service", ehr.base)
         floor = Gunicorn("bench.floor_pages:app", folder, threads=4)
         seed(service.url)
+        if drain(service.config) < 7:
+            raise RuntimeError("the seeded events did not reach the client's state")
         cookies = sessions(service.store_url, ehr.base)
         rows = []
         for name, path, session in (p for p in PAGES if p[0].startswith(args.only)):

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pages import CLINIC, EHR, PAGES, SECRET, SMART_KEY, EHRHost, sessions  # noqa: E402
+from bench.bench_pages import CLINIC, EHR, PAGES, SECRET, SMART_KEY, EHRHost, drain, sessions  # noqa: E402
 from tests.e2e import write_config  # noqa: E402
 
 
@@ -54,6 +54,7 @@ def main() -> None:
                                "data": {**data, "client_id": "c1"}}).encode()
             headers = {**sign_standard(SECRET, f"evt_{i}", int(time.time()), body), "Content-Type": "application/json"}
             assert client.post(f"/webhooks/{CLINIC}", data=body, headers=headers).status_code < 300
+        assert drain(config) >= 7, "the seeded events did not reach the client's state"
         cookies = sessions(store_url, ehr.base)
         for name, path, session in (p for p in PAGES if p[0].startswith(args.only)):
             path = path.format(clinic=CLINIC)
