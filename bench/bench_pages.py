@@ -10,6 +10,8 @@
   read the EHR on each load (the tags page reads the launch's note): the EHR is
   ``bench/smart_ehr.py``, a local FHIR host that answers at once, so the EHR's own latency is
   left out of the figures.
+- **the client**: ``c1`` with an intake and six notes, sent through the receiver as a host sends
+  them and applied by a worker pass (:func:`drain`), so the pages show a real intake, notes and panel.
 - **floor**: ``bench/floor_pages.py``, a bare Flask page of the measured page's size, same
   gunicorn settings, same load.
 - **Load**: ``wrk -t1 -c4`` for a few seconds per page and floor, alternating in rounds. wrk's
