@@ -42,11 +42,12 @@ def _release() -> str:
 
 
 class PanelCache:
-    """Panels by key; thread-safe."""
+    """Panels by key; thread-safe. A value is what the caller keeps for a key: the panel's HTML, or
+    (the SMART app's) the HTML with whether the client has anything to show."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES):
         self.max_entries = max_entries
-        self._kept: OrderedDict[str, str] = OrderedDict()
+        self._kept: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
         self._release: str | None = None
 
@@ -65,7 +66,7 @@ class PanelCache:
     def etag(key: str) -> str:
         return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
-    def get(self, key: str | None) -> str | None:
+    def get(self, key: str | None) -> object | None:
         if key is None:
             return None
         with self._lock:
@@ -74,7 +75,7 @@ class PanelCache:
                 self._kept.move_to_end(key)
             return body
 
-    def put(self, key: str | None, body: str) -> None:
+    def put(self, key: str | None, body: object) -> None:
         if key is None:
             return
         with self._lock:
@@ -83,7 +84,7 @@ class PanelCache:
             while len(self._kept) > self.max_entries:
                 self._kept.popitem(last=False)
 
-    def render(self, key: str | None, draw: Callable[[], str]) -> str:
+    def render(self, key: str | None, draw: Callable[[], object]) -> object:
         """The kept panel for ``key``, or ``draw()``'s, kept."""
         body = self.get(key)
         if body is None:

@@ -32,7 +32,7 @@ class StateStore(VocabularyStore):
 
     def load_state(self, clinic_id: str, client_id: str, settings=None, conn: Connection | None = None) -> ClientState:
         with self._conn(conn) as c:
-            vocabulary = self.vocabulary(clinic_id, conn=c)
+            vocabulary = self._current_vocabulary(c, clinic_id)      # each version built once
             intake = self._intake(c, clinic_id, client_id)
             notes = self._notes(c, clinic_id, client_id)
             used = {tag.vocabulary_version for n in notes.values() for tag in n.tags} - {vocabulary.version}
