@@ -94,10 +94,28 @@ def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
         c.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    processors = [table.c[k].type._cached_bind_processor(c.dialect) for k in columns]
+    processors = [_kept(table.c[k].type._cached_bind_processor(c.dialect)) if isinstance(table.c[k].type, sa.JSON)
+                  else table.c[k].type._cached_bind_processor(c.dialect) for k in columns]
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     c.exec_driver_sql(sql, [tuple(row[k] if p is None else p(row[k]) for k, p in zip(columns, processors))
                             for row in rows])
+
+
+def _kept(process):
+    """A JSON column's bind processor that encodes each distinct list of strings once per
+    statement (a page's tags repeat a few goal-id lists); other values go through as they are."""
+    if process is None:
+        return None
+    seen: dict = {}
+
+    def encode(value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return process(value)
+        key = tuple(value)
+        if key not in seen:
+            seen[key] = process(value)
+        return seen[key]
+    return encode
 
 
 def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: bool = True) -> None:
