@@ -93,13 +93,15 @@ def _page(store: Store, conn, clinic_id: str, docs: list[dict], now: datetime, w
                                conn=conn)
     written: list[fx.Effect] = []
     for client_id, events in by_client.items():
-        notes = dict(states[client_id].notes)       # this page's view of the client's notes, kept current
-        state = replace(states[client_id], notes=notes, readable_note_types=None if readable_note_types is None
-                        else frozenset(readable_note_types))
+        state, notes = states[client_id], None
+        if len(events) > 1 or readable_note_types is not None:    # a client's only note reads it as loaded
+            notes = dict(state.notes)              # this page's view of the client's notes, kept current
+            state = replace(state, notes=notes, readable_note_types=None if readable_note_types is None
+                            else frozenset(readable_note_types))
         for event in events:
             effects = handle(event, state)
             written += effects
-            for effect in effects:
+            for effect in effects if notes is not None else ():
                 if isinstance(effect, fx.TagNote):
                     notes[effect.note.note_id] = effect.note
                 elif isinstance(effect, fx.UntagNote):

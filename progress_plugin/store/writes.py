@@ -97,8 +97,9 @@ def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
     processors = [_kept(table.c[k].type._cached_bind_processor(c.dialect)) if isinstance(table.c[k].type, sa.JSON)
                   else table.c[k].type._cached_bind_processor(c.dialect) for k in columns]
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    c.exec_driver_sql(sql, [tuple(row[k] if p is None else p(row[k]) for k, p in zip(columns, processors))
-                            for row in rows])
+    values = [[row[k] for row in rows] if p is None else [p(row[k]) for row in rows]   # column by column
+              for k, p in zip(columns, processors)]
+    c.exec_driver_sql(sql, list(zip(*values)))
 
 
 def _kept(process):
