@@ -147,9 +147,11 @@ def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: 
         # stored note can have any to clear. A note's ratings are cleared by its client.
         for chunk in chunks(sorted(stored), CHUNK):
             c.execute(_TAGS_CLEAR, {"clinic": clinic_id, "ids": chunk})
+        # A note's ratings are written after its row (RecordRating follows TagNote), so only a
+        # stored note can have any: a page of new notes skips the look-up.
         pairs = {(e.note.client_id, e.note.note_id) for e in group}
         found = []
-        for chunk in chunks(ids, CHUNK):
+        for chunk in chunks(sorted(stored), CHUNK):
             found += [{"k_clinic": clinic_id, "k_client": row.client_id, "k_note": row.source}
                       for row in c.execute(_RATED, {"clinic": clinic_id, "ids": chunk,
                                                     "clients": sorted({e.note.client_id for e in group})})
