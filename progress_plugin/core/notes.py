@@ -104,7 +104,18 @@ def classify_note_type(raw, readable=None) -> NoteType:
     (any spelling; see :func:`normalise_note_type`): a note of any other type, or of no type,
     is refused as :data:`REFUSED_NOT_READABLE`.
     """
-    names = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    raw = tuple(raw) if isinstance(raw, list) else raw
+    if readable is None or isinstance(readable, frozenset):
+        try:
+            return _classify(raw, readable)          # kept: a host names a handful of types
+        except TypeError:                           # a name that cannot be a key (not a string)
+            pass
+    return _classify.__wrapped__(raw, readable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify(raw, readable) -> NoteType:
+    names = list(raw) if isinstance(raw, tuple) else [raw]
     kinds = [k for k in (normalise_note_type(n) for n in names) if k is not None]
     for kind in kinds:
         category = _protected(kind)
