@@ -157,7 +157,16 @@ class StoreBase:
 
     def grouped(self, write):
         """Run ``write(conn)`` in a transaction shared with other threads' writes and return
-        its result once committed (:mod:`~progress_plugin.store.group_commit`)."""
+        its result once committed (:mod:`~progress_plugin.store.group_commit`).
+
+        On PostgreSQL each write is its own transaction on its own pooled connection: the
+        server commits concurrent transactions side by side (and shares their WAL flushes
+        itself), while a group would make each process's requests wait for one leader's
+        transaction at a time, every write's key lock (``pg_advisory_xact_lock``) held until
+        the whole group commits."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                return write(conn)
         group = self.__dict__.get("_group")
         if group is None:
             path = sqlite_path(self.engine.url)
