@@ -16,7 +16,7 @@ from progress_plugin.store import client_versions
 from progress_plugin.store import tables as t
 from progress_plugin.core.dates import as_dt, utc
 from progress_plugin.store.audit import audit_values
-from progress_plugin.store.engine import CHUNK, StoreBase, chunks
+from progress_plugin.store.engine import CHUNK, StoreBase, chunks, keys_in
 
 #: Effects :meth:`Store.apply_all` writes in runs: note tagging, and those that only write an audit row.
 _BATCHED = (fx.TagNote, fx.RejectNote, fx.RefuseNote)
@@ -25,7 +25,8 @@ _BATCHED = (fx.TagNote, fx.RejectNote, fx.RefuseNote)
 _CLINIC = sa.bindparam("clinic")
 _IDS = sa.bindparam("ids", expanding=True)
 _CLIENTS = sa.bindparam("clients", expanding=True)
-_NOTE_IDS = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))
+_NOTE_IDS = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC,
+                                               t.notes.c.note_id.in_(sa.bindparam("values", expanding=True)))
 _TAGS_CLEAR = t.note_tags.delete().where(t.note_tags.c.clinic_id == _CLINIC, t.note_tags.c.note_id.in_(_IDS))
 _RATED = (sa.select(t.ratings.c.client_id, t.ratings.c.source).distinct()
           .where(t.ratings.c.clinic_id == _CLINIC, t.ratings.c.client_id.in_(_CLIENTS), t.ratings.c.source.in_(_IDS)))
@@ -129,7 +130,7 @@ def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: 
         ids = [e.note.note_id for e in group]
         stored = set()
         for chunk in chunks(ids, CHUNK):
-            stored.update(row[0] for row in c.execute(_NOTE_IDS, {"clinic": clinic_id, "ids": chunk}))
+            stored.update(keys_in(c, _NOTE_IDS, "notes", "note_id", clinic_id, chunk))
         fresh, changed = [], []
         for e in group:
             n = e.note
