@@ -5,8 +5,9 @@ client sends: a search is an empty searchset Bundle, a create or conditional upd
 is ``201`` with the resource and an id, ``$meta-add`` is ``200`` with the tags. It keeps:
 
 - ``total``: requests answered; ``concurrent``: the most it was answering at once;
-- ``repeated``: writes whose ``Idempotency-Key`` it had already seen: a write-back row sent
-  twice (each row's writes carry keys of their own, so two rows never share one).
+- ``repeated``: writes whose ``Idempotency-Key`` it had already seen (each row's writes carry
+  keys of their own): a row sent twice, or a client's retry of one request. The benchmark
+  counts rows handled twice from the store (``bench_scaleout.py``); this is context.
 
 ``GET /__stats`` answers those; ``POST /__reset`` sets them to zero.
 
