@@ -70,9 +70,9 @@ def now() -> datetime:
 class Course:
     """A store whose outbox holds a course's write-backs, and the notes the host must know."""
 
-    def __init__(self, folder: Path, host, clients: int = 12, notes_per_client: int = 10):
+    def __init__(self, folder: Path, host, clients: int = 12, notes_per_client: int = 10, store_url: str | None = None):
         self.host = host
-        self.store = Store.open(f"sqlite:///{folder / 'progress.db'}")
+        self.store = Store.open(store_url or f"sqlite:///{folder / 'progress.db'}")
         self.config = ServiceConfig(store_url="", host_url=host.base_url, batch=50, lease_seconds=60,
                                     max_attempts=5, embedded_worker=False)
         counter = itertools.count()

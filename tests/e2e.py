@@ -61,9 +61,11 @@ def no_control_socket() -> list[str]:
     return ["--no-control-socket"] if int(version("gunicorn").split(".")[0]) >= 27 else []
 
 class Service:
-    """gunicorn with sync workers serving ``progress_plugin.web.app:create_app()``."""
+    """gunicorn serving ``progress_plugin.web.app:create_app()``: sync workers, or gthread
+    workers of ``threads`` threads each."""
 
-    def __init__(self, config: Path, workers: int = 2):
+    def __init__(self, config: Path, workers: int = 2, threads: int = 1):
+        self.threads = threads
         for _ in range(3):      # a port found free can be taken before gunicorn binds it: then another
             if self._start(config, workers):
                 return
@@ -78,6 +80,7 @@ class Service:
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--timeout", "30",
+             *(["-k", "gthread", "--threads", str(self.threads)] if self.threads > 1 else ["-k", "sync"]),
              *no_control_socket(), "progress_plugin.web.app:create_app()"],
             env=env_for(config), stdout=self.log, stderr=subprocess.STDOUT, cwd=config.parent)
         listening = f"Listening at: {self.url} ({self.proc.pid})"
@@ -104,6 +107,17 @@ class Service:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.log.close()
+
+    def kill9(self) -> None:
+        """SIGKILL to gunicorn's workers and master at once: no worker finishes a request."""
+        found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
+        for pid in [int(p) for p in found] + [self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(10)
         self.log.close()
 
 

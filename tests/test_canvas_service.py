@@ -179,6 +179,21 @@ def test_the_panel_opens_as_a_modal_with_the_self_contained_html(client):
     assert of_type(r, "protocol_card") == []
 
 
+def test_the_panel_modal_is_drawn_once_per_state_of_the_client(client, monkeypatch):
+    from progress_plugin.service.panel_cache import PanelCache
+    from progress_plugin.view import panel
+    monkeypatch.setattr(canvas, "panels", PanelCache())
+    drawn, draw = [], panel.render_html
+    monkeypatch.setattr(panel, "render_html", lambda *a, **k: drawn.append(1) or draw(*a, **k))
+    intake(client)
+    first, again = (of_type(post(client, event("APPLICATION__ON_OPEN", event_id=f"open-{i}", note_id=NOTE_1)),
+                            "modal")[0]["html"] for i in (1, 2))
+    assert first == again and len(drawn) == 1                    # the second open: the kept copy
+    session(client, {"pp-session.tags": ["setback"]})            # a write to the client's state
+    changed = of_type(post(client, event("APPLICATION__ON_OPEN", event_id="open-3", note_id=NOTE_1)), "modal")[0]
+    assert len(drawn) == 2 and changed["html"] != first and "Setback" in changed["html"]
+
+
 def test_the_panel_for_a_client_with_nothing_recorded_yet_still_opens(client, app):
     r = post(client, event("APPLICATION__ON_OPEN", patient_id="someone-new"))
     (modal,) = of_type(r, "modal")

@@ -347,6 +347,33 @@ def test_the_link_opens_the_shared_view_once_through_a_session_cookie(service, k
     assert [a["outcome"] for a in store.audit_rows("clinic-a") if a["action"] == "cds.link"] == ["exchanged"]
 
 
+def test_the_shared_view_is_kept_per_state_and_a_browser_sending_its_etag_gets_a_304(service, keys, monkeypatch,
+                                                                                     now):
+    from progress_plugin.service.panel_cache import PanelCache
+    from progress_plugin.view import panel
+    client, store, config = service
+    monkeypatch.setattr(cds_link, "panels", PanelCache())
+    drawn, draw = [], panel.render_html
+    monkeypatch.setattr(panel, "render_html", lambda *a, **k: drawn.append(1) or draw(*a, **k))
+    client.get(card_link(client, keys)[0])
+    first = client.get("/cds/progress.html")
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('"') and len(drawn) == 1
+    kept = client.get("/cds/progress.html")
+    assert kept.get_data() == first.get_data() and kept.headers["ETag"] == etag and len(drawn) == 1
+    again = client.get("/cds/progress.html", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b"" and again.headers["Cache-Control"] == "no-store"
+    assert len(drawn) == 1
+    assert len([a for a in store.audit_rows("clinic-a") if a["action"] == "cds.panel"]) == 3   # each time shown
+    at = (START + timedelta(days=7 * 6)).isoformat()                      # a sixth session: the panel changes
+    Runtime(store, clock=lambda: now).dispatch(schemas.load(schemas.note_schema, {
+        "clinic_id": "clinic-a", "client_id": "c1", "note_id": "c1-n6", "session_at": at,
+        "author": "t1", "at": at, "signed": True,
+        "tags": [{"code": "repair", "goals": [], "ratings": []}]}))
+    changed = client.get("/cds/progress.html", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag and len(drawn) == 2
+
+
 def test_the_store_keeps_only_digests_of_codes_and_sessions(service, keys):
     client, store, config = service
     link, code = card_link(client, keys)

@@ -50,12 +50,9 @@ def test_each_direction_has_its_own_colour_and_shape_from_a_colour_blind_safe_pa
         expected = {"triangle-up": 2, "triangle-down": 2, "diamond": 3, "square": 0, "circle": 0}
         assert d.count("L") == expected[chart.DIRECTION_SHAPES[direction]]
         assert ("a" in d) == (chart.DIRECTION_SHAPES[direction] == "circle")
-        series = next(g for g in root.iter() if local(g) == "g" and el in list(g.iter())
-                      and "serie-" in (g.get("class") or ""))
-        n = re.search(r"color-(\d+)", series.get("class")).group(1)
-        assert re.search(rf"\.color-{n},[^{{]*\{{stroke:{chart.DIRECTION_COLOURS[direction]};", css)
-    tips = {el.get("data-direction"): next(c.text for c in el_parent(root, el) if local(c) == "title")
-            for el in markers.values()}
+        assert painted(root, el, "fill") == chart.DIRECTION_COLOURS[direction]
+    assert re.search(r"path\[data-direction\]\{stroke:#fff;", css)            # a white outline on each marker
+    tips = {el.get("data-direction"): next(c.text for c in el if local(c) == "title") for el in markers.values()}
     assert tips["toward"] == "Session 1, 9 June 2025 · toward: Step forward"
     assert tips["away"] == "Session 1, 9 June 2025 · away: Setback"
 
@@ -64,25 +61,36 @@ def el_parent(root, child):
     return next(p for p in root.iter() if child in list(p))
 
 
+def painted(root, el, attribute):
+    """The presentation attribute an element has, its own or inherited from its groups."""
+    while el is not None:
+        if el.get(attribute):
+            return el.get(attribute)
+        el = next((p for p in root.iter() if el in list(p)), None)
+    return None
+
+
 def test_client_line_is_solid_therapist_line_dashed_with_hollow_dots_and_baseline_is_a_ring():
     notes = [note(i, ["step-forward"], [("g1", v, "client"), ("g1", v - 1, "therapist")]) for i, v in
              enumerate([4, 5, 6], start=1)]
     data, root = svg_of(make_intake(goals=1), notes)
-    css = css_of(root)
-    dashed = re.findall(r"\.series\.serie-(\d+)\{[^}]*stroke-dasharray:6,4", css)
-    assert dashed == ["1"]                                    # series 0 is the client, 1 the therapist
-    therapist_dots = [c for c in root.iter() if local(c) == "circle" and "fill:#ffffff" in (c.get("style") or "")]
+    assert re.search(r"\.dash\{stroke-dasharray:6,4", css_of(root))
+    lines = {g.get("class").split()[1]: [p.get("class").split() for p in g if local(p) == "path"]
+             for g in root.iter() if "series" in (g.get("class") or "").split()}
+    assert lines["serie-0"] == [["line"]]                      # series 0 is the client: solid
+    assert lines["serie-1"] == [["line", "dash"]]              # 1 the therapist: dashed
+    therapist_dots = [c for c in root.iter() if local(c) == "circle" and painted(root, c, "fill") == "#fff"]
     assert len(therapist_dots) == 3 + 1                       # three hollow therapist dots and the baseline ring
+    assert {painted(root, c, "stroke") for c in therapist_dots} == {chart.goal_colour(0)}
     ring = next(c for c in therapist_dots if c.get("r") == "5.5")
-    assert next(t.text for t in el_parent(root, ring) if local(t) == "title") == \
-        "Goal 1, starting point at intake: 3/10"
+    assert next(t.text for t in ring if local(t) == "title") == "Goal 1, starting point at intake: 3/10"
 
 
 def test_legend_names_goals_in_their_words_truncated_with_the_full_text_as_title():
     long = "Be able to walk into the supermarket on a Saturday morning without needing to leave"
     intake = make_intake(goals=1, words=(long,))
     data, root = svg_of(intake, [note(1, ["setback"], [("g1", 4, "client")])])
-    legends = [g for g in root.iter() if (g.get("id") or "").startswith("activate-serie-")]
+    legends = [g for g in root.iter() if g.get("class") == "legend"]
     texts = ["".join(t.text for t in g if local(t) == "text") for g in legends]
     assert texts[0].startswith("Goal 1: \u2068") and texts[0].endswith("…\u2069")     # the words isolated
     assert long.startswith(texts[0][9:-2]) and len(texts[0]) >= 30
@@ -122,7 +130,7 @@ def test_long_histories_group_tags_into_spans_and_draw_dense_lines_without_dots(
     assert per_direction == {d: math.ceil(300 / span) for d in per_direction}
     assert math.ceil(300 / span) <= chart.MAX_MARKER_COLUMNS
     first = next(el for el in markers if el.get("data-direction") == "toward")
-    tip = next(c.text for c in el_parent(root, first) if local(c) == "title")
+    tip = next(c.text for c in first if local(c) == "title")
     assert tip == "Sessions 1–7 · toward: Step forward ×4"
     client_dots = [c for c in root.iter() if local(c) == "circle"]
     assert len(client_dots) == 1                               # the baseline ring only: 301 points are a line
@@ -147,9 +155,10 @@ def test_an_unrated_session_breaks_the_line_instead_of_bridging_it():
     (goal,) = data["goals"]
     values = [v["value"] for v in chart._rating_values(goal, "client", with_baseline=True)]
     assert values == [(0, goal["baseline"]), (1, 4), (2, None), (3, 4), (4, 6)]
-    lines = [el for el in root.iter() if local(el) == "path" and {"line", "reactive"} <= set((el.get("class") or "").split())]
-    assert len(lines) == 2                     # intake to session 1, then 3 to 4: nothing drawn across session 2
-    assert sorted(1 + len(el.get("d").split("L", 1)[1].split()) // 2 for el in lines) == [2, 2]
+    (line,) = [el for el in root.iter() if local(el) == "path" and "line" in (el.get("class") or "").split()]
+    runs = line.get("d").split("M")[1:]
+    assert len(runs) == 2                      # intake to session 1, then 3 to 4: nothing drawn across session 2
+    assert sorted(1 + len(run.split("L", 1)[1].split()) // 2 for run in runs) == [2, 2]
 
 
 def test_an_empty_chart_shows_the_0_to_10_axis_and_says_it_is_empty():
@@ -157,8 +166,8 @@ def test_an_empty_chart_shows_the_0_to_10_axis_and_says_it_is_empty():
     texts = [el.text for el in root.iter() if local(el) == "text"]
     assert ["0", "2", "4", "6", "8", "10"] == [t for t in texts if t in {"0", "2", "4", "6", "8", "10"}]
     assert "Intake" in texts and "Session" in texts and "No ratings or tags yet" in texts
-    assert not [g for g in root.iter() if (g.get("id") or "").startswith("activate-serie-")]     # no legend entry
-    assert not [el for el in root.iter() if local(el) == "path" and {"line", "reactive"} <= set((el.get("class") or "").split())]
+    assert not [g for g in root.iter() if g.get("class") == "legend"]     # no legend entry
+    assert not [el for el in root.iter() if local(el) == "path" and "line" in (el.get("class") or "").split()]
 
 
 def test_the_legend_reads_tags_then_their_directions_in_plain_words():
@@ -168,15 +177,25 @@ def test_the_legend_reads_tags_then_their_directions_in_plain_words():
     assert tags == ["Tags: step toward", "holding steady", "mixed", "step back", "no direction"]
 
 
-def test_the_faster_chart_class_draws_exactly_what_pygal_draws(monkeypatch):
-    import pygal
-    cases = [(make_intake(), make_notes(n, seed=n)) for n in (0, 3, 45, 200)] + [(None, make_notes(10, seed=4))]
-    ours = [chart.render(panel.panel_data(progress_of(i, ns), i, "therapist"), show_legend=legend)
-            for i, ns in cases for legend in (True, False)]
-    monkeypatch.setattr(chart, "XY", pygal.XY)
-    stock = [chart.render(panel.panel_data(progress_of(i, ns), i, "therapist"), show_legend=legend)
-             for i, ns in cases for legend in (True, False)]
-    assert ours == stock
+def test_points_sit_at_their_session_and_rating_and_lines_join_them_in_session_order():
+    notes = [note(i, ["step-forward"], [("g1", v, "client")]) for i, v in enumerate([2, 9, 5, 5], start=1)]
+    data, root = svg_of(make_intake(goals=1), notes, legend=False)
+    (line,) = [el for el in root.iter() if "line" in (el.get("class") or "").split()]
+    d = line.get("d")
+    assert d.count("M") == 1
+    points = [tuple(map(float, pair)) for pair in zip(*[iter(d[1:].replace("L", " ").split())] * 2)]
+    assert len(points) == 5                                       # intake, then sessions 1 to 4
+    xs, ys = zip(*points)
+    assert list(xs) == sorted(xs) and len(set(xs)) == 5           # left to right, one point per session
+    steps = [b - a for a, b in zip(xs, xs[1:])]
+    assert max(steps) - min(steps) < 0.3                          # sessions evenly spaced
+    values = [3, 2, 9, 5, 5]                                      # the baseline, then the ratings
+    scale = (ys[1] - ys[2]) / (9 - 2)                             # higher ratings higher up (smaller y)
+    assert scale > 0
+    for y, v in zip(ys, values):
+        assert abs((ys[1] - y) - (v - 2) * scale) < 0.3
+    dots = [c for c in root.iter() if local(c) == "circle" and c.get("class") == "dot"]
+    assert [(float(c.get("cx")), float(c.get("cy"))) for c in dots] == points
 
 
 def test_goal_words_cannot_reorder_the_text_around_them():

@@ -271,6 +271,25 @@ def test_the_progress_page_is_the_client_view_of_the_sessions_client(world):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
+def test_the_progress_page_is_drawn_once_per_state_and_again_after_a_check_in(world, monkeypatch):
+    from progress_plugin.web.checkin import views
+    drawn = []
+    real = views.panel.render_html
+    monkeypatch.setattr(views.panel, "render_html", lambda *a, **k: drawn.append(k["words"].code) or real(*a, **k))
+    app, store, clock = world
+    http = app.test_client()
+    opened(http, link_for(store, clock)[1])
+    first = http.get("/checkin/progress").get_data(as_text=True)
+    assert http.get("/checkin/progress").get_data(as_text=True) == first and drawn == ["en"]
+    http.get("/checkin/progress?lang=hi")
+    assert drawn == ["en", "hi"]                             # each language drawn once
+    sent = {"form_token": form_token(http.get("/checkin/").get_data(as_text=True)), "goal-g1": "6",
+            "goal-g2": "", "goal-g3": "4", "check-heard": "9", "check-mattered": "8", "check-fits": "",
+            "check-overall": "7", "revisit": "true"}
+    assert http.post("/checkin/", data=sent).status_code == 303
+    assert http.get("/checkin/progress").get_data(as_text=True) != first and drawn == ["en", "hi", "en"]
+
+
 def test_the_pages_speak_hindi(world):
     app, store, clock = world
     http = app.test_client()

@@ -265,7 +265,7 @@ def test_a_practice_manager_runs_the_vocabulary_from_the_console(served, page, b
         answer = panel.goto(f"{base}/clinics/{CLINIC}/clients/{CLIENT}/progress.html")
         assert answer.status == 200
         panel.locator("details > summary").click()               # the chart's data as a table
-        tagged = {row.locator("th").inner_text(): row.locator("td.pp-tags").inner_text()
+        tagged = {row.locator("th").inner_text(): row.locator("td:last-child").inner_text()
                   for row in panel.locator(".pp-table tbody tr").all()}
         assert tagged["4"] == "Step forward (toward)"          # tagged before the rename: its old meaning
         assert tagged["5"] == "Moved toward (toward)"          # tagged after it: the new label

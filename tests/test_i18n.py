@@ -231,3 +231,36 @@ def test_a_language_the_catalogs_lack_is_refused_in_the_configuration(sqlite_url
     raw = {"clinics": [{"id": "clinic-a", "scheme": "x-signature", "secrets": ["s" * 32], "language": "fr"}]}
     with pytest.raises(settings.ConfigError, match="clinics.0.language"):
         settings.load(raw)
+
+
+@probe.get("/clinics/<clinic>/said")
+def _said_in_template(clinic):
+    from flask import render_template_string
+    return render_template_string("{{ _('Tags') }}|{{ ngettext('%(num)d note', '%(num)d notes', 3) }}|"
+                                  "{{ _('Goal {n}').format(n=2) }}")
+
+
+@pytest.mark.parametrize("url, code", [("/clinics/clinic-hi/said", "hi"), ("/clinics/clinic-en/said", "en"),
+                                       ("/clinics/clinic-hi/said?lang=en", "en")])
+def test_templates_say_the_requests_language_from_its_catalog(probe_client, url, code):
+    from flask_babel import get_translations
+    app = probe_client.application
+    with app.test_request_context(url):
+        babel = get_translations()                 # what flask-babel itself would have said
+        expected = (f"{babel.gettext('Tags')}|{babel.ngettext('%(num)d note', '%(num)d notes', 3) % {'num': 3}}|"
+                    f"{babel.gettext('Goal {n}').format(n=2)}")
+    said = probe_client.get(url).get_data(as_text=True)
+    assert said == expected
+    assert (said.split("|")[0] != "Tags") == (code == "hi")
+
+
+def test_a_get_reads_the_clinics_language_once_and_a_post_each_time(app, monkeypatch):
+    store = app.extensions["progress_plugin"].store
+    asked = []
+    monkeypatch.setattr(type(store), "clinic_language", lambda self, clinic_id, conn=None: asked.append(1) or "hi")
+    with app.test_request_context("/", method="GET"):
+        assert [i18n.clinic_language("clinic-a") for _ in range(3)] == ["hi"] * 3
+    assert len(asked) == 1
+    with app.test_request_context("/", method="POST"):
+        i18n.clinic_language("clinic-a"), i18n.clinic_language("clinic-a")
+    assert len(asked) == 3

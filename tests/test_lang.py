@@ -129,6 +129,16 @@ def test_hindi_numbers_use_indian_grouping_and_dates_hindi_month_names():
     assert en.date(date(2026, 12, 2)) == "2 December 2026"
 
 
+def test_small_numbers_kept_once_are_written_as_babel_writes_them():
+    from babel.numbers import format_decimal
+    for code in ("en", "hi"):
+        words = lang.words(code)
+        for n in (0, 7, 10, 999, 1000, 1001, 123456, -3):
+            assert words.number(n) == words.number(n) == format_decimal(n, locale=words.locale)
+        assert words.number(2.5) == format_decimal(2.5, locale=words.locale)
+    assert lang.words("en").number(1000) == "1,000"
+
+
 # -- marked sentences ----------------------------------------------------------------------------
 def _hindi(strings: dict) -> lang.CatalogWords:
     catalog = Catalog(locale="hi")

@@ -71,7 +71,10 @@ def test_therapist_view_renders_chart_legend_and_tooltips(served, page, artifact
     assert svg.is_visible()
     box = svg.bounding_box()
     assert box["width"] > 300 and box["height"] > 150
-    assert page.locator(".pp-chart svg path.line").count() >= 3      # one line per goal at least
+    # each goal is rated every third session here, so its ratings stand alone as dots (a line joins
+    # consecutive sessions only): a dot per rating, the intake's line of goal 2, nothing else
+    assert page.locator(".pp-chart svg circle.dot").count() == 3 + 40 + 10   # intake, client, therapist
+    assert page.locator(".pp-chart svg path.line").count() == 1
     shown = {d: page.locator(f".pp-chart [data-direction={d}]").count() for d in chart.DIRECTIONS}
     assert sum(shown.values()) > 40 and all(shown[m["direction"]] for m in data["markers"])
 
@@ -165,7 +168,8 @@ def test_panel_details_gaps_session_labels_legend_and_empty_axis(page, artifacts
     for label in page.locator(".pp-chart svg .axis.x text").all():
         assert label.is_visible()
     # goal 1 is unrated at sessions 3 and 7, goal 2 at session 4: no line crosses those sessions
-    assert page.locator(".pp-chart svg path.line.reactive").count() == 4     # 0-2, 4-6 and 0-3, 5-8
+    runs = page.locator(".pp-chart svg path.line").evaluate_all("els => els.map(e => e.getAttribute('d'))")
+    assert sum(d.count("M") for d in runs) == 4                   # 0-2, 4-6 and 0-3, 5-8: a subpath each
     legend = " ".join(page.locator(".pp-legend li.pp-legend-tags").inner_text().split())
     assert legend == "Tags: step toward, holding steady, mixed, step back, no direction"
     assert "session order; they are not a trend" in page.inner_text(".pp-chart figcaption")
@@ -304,3 +308,20 @@ def test_the_panel_with_checkins(served_checkins, page, artifacts_dir, language,
     assert ("क्लाइंट का अपना चेक-इन" if hindi else "the client's own check-in") in tip.inner_text()
     page.mouse.move(1, 1)
     page.screenshot(path=str(artifacts_dir / f"panel-checkin-{language}-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_axe_finds_no_serious_problem_on_the_panel_and_its_table(page, language):
+    """The chart's SVG, its legend and the data table (rows whose cells close by implication)."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    from progress_plugin.view import panel
+    from tests.test_panel import make_intake, make_notes, progress_of
+    intake = make_intake()
+    page.set_viewport_size({"width": 360, "height": 900})
+    page.set_content(panel.render_html(progress_of(intake, make_notes(40, seed=3)), intake, "therapist",
+                                       words=lang.words(language)))
+    page.locator("details summary").click()
+    rows = page.locator("table.pp-data tbody tr")
+    assert rows.count() >= 41 and rows.first.locator("td").count() == 1 + 3 + 1    # the date, 3 goals, the tags
+    results = axe.Axe().run(page)
+    assert [v["id"] for v in results.response["violations"] if v.get("impact") in ("serious", "critical")] == []

@@ -452,6 +452,27 @@ def test_chart_panels_says_the_panel_in_the_locale_asked_else_the_clinics_langua
     assert panel(None)["title"] == "प्रगति" and panel("en")["title"] == "Progress"
 
 
+def test_chart_panels_draws_once_per_state_and_language(hook, intake_payload, note_payload, monkeypatch):
+    from progress_plugin.hosts import plugin
+    from progress_plugin.service.panel_cache import PanelCache
+    from progress_plugin.view import panel
+    monkeypatch.setattr(plugin, "panels", PanelCache())
+    drawn, draw = [], panel.render_html
+    monkeypatch.setattr(panel, "render_html", lambda *a, **k: drawn.append(1) or draw(*a, **k))
+    submit_intake(hook, intake_payload)
+
+    def shown(locale=None):
+        (out,) = hook.chart_panels(locale=locale, clinic_id=CLINIC, client_id=CLIENT, audience="therapist")
+        return out
+
+    first, again = shown(), shown()
+    assert first == again and len(drawn) == 1                          # the second: the kept copy, same data
+    assert shown("hi")["html"] != first["html"] and len(drawn) == 2     # another language is its own panel
+    hook.note_saved(locale=None, note=note_payload(tags=[{"code": "setback"}], note_id="n-new", signed=True))
+    changed = shown()
+    assert len(drawn) == 3 and changed["html"] != first["html"] and [s["note_id"] for s in changed["data"]["sessions"]]
+
+
 # -- languages: the tag picker, tag_labels and the admin page ------------------------------------
 def _picker_labels(fields) -> dict:
     return {t["code"]: (t["label"], t["description"]) for c in fields["categories"] for t in c["tags"]}

@@ -159,6 +159,20 @@ def test_tags_and_ratings_reach_the_note_meta_and_observations_never_the_note_ba
     assert GOAL_1 in panel and "Step forward" in panel and "Stirring up" in panel
 
 
+def test_the_panel_is_drawn_once_per_state_and_again_after_a_write(smart, medplum, monkeypatch):
+    from progress_plugin.web.smart import home
+    drawn = []
+    real = home.panel.render_html
+    monkeypatch.setattr(home.panel, "render_html", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    client, _ = send_intake(smart)
+    first = client.get("/smart/app/panel").get_data(as_text=True)
+    again = client.get("/smart/app/panel").get_data(as_text=True)
+    assert GOAL_1 in first and again == first and len(drawn) == 1
+    assert send_tags(smart, client, **{"rating-g1": "6", "rater-g1": "client"}).status_code == 200
+    after = client.get("/smart/app/panel").get_data(as_text=True)
+    assert "Step forward" in after and "Step forward" not in first and len(drawn) == 2
+
+
 def test_a_tag_or_rating_the_rules_refuse_is_named_and_nothing_is_written(smart, medplum):
     client, _ = send_intake(smart)
     medplum.reset()

@@ -1,6 +1,7 @@
 """Progress recorded on one session note: tags, goal links and re-ratings. Never note text."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -67,11 +68,19 @@ def normalise_note_type(raw) -> str | None:
     spelling "counselling" as "counseling" and "notes" as "note". None for no type."""
     if not isinstance(raw, str):
         return None
+    return _normal(raw)
+
+
+# A host names a handful of note types, and every note of a backfill page is classified:
+# both steps are pure functions of a string, so they are kept (bounded) per process.
+@functools.lru_cache(maxsize=4096)
+def _normal(raw: str) -> str | None:
     text = "".join(ch for ch in unicodedata.normalize("NFKC", raw) if unicodedata.category(ch) != "Cf")
     words = [_SPELLINGS.get(w, w) for w in _SEPARATORS.split(text.casefold()) if w]
     return "-".join(words) or None
 
 
+@functools.lru_cache(maxsize=4096)
 def _protected(kind: str | None) -> str | None:
     if kind is None:
         return None
@@ -95,7 +104,18 @@ def classify_note_type(raw, readable=None) -> NoteType:
     (any spelling; see :func:`normalise_note_type`): a note of any other type, or of no type,
     is refused as :data:`REFUSED_NOT_READABLE`.
     """
-    names = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    raw = tuple(raw) if isinstance(raw, list) else raw
+    if readable is None or isinstance(readable, frozenset):
+        try:
+            return _classify(raw, readable)          # kept: a host names a handful of types
+        except TypeError:                           # a name that cannot be a key (not a string)
+            pass
+    return _classify.__wrapped__(raw, readable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify(raw, readable) -> NoteType:
+    names = list(raw) if isinstance(raw, tuple) else [raw]
     kinds = [k for k in (normalise_note_type(n) for n in names) if k is not None]
     for kind in kinds:
         category = _protected(kind)

@@ -67,12 +67,16 @@ def note_type(resource: dict) -> str | None:
     """The note's type for our events: a protected category (``psychotherapy-note``) when any
     of the type's codes or its text is one (:func:`~progress_plugin.core.notes.classify_note_type`
     decides, as on every other path); else its first code, else its text, in normal form."""
+    return _classified(resource).kind
+
+
+def _classified(resource: dict):
     kind = resource.get("type")
     kind = kind if isinstance(kind, dict) else {}
     codings = kind.get("coding") if isinstance(kind.get("coding"), list) else []
     codes = sorted({c["code"] for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"]})
     text = kind.get("text")
-    return classify_note_type([*codes, text] if isinstance(text, str) else codes).kind
+    return classify_note_type([*codes, text] if isinstance(text, str) else codes)
 
 
 def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
@@ -80,8 +84,8 @@ def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
     client_id = _ref_id(doc.get("subject"), "Patient")
     if client_id is None:
         return None
-    kind = note_type(doc)
-    protected = classify_note_type(kind).refused == REFUSED_PROTECTED
+    classified = _classified(doc)       # a protected type's kind is its category, itself protected
+    kind, protected = classified.kind, classified.refused == REFUSED_PROTECTED
     at = _when((doc.get("meta") or {}).get("lastUpdated"), now)
     if doc.get("status") == "entered-in-error":
         return ev.NoteDeleted(clinic_id, at, client_id, doc["id"])

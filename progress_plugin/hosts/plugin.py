@@ -27,6 +27,7 @@ from progress_plugin.service import settings
 from progress_plugin.core.handle import ClientState, handle
 from progress_plugin.errors import ValidationError
 from progress_plugin.service.runtime import Runtime
+from progress_plugin.service.panel_cache import panels
 from progress_plugin.service.clock import utcnow
 from progress_plugin.store import Store
 from progress_plugin.core.vocabulary import labels_at
@@ -347,12 +348,16 @@ def chart_panels(clinic_id, client_id, audience, locale):
     req = schemas.load(schemas.client_request_schema,
                        {"clinic_id": clinic_id, "client_id": client_id, "audience": audience})
     rt = _rt()
-    state = _state(rt, req["clinic_id"], req["client_id"])
     words = _words(rt, req["clinic_id"], locale)
-    (shown,) = handle(ev.PanelRequested(req["clinic_id"], rt.clock(), req["client_id"], req["audience"]), state)
+    now = rt.clock()
+    key = panels.key(rt.store, req["clinic_id"], req["client_id"], now, "hook", req["audience"], words.code,
+                     req["audience"] == "client" and ending_hook.shows_strain(req["clinic_id"]))    # before the state
+    state = _state(rt, req["clinic_id"], req["client_id"])
+    (shown,) = handle(ev.PanelRequested(req["clinic_id"], now, req["client_id"], req["audience"]), state)
     strain = shown.audience == "client" and ending_hook.shows_strain(req["clinic_id"])
-    return {"id": PANEL_ID, "title": words(N_("Progress")), "html": panel.render_html(
-        shown.progress, state.intake, shown.audience, document=False, words=words, show_strain=strain),
+    html = panels.render(key, lambda: panel.render_html(shown.progress, state.intake, shown.audience, document=False,
+                                                        words=words, show_strain=strain))
+    return {"id": PANEL_ID, "title": words(N_("Progress")), "html": html,
             "data": panel.panel_data(shown.progress, state.intake, shown.audience, words, show_strain=strain)}
 
 

@@ -34,6 +34,8 @@ NAMES = {"en": "English", "hi": "हिन्दी"}
 FORMATS = {"en": "en_IN", "hi": "hi_IN"}
 CATALOGS = Path(__file__).parent / "catalogs"
 DOMAIN = "messages"
+#: Whole numbers up to this are formatted once per language and kept.
+SMALL = 1000
 
 
 class CatalogWords(Words):
@@ -44,6 +46,12 @@ class CatalogWords(Words):
         self.locale = Locale.parse(FORMATS.get(code, code))
         self.direction = self.locale.text_direction
         self._translations = translations
+        self._small: dict[int, str] = {}     # small whole numbers (a form's 0-10 scales), written once
+
+    @property
+    def translations(self) -> NullTranslations:
+        """The language's compiled catalog."""
+        return self._translations
 
     def gettext(self, message: str) -> str:
         return self._translations.gettext(message) if message else message
@@ -52,6 +60,11 @@ class CatalogWords(Words):
         return self._translations.ngettext(singular, plural, n)
 
     def number(self, value) -> str:
+        if type(value) is int and 0 <= value <= SMALL:
+            said = self._small.get(value)
+            if said is None:
+                said = self._small[value] = format_decimal(value, locale=self.locale)
+            return said
         return format_decimal(value, locale=self.locale)
 
     def date(self, value) -> str:

@@ -197,7 +197,8 @@ class Purged:
 
 
 #: Tables keyed by (clinic_id, client_id) that purge empties for the client (a link's sessions before the link).
-_CLIENT_TABLES = (t.notes, t.ratings, t.goals, t.intakes, t.session_checks, t.checkin_sessions, t.checkin_links)
+_CLIENT_TABLES = (t.notes, t.ratings, t.goals, t.intakes, t.session_checks, t.checkin_sessions, t.checkin_links,
+                  t.client_versions)
 #: What erase() vacuums on PostgreSQL: (table, FULL?). FULL for the tables holding a client's words.
 _VACUUMED = ((t.goals, True), (t.intakes, True), (t.outbox, True), (t.inbox, True),
              (t.notes, False), (t.note_tags, False), (t.ratings, False),

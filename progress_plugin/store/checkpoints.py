@@ -24,7 +24,7 @@ def read(conn: Connection, clinic_id: str, name: str) -> tuple[str | None, int]:
 def save(conn: Connection, clinic_id: str, name: str, value: str | None, done: int, now: datetime) -> None:
     """Save where the job goes on from (None: it has finished) and how many items it has done."""
     values = {"value": value or "", "done": done, "updated_at": utc(now)}
-    if conn.execute(t.checkpoints.update().where(_key(clinic_id, name)).values(**values)).rowcount == 0:
+    if conn.execute(_UPDATE, {"k_clinic": clinic_id, "k_name": name, **values}).rowcount == 0:
         conn.execute(t.checkpoints.insert().values(clinic_id=clinic_id, name=name, **values))
 
 
@@ -35,3 +35,9 @@ def clear(conn: Connection, clinic_id: str, name: str) -> None:
 
 def _key(clinic_id: str, name: str):
     return sa.and_(t.checkpoints.c.clinic_id == clinic_id, t.checkpoints.c.name == name)
+
+
+# Built once: a backfill saves its checkpoint after every page. SET takes the parameters
+# named after columns; the key comes in through k_*.
+_UPDATE = t.checkpoints.update().where(t.checkpoints.c.clinic_id == sa.bindparam("k_clinic"),
+                                       t.checkpoints.c.name == sa.bindparam("k_name"))

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from progress_plugin.errors import ConfigError
+from progress_plugin.store.group_commit import GroupCommit
 
 DEFAULT_URL = "sqlite:///progress.db"
 #: ``?pooler=transaction`` on a PostgreSQL URL: the store is reached through a pooler in
@@ -121,6 +122,17 @@ def chunks(items, size):
         yield items[i:i + size]
 
 
+def keys_in(c: Connection, statement, table: str, column: str, clinic_id: str, values: list) -> list:
+    """``column`` of the rows of ``table`` with ``clinic_id`` whose ``column`` is in ``values``
+    (a list of strings, at most :data:`CHUNK`): ``statement`` (parameters ``clinic`` and an
+    expanding one named after the list) on PostgreSQL; on SQLite the same query straight to the
+    driver, as SQLAlchemy's expansion of a long IN list costs more than SQLite's look-up."""
+    if c.dialect.name != "sqlite":
+        return [r[0] for r in c.execute(statement, {"clinic": clinic_id, "values": values})]
+    sql = f"SELECT {column} FROM {table} WHERE clinic_id = ? AND {column} IN ({', '.join('?' * len(values))})"
+    return [r[0] for r in c.exec_driver_sql(sql, (clinic_id, *values))]
+
+
 class StoreBase:
     """An engine and its connections; the rest of the store is built on these."""
 
@@ -153,6 +165,25 @@ class StoreBase:
     def begin(self):
         with self.engine.begin() as conn:
             yield conn
+
+    def grouped(self, write):
+        """Run ``write(conn)`` in a transaction shared with other threads' writes and return
+        its result once committed (:mod:`~progress_plugin.store.group_commit`).
+
+        On PostgreSQL each write is its own transaction on its own pooled connection: the
+        server commits concurrent transactions side by side (and shares their WAL flushes
+        itself), while a group would make each process's requests wait for one leader's
+        transaction at a time, every write's key lock (``pg_advisory_xact_lock``) held until
+        the whole group commits."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                return write(conn)
+        group = self.__dict__.get("_group")
+        if group is None:
+            path = sqlite_path(self.engine.url)
+            group = self.__dict__.setdefault("_group", GroupCommit(
+                self.engine, None if path is None else os.path.abspath(path) + ".commit-lock"))
+        return group.run(write)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -11,14 +11,15 @@ from progress_plugin.core.handle import ClientState
 from progress_plugin.core.dates import as_date, utc
 from progress_plugin.core.intake import EARLIER_VERSIONS, Goal, Intake, upgrade_answers
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
-from progress_plugin.store.engine import CHUNK, chunks
+from progress_plugin.store.engine import CHUNK, chunks, keys_in
 from progress_plugin.store.vocabularies import VocabularyStore
 
 # Statements of the batched loads, built once; lists go in through expanding parameters.
 _CLINIC = sa.bindparam("clinic")
 _IDS = sa.bindparam("ids", expanding=True)
 _CLIENTS = sa.bindparam("clients", expanding=True)
-_INTAKES_OF = sa.select(t.intakes.c.client_id).where(t.intakes.c.clinic_id == _CLINIC, t.intakes.c.client_id.in_(_CLIENTS))
+_INTAKES_OF = sa.select(t.intakes.c.client_id).where(t.intakes.c.clinic_id == _CLINIC,
+                                                     t.intakes.c.client_id.in_(sa.bindparam("values", expanding=True)))
 _NOTES_NAMED = sa.select(t.notes).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))
 _TAGS_NAMED = (sa.select(t.note_tags).where(t.note_tags.c.clinic_id == _CLINIC, t.note_tags.c.note_id.in_(_IDS))
                .order_by(t.note_tags.c.note_id, t.note_tags.c.code))
@@ -32,7 +33,7 @@ class StateStore(VocabularyStore):
 
     def load_state(self, clinic_id: str, client_id: str, settings=None, conn: Connection | None = None) -> ClientState:
         with self._conn(conn) as c:
-            vocabulary = self.vocabulary(clinic_id, conn=c)
+            vocabulary = self._current_vocabulary(c, clinic_id)      # each version built once
             intake = self._intake(c, clinic_id, client_id)
             notes = self._notes(c, clinic_id, client_id)
             used = {tag.vocabulary_version for n in notes.values() for tag in n.tags} - {vocabulary.version}
@@ -54,7 +55,7 @@ class StateStore(VocabularyStore):
         with self._conn(conn) as c:
             with_intake = set()
             for chunk in chunks(list(notes_by_client), CHUNK):
-                with_intake.update(r[0] for r in c.execute(_INTAKES_OF, {"clinic": clinic_id, "clients": chunk}))
+                with_intake.update(keys_in(c, _INTAKES_OF, "intakes", "client_id", clinic_id, chunk))
             states = {cid: self.load_state(clinic_id, cid, conn=c) for cid in notes_by_client if cid in with_intake}
             rest = {cid: ids for cid, ids in notes_by_client.items() if cid not in with_intake}
             if not rest:

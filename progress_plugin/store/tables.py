@@ -289,3 +289,13 @@ smart_sessions = Table(
     Column("expires_at", TS, nullable=False),          # the session's absolute end
     Index("ix_smart_sessions_expires", "expires_at"),
 )
+
+# What a client's progress panel is drawn from changes only with a write that changes this
+# row's token (a random one, so a purged and re-created client never meets an old panel):
+# rendered panels are cached and answered 304 by it (progress_plugin.store.client_versions).
+client_versions = Table(
+    "client_versions", metadata,
+    Column("clinic_id", ID, primary_key=True),
+    Column("client_id", ID, primary_key=True),
+    Column("token", String(32), nullable=False),
+)

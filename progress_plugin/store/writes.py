@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from progress_plugin.core import effects as fx
+from progress_plugin.store import client_versions
 from progress_plugin.store import tables as t
 from progress_plugin.core.dates import as_dt, utc
 from progress_plugin.store.audit import audit_values
-from progress_plugin.store.engine import CHUNK, StoreBase, chunks
+from progress_plugin.store.engine import CHUNK, StoreBase, chunks, keys_in
 
 #: Effects :meth:`Store.apply_all` writes in runs: note tagging, and those that only write an audit row.
 _BATCHED = (fx.TagNote, fx.RejectNote, fx.RefuseNote)
@@ -24,7 +25,8 @@ _BATCHED = (fx.TagNote, fx.RejectNote, fx.RefuseNote)
 _CLINIC = sa.bindparam("clinic")
 _IDS = sa.bindparam("ids", expanding=True)
 _CLIENTS = sa.bindparam("clients", expanding=True)
-_NOTE_IDS = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC, t.notes.c.note_id.in_(_IDS))
+_NOTE_IDS = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC,
+                                               t.notes.c.note_id.in_(sa.bindparam("values", expanding=True)))
 _TAGS_CLEAR = t.note_tags.delete().where(t.note_tags.c.clinic_id == _CLINIC, t.note_tags.c.note_id.in_(_IDS))
 _RATED = (sa.select(t.ratings.c.client_id, t.ratings.c.source).distinct()
           .where(t.ratings.c.clinic_id == _CLINIC, t.ratings.c.client_id.in_(_CLIENTS), t.ratings.c.source.in_(_IDS)))
@@ -56,6 +58,7 @@ class Writes(StoreBase):
         backfill page does); rejections, refusals and every other effect keep theirs.
         """
         now = utc(now)
+        effects = list(effects)
         run: list = []
         tagged: set = set()
         for effect in effects:
@@ -79,6 +82,7 @@ class Writes(StoreBase):
                 conn.execute(t.audit_log.insert(), row)
         if run:
             _write_run(conn, run, actor, now, audit_tags)
+        client_versions.touch(conn, client_versions.changed_clients(effects))
 
 
 def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -91,10 +95,29 @@ def _insert_rows(c: Connection, table: sa.Table, rows: list[dict]) -> None:
         c.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    processors = [table.c[k].type._cached_bind_processor(c.dialect) for k in columns]
+    processors = [_kept(table.c[k].type._cached_bind_processor(c.dialect)) if isinstance(table.c[k].type, sa.JSON)
+                  else table.c[k].type._cached_bind_processor(c.dialect) for k in columns]
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    c.exec_driver_sql(sql, [tuple(row[k] if p is None else p(row[k]) for k, p in zip(columns, processors))
-                            for row in rows])
+    values = [[row[k] for row in rows] if p is None else [p(row[k]) for row in rows]   # column by column
+              for k, p in zip(columns, processors)]
+    c.exec_driver_sql(sql, list(zip(*values)))
+
+
+def _kept(process):
+    """A JSON column's bind processor that encodes each distinct list of strings once per
+    statement (a page's tags repeat a few goal-id lists); other values go through as they are."""
+    if process is None:
+        return None
+    seen: dict = {}
+
+    def encode(value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return process(value)
+        key = tuple(value)
+        if key not in seen:
+            seen[key] = process(value)
+        return seen[key]
+    return encode
 
 
 def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: bool = True) -> None:
@@ -107,7 +130,7 @@ def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: 
         ids = [e.note.note_id for e in group]
         stored = set()
         for chunk in chunks(ids, CHUNK):
-            stored.update(row[0] for row in c.execute(_NOTE_IDS, {"clinic": clinic_id, "ids": chunk}))
+            stored.update(keys_in(c, _NOTE_IDS, "notes", "note_id", clinic_id, chunk))
         fresh, changed = [], []
         for e in group:
             n = e.note
@@ -125,9 +148,11 @@ def _write_run(c: Connection, run: list, actor: str, now: datetime, audit_tags: 
         # stored note can have any to clear. A note's ratings are cleared by its client.
         for chunk in chunks(sorted(stored), CHUNK):
             c.execute(_TAGS_CLEAR, {"clinic": clinic_id, "ids": chunk})
+        # A note's ratings are written after its row (RecordRating follows TagNote), so only a
+        # stored note can have any: a page of new notes skips the look-up.
         pairs = {(e.note.client_id, e.note.note_id) for e in group}
         found = []
-        for chunk in chunks(ids, CHUNK):
+        for chunk in chunks(sorted(stored), CHUNK):
             found += [{"k_clinic": clinic_id, "k_client": row.client_id, "k_note": row.source}
                       for row in c.execute(_RATED, {"clinic": clinic_id, "ids": chunk,
                                                     "clients": sorted({e.note.client_id for e in group})})

@@ -1,6 +1,8 @@
 """The progress chart: one 0-10 line per goal and tag markers on the session axis, as SVG.
 
-Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
+Written as SVG text by :mod:`progress_plugin.view.chart_svg` (no charting library: the chart is a
+few fixed shapes on fixed axes, and a library's config, node tree and serialisation were most of
+a panel's time). It draws from the panel's data (see
 :func:`progress_plugin.view.panel.panel_data`), so the chart shows exactly what the JSON holds.
 
 - The client's ratings are solid lines with filled dots; the therapist's are dashed, with
@@ -13,26 +15,22 @@ Drawn with pygal (pure Python, SVG output). It draws from the panel's data (see
   line runs across sessions nobody rated.
 - An empty chart still shows its 0-10 axis and the session axis from intake; each session
   number is labelled (every one up to :data:`MAX_X_LABELS` sessions).
-- pygal's tooltip script is not used (it would be fetched from a CDN): every point carries
-  an SVG ``<title>``, which browsers show natively, and the HTML panel upgrades those to a
-  styled tooltip with its own inline script.
+- Every point carries an SVG ``<title>``, which browsers show natively; the HTML panel upgrades
+  those to a styled tooltip with its own inline script.
 - Every word, number and date on it is said by ``words`` (English by default); the client's
   goal words are shown as written, isolated for bidirectional text.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-
-import pygal
-from pygal.style import Style
 
 from progress_plugin.core.bidi import isolate
 from progress_plugin.core.words import ENGLISH, N_, Words
 from progress_plugin.view.chart_text import (DIRECTION_WORDS, DIRECTIONS, LEGEND_WORDS,  # noqa: F401 (re-exported)
                                               describe, signed, title_text)
+from progress_plugin.view.chart_svg import (HEIGHT, STRIP_STEP, STRIP_TOP, WIDE, WIDTH, Y_MIN, Series,  # noqa: F401
+                                             draw, row_y, shape_path)
 from progress_plugin.view.checkins import SELF_COLOUR, SELF_SHAPE, marked, self_values, x_of
 from progress_plugin.view.wording import day, number
 
@@ -45,34 +43,10 @@ DIRECTION_SHAPES = {"toward": "triangle-up", "steady": "square", "mixed": "diamo
 GOAL_LABEL = N_("Goal {rank}: {words}")
 REPLACED_GOAL_LABEL = N_("Goal {rank}, until redefined: {words}")
 
-WIDTH, HEIGHT = 400, 290           # viewBox; the SVG scales to its container
-WIDE = 640                         # the standalone SVG, with its legend in two columns
-STRIP_TOP, STRIP_STEP = -1.1, 0.62  # y of the first tag row under 0, and the row spacing
-Y_MIN = STRIP_TOP - STRIP_STEP * (len(DIRECTIONS) - 1) - 0.5
 MAX_MARKER_COLUMNS = 48            # beyond this many sessions, tags are grouped into spans
 MAX_DOTS = 60                      # a rating series with more points is drawn as a line only
 MAX_X_LABELS = 12                  # up to this many sessions, every session number is labelled
 LABEL_CHARS = 34                   # goal words longer than this are truncated in labels
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"
-
-
-class XY(pygal.XY):
-    """pygal's XY chart with a faster attribute lookup; the output is the same.
-
-    pygal answers every attribute of a chart through a Python-level ``__getattribute__``
-    that prefers the render-time state object, calling itself three times per lookup. On a
-    500-session history that is half of the render time. This does the same lookup in one
-    step: the state's own attributes first, then the chart's.
-    """
-
-    def __getattribute__(self, name):
-        state = object.__getattribute__(self, "__dict__").get("state")
-        if state is not None and name != "state" and not name.startswith("__"):
-            held = state.__dict__
-            if name in held:
-                return held[name]
-        return object.__getattribute__(self, name)
 
 
 @dataclass(frozen=True)
@@ -96,10 +70,6 @@ def truncate(text: str, limit: int = LABEL_CHARS) -> str:
 
 def goal_colour(index: int) -> str:
     return GOAL_COLOURS[index % len(GOAL_COLOURS)]
-
-
-def row_y(direction: str) -> float:
-    return STRIP_TOP - STRIP_STEP * DIRECTIONS.index(direction)
 
 
 def legend(data: dict, words: Words = ENGLISH) -> list[LegendEntry]:
@@ -135,22 +105,6 @@ def legend(data: dict, words: Words = ENGLISH) -> list[LegendEntry]:
         out.append(LegendEntry("tag", f"{tags} {said}" if i == 0 else said, f"{tags} {said}",
                                DIRECTION_COLOURS[d], DIRECTION_SHAPES[d], d, words=""))
     return out
-
-
-def shape_path(shape: str, x: float, y: float, r: float) -> str:
-    """Path data for a marker shape centred on (x, y), of about the area of a circle of radius r."""
-    if shape == "square":
-        s = r * 0.9
-        return f"M{x - s:.2f} {y - s:.2f}h{2 * s:.2f}v{2 * s:.2f}h{-2 * s:.2f}z"
-    if shape == "diamond":
-        s = r * 1.3
-        return f"M{x:.2f} {y - s:.2f}L{x + s:.2f} {y:.2f}L{x:.2f} {y + s:.2f}L{x - s:.2f} {y:.2f}z"
-    if shape in ("triangle-up", "triangle-down"):
-        s = r * 1.35
-        k = -1 if shape == "triangle-up" else 1
-        return (f"M{x:.2f} {y + k * s:.2f}L{x + s * 0.95:.2f} {y - k * s * 0.6:.2f}"
-                f"L{x - s * 0.95:.2f} {y - k * s * 0.6:.2f}z")
-    return f"M{x - r:.2f} {y:.2f}a{r:.2f} {r:.2f} 0 1 0 {2 * r:.2f} 0a{r:.2f} {r:.2f} 0 1 0 {-2 * r:.2f} 0z"
 
 
 def _x_labels(last: int, words: Words = ENGLISH) -> list[dict]:
@@ -207,7 +161,7 @@ def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGL
             values.append({"value": (x, p["value"])})
             continue
         if p.get("source") == "self":
-            values.append({"value": (x, p["value"]), "node": {"r": "0", "style": "fill:none;stroke:none"}})
+            values.append({"value": (x, p["value"])})                      # on the line, no dot of its own
             continue
         when = (words(N_("at intake")) if p["session"] == 0
                 else words(N_("session {session}"), session=number(words, p["session"])))
@@ -226,169 +180,40 @@ def _start_tip(g: dict, words: Words = ENGLISH) -> str:
                  baseline=number(words, g["baseline"]))
 
 
-def _dotted(values: list[dict]) -> bool:
-    """Whether a series is drawn with dots: when its points carry tooltips (few enough points)."""
-    return any("tooltip" in v for v in values)
-
-
 def render(data: dict, *, show_legend: bool = True, words: Words = ENGLISH) -> str:
     """The chart for one client's panel data, as an SVG document string, in ``words``' language.
 
     ``show_legend=False`` leaves the legend out, for pages that lay it out in HTML.
     """
     entries = {(e.kind, e.index, e.direction): e for e in legend(data, words)}
-    series: list[tuple[LegendEntry, list, dict]] = []    # (legend entry, values, pygal series options)
+    series: list[Series] = []
     for i, g in enumerate(data["goals"]):
+        colour = goal_colour(i)
         client = _rating_values(g, "client", True, words, data.get("audience") == "client")
-        series.append((entries[("client", i, "")], client, {"show_dots": _dotted(client)}))
+        series.append(Series(entries[("client", i, "")], client, colour, line="line"))
         therapist = _rating_values(g, "therapist", False, words)
         if therapist:
-            hollow = [{**v, "node": {"style": "fill:#ffffff;stroke-width:1.75"}} for v in therapist]
-            series.append((entries[("therapist", i, "")], hollow, {
-                "show_dots": _dotted(therapist), "dots_size": 3.25,
-                "stroke_style": {"dasharray": "6,4", "width": 1.75}}))
+            series.append(Series(entries[("therapist", i, "")], therapist, colour, line="line dash", hollow=True,
+                                 r=3.25))
     marked = [v for i, g in enumerate(data["goals"]) for v in self_values(g, goal_colour(i), words)]
     if marked:
-        series.append((entries[("self", -1, "")], marked, {"stroke": False, "dots_size": 4.5}))
+        series.append(Series(entries[("self", -1, "")], marked, SELF_COLOUR, r=4.5))
     if data["goals"]:
-        rings = [{"value": (g.get("redefined_at") or 0, g["baseline"]), "color": goal_colour(i),
-                  "node": {"style": f"fill:#ffffff;stroke:{goal_colour(i)};stroke-width:2.5", "r": "5.5"},
-                  "tooltip": _start_tip(g, words)}
-                 for i, g in enumerate(data["goals"])]
-        series.append((entries[("baseline", -1, "")], rings, {"stroke": False}))
+        rings = [{"value": (g.get("redefined_at") or 0, g["baseline"]), "ring": goal_colour(i),
+                  "tooltip": _start_tip(g, words)} for i, g in enumerate(data["goals"])]
+        series.append(Series(entries[("baseline", -1, "")], rings, "#4D4D4D"))
     sessions = len(data["sessions"])
     groups = _marker_groups(data["markers"], max(sessions, 1), words)
     for d in DIRECTIONS:
-        values = [{"value": (x, row_y(d)), "tooltip": tip,
-                   "node": {"data-shape": DIRECTION_SHAPES[d], "data-direction": d}}
+        values = [{"value": (x, row_y(d)), "tooltip": tip, "shape": DIRECTION_SHAPES[d], "direction": d}
                   for direction, x, tip in groups if direction == d]
         if values:
-            series.append((entries[("tag", -1, d)], values, {"stroke": False, "dots_size": 4.5}))
-
-    empty = not series
-    if empty:            # nothing to draw: an invisible point keeps pygal drawing the axes
-        series.append((LegendEntry("placeholder", "", "", "#ffffff"),
-                       [{"value": (0, 0), "node": {"r": "0", "style": "fill:none;stroke:none"}}], {"stroke": False}))
+            series.append(Series(entries[("tag", -1, d)], values, DIRECTION_COLOURS[d], r=4.5))
     last = max([sessions, 1] + [p["session"] for g in data["goals"] for p in g["client"] + g["therapist"]])
     right = max([last] + [x_of(p) for g in data["goals"] for p in g["client"]])
     pad = 0.04 * last + 0.4
-    legend_rows = math.ceil(len(series) / 2) if show_legend and not empty else 0
-    chart = XY(
-        style=Style(
-            background="#ffffff", plot_background="#ffffff", foreground="#333333",
-            foreground_strong="#1a1a1a", foreground_subtle="#d9d9d9", font_family=FONT,
-            label_font_size=13, major_label_font_size=13, legend_font_size=13, title_font_size=12,
-            no_data_font_size=16, guide_stroke_color="#e3e3e3", major_guide_stroke_color="#e3e3e3",
-            guide_stroke_dasharray="0", major_guide_stroke_dasharray="0",
-            opacity="1", opacity_hover="1", stroke_opacity="1", stroke_opacity_hover="1",
-            stroke_width="2.25", stroke_width_hover="2.25", transition="0s",
-            colors=tuple(e.colour for e, _, _ in series) or ("#000000",)),
-        width=WIDE if show_legend else WIDTH, height=HEIGHT + legend_rows * 20,
-        range=(Y_MIN, 10.4), xrange=(-pad, right + pad),
-        y_labels=[{"label": number(words, v), "value": v} for v in (0, 2, 4, 6, 8, 10)]
-        + [{"label": words(N_("Tags")), "value": row_y("mixed")}], x_labels=_x_labels(last, words),
-        allow_interruptions=True,         # a None value (an unrated session) breaks the line
-        x_title=words(N_("Session")),
-        show_legend=show_legend, legend_at_bottom=True, legend_at_bottom_columns=2, legend_box_size=12,
-        truncate_legend=-1,               # labels come truncated (and bidi-isolated): pygal must not cut them
-        truncate_label=-1,                # every session number and "Intake" in full
-        show_x_guides=False, show_y_guides=True,
-        dots_size=3.5, margin=8, spacing=8, js=[], disable_xml_declaration=True, explicit_size=False,
-        no_data_text=words(N_("No ratings or tags yet")), classes=["progress-chart"],
-    )
-    chart.uuid = "pp-" + hashlib.sha1(f"{data['client_id']}/{data['audience']}".encode()).hexdigest()[:12]
-    for entry, values, options in series:
-        title = None if entry.kind == "placeholder" else {"title": entry.label, "tooltip": entry.full}
-        chart.add(title, values, **options)
-    kinds = [entry for entry, _, _ in series]
-    chart.add_xml_filter(lambda root: _finish(root, data, kinds, show_legend, words))
-    return chart.render()
+    return draw(data, series, (-pad, right + pad), _x_labels(last, words), show_legend, words)
 
 
-def _finish(root, data: dict, kinds, show_legend: bool, words: Words = ENGLISH):
-    """Accessibility attributes, the language, marker shapes and legend symbols on pygal's tree."""
-    for comment in [c for c in root if c.tag is ET.Comment]:
-        root.remove(comment)             # pygal's banner carries the render date: keep output reproducible
-    for defs in [el for el in root.iter() if _local(el) == "defs"]:
-        for script in [c for c in defs if _local(c) == "script"]:
-            defs.remove(script)          # pygal's config script: not needed without its tooltip script
-    root.set("role", "img")
-    root.set(XML_LANG, words.code)
-    root.set("aria-labelledby", f"{root.get('id')}-title {root.get('id')}-desc")
-    for child in list(root):
-        if _local(child) == "title":
-            child.text = title_text(data, words)
-            child.set("id", f"{root.get('id')}-title")
-            desc = ET.Element(child.tag.replace("title", "desc"), {"id": f"{root.get('id')}-desc"})
-            desc.text = describe(data, words)
-            root.insert(list(root).index(child) + 1, desc)
-            break
-    for dots in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "dots"]:
-        for desc in [c for c in dots if _local(c) == "desc"]:
-            dots.remove(desc)            # pygal's data for its tooltip script (not used): raw numbers, unread
-    tags, intake = words(N_("Tags")), words(N_("Intake"))
-    for guides in [el for el in root.iter() if _local(el) == "g" and el.get("class") == "guides"]:
-        for title in [c for c in guides if _local(c) == "title"]:
-            guides.remove(title)         # axis labels need no tooltip
-        if any(_local(c) == "text" and c.text == tags for c in guides):
-            for line in [c for c in guides if _local(c) == "path"]:
-                guides.remove(line)      # the strip's name, without a grid line through its markers
-    for el in root.iter():
-        if _local(el) == "text" and el.text == intake and "x" in el.attrib:    # ends at its tick: clear of "1"
-            el.set("x", f"{float(el.get('x')) + 5:.2f}")
-            el.set("style", "text-anchor:end")           # pygal's stylesheet centres axis labels
-        if _local(el) == "circle" and "data-shape" in el.attrib:      # a tag marker: give it its shape
-            shape = el.attrib.pop("data-shape")
-            x, y, r = (float(el.attrib.pop(k)) for k in ("cx", "cy", "r"))
-            el.tag = el.tag.replace("circle", "path")
-            el.set("d", shape_path(shape, x, y, r))
-            el.set("style", ";".join(filter(None, (el.get("style"), "stroke:#ffffff;stroke-width:0.75"))))
-    if show_legend:
-        _legend_symbols(root, kinds)
-    if kinds and kinds[0].kind == "placeholder":
-        _say_empty(root, words)
-    return root
-
-
-def _say_empty(root, words: Words = ENGLISH) -> None:
-    """Write "No ratings or tags yet" in the middle of an empty plot."""
-    plot = next((el for el in root.iter() if _local(el) == "g" and "plot" in (el.get("class") or "").split()), None)
-    back = next((c for c in plot if _local(c) == "rect"), None) if plot is not None else None
-    if back is None:
-        return
-    x = float(back.get("x", 0)) + float(back.get("width", 0)) / 2
-    y = float(back.get("y", 0)) + float(back.get("height", 0)) / 3
-    text = ET.SubElement(plot, back.tag.replace("rect", "text"),
-                         {"x": f"{x:.1f}", "y": f"{y:.1f}", "text-anchor": "middle", "class": "pp-empty",
-                          "style": "fill:#5a5a5a;font-size:14px"})
-    text.text = words(N_("No ratings or tags yet"))
-
-
-def _local(el) -> str:
-    """An element's tag without its namespace ('' for comments)."""
-    return el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
-
-
-def _legend_symbols(root, kinds) -> None:
-    for group in root.iter():
-        gid = group.get("id", "")
-        if not gid.startswith("activate-serie-"):
-            continue
-        entry = kinds[int(gid.rsplit("-", 1)[1])]
-        kind = entry.kind
-        rect = next(c for c in group if _local(c) == "rect")
-        x, y, size = float(rect.get("x")), float(rect.get("y")), float(rect.get("width"))
-        cx, cy = x + size / 2, y + size / 2
-        rect.tag = rect.tag.replace("rect", "path")
-        for k in ("x", "y", "width", "height", "class"):
-            rect.attrib.pop(k, None)
-        if kind in ("client", "therapist"):
-            rect.set("d", f"M{x - 1:.2f} {cy:.2f}h{size:.2f}")
-            rect.set("style", f"fill:none;stroke:{entry.colour};stroke-width:2.25"
-                     + (";stroke-dasharray:4,3" if kind == "therapist" else ""))
-        elif kind == "baseline":
-            rect.set("d", shape_path("circle", cx, cy, size / 2.6))
-            rect.set("style", f"fill:#ffffff;stroke:{entry.colour};stroke-width:2.25")
-        else:
-            rect.set("d", shape_path(entry.shape, cx, cy, size / 2.6))
-            rect.set("style", f"fill:{entry.colour};stroke:none")
+__all__ = ["DIRECTIONS", "DIRECTION_WORDS", "LEGEND_WORDS", "LegendEntry", "describe", "legend", "render",
+           "shape_path", "signed", "title_text", "truncate"]

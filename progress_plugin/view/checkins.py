@@ -58,7 +58,7 @@ def self_values(g: dict, colour: str, words: Words = ENGLISH) -> list[dict]:
     if not marked(g):
         return []
     rank = number(words, g["rank"])
-    return [{"value": (x_of(p), p["value"]), "node": {"data-shape": SELF_SHAPE, "style": f"fill:{colour}"},
+    return [{"value": (x_of(p), p["value"]), "shape": SELF_SHAPE, "fill": colour,
              "tooltip": words(N_("Goal {rank}, the client's own check-in {when} ({date}): {value}/10"), rank=rank,
                               when=after(words, p["session"]), date=day(words, p["at"]), value=number(words, p["value"]))}
             for p in g["client"] if p.get("source") == "self" and p["value"] is not None]
@@ -130,6 +130,7 @@ def checks_html(data: dict, words: Words = ENGLISH) -> str:
                            "skipped it. A series of its own: never added to the goals.")))
     when, follows, revisit = (escape(words(t)) for t in (N_("Check-in"), N_("When"), N_("Asked to revisit progress")))
     return (f'<h2>{heading}</h2><p class="pp-sub">{note}</p><div class="pp-checks">{_chart(checks, words)}</div>'
-            f'<div class="pp-table"><table class="pp-checks-table" aria-label="{heading}"><thead><tr>'
+            f'<div class="pp-table" tabindex="0" role="region" aria-label="{heading}">'
+            f'<table class="pp-checks-table" aria-label="{heading}"><thead><tr>'
             f'<th scope="col">{when}</th><th scope="col">{follows}</th>{heads}<th scope="col">{revisit}</th>'
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')

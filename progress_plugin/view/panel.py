@@ -282,7 +282,7 @@ def _table(data: dict, words: Words) -> str:
     rows: dict[int, dict] = {0: {"at": (data["intake"] or {}).get("on"), "cells": {}, "tags": []}}
     for s in data["sessions"]:
         rows[s["session"]] = {"at": s["at"], "cells": {}, "tags": []}
-    by_therapist = N_("{value} (therapist)")
+    by_therapist = words.gettext(N_("{value} (therapist)")).format       # each template looked up once
     for g in goals:
         for rater in ("client", "therapist"):
             for p in g[rater]:
@@ -291,27 +291,29 @@ def _table(data: dict, words: Words) -> str:
                 row = rows.setdefault(chart.x_of(p), {"at": p["at"], "cells": {}, "tags": []})
                 value = number(words, p["value"])
                 row["cells"].setdefault(g["goal_id"], []).append(
-                    words(by_therapist, value=value) if rater == "therapist" else value)
-    tagged, directions = N_("{tag} ({direction})"), {d: words(w) for d, w in chart.DIRECTION_WORDS.items()}
+                    by_therapist(value=value) if rater == "therapist" else value)
+    tagged = words.gettext(N_("{tag} ({direction})")).format
+    directions = {d: words(w) for d, w in chart.DIRECTION_WORDS.items()}
     for m in data["markers"]:
         rows.setdefault(m["session"], {"at": m["at"], "cells": {}, "tags": []})["tags"].append(
-            words(tagged, tag=m["label"], direction=directions[m["direction"]]))
+            tagged(tag=m["label"], direction=directions[m["direction"]]))
     body = []
     intake = escape(words(N_("Intake")))
     for session in sorted(rows):
         row = rows[session]
-        cells = "".join(f'<td class="num">{escape(", ".join(row["cells"].get(g["goal_id"], [])))}</td>'
-                        for g in goals)
+        cells = "".join(f'<td>{escape(", ".join(row["cells"].get(g["goal_id"], [])))}' for g in goals)
         name = (intake if session == 0 else number(words, session) if session == int(session)
                 else escape(words(N_("Check-in {when}"), when=after(words, int(session)))))
-        body.append(f'<tr><th scope="row">{name}</th><td class="pp-day">{escape(day(words, row["at"]))}</td>'
-                    f'{cells}<td class="pp-tags">{escape("; ".join(row["tags"]))}</td></tr>')
+        # a row's leading th is its header; the end tags of th, td and tr are implied by what follows
+        body.append(f'<tr><th>{name}<td>{escape(day(words, row["at"]))}{cells}<td>{escape("; ".join(row["tags"]))}')
     # the scale's note stays on screen above the table, which may scroll sideways on a phone
     note = escape(words(N_("Ratings are 0-10, yours unless marked.") if data["audience"] == "client"
                         else N_("Ratings are 0-10, the client's unless marked.")))
     name = escape(words(N_("The chart's data as a table")))
     session, when, tags = (escape(words(t)) for t in (N_("Session"), N_("Date"), N_("Tags")))
-    return (f'<p class="pp-sub">{note}</p><div class="pp-table"><table aria-label="{name}"><thead><tr>'
+    # a region that may scroll sideways on a phone: focusable, so it scrolls by keyboard too
+    return (f'<p class="pp-sub">{note}</p><div class="pp-table" tabindex="0" role="region" aria-label="{name}">'
+            f'<table class="pp-data" aria-label="{name}"><thead><tr>'
             f'<th scope="col">{session}</th><th scope="col">{when}</th>{head}'
             f'<th scope="col">{tags}</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 

@@ -85,9 +85,9 @@ font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Liberation Sans',Arial,
 .pp-table{overflow-x:auto}
 .pp-panel table{border-collapse:collapse;font-size:.85rem;width:100%}
 .pp-panel th,.pp-panel td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:start;vertical-align:top}
-.pp-panel td.pp-day{white-space:nowrap}
-.pp-panel td.pp-tags{min-width:12em}
-.pp-panel td.num{text-align:end;font-variant-numeric:tabular-nums}
+.pp-panel td{text-align:end;font-variant-numeric:tabular-nums}
+.pp-data td:nth-child(2){white-space:nowrap;text-align:start}
+.pp-data td:last-child{min-width:12em;text-align:start}
 .pp-panel details summary{cursor:pointer;color:var(--muted);margin:12px 0 6px}
 .pp-checks-chart{display:block;width:100%;max-width:420px;height:auto;margin:0 0 4px}
 .pp-checks .pp-legend{margin:0 0 8px}

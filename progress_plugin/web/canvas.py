@@ -41,6 +41,8 @@ from progress_plugin.core import events as ev
 from progress_plugin import schemas
 from progress_plugin.schemas import validate   # marshmallow's validators, said through the catalogs
 from progress_plugin.view import panel
+from progress_plugin.core.handle import handle
+from progress_plugin.service.panel_cache import panels
 from progress_plugin.web import i18n, signatures
 from progress_plugin.web.canvas_questionnaires import ANSWER_TYPES, INTAKE, SESSION, canonical
 from progress_plugin.errors import ValidationError
@@ -288,6 +290,19 @@ def review_card(svc, clinic: str, client: str, effects, words: Words) -> dict | 
                 "satisfied")
 
 
+def _panel(svc, clinic: str, client: str, effect: fx.ShowPanel) -> str:
+    """The modal's panel: the copy this process kept for the client's state, else drawn from the
+    state read after its token (so a panel is never kept under a newer state's key) and kept."""
+    now = svc.clock()
+    key = panels.key(svc.store, clinic, client, now, "canvas", effect.audience)
+
+    def draw() -> str:
+        state = svc.runtime.state(clinic, client)
+        (shown,) = handle(ev.PanelRequested(clinic, now, client, effect.audience), state)
+        return panel.render_html(shown.progress, state.intake, shown.audience)
+    return panels.render(key, draw)
+
+
 def instructions(svc, clinic: str, client: str, event, effects, words: Words) -> tuple[str, list[dict]]:
     """The status and the Canvas-side effects for what the core answered."""
     out: list[dict] = []
@@ -307,9 +322,7 @@ def instructions(svc, clinic: str, client: str, event, effects, words: Words) ->
         elif isinstance(effect, fx.RefuseNote):
             status = "refused"
         elif isinstance(effect, fx.ShowPanel):
-            state = svc.runtime.state(clinic, client)
-            out.append({"type": "modal", "title": words(N_("Progress")),
-                        "html": panel.render_html(effect.progress, state.intake, effect.audience)})
+            out.append({"type": "modal", "title": words(N_("Progress")), "html": _panel(svc, clinic, client, effect)})
         elif isinstance(effect, fx.RecordIntake):
             cadence = cadence_label(effect.intake.review_cadence, words)
             said = (words(N_("Agreed on {date}; looking at it together: {cadence}."),

@@ -44,6 +44,7 @@ from progress_plugin.store import tables
 from progress_plugin.core.handle import handle
 from progress_plugin.core.events import PanelRequested
 from progress_plugin.web.panel_routes import CSP
+from progress_plugin.service.panel_cache import panels
 from progress_plugin.core.dates import utc
 from progress_plugin.core.words import N_, Words
 from progress_plugin.web import i18n
@@ -189,7 +190,9 @@ def _exchange(svc, cds, code: str, now) -> Response:
 
 # -- the shared view --------------------------------------------------------------------------
 def shared_panel(svc, cds) -> Response:
-    """``GET /cds/progress.html``: exchange a code, or show the panel to a live session."""
+    """``GET /cds/progress.html``: exchange a code, or show the panel to a live session: the copy this
+    process kept (:mod:`progress_plugin.service.panel_cache`) while the client's state is unchanged,
+    and a 304 to a browser sending its ETag back."""
     now = svc.clock()
     code = request.args.get("code")
     if code is not None:
@@ -198,10 +201,23 @@ def shared_panel(svc, cds) -> Response:
     if found is None:
         return _page(*NO_SESSION)
     clinic, client, user = found
-    state = svc.runtime.state(clinic, client) if svc.store.clinic_exists(clinic) else None
-    if state is None or state.intake is None:
-        return _page(*NOTHING_YET, clinic=clinic)
-    (shown,) = handle(PanelRequested(clinic, svc.clock(), client, "client"), state)
-    with svc.store.begin() as conn:
+    exists = svc.store.clinic_exists(clinic)
+    key = panels.key(svc.store, clinic, client, now, "cds", "client") if exists else None   # before the state
+    etag = panels.etag(key) if key is not None else None
+    body = panels.get(key)
+    if body is None:
+        state = svc.runtime.state(clinic, client) if exists else None
+        if state is None or state.intake is None:
+            return _page(*NOTHING_YET, clinic=clinic)
+        (shown,) = handle(PanelRequested(clinic, svc.clock(), client, "client"), state)
+        body = panel.render_html(shown.progress, state.intake, "client")
+        panels.put(key, body)
+    with svc.store.begin() as conn:                  # shown, from a kept copy or the browser's own
         svc.store.audit(conn, clinic, actor(user), "cds.panel", f"client:{client}", "shown", svc.clock())
-    return _private(Response(panel.render_html(shown.progress, state.intake, "client"), mimetype="text/html"))
+    if etag is not None and request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = Response(body, mimetype="text/html")
+    if etag is not None:
+        response.set_etag(etag)
+    return _private(response)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, get_translations
 
 from progress_plugin import lang
 from progress_plugin.core.words import Words
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 #: The keys of a JSON answer whose values a person reads: sentences and field error trees (said,
 #: keys kept). Every other key (``error``, ``code``, ``reason_code``, ids, counts) is for machines.
 SAID_KEYS = frozenset({"message", "reason", "json", "errors"})
+READS = frozenset({"GET", "HEAD"})
 
 
 def accepted() -> list[str]:
@@ -41,11 +42,18 @@ def clinic_language(clinic_id: str | None) -> str | None:
     that cannot answer (a language is never worth failing an answer for)."""
     if not isinstance(clinic_id, str) or not 0 < len(clinic_id) <= 128 or str_problem(clinic_id):
         return None
+    # read once per GET (a page asks for it more than once); a POST may change it, so it reads anew
+    kept = g.setdefault("pp_clinic_languages", {}) if has_request_context() and request.method in READS else None
+    if kept is not None and clinic_id in kept:
+        return kept[clinic_id]
     try:
-        return services().store.clinic_language(clinic_id)
+        found = services().store.clinic_language(clinic_id)
     except Exception as exc:             # the answer goes out in the asked language, or English
         log.warning("clinic language not read error=%s", exc.__class__.__name__)
         return None
+    if kept is not None:
+        kept[clinic_id] = found
+    return found
 
 
 def language(clinic_id: str | None = None, *, clinic_default: bool = True) -> str:
@@ -89,9 +97,22 @@ def _english_unless_said(response: Response) -> Response:
     return response
 
 
+def _catalog():
+    """The request's catalog (flask-babel's outside a request)."""
+    if not has_request_context():
+        return get_translations()
+    return lang.words(language()).translations
+
+
 def install(app: Flask) -> None:
     """flask-babel on ``app``: templates' ``_()`` and ``format_*`` use the request's language."""
     Babel(app, locale_selector=lambda: language(), default_translation_directories=str(lang.CATALOGS),
           default_domain=lang.DOMAIN)
+    # the templates' _() / gettext: the same catalog flask-babel would load for the request's
+    # language (the one :mod:`progress_plugin.lang` keeps), found without its per-call lookups
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _catalog().gettext(s), ngettext=lambda s, p, n: _catalog().ngettext(s, p, n),
+        pgettext=lambda c, s: _catalog().pgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalog().npgettext(c, s, p, n), newstyle=True)
     app.jinja_env.globals.update(pp_languages=lang.NAMES)
     app.after_request(_english_unless_said)

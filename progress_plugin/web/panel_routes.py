@@ -15,7 +15,11 @@
 
 Every route needs a bearer token of the clinic (:func:`progress_plugin.web.auth.require`,
 ``viewer`` or above). A client the clinic has no record of is a 404, like another clinic.
-Responses are never cached (they carry health information).
+Responses are never stored by HTTP caches (they carry health information): ``no-store``.
+The panel's HTML and SVG carry an ETag, which changes with every write to the client's
+state (and with the day, the audience, the language and the release): a host that keeps its
+copy and sends the ETag back in ``If-None-Match`` gets ``304 Not Modified`` after one row is
+read. A panel drawn once is kept by the process (:mod:`progress_plugin.service.panel_cache`).
 
 The progress panel answers in the language of ``?lang=``, else the best of ``Accept-Language``
 the catalogs carry, else the clinic's default language, else English
@@ -39,6 +43,7 @@ from progress_plugin.schemas import jsonio, load, tag_labels_request_schema
 from progress_plugin.schemas.field_types import LANGUAGE_TAG
 from progress_plugin.core.vocabulary import labels_at
 from progress_plugin.errors import ValidationError
+from progress_plugin.service.panel_cache import panels
 from progress_plugin.service.summary import clinic_summary
 from progress_plugin.web.context import services
 
@@ -104,14 +109,34 @@ def _strain(clinic: str, audience: str) -> bool:
     return audience == "client" and bool(listed and listed.client_view_shows_strain)
 
 
+def _cached(clinic: str, client: str, kind: str, draw) -> Response:
+    """The panel drawn by ``draw(progress, intake, audience, words, strain)``: 304 when the request's
+    ``If-None-Match`` holds its ETag, the kept copy when there is one, else drawn now and kept."""
+    audience = load(panel_query, request.args.to_dict())["view"]
+    words, strain, svc = i18n.words(clinic), _strain(clinic, audience), services()
+    key = panels.key(svc.store, clinic, client, svc.clock(), kind, audience, words.code, strain)
+    etag = panels.etag(key) if key is not None else None
+    if etag is not None and request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        body = panels.get(key)
+        if body is None:
+            progress, intake, audience, words = _shown(clinic, client)
+            body = draw(progress, intake, audience, words, strain)
+            panels.put(key, body)
+        response = Response(body, mimetype="text/html" if kind == "html" else "image/svg+xml")
+    if etag is not None:
+        response.set_etag(etag)
+    return _said(response, words)
+
+
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.html")
 @auth.require("viewer")
 def progress_html(clinic, client):
-    progress, intake, audience, words = _shown(clinic, client)
-    response = Response(panel.render_html(progress, intake, audience, words=words,
-                                          show_strain=_strain(clinic, audience)), mimetype="text/html")
+    response = _cached(clinic, client, "html", lambda progress, intake, audience, words, strain: panel.render_html(
+        progress, intake, audience, words=words, show_strain=strain))
     response.headers["Content-Security-Policy"] = CSP
-    return _said(response, words)
+    return response
 
 
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.json")
@@ -125,11 +150,10 @@ def progress_json(clinic, client):
 @blueprint.get("/clinics/<clinic>/clients/<client>/progress.svg")
 @auth.require("viewer")
 def progress_svg(clinic, client):
-    progress, intake, audience, words = _shown(clinic, client)
-    response = Response(panel.render_svg(progress, intake, audience, words, show_strain=_strain(clinic, audience)),
-                        mimetype="image/svg+xml")
+    response = _cached(clinic, client, "svg", lambda progress, intake, audience, words, strain: panel.render_svg(
+        progress, intake, audience, words, show_strain=strain))
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    return _said(response, words)
+    return response
 
 
 @blueprint.get("/clinics/<clinic>/summary.json")

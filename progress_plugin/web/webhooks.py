@@ -102,29 +102,31 @@ def receive(clinic: str):
 
 
 def _envelope(svc, clinic, event_id, document, now):
+    """Checked in full first; then one write, committed with other requests' writes
+    (:meth:`Store.grouped`) before the answer: a 2xx means the event is committed."""
     envelope = schemas.load(schemas.envelope_schema, document)
     event_type, data = envelope["type"], dict(envelope["data"])
     schema = ENVELOPE_TYPES.get(event_type)
-    with svc.store.begin() as conn:
-        if schema is None:
-            inbox.bump(conn, clinic, f"unknown-event:{event_type}", now)
-            log.info("webhook unknown type clinic=%s event=%s type=%s", clinic, event_id, event_type)
-            return i18n.said(202, status="ignored", reason=N_("unknown event type"))
-        refused = _refusal(svc.config, clinic, event_type, data)
-        if refused:
-            _refuse(svc, conn, clinic, event_id, data, now, refused)
-            return i18n.said(202, status="refused", reason_code=refused, reason=REASONS[refused])
-        if data.setdefault("clinic_id", clinic) != clinic:
-            raise ValidationError({"data": {"clinic_id": [N_("Does not match the clinic in the URL.")]}})
-        if schema is schemas.note_schema:
-            if "signed" in data:
-                raise ValidationError({"data": {"signed": [N_("Unknown field.")]}})
-            data["signed"] = event_type == "note.signed"
-        try:
-            schemas.load(schema, data)
-        except ValidationError as exc:
-            raise ValidationError({"data": exc.messages}) from None
-        fresh = inbox.put(conn, clinic, event_id, event_type, data, now)
+    if schema is None:
+        svc.store.grouped(lambda conn: inbox.bump(conn, clinic, f"unknown-event:{event_type}", now))
+        log.info("webhook unknown type clinic=%s event=%s type=%s", clinic, event_id, event_type)
+        return i18n.said(202, status="ignored", reason=N_("unknown event type"))
+    refused = _refusal(svc.config, clinic, event_type, data)
+    if refused:
+        svc.store.grouped(lambda conn: _refuse(svc, conn, clinic, event_id, data, now, refused))
+        log.info("webhook refused note clinic=%s event=%s reason=%s", clinic, event_id, refused)
+        return i18n.said(202, status="refused", reason_code=refused, reason=REASONS[refused])
+    if data.setdefault("clinic_id", clinic) != clinic:
+        raise ValidationError({"data": {"clinic_id": [N_("Does not match the clinic in the URL.")]}})
+    if schema is schemas.note_schema:
+        if "signed" in data:
+            raise ValidationError({"data": {"signed": [N_("Unknown field.")]}})
+        data["signed"] = event_type == "note.signed"
+    try:
+        schemas.load(schema, data)
+    except ValidationError as exc:
+        raise ValidationError({"data": exc.messages}) from None
+    fresh = svc.store.grouped(lambda conn: inbox.put(conn, clinic, event_id, event_type, data, now))
     log.info("webhook %s clinic=%s event=%s type=%s", "accepted" if fresh else "duplicate", clinic, event_id, event_type)
     return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
 
@@ -149,7 +151,6 @@ def _refuse(svc, conn, clinic, event_id, data, now, reason=REFUSED_PROTECTED):
                                                     audit.c.subject == subject).limit(1)).first()
     if seen is None:
         svc.store.audit(conn, clinic, "webhook", "note.refuse", subject, reason, now)
-    log.info("webhook refused note clinic=%s event=%s reason=%s", clinic, event_id, reason)
 
 
 def _notification(svc, clinic, document, now):
@@ -194,6 +195,6 @@ def _resource(svc, clinic, document, now):
     if problems:
         raise ValidationError(problems)
     event_id = f"{rtype}/{rid}/_history/{version or '-'}"
-    with svc.store.begin() as conn:
-        fresh = inbox.put(conn, clinic, event_id, "fhir.focus", {"focus": f"{rtype}/{rid}", "version": version}, now)
+    fresh = svc.store.grouped(
+        lambda conn: inbox.put(conn, clinic, event_id, "fhir.focus", {"focus": f"{rtype}/{rid}", "version": version}, now))
     return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)

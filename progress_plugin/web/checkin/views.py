@@ -25,6 +25,7 @@ from progress_plugin.core.handle import handle
 from progress_plugin.core.notes import Rating
 from progress_plugin.core.words import N_
 from progress_plugin.fhir import writeback
+from progress_plugin.service.panel_cache import panels
 from progress_plugin.store import checkins
 from progress_plugin.view import panel
 from progress_plugin.web import i18n
@@ -175,9 +176,14 @@ def progress():
     if session is None:
         return problem(403, NO_SESSION)
     svc = services()
-    state = _state(session)
-    (shown,) = handle(PanelRequested(session.clinic_id, svc.clock(), session.client_id, "client"), state)
     words = i18n.words(session.clinic_id)
     g.checkin_csp = PANEL_CSP
-    return render("progress.html", page="checkin.progress",
-                  panel_html=panel.render_html(shown.progress, state.intake, "client", document=False, words=words))
+    key = panels.key(svc.store, session.clinic_id, session.client_id, svc.clock(), "checkin", "client", words.code)
+
+    def draw() -> str:
+        state = _state(session)
+        (shown,) = handle(PanelRequested(session.clinic_id, svc.clock(), session.client_id, "client"), state)
+        return panel.render_html(shown.progress, state.intake, "client", document=False, words=words)
+
+    # kept by the client's state token, the day and the language, as the host's panel is
+    return render("progress.html", page="checkin.progress", panel_html=panels.render(key, draw))

@@ -3,7 +3,9 @@
 - ``GET /smart/app/``: what this launch can do for its patient: the intake, the note's tags and
   ratings (when the launch has a note or an encounter), the panel.
 - ``GET /smart/app/panel``: the progress panel for the launch's patient, as the therapist sees it
-  (:func:`progress_plugin.view.panel.render_html`, as ``panel_routes`` renders it).
+  (:func:`progress_plugin.view.panel.render_html`, as ``panel_routes`` renders it), kept by the
+  process as ``panel_routes`` keeps it (:mod:`progress_plugin.service.panel_cache`: by the
+  client's state token, the day and the language), so a reload draws nothing.
 - ``POST /smart/app/retry``: sends the launch's EHR every write still waiting for it, the refused
   ones included, then shows the page it came from (``page``: one of the app's pages).
 """
@@ -16,6 +18,7 @@ from flask import g, request
 from progress_plugin.core.events import PanelRequested
 from progress_plugin.core.handle import handle
 from progress_plugin.core.words import N_
+from progress_plugin.service.panel_cache import panels
 from progress_plugin.view import panel
 from progress_plugin.web import i18n
 from progress_plugin.web.context import services
@@ -44,12 +47,18 @@ def panel_page():
     found = current()
     sent = sync(found)
     svc = services()
-    state = svc.runtime.state(found.clinic_id, found.patient)
-    (shown,) = handle(PanelRequested(found.clinic_id, svc.clock(), found.patient, "therapist"), state)
     words = i18n.words(found.clinic_id)
     g.smart_csp = csp(panel=True)
-    html = panel.render_html(shown.progress, state.intake, "therapist", document=False, words=words)
-    return render("panel.html", sent=sent, panel_html=html, has_data=state.intake is not None or bool(state.notes))
+    key = panels.key(svc.store, found.clinic_id, found.patient, svc.clock(), "smart", "therapist", words.code, False)
+
+    def draw() -> tuple[str, bool]:
+        state = svc.runtime.state(found.clinic_id, found.patient)
+        (shown,) = handle(PanelRequested(found.clinic_id, svc.clock(), found.patient, "therapist"), state)
+        html = panel.render_html(shown.progress, state.intake, "therapist", document=False, words=words)
+        return html, state.intake is not None or bool(state.notes)
+
+    html, has_data = panels.render(key, draw)      # kept by the client's state token, as the host's panel is
+    return render("panel.html", sent=sent, panel_html=html, has_data=has_data)
 
 
 @blueprint.post("/smart/app/retry")
