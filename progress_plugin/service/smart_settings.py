@@ -138,6 +138,9 @@ def smart_config(section: dict | None, env) -> SmartConfig | None:
                     pem = f.read()
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{at}.private_key_file: cannot read it ({exc.__class__.__name__})") from None
+            problem = _key_problem(pem, e["signing_alg"])
+            if problem:
+                raise ConfigError(f"{at}.private_key_file: {problem}")
         iss = tuple(u.rstrip("/") for u in e["iss"])
         taken = [u for u in iss for other in ehrs.values() if u in other.iss]
         if taken:
@@ -148,3 +151,19 @@ def smart_config(section: dict | None, env) -> SmartConfig | None:
             tuple(u.rstrip("/") for u in e["frame_ancestors"]), e["embedded"], e["standalone"], e["cds_link"])
     return SmartConfig(section["public_url"].rstrip("/"), keys, ehrs, section["session_minutes"],
                        section["request_minutes"])
+
+
+def _key_problem(pem: str, alg: str) -> str | None:
+    """Why ``pem`` cannot sign ``alg`` (ES384: an EC P-384 key; RS384: an RSA key of 2048 bits or
+    more), or None. Checked when the configuration loads, so a launch never meets a bad key."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    try:
+        key = load_pem_private_key(pem.encode("ascii"), password=None)
+    except (ValueError, TypeError):
+        return "not an unencrypted PEM private key"
+    if alg == "ES384" and not (isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"):
+        return "signing_alg ES384 needs an EC P-384 private key"
+    if alg == "RS384" and not (isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048):
+        return "signing_alg RS384 needs an RSA private key of 2048 bits or more"
+    return None
