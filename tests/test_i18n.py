@@ -264,3 +264,16 @@ def test_a_get_reads_the_clinics_language_once_and_a_post_each_time(app, monkeyp
     with app.test_request_context("/", method="POST"):
         i18n.clinic_language("clinic-a"), i18n.clinic_language("clinic-a")
     assert len(asked) == 3
+
+
+def test_the_clinics_fallback_language_is_read_with_the_pages_language(app, monkeypatch):
+    store = app.extensions["progress_plugin"].store
+    asked = []
+    monkeypatch.setattr(type(store), "clinic_language", lambda self, clinic_id, conn=None: asked.append(1) or "hi")
+    with app.test_request_context("/clinics/clinic-a/x", method="GET"):
+        assert i18n.language("clinic-a") == "hi"
+        assert [i18n.clinic_fallback("clinic-a") for _ in range(2)] == ["hi", "hi"]
+    assert len(asked) == 1
+    monkeypatch.setattr(type(store), "clinic_language", lambda self, clinic_id, conn=None: "fr")
+    with app.test_request_context("/", method="GET"):
+        assert i18n.clinic_fallback("clinic-a") is None          # a language the catalogs lack

@@ -56,6 +56,12 @@ def clinic_language(clinic_id: str | None) -> str | None:
     return found
 
 
+def clinic_fallback(clinic_id: str | None) -> str | None:
+    """The clinic's default language when the catalogs carry it (what a page shows where a tag has
+    no words in the page's language); read as :func:`clinic_language` reads it."""
+    return lang.supported(clinic_language(clinic_id))
+
+
 def language(clinic_id: str | None = None, *, clinic_default: bool = True) -> str:
     """The language this request is answered in (see the module's docstring). ``clinic_id``
     defaults to the URL's ``<clinic>``; ``clinic_default=False`` leaves the clinic's language out."""

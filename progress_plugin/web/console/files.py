@@ -21,7 +21,6 @@ import logging
 import marshmallow as ma
 from flask import flash, make_response, redirect, request
 
-from progress_plugin import lang
 from progress_plugin.core import categories
 from progress_plugin.core.words import N_, Msg
 from progress_plugin.errors import PreconditionFailed, ValidationError
@@ -148,7 +147,7 @@ def _check(clinic: str, content, stale_from: int | None = None, new_categories: 
         return _import_page(clinic, 422, problems=found, problems_said=said, stale_from=stale_from,
                             new_categories=new_categories, new_category_refused=new_category_refused)
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
-    fallback = lang.supported(svc.store.clinic_language(clinic))
+    fallback = i18n.clinic_fallback(clinic)
     comparison = compare(current, current.replace_all(parsed.tags), w, fallback)
     known = categories.known(current)
     new_groups = sorted({tag.category for tag in parsed.tags if tag.category not in known})

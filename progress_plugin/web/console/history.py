@@ -8,7 +8,6 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 
-from progress_plugin import lang
 from progress_plugin.core.words import N_, msg
 from progress_plugin.errors import ValidationError
 from progress_plugin.schemas import Version, load
@@ -66,7 +65,7 @@ def history(clinic):
     page = min(page, pages)
     newest_first = rows[::-1]
     shown = newest_first[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
-    fallback = lang.supported(svc.store.clinic_language(clinic))
+    fallback = i18n.clinic_fallback(clinic)
     made = svc.store.vocabularies(clinic, [r["version"] for r in shown])
     names = token_names(svc.store, clinic)
     entries = [{"version": r["version"], "when": when_said(r["at"], w), "who": who_said(r["by"], names, w),
@@ -100,7 +99,7 @@ def diff(clinic):
     if errors:
         return render("diff.html", 422, page=("console.diff", {"clinic": clinic}), comparison=None,
                       pick_from=max(current - 1, 1), pick_to=current, **context)
-    fallback = lang.supported(svc.store.clinic_language(clinic))
+    fallback = i18n.clinic_fallback(clinic)
     comparison = compare(svc.store.vocabulary(clinic, frm), svc.store.vocabulary(clinic, to), w, fallback)
     names = token_names(svc.store, clinic)
     made = {r["version"]: {"when": when_said(r["at"], w), "who": who_said(r["by"], names, w)} for r in rows

@@ -53,7 +53,7 @@ def _tag_pages() -> dict:
 
 def _clinic_language(clinic: str) -> str:
     """The clinic's default language: what a therapist sees when a tag has no text in theirs."""
-    return lang.supported(services().store.clinic_language(clinic)) or lang.DEFAULT_LANGUAGE
+    return i18n.clinic_fallback(clinic) or lang.DEFAULT_LANGUAGE
 
 
 def _labels(tag: Tag, words, fallback: str) -> list[dict]:

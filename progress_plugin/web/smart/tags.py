@@ -26,7 +26,7 @@ import logging
 
 from flask import request
 
-from progress_plugin import lang, schemas
+from progress_plugin import schemas
 from progress_plugin.core import effects as fx
 from progress_plugin.core import notes as notes_mod
 from progress_plugin.core.handle import handle
@@ -116,7 +116,7 @@ def _page(found, doc, status: int = 200, values=None, errors=None, summary=(), *
                    key=lambda g: g.rank)
     if values is None:
         values = _saved_values(state.notes.get(doc["id"]))
-    fallback = lang.supported(svc.store.clinic_language(found.clinic_id))
+    fallback = i18n.clinic_fallback(found.clinic_id)
     return render("tags.html", status, note=doc, kind=inbound.note_type(doc),
                   session_at=inbound.dated(doc, svc.clock()), categories=picker.categories(state.vocabulary, words,
                                                                                             fallback),
