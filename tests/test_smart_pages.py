@@ -288,3 +288,17 @@ def test_a_note_the_ehr_will_not_let_us_read_says_so_and_a_refused_token_goes_up
     assert "This note could not be read" in page and 'name="tag"' not in page
     medplum.fault(status=401, method="GET", path="DocumentReference")
     assert client.get("/smart/app/tags").get_data(as_text=True) == "ended 401"
+
+
+def test_a_refused_form_reads_no_outbox_and_a_refused_tag_reads_the_state_once(smart, monkeypatch):
+    from progress_plugin.service import smart_writes
+    client, _ = send_intake(smart)
+    token = form_token(client.get("/smart/app/tags").get_data(as_text=True))
+    runtime = smart.app.extensions["progress_plugin"].runtime
+    listed, states, state = [], [], runtime.state
+    monkeypatch.setattr(smart_writes, "unsent", lambda *a, **k: listed.append(1) or [])
+    monkeypatch.setattr(runtime, "state", lambda *a, **k: states.append(1) or state(*a, **k))
+    answer = client.post("/smart/app/intake", data={"hopes": "x"})
+    assert answer.status_code == 400 and listed == [] and states == []
+    answer = client.post("/smart/app/tags", data={"csrf_token": token, "tag": ["no-such-tag"]})
+    assert answer.status_code == 422 and len(listed) == 1 and len(states) == 1

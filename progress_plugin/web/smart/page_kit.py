@@ -112,8 +112,8 @@ def render(template: str, status: int = 200, page: str | None = None, **context)
     words = i18n.words()
     endpoint = page or (request.endpoint if request.method == "GET" and request.endpoint else "smart_app.home")
     found = launch()
-    context.setdefault("unsent", smart_writes.unsent(services().store, found.target, found.clinic_id)
-                       if found is not None else [])
+    if "unsent" not in context:            # a page that says no passes none: nothing to read
+        context["unsent"] = smart_writes.unsent(services().store, found.target, found.clinic_id) if found else []
     return render_template(f"smart/{template}", w=words, lang_code=words.code, lang_dir=words.direction,
                            switch=language_switch(endpoint, {}, words), link=link, launch=found,
                            what_names=WHAT, **context), status

@@ -108,10 +108,10 @@ def _which(found, client):
     return doc, None, []
 
 
-def _page(found, doc, status: int = 200, values=None, errors=None, summary=(), **context):
+def _page(found, doc, status: int = 200, values=None, errors=None, summary=(), state=None, **context):
     svc = services()
     words = i18n.words()
-    state = svc.runtime.state(found.clinic_id, found.patient)
+    state = state if state is not None else svc.runtime.state(found.clinic_id, found.patient)
     goals = sorted((g for g in (state.intake.goals if state.intake else ()) if g.status == "active"),
                    key=lambda g: g.rank)
     if values is None:
@@ -172,7 +172,7 @@ def save_tags():
     except ValidationError as exc:
         by_name, summary = _errors(exc.messages, rated, state.intake, i18n.words())
         log.info("smart tags refused clinic=%s note=%s fields=%s", found.clinic_id, doc["id"], ",".join(by_name))
-        return _page(found, doc, 422, values=values, errors=by_name, summary=summary)
+        return _page(found, doc, 422, values=values, errors=by_name, summary=summary, state=state)
     smart_writes.record(svc.runtime, event, found.target, found.scopes)
     sent = sync(found)
     log.info("smart tags recorded clinic=%s note=%s tags=%d ratings=%d done=%d refused=%d", found.clinic_id,
