@@ -27,6 +27,7 @@ from progress_plugin.store.browser_sessions import digest, keep, new_id, well_fo
 #: Used and expired requests are kept this long (a late replay is told "already used", not "unknown").
 KEEP_EXPIRED = timedelta(days=1)
 MAX_STATE = 200
+MAX_SCOPES = 2000          # characters of granted scopes kept
 
 
 def audit(store: Store, clinic_id: str, actor: str, action: str, subject: str, outcome: str, now: datetime) -> None:
@@ -94,7 +95,7 @@ def start_session(store: Store, *, ehr_id: str, clinic_id: str, context: dict, s
     with store.begin() as c:
         c.execute(s.delete().where(s.c.expires_at < utc(now)))
         c.execute(s.insert().values(key=digest(session_id), ehr_id=ehr_id, clinic_id=clinic_id, context=context,
-                                    scopes=scopes[:2000], tokens=sealed,
+                                    scopes=scopes[:MAX_SCOPES], tokens=sealed,
                                     token_expires_at=utc(token_expires_at) if token_expires_at else None,
                                     created_at=utc(now), seen_at=utc(now), expires_at=utc(now) + lifetime))
         store.audit(c, clinic_id, actor[:128], "smart.launch", subject, "ok", now)
@@ -134,7 +135,7 @@ def replace_tokens(store: Store, key: str, old_sealed: str, sealed: str, token_e
     s = t.smart_sessions
     values = {"tokens": sealed, "token_expires_at": utc(token_expires_at) if token_expires_at else None}
     if scopes is not None:
-        values["scopes"] = scopes[:2000]
+        values["scopes"] = scopes[:MAX_SCOPES]
     with store.begin() as c:
         return c.execute(s.update().where(s.c.key == key, s.c.tokens == old_sealed).values(**values)).rowcount == 1
 
