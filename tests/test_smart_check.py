@@ -11,9 +11,8 @@ from progress_plugin.errors import ConfigError
 from progress_plugin.service import settings
 from progress_plugin.service.smart_vault import Vault
 
-from tests.conftest import SECRET
 from tests.pg import free_port
-from tests.smart_setup import smart_section
+from tests.smart_setup import smart_section, write_config
 
 KEY = Fernet.generate_key().decode()
 
@@ -100,22 +99,7 @@ def test_a_public_key_file_names_the_field(smart_ehr, tmp_path):
 
 
 def test_the_check_command_exits_1_on_a_smart_failure(smart_ehr, tmp_path, monkeypatch):
-    config = tmp_path / "progress-plugin.toml"
-    config.write_text(f"""
-[store]
-url = "sqlite:///{tmp_path}/p.db"
-[[clinics]]
-id = "clinic-a"
-scheme = "standard-webhooks"
-secrets = ["{SECRET}"]
-[smart]
-public_url = "https://app.example"
-[[smart.ehrs]]
-id = "ehr"
-clinic = "clinic-a"
-iss = ["{smart_ehr.fhir_base}"]
-client_id = "progress-app"
-""")
+    config = write_config(tmp_path, smart_ehr.fhir_base)
     monkeypatch.setenv("PROGRESS_PLUGIN_SMART_KEY", KEY)
     result = CliRunner().invoke(main, ["--config", str(config), "check"])
     assert result.exit_code == 0, result.output

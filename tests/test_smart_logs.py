@@ -18,34 +18,16 @@ from cryptography.fernet import Fernet
 
 from progress_plugin.web.smart.session import _FORM_LABEL
 
-from tests.conftest import SECRET
 from tests.pg import free_port
 from tests.smart_ehr import NOTE_TEXT
-from tests.smart_setup import register_app
+from tests.smart_setup import register_app, write_config
 
 
 def test_a_served_launch_logs_no_secret(tmp_path, smart_ehr):
     register_app(smart_ehr)
     patient = smart_ehr.seed_patient()
     note = smart_ehr.seed_note(patient)
-    config = tmp_path / "progress-plugin.toml"
-    config.write_text(f"""
-[store]
-url = "sqlite:///{tmp_path}/p.db"
-[worker]
-embedded = false
-[[clinics]]
-id = "clinic-a"
-scheme = "standard-webhooks"
-secrets = ["{SECRET}"]
-[smart]
-public_url = "https://app.example"
-[[smart.ehrs]]
-id = "ehr"
-clinic = "clinic-a"
-iss = ["{smart_ehr.fhir_base}"]
-client_id = "progress-app"
-""")
+    config = write_config(tmp_path, smart_ehr.fhir_base, more="[worker]\nembedded = false\n")
     port, log = free_port(), tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROGRESS_PLUGIN")}
     env["PROGRESS_PLUGIN_SMART_KEY"] = Fernet.generate_key().decode()

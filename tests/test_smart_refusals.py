@@ -20,6 +20,11 @@ def started(http, ehr, chart, **launch):
     return answer.headers["Location"]
 
 
+def approved(http, ehr, chart, **launch) -> str:
+    """An EHR launch the EHR approved: the callback path it sends the browser back to (not yet followed)."""
+    return callback_path(go_authorize(started(http, ehr, chart, **launch)))
+
+
 def refused(answer, status: int, words: str):
     assert answer.status_code == status, answer.data
     page = answer.get_data(as_text=True)
@@ -44,7 +49,7 @@ def test_an_unknown_state_is_refused(world):
 def test_a_wrong_state_with_a_real_code_is_refused_and_the_code_never_exchanged(world):
     app, store, ehr, _, chart = world
     http = app.test_client()
-    back = callback_path(go_authorize(started(http, ehr, chart)))
+    back = approved(http, ehr, chart)
     query = parse_qs(urlsplit(back).query)
     refused(http.get("/smart/callback?" + urlencode({"code": query["code"][0], "state": query["state"][0] + "x"})),
             400, "This sign-in did not start here")
@@ -54,7 +59,7 @@ def test_a_wrong_state_with_a_real_code_is_refused_and_the_code_never_exchanged(
 def test_a_replayed_callback_is_refused_and_the_first_session_alone_stands(world):
     app, store, ehr, _, chart = world
     http = app.test_client()
-    back = callback_path(go_authorize(started(http, ehr, chart)))
+    back = approved(http, ehr, chart)
     assert http.get(back).status_code == 303
     refused(http.get(back), 400, "This sign-in was already used")
     assert sessions(store) == 1 and len(ehr.token_requests) == 1
@@ -64,9 +69,9 @@ def test_a_replayed_callback_is_refused_and_the_first_session_alone_stands(world
 def test_a_code_replayed_under_a_new_state_is_refused_by_the_ehr(world):
     app, store, ehr, _, chart = world
     http = app.test_client()
-    first = parse_qs(urlsplit(callback_path(go_authorize(started(http, ehr, chart)))).query)
+    first = parse_qs(urlsplit(approved(http, ehr, chart)).query)
     assert http.get("/smart/callback?" + urlencode({k: v[0] for k, v in first.items()})).status_code == 303
-    second = parse_qs(urlsplit(callback_path(go_authorize(started(http, ehr, chart)))).query)
+    second = parse_qs(urlsplit(approved(http, ehr, chart)).query)
     answer = http.get("/smart/callback?" + urlencode({"code": first["code"][0], "state": second["state"][0]}))
     refused(answer, 400, "Your notes system refused this sign-in")
     assert sessions(store) == 1
@@ -80,7 +85,7 @@ def test_a_code_replayed_under_a_new_state_is_refused_by_the_ehr(world):
 def test_a_state_too_old_is_refused(world):
     app, store, ehr, clock, chart = world
     http = app.test_client()
-    back = callback_path(go_authorize(started(http, ehr, chart)))
+    back = approved(http, ehr, chart)
     clock.now += timedelta(minutes=11)
     refused(http.get(back), 400, "This sign-in took too long")
     assert sessions(store) == 0
@@ -157,7 +162,7 @@ def test_access_denied_at_the_ehr_is_refused(world):
     app, store, ehr, _, chart = world
     ehr.deny = True
     http = app.test_client()
-    back = callback_path(go_authorize(started(http, ehr, chart)))
+    back = approved(http, ehr, chart)
     assert "error=access_denied" in back
     refused(http.get(back), 403, "The app was not allowed to open")
     assert sessions(store) == 0 and ehr.token_requests == []

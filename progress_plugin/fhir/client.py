@@ -23,6 +23,7 @@ import requests
 
 from progress_plugin.errors import HostConflict, ValidationError
 from progress_plugin.fhir.host_errors import body_text, error_for, request_id
+from progress_plugin.fhir.inbound import patient_of
 from progress_plugin.fhir.reads import FHIRReader
 from progress_plugin.fhir.retry import IDEMPOTENCY_HEADER
 
@@ -87,8 +88,8 @@ def _from_etag(resource_type: str, id: str, response: requests.Response) -> dict
 def _compartment(resource: dict) -> dict:
     """``{"subject": "Patient/<id>"}`` when the resource is about a patient: its identifier search is
     then also constrained to that patient, as an EHR requires of an app with patient-level scopes."""
-    ref = (resource.get("subject") or {}).get("reference", "") if isinstance(resource.get("subject"), dict) else ""
-    return {"subject": ref} if re.fullmatch(r"Patient/[A-Za-z0-9\-.]{1,64}", ref) else {}
+    patient = patient_of(resource)
+    return {"subject": f"Patient/{patient}"} if patient else {}
 
 
 def _strip(resource: dict) -> dict:

@@ -141,8 +141,7 @@ def discover(iss: str, *, timeout=TIMEOUT, fresh: bool = False, session: request
             hit = _cache.get(iss)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-    http = session or requests.Session()
-    try:
+    with _session(session) as http:
         try:
             found = from_well_known(iss, timeout=timeout, session=http)
         except DiscoveryFailed as first:
@@ -152,9 +151,6 @@ def discover(iss: str, *, timeout=TIMEOUT, fresh: bool = False, session: request
                 found = from_metadata(iss, timeout=timeout, session=http)
             except DiscoveryFailed as second:
                 raise DiscoveryFailed(f"{first}; and {second}", reason=second.context.get("reason")) from None
-    finally:
-        if session is None:
-            http.close()
     with _lock:
         _cache[iss] = (time.monotonic() + CACHE_SECONDS, found)
     return found

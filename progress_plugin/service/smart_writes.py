@@ -132,7 +132,7 @@ def _failed(store, owner: str, row: dict, exc: HostAPIError, clock, max_attempts
     reason = ehr_reason(exc.body)
     with store.begin() as conn:
         state = outbox.kept(conn, row, owner, clock(), error_text(exc, reason), max_attempts)
-    sent.refused.append(Refusal(row["id"], what_of(row), exc.status_code, reason))
+    sent.refused.append(Refusal(row["id"], outbox.what(row.get("payload"), row["kind"]), exc.status_code, reason))
     log.warning("smart write refused row=%s kind=%s status=%s request_id=%s kept=%s", row["id"], row["kind"],
                 exc.status_code, exc.request_id or "-", state)
 
@@ -197,8 +197,3 @@ def ehr_reason(body: str | None) -> str:
                     break
     joined = "; ".join(said)
     return joined if len(joined) <= REASON_CHARS else joined[:REASON_CHARS - 1] + "…"
-
-
-def what_of(row: dict) -> str:
-    payload = row.get("payload") or {}
-    return payload.get("type") or (payload.get("resource") or {}).get("resourceType") or row["kind"]

@@ -12,7 +12,6 @@ machine on the store signs with the same one.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,11 +21,8 @@ import sqlalchemy as sa
 from progress_plugin.core.dates import utc
 from progress_plugin.store import Store
 from progress_plugin.store import tables as t
+from progress_plugin.store.browser_sessions import SEEN_PRECISION, digest, keep, new_id, well_formed
 from progress_plugin.store.tokens import ROLES, Principal
-
-#: ``seen_at`` is written at most this often per session: the idle limit is kept to the minute.
-SEEN_PRECISION = timedelta(minutes=1)
-ID_CHARS = 43          # secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -39,15 +35,11 @@ class Session:
     expires_at: datetime
 
 
-def digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
-
-
 def start(store: Store, principal: Principal, now: datetime, lifetime: timedelta) -> str:
     """Open a session for ``principal``; returns the session id for the cookie (only its digest is kept).
 
     Sessions that have ended are deleted on the way."""
-    session_id = secrets.token_urlsafe(32)
+    session_id = new_id()
     cs = t.console_sessions
     with store.begin() as c:
         c.execute(cs.delete().where(cs.c.expires_at < utc(now)))
@@ -62,7 +54,7 @@ def start(store: Store, principal: Principal, now: datetime, lifetime: timedelta
 def find(store: Store, session_id: str | None, now: datetime, idle: timedelta) -> Session | None:
     """The live session of ``session_id``, else None (unknown, ended, idle too long, or its token
     revoked). Marks it used (at most once per :data:`SEEN_PRECISION`)."""
-    if not session_id or len(session_id) != ID_CHARS:
+    if not well_formed(session_id):
         return None
     cs, tt = t.console_sessions, t.tokens
     key = digest(session_id)
@@ -73,21 +65,17 @@ def find(store: Store, session_id: str | None, now: datetime, idle: timedelta) -
     now = utc(now)
     if row is None:
         return None
-    if (row.revoked_at is not None or row.role not in ROLES or row.token_clinic != row.clinic_id
-            or utc(row.expires_at) <= now or now - utc(row.seen_at) > idle):
-        with store.begin() as c:
-            c.execute(cs.delete().where(cs.c.key == key))
+    if not keep(store, cs, key, row.seen_at, now,
+                ended=(row.revoked_at is not None or row.role not in ROLES or row.token_clinic != row.clinic_id
+                       or utc(row.expires_at) <= now or now - utc(row.seen_at) > idle)):
         return None
-    if now - utc(row.seen_at) >= SEEN_PRECISION:
-        with store.begin() as c:
-            c.execute(cs.update().where(cs.c.key == key).values(seen_at=now))
     return Session(Principal(row.token_id, row.clinic_id, row.role), row.name, utc(row.created_at),
                    utc(row.expires_at))
 
 
 def end(store: Store, session_id: str | None, now: datetime) -> bool:
     """End the session (sign-out). True when there was one."""
-    if not session_id or len(session_id) != ID_CHARS:
+    if not well_formed(session_id):
         return False
     cs = t.console_sessions
     with store.begin() as c:

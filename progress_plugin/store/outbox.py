@@ -142,10 +142,15 @@ def unsent(conn, target: str, clinic_id: str, limit: int = 50) -> list[dict]:
     out = []
     for r in conn.execute(q.order_by(t.outbox.c.id).limit(limit)):
         row = dict(r._mapping)
-        payload = row.pop("payload") or {}
-        row["what"] = payload.get("type") or (payload.get("resource") or {}).get("resourceType") or row["kind"]
+        row["what"] = what(row.pop("payload"), row["kind"])
         out.append(row)
     return out
+
+
+def what(payload: dict | None, kind: str) -> str:
+    """The type of the resource a row of ``kind`` writes (``DocumentReference`` for a note's tags)."""
+    payload = payload or {}
+    return payload.get("type") or (payload.get("resource") or {}).get("resourceType") or kind
 
 
 def retry(conn, now: datetime, ids=None, clinic_id: str | None = None, target: str | None = None) -> int:

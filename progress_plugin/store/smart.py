@@ -14,8 +14,6 @@ ever sees ciphertext. Audit rows say who / what / when / outcome with ids only.
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,17 +22,12 @@ import sqlalchemy as sa
 from progress_plugin.core.dates import utc
 from progress_plugin.store import Store
 from progress_plugin.store import tables as t
+from progress_plugin.store.browser_sessions import digest, keep, new_id, well_formed
 
 #: Used and expired requests are kept this long (a late replay is told "already used", not "unknown").
 KEEP_EXPIRED = timedelta(days=1)
-#: ``seen_at`` is written at most this often per session.
-SEEN_PRECISION = timedelta(minutes=1)
-ID_CHARS = 43              # secrets.token_urlsafe(32)
 MAX_STATE = 200
-
-
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+MAX_SCOPES = 2000          # characters of granted scopes kept
 
 
 def audit(store: Store, clinic_id: str, actor: str, action: str, subject: str, outcome: str, now: datetime) -> None:
@@ -97,37 +90,34 @@ def start_session(store: Store, *, ehr_id: str, clinic_id: str, context: dict, s
                   subject: str) -> str:
     """Open a session; returns the id for the cookie (only its digest is kept). Ended sessions
     are deleted on the way; one audit row ``smart.launch`` ``ok``."""
-    session_id = secrets.token_urlsafe(32)
+    session_id = new_id()
     s = t.smart_sessions
     with store.begin() as c:
         c.execute(s.delete().where(s.c.expires_at < utc(now)))
         c.execute(s.insert().values(key=digest(session_id), ehr_id=ehr_id, clinic_id=clinic_id, context=context,
-                                    scopes=scopes[:2000], tokens=sealed,
+                                    scopes=scopes[:MAX_SCOPES], tokens=sealed,
                                     token_expires_at=utc(token_expires_at) if token_expires_at else None,
                                     created_at=utc(now), seen_at=utc(now), expires_at=utc(now) + lifetime))
         store.audit(c, clinic_id, actor[:128], "smart.launch", subject, "ok", now)
     return session_id
 
 
-def find_session(store: Store, session_id: str | None, now: datetime) -> Session | None:
-    """The live session of the cookie's ``session_id``, else None (an ended one is deleted)."""
-    if not session_id or len(session_id) != ID_CHARS:
-        return None
-    s, key, now = t.smart_sessions, digest(session_id), utc(now)
-    with store.engine.connect() as c:
-        row = c.execute(sa.select(s).where(s.c.key == key)).first()
-    if row is None:
-        return None
-    if utc(row.expires_at) <= now:
-        with store.begin() as c:
-            c.execute(s.delete().where(s.c.key == key))
-        return None
-    if now - utc(row.seen_at) >= SEEN_PRECISION:
-        with store.begin() as c:
-            c.execute(s.update().where(s.c.key == key).values(seen_at=now))
+def _session(key: str, row) -> Session:
     return Session(key, row.ehr_id, row.clinic_id, row.context, row.scopes, row.tokens,
                    utc(row.token_expires_at) if row.token_expires_at else None, utc(row.created_at),
                    utc(row.expires_at))
+
+
+def find_session(store: Store, session_id: str | None, now: datetime) -> Session | None:
+    """The live session of the cookie's ``session_id``, else None (an ended one is deleted)."""
+    if not well_formed(session_id):
+        return None
+    s, key = t.smart_sessions, digest(session_id)
+    with store.engine.connect() as c:
+        row = c.execute(sa.select(s).where(s.c.key == key)).first()
+    if row is None or not keep(store, s, key, row.seen_at, now, ended=utc(row.expires_at) <= utc(now)):
+        return None
+    return _session(key, row)
 
 
 def read_session(store: Store, key: str) -> Session | None:
@@ -135,11 +125,7 @@ def read_session(store: Store, key: str) -> Session | None:
     s = t.smart_sessions
     with store.engine.connect() as c:
         row = c.execute(sa.select(s).where(s.c.key == key)).first()
-    if row is None:
-        return None
-    return Session(key, row.ehr_id, row.clinic_id, row.context, row.scopes, row.tokens,
-                   utc(row.token_expires_at) if row.token_expires_at else None, utc(row.created_at),
-                   utc(row.expires_at))
+    return None if row is None else _session(key, row)
 
 
 def replace_tokens(store: Store, key: str, old_sealed: str, sealed: str, token_expires_at: datetime | None,
@@ -149,7 +135,7 @@ def replace_tokens(store: Store, key: str, old_sealed: str, sealed: str, token_e
     s = t.smart_sessions
     values = {"tokens": sealed, "token_expires_at": utc(token_expires_at) if token_expires_at else None}
     if scopes is not None:
-        values["scopes"] = scopes[:2000]
+        values["scopes"] = scopes[:MAX_SCOPES]
     with store.begin() as c:
         return c.execute(s.update().where(s.c.key == key, s.c.tokens == old_sealed).values(**values)).rowcount == 1
 

@@ -20,6 +20,7 @@ token refresh, and the end of the session when the EHR stops accepting its token
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -129,10 +130,11 @@ class Tokens:
                   "id_token": self.opened.get("id_token")}
         ends = expiry(svc.clock(), token.get("expires_in"))
         sealed = vault().seal(opened)
-        if rows.replace_tokens(svc.store, self.found.key, self.found.tokens, sealed, ends,
-                               token.get("scope") or None):
+        scopes = token.get("scope") or None
+        if rows.replace_tokens(svc.store, self.found.key, self.found.tokens, sealed, ends, scopes):
             log.info("smart token refreshed ehr=%s", self.ehr.id)
-            self.found = rows.read_session(svc.store, self.found.key) or self.found
+            self.found = dataclasses.replace(self.found, tokens=sealed, token_expires_at=ends,
+                                             scopes=self.found.scopes if scopes is None else scopes[:rows.MAX_SCOPES])
             self.opened = opened
             return
         again = rows.read_session(svc.store, self.found.key)       # another process refreshed first
