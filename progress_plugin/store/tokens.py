@@ -30,11 +30,12 @@ from progress_plugin.core.dates import utc
 from progress_plugin.errors import NotFound, ValidationError
 from progress_plugin.store import Store
 from progress_plugin.store.vocabularies import no_clinic
+# the clinic id of a metrics token, as of the store-wide counters (never a clinic's id: see CLINIC_RE)
+from progress_plugin.store.retention import STORE_WIDE  # noqa: F401
 
 ROLES = ("viewer", "admin")          # ascending: each role may do what the ones before it may
 #: A token kind of its own: opens ``/metrics`` (counts of the whole store) and nothing else; no clinic.
 METRICS = "metrics"
-STORE_WIDE = "*"                     # the clinic id of a metrics token (never a clinic's id: see CLINIC_RE)
 PREFIX = "pp_"
 TOKEN_RE = re.compile(r"^pp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 ALGORITHM = "sha256"
