@@ -8,8 +8,8 @@
   :func:`progress_plugin.store.smart.start_session`, its token sealed by the service's vault, as
   the launch callback makes it) for a configured EHR, and sends their cookies. The SMART pages
   read the EHR on each load (the tags page reads the launch's note): the EHR is
-  ``bench/smart_ehr.py``, a local FHIR host that answers at once, so the EHR's own latency is
-  left out of the figures.
+  ``bench/slow_host.py`` with no delay, a local FHIR host that answers at once, so the EHR's own
+  latency is left out of the figures.
 - **the client**: ``c1`` with an intake and six notes, sent through the receiver as a host sends
   them and applied by a worker pass (:func:`drain`), so the pages show a real intake, notes and panel.
 - **floor**: ``bench/floor_pages.py``, a bare Flask page of the measured page's size, same
@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench.bench_ingest import CLINIC, SECRET, Gunicorn  # noqa: E402
+from bench.bench_scaleout import SlowHost  # noqa: E402
 from bench.common import line  # noqa: E402
 from tests.e2e import env_for, write_config  # noqa: E402
 
@@ -64,15 +65,11 @@ SMART_KEY = "uJ8Cz3wVq9vE2h7m0QnB6kX1sRtYpLdA4fGiHjKlMno="
 RATIO_MAX, P99_MAX_MS = 3.0, 50.0
 
 
-class Service(Gunicorn):
-    """The service under gunicorn on its own SQLite store, with ``[smart]`` set up for one EHR
-    (``ehr_base``) acting for the benchmark's clinic."""
-
-    def __init__(self, folder: Path, ehr_base: str):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.store_url = f"sqlite:///{folder / 'progress.db'}"
-        config = write_config(folder, self.store_url, "http://127.0.0.1:9/fhir", SECRET, clinic=CLINIC)
-        config.write_text(config.read_text() + f'''
+def smart_config(folder: Path, store_url: str, ehr_base: str, client_id: str = "progress-app") -> Path:
+    """The service's config file (tests/e2e.py's) with ``[smart]`` set up for one EHR (``ehr_base``)
+    acting for the benchmark's clinic."""
+    config = write_config(folder, store_url, "http://127.0.0.1:9/fhir", SECRET, clinic=CLINIC)
+    config.write_text(config.read_text() + f'''
 [smart]
 public_url = "http://127.0.0.1"
 
@@ -80,32 +77,32 @@ public_url = "http://127.0.0.1"
 id = "{EHR}"
 clinic = "{CLINIC}"
 iss = ["{ehr_base}"]
-client_id = "progress-app"
+client_id = "{client_id}"
 embedded = false
 ''')
-        self.config = config
+    return config
+
+
+class Service(Gunicorn):
+    """The service under gunicorn on its own SQLite store (:func:`smart_config`)."""
+
+    def __init__(self, folder: Path, ehr_base: str):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.store_url = f"sqlite:///{folder / 'progress.db'}"
+        self.config = smart_config(folder, self.store_url, ehr_base)
         super().__init__("progress_plugin.web.app:create_app()", folder,
-                         {**env_for(config), "PROGRESS_PLUGIN_SMART_KEY": SMART_KEY}, threads=4)
+                         {**env_for(self.config), "PROGRESS_PLUGIN_SMART_KEY": SMART_KEY}, threads=4)
 
 
-class EHRHost:
-    """``bench/smart_ehr.py`` in its own process."""
+class EHRHost(SlowHost):
+    """``bench/slow_host.py`` with no delay, in its own process."""
 
     def __init__(self):
-        from tests.pg import free_port
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "smart_ehr.py"), str(self.port)],
-                                     stdout=subprocess.PIPE, text=True)
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the EHR stand-in did not start")
+        super().__init__(0)
+        self.base = self.base_url
 
     def requests(self) -> int:
-        return requests.get(f"http://127.0.0.1:{self.port}/__stats", timeout=5).json()["total"]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
+        return self.stats()["total"]
 
 
 def sessions(store_url: str, ehr_base: str) -> dict[str, str]:
@@ -132,19 +129,24 @@ def sessions(store_url: str, ehr_base: str) -> dict[str, str]:
     return {"console": f"pp_console={console}", "checkin": f"pp_checkin={checkin}", "smart": f"pp_smart={launch}"}
 
 
-def seed(url: str) -> None:
-    """A client with an intake and a few notes, through the receiver (as a host would send them)."""
+def seed_requests():
+    """The signed webhook requests (body, headers) of a client ``c1`` with an intake and a few notes."""
     import time
     import uuid
 
     from progress_plugin.web.signatures import sign_standard
     from tests.e2e import scenario
     events, _ = scenario(lambda: f"doc-{uuid.uuid4().hex[:8]}", clients=1, notes_per_client=6)
-    http = requests.Session()
     for i, (kind, data) in enumerate(events):
-        data = {**data, "client_id": "c1"}
-        body = json.dumps({"type": kind, "timestamp": "2026-02-01T00:00:00Z", "data": data}).encode()
-        headers = {**sign_standard(SECRET, f"evt_seed_{i}", int(time.time()), body), "Content-Type": "application/json"}
+        body = json.dumps({"type": kind, "timestamp": "2026-02-01T00:00:00Z",
+                           "data": {**data, "client_id": "c1"}}).encode()
+        yield body, {**sign_standard(SECRET, f"evt_seed_{i}", int(time.time()), body), "Content-Type": "application/json"}
+
+
+def seed(url: str) -> None:
+    """A client with an intake and a few notes, through the receiver (as a host would send them)."""
+    http = requests.Session()
+    for body, headers in seed_requests():
         assert http.post(f"{url}/webhooks/{CLINIC}", data=body, headers=headers, timeout=10).status_code < 300
 
 

@@ -10,20 +10,18 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import os
 import pstats
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pages import CLINIC, EHR, PAGES, SECRET, SMART_KEY, EHRHost, drain, sessions  # noqa: E402
-from tests.e2e import write_config  # noqa: E402
+from bench.bench_pages import (CLINIC, PAGES, SMART_KEY, EHRHost, drain, seed_requests, sessions,  # noqa: E402
+                               smart_config)
 
 
 def main() -> None:
@@ -39,22 +37,13 @@ def main() -> None:
     ehr = EHRHost()
     try:
         store_url = f"sqlite:///{folder / 'progress.db'}"
-        config = write_config(folder, store_url, "http://127.0.0.1:9/fhir", SECRET, clinic=CLINIC)
-        config.write_text(config.read_text() + f'\n[smart]\npublic_url = "http://127.0.0.1"\n\n[[smart.ehrs]]\n'
-                          f'id = "{EHR}"\nclinic = "{CLINIC}"\niss = ["{ehr.base}"]\nclient_id = "p"\n'
-                          'embedded = false\n')
+        config = smart_config(folder, store_url, ehr.base, client_id="p")
         os.environ["PROGRESS_PLUGIN_CONFIG"] = str(config)
         os.environ["PROGRESS_PLUGIN_SMART_KEY"] = SMART_KEY
         from progress_plugin.web.app import create_app
-        from progress_plugin.web.signatures import sign_standard
-        from tests.e2e import scenario
         app = create_app()
         client = app.test_client()
-        events, _ = scenario(lambda: f"doc-{uuid.uuid4().hex[:8]}", clients=1, notes_per_client=6)
-        for i, (kind, data) in enumerate(events):
-            body = json.dumps({"type": kind, "timestamp": "2026-02-01T00:00:00Z",
-                               "data": {**data, "client_id": "c1"}}).encode()
-            headers = {**sign_standard(SECRET, f"evt_{i}", int(time.time()), body), "Content-Type": "application/json"}
+        for body, headers in seed_requests():
             assert client.post(f"/webhooks/{CLINIC}", data=body, headers=headers).status_code < 300
         assert drain(config) >= 7, "the seeded events did not reach the client's state"
         cookies = sessions(store_url, ehr.base)

@@ -2,7 +2,9 @@
 
 A threaded HTTP/1.1 server (keep-alive; a thread per connection) that answers what the write-back
 client sends: a search is an empty searchset Bundle, a create or conditional update (POST, PUT)
-is ``201`` with the resource and an id, ``$meta-add`` is ``200`` with the tags. It keeps:
+is ``201`` with the resource and an id, ``$meta-add`` is ``200`` with the tags. A read of
+``DocumentReference/<id>`` is a progress note of patient ``c1`` (what the SMART app's tags page
+reads of its launch's note; the pages benchmark runs this host with no delay). It keeps:
 
 - ``total``: requests answered; ``concurrent``: the most it was answering at once;
 - ``repeated``: writes whose ``Idempotency-Key`` it had already seen (each row's writes carry
@@ -22,6 +24,14 @@ import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def note(note_id: str) -> dict:
+    """A progress note of patient ``c1`` (its metadata: a note's text is never read)."""
+    return {"resourceType": "DocumentReference", "id": note_id, "meta": {"versionId": "1"}, "status": "current",
+            "docStatus": "preliminary",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]},
+            "subject": {"reference": "Patient/c1"}, "date": "2026-03-02T10:00:00+00:00"}
 
 
 class State:
@@ -78,6 +88,8 @@ class Handler(BaseHTTPRequestHandler):
                 s.keys[key] += 1
         try:
             time.sleep(s.delay)
+            if method == "GET" and path.split("/")[-2:-1] == ["DocumentReference"]:
+                return self._answer(200, note(path.split("/")[-1]))
             if method == "GET":
                 return self._answer(200, {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []})
             if path.endswith("/$meta-add"):

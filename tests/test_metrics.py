@@ -1,14 +1,12 @@
 """``GET /metrics`` scraped over real HTTP and read with prometheus_client's own parser."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import requests
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
-from werkzeug.serving import make_server
 
 from progress_plugin.errors import HostAPIError, HostUnavailable
 from progress_plugin.service.retention_settings import RetentionConfig
@@ -17,17 +15,13 @@ from progress_plugin.service.upkeep import Upkeep, host_error
 from progress_plugin.store import inbox, outbox, retention, tokens
 from progress_plugin.store import tables as t
 from tests.conftest import NOW
+from tests.serving import serving
 
 
 @pytest.fixture
 def served(store, app_factory):
-    app = app_factory(store, clock=lambda: NOW)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    with serving(app_factory(store, clock=lambda: NOW)) as base:
+        yield base
 
 
 def scrape(base: str, token: str | None) -> requests.Response:

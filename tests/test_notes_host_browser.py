@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from examples.notes_host import create_host_app
+from tests.serving import serving
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -15,12 +14,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.fixture
 def host_url(tmp_path):
     app = create_host_app(str(tmp_path / "notes.db"), f"sqlite:///{tmp_path / 'progress.db'}", clinic_id="clinic-b")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app, join_seconds=10) as base:
+        yield base
     app.extensions["notes_host"]["pm"].get_plugin("progress").reset()
 
 

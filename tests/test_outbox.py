@@ -29,6 +29,23 @@ def test_only_host_bound_effects_are_queued_once_per_key(store):
     assert kinds == ["tags", "upsert", "upsert"]
 
 
+def test_a_put_looks_its_keys_up_at_once_and_writes_each_new_key_once_in_order(store):
+    import sqlalchemy as sa
+    looked = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda conn, cur, statement, *a: looked.append(statement)
+                    if statement.lstrip().upper().startswith("SELECT") and "outbox" in statement else None)
+    with store.begin() as c:
+        rows = [("clinic-a", "c1", f"k{i}", "upsert", {"i": i}) for i in range(5)]
+        assert outbox.put(c, rows + [("clinic-a", "c1", "k0", "upsert", {"i": "again"})], NOW) == 5
+        assert len(looked) == 1                              # one look-up for the whole put, not one per row
+        assert outbox.put(c, [("clinic-a", "c1", "k4", "upsert", {}), ("clinic-b", "c1", "k4", "upsert", {}),
+                              ("clinic-a", "c1", "k5", "upsert", {})], NOW) == 2
+        got = [(r["clinic_id"], r["key"]) for r in outbox.rows(c, "pending")]
+        first = [r["payload"] for r in outbox.claim(c, "w", NOW, 30, 10) if r["key"] == "k0"]
+    assert got == [("clinic-a", f"k{i}") for i in range(5)] + [("clinic-b", "k4"), ("clinic-a", "k5")]
+    assert first == [{"i": 0}]                               # the first of a key repeated in one put
+
+
 def test_tag_rows_carry_codings_with_version_and_label(store):
     with store.begin() as c:
         writeback.enqueue(c, effects(), {1: default()}, NOW)

@@ -3,6 +3,7 @@ simulated months (a fake clock), on SQLite and PostgreSQL; dead letters and fail
 audit rows stay until their own prune."""
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -180,3 +181,54 @@ def test_retention_settings_name_the_field(raw, field):
     from progress_plugin.service.retention_settings import retention_config
     with pytest.raises(ConfigError, match=field):
         retention_config({"retention": raw})
+
+
+def _prune(url: str, start) -> None:
+    store = Store.open(url, migrate=False)
+    start.wait(10)
+    for _ in range(3):
+        retention.prune(store.engine, START, POLICY)
+    store.close()
+
+
+def _receive(url: str, start, n: int) -> None:
+    store = Store.open(url, migrate=False)
+    start.wait(10)
+    for i in range(n):
+        with store.begin() as c:
+            inbox.put(c, "clinic-a", f"new{i}", "test.tick", {}, START)
+            outbox.put(c, [("clinic-a", "c1", f"new{i}", "upsert", {})], START)
+    store.close()
+
+
+def test_processes_pruning_while_others_write_remove_only_old_done_rows(store, store_url):
+    old = START - timedelta(days=40)
+    with store.begin() as c:
+        for i in range(150):
+            inbox.put(c, "clinic-a", f"old{i}", "test.tick", {}, old)
+        outbox.put(c, [("clinic-a", "c1", f"old{i}", "upsert", {}) for i in range(150)], old)
+        c.execute(t.inbox.update().where(t.inbox.c.event_id.like("old%")).values(status="done"))
+        c.execute(t.outbox.update().where(t.outbox.c.key.like("old%")).values(status="done"))
+        inbox.put(c, "clinic-a", "old-waiting", "test.tick", {}, old)
+        outbox.put(c, [("clinic-a", "c1", "old-dead", "upsert", {})], old)
+        c.execute(t.outbox.update().where(t.outbox.c.key == "old-dead").values(status="dead"))
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = ([ctx.Process(target=_prune, args=(store_url, start)) for _ in range(3)]
+             + [ctx.Process(target=_receive, args=(store_url, start, 60)) for _ in range(1)])
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(180)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with store.engine.connect() as c:
+        events = sorted(r[0] for r in c.execute(sa.select(t.inbox.c.event_id)))
+        keys = sorted(r[0] for r in c.execute(sa.select(t.outbox.c.key)))
+        assert events == sorted(["old-waiting"] + [f"new{i}" for i in range(60)])
+        assert keys == sorted(["old-dead"] + [f"new{i}" for i in range(60)])
+        if store.engine.dialect.name == "sqlite":
+            assert c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    with store.engine.connect() as c:
+        runs = retention.figures(store.engine)["prune:runs"]
+    assert runs == 9

@@ -81,7 +81,7 @@ def _classified(resource: dict):
 
 def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
     """A DocumentReference as NoteSaved / NoteSigned / NoteDeleted. None when it names no patient."""
-    client_id = _ref_id(doc.get("subject"), "Patient")
+    client_id = patient_of(doc)
     if client_id is None:
         return None
     classified = _classified(doc)       # a protected type's kind is its category, itself protected
@@ -93,7 +93,7 @@ def document_event(clinic_id: str, doc: dict, now: datetime) -> ev.Event | None:
                  if t.get("system") == SYSTEM and t.get("code"))
     author = next((a.get("reference", "").split("/")[-1] for a in doc.get("author") or [] if a.get("reference")), "host")
     cls = ev.NoteSigned if doc.get("docStatus") == "final" else ev.NoteSaved
-    return cls(clinic_id, at, client_id, doc["id"], _when(doc.get("date"), at), author or "host",
+    return cls(clinic_id, at, client_id, doc["id"], dated(doc, at), author or "host",
                () if protected else tags, kind)
 
 
@@ -114,7 +114,7 @@ def intake_event(clinic_id: str, qr: dict, now: datetime) -> ev.IntakeSubmitted 
     if url != intake_mod.SECTION_URL:
         return None
     data = schemas.load(_response_schema, qr)
-    client_id = _ref_id(data.get("subject"), "Patient")
+    client_id = patient_of(data)
     if client_id is None:
         return None
     payload = _answers(data.get("item") or [])

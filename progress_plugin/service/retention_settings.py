@@ -42,17 +42,20 @@ class RetentionSection(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=3650))
-    audit_days = fields.Integer(load_default=2190, validate=validate.Range(min=1, max=36500))
-    batch = fields.Integer(load_default=1000, validate=validate.Range(min=10, max=100000))
-    prune_every_minutes = fields.Float(load_default=60, validate=validate.Range(min=0, max=7 * 24 * 60))
-    partition_days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=92))
-    partitions_ahead_days = fields.Integer(load_default=28, validate=validate.Range(min=1, max=366))
-    lock_timeout_ms = fields.Integer(load_default=1000, validate=validate.Range(min=10, max=60000))
+    days = fields.Integer(load_default=RetentionConfig.days, validate=validate.Range(min=1, max=3650))
+    audit_days = fields.Integer(load_default=RetentionConfig.audit_days, validate=validate.Range(min=1, max=36500))
+    batch = fields.Integer(load_default=RetentionConfig.batch, validate=validate.Range(min=10, max=100000))
+    prune_every_minutes = fields.Float(load_default=RetentionConfig.prune_every_minutes,
+                                       validate=validate.Range(min=0, max=7 * 24 * 60))
+    partition_days = fields.Integer(load_default=RetentionConfig.partition_days, validate=validate.Range(min=1, max=92))
+    partitions_ahead_days = fields.Integer(load_default=RetentionConfig.partitions_ahead_days,
+                                           validate=validate.Range(min=1, max=366))
+    lock_timeout_ms = fields.Integer(load_default=RetentionConfig.lock_timeout_ms,
+                                     validate=validate.Range(min=10, max=60000))
 
     @ma.validates_schema
     def _windows(self, data, **kwargs):
-        if data.get("audit_days", 2190) < data.get("days", 30):
+        if data["audit_days"] < data["days"]:       # both there: load defaults, and skipped on a field's error
             raise ma.ValidationError("Keep audit rows at least as long as inbox and outbox rows.", "audit_days")
 
     @ma.post_load

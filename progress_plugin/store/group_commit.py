@@ -20,7 +20,8 @@ processes then take turns at the one write lock, the loser asleep in SQLite's bu
   of its own, never the database file, which only SQLite opens), so the leaders of the
   service's processes wait in turn and wake the moment the lock is free, instead of polling
   SQLite's lock. Other writers (the worker, the console) keep SQLite's busy timeout; the lock
-  file only orders the receivers. PostgreSQL needs none: its rows lock one by one.
+  file only orders the receivers. A PostgreSQL store does not group at all: its server commits
+  concurrent transactions side by side (:meth:`~progress_plugin.store.engine.StoreBase.grouped`).
 
 A write must be safe to run twice in a failed group (an ``INSERT ... ON CONFLICT DO
 NOTHING``, a counter bump in a savepoint): the group's first run was rolled back.

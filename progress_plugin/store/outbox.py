@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from progress_plugin.store import leases
 from progress_plugin.store import partitions
 from progress_plugin.store import tables as t
+from progress_plugin.store.engine import CHUNK, chunks, keys_in
 from progress_plugin.core.dates import utc
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,27 @@ def put(conn: Connection, rows, now: datetime, target: str | None = None) -> int
     ``target``: None for the configured host (the worker sends them), or ``smart:<ehr>`` for rows
     sent to a SMART EHR with a launch's token (the worker leaves them alone)."""
     now = utc(now)
-    written = 0
-    rows = list(rows)
-    if conn.dialect.name == "postgresql":     # partitioned: the keys' locks make (clinic_id, key) unique
-        for clinic in sorted({r[0] for r in rows}):
-            partitions.lock_keys(conn, clinic, [r[2][:400] for r in rows if r[0] == clinic])
+    found: dict[tuple[str, str], tuple] = {}     # (clinic_id, key) -> (client_id, kind, payload): the first, in order
     for clinic_id, client_id, key, kind, payload in rows:
-        key = key[:400]
-        exists = conn.execute(sa.select(t.outbox.c.id).where(
-            t.outbox.c.clinic_id == clinic_id, t.outbox.c.key == key)).first()
-        if exists:
-            continue
-        conn.execute(t.outbox.insert().values(
-            clinic_id=clinic_id, client_id=client_id, key=key, kind=kind, payload=payload,
-            status=PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now, target=target))
-        written += 1
-    return written
+        found.setdefault((clinic_id, key[:400]), (client_id, kind, payload))
+    queued = set()
+    for clinic_id in sorted({clinic for clinic, _ in found}):
+        keys = [key for clinic, key in found if clinic == clinic_id]
+        if conn.dialect.name == "postgresql":     # partitioned: the keys' locks make (clinic_id, key) unique
+            partitions.lock_keys(conn, clinic_id, keys)
+        for chunk in chunks(keys, CHUNK):          # the keys already queued: one look-up per chunk, not per row
+            queued.update((clinic_id, key) for key in keys_in(conn, _QUEUED, "outbox", "key", clinic_id, chunk))
+    fresh = [{"clinic_id": clinic_id, "client_id": client_id, "key": key, "kind": kind, "payload": payload,
+              "status": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now,
+              "target": target} for (clinic_id, key), (client_id, kind, payload) in found.items()
+             if (clinic_id, key) not in queued]
+    if fresh:
+        conn.execute(t.outbox.insert(), fresh)
+    return len(fresh)
+
+
+_QUEUED = sa.select(t.outbox.c.key).where(t.outbox.c.clinic_id == sa.bindparam("clinic"),
+                                          t.outbox.c.key.in_(sa.bindparam("values", expanding=True)))
 
 
 def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int,

@@ -21,8 +21,8 @@ behind PgBouncer in transaction mode (session locks would not). See bench/README
 
 **Locks.** A partition is made as a table of its own and then attached (``ATTACH PARTITION``
 takes a SHARE UPDATE EXCLUSIVE lock on the parent, which blocks no reader or writer; only the
-default partition is locked exclusively, for as long as the check that it holds no row of the new
-range takes). Dropping one detaches it first: that takes an ACCESS EXCLUSIVE lock on the parent
+default partition is locked against writes from the move of its rows of the new range until the
+attach, so that no row of that range can arrive in between). Dropping one detaches it first: that takes an ACCESS EXCLUSIVE lock on the parent
 for the milliseconds of the catalog change, after waiting at most ``lock_timeout_ms`` for it (a
 drop that cannot get its lock in time is left for the next run). Partition DDL is serialised
 between processes by a transaction-scoped advisory lock.
@@ -110,6 +110,9 @@ def ensure(conn: Connection, table: str, start: datetime, end: datetime, days: i
     for lo, hi in missing(parts(conn, table), start, end, days):
         name = f"{table}_p{lo:%Y%m%d}"
         conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+        # No writer may add a row of this range to the default partition between the move and
+        # the attach (the attach's check would then fail): EXCLUSIVE lets readers through.
+        conn.exec_driver_sql(f"LOCK TABLE {table}_default IN EXCLUSIVE MODE")
         conn.execute(sa.text(f"WITH moved AS (DELETE FROM {table}_default WHERE {column} >= :lo AND {column} < :hi "
                              f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"), {"lo": lo, "hi": hi})
         conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM "

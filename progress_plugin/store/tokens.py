@@ -30,11 +30,12 @@ from progress_plugin.core.dates import utc
 from progress_plugin.errors import NotFound, ValidationError
 from progress_plugin.store import Store
 from progress_plugin.store.vocabularies import no_clinic
+# the clinic id of a metrics token, as of the store-wide counters (never a clinic's id: see CLINIC_RE)
+from progress_plugin.store.retention import STORE_WIDE  # noqa: F401
 
 ROLES = ("viewer", "admin")          # ascending: each role may do what the ones before it may
 #: A token kind of its own: opens ``/metrics`` (counts of the whole store) and nothing else; no clinic.
 METRICS = "metrics"
-STORE_WIDE = "*"                     # the clinic id of a metrics token (never a clinic's id: see CLINIC_RE)
 PREFIX = "pp_"
 TOKEN_RE = re.compile(r"^pp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 ALGORITHM = "sha256"
@@ -80,27 +81,27 @@ def create(store: Store, clinic_id: str, role: str, name: str, now: datetime,
         problems["name"] = ["Names are 1-200 characters."]
     if problems:
         raise ValidationError(problems)
-    token_id = secrets.token_hex(8)
-    token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-    with store.begin() as c:
-        if c.execute(sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first() is None:
-            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
-        c.execute(t.tokens.insert().values(token_id=token_id, clinic_id=clinic_id, role=role, name=name,
-                                           secret_hash=digest(token), created_at=utc(now)))
-        store.audit(c, clinic_id, actor, "token.create", f"token:{token_id} role:{role}", "ok", now)
-    return token_id, token
+    return _mint(store, clinic_id, role, name, now, actor)
 
 
 def create_metrics(store: Store, name: str, now: datetime, actor: str = "cli") -> tuple[str, str]:
     """Create a metrics token (see :data:`METRICS`); returns ``(token_id, token)``, shown once."""
     if not name or len(name) > 200:
         raise ValidationError({"name": ["Names are 1-200 characters."]})
+    return _mint(store, STORE_WIDE, METRICS, name, now, actor)
+
+
+def _mint(store: Store, clinic_id: str, role: str, name: str, now: datetime, actor: str) -> tuple[str, str]:
+    """Store a new token's digest, audited; a clinic token's clinic must exist. Returns ``(token_id, token)``."""
     token_id = secrets.token_hex(8)
     token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     with store.begin() as c:
-        c.execute(t.tokens.insert().values(token_id=token_id, clinic_id=STORE_WIDE, role=METRICS, name=name,
+        if clinic_id != STORE_WIDE and c.execute(
+                sa.select(t.clinics.c.clinic_id).where(t.clinics.c.clinic_id == clinic_id)).first() is None:
+            raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
+        c.execute(t.tokens.insert().values(token_id=token_id, clinic_id=clinic_id, role=role, name=name,
                                            secret_hash=digest(token), created_at=utc(now)))
-        store.audit(c, STORE_WIDE, actor, "token.create", f"token:{token_id} role:{METRICS}", "ok", now)
+        store.audit(c, clinic_id, actor, "token.create", f"token:{token_id} role:{role}", "ok", now)
     return token_id, token
 
 

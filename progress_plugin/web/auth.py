@@ -63,17 +63,9 @@ def require(role: str):
 
 def authenticate(clinic_id: str, role: str) -> Principal:
     """The request's principal, if it may act with ``role`` on ``clinic_id``; else abort 401/404/403."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        abort(_deny(401, "Unauthorized", N_("A bearer token is required."), 'Bearer realm="progress-plugin"'))
     svc = services()
-    checked = tokens.check(svc.store, token.strip())
+    checked = _bearer(svc, clinic_id, tokens.ROLES)
     found = checked.principal
-    if found is None:
-        _refused(svc, clinic_id, checked, checked.reason)
-        abort(_deny(401, "Unauthorized", N_("The token is not valid."),
-                    'Bearer realm="progress-plugin", error="invalid_token"'))
     if found.clinic_id != clinic_id:
         _refused(svc, clinic_id, checked, "other-clinic")
         abort(_deny(404, "NotFound", N_("Not found.")))
@@ -88,18 +80,24 @@ def authenticate(clinic_id: str, role: str) -> Principal:
 def authenticate_metrics() -> Principal:
     """The request's principal if it carries a metrics token (:data:`tokens.METRICS`); else abort
     401. Any other token, a clinic's admin token included, is refused the same way."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        abort(_deny(401, "Unauthorized", N_("A bearer token is required."), 'Bearer realm="progress-plugin"'))
     svc = services()
-    checked = tokens.check(svc.store, token.strip(), roles=(tokens.METRICS,))
-    if checked.principal is None:
-        _refused(svc, tokens.STORE_WIDE, checked, checked.reason)
-        abort(_deny(401, "Unauthorized", N_("The token is not valid."),
-                    'Bearer realm="progress-plugin", error="invalid_token"'))
+    checked = _bearer(svc, tokens.STORE_WIDE, (tokens.METRICS,))
     used(svc, checked)
     return checked.principal
+
+
+def _bearer(svc, clinic_id: str, roles: tuple[str, ...]):
+    """The request's bearer token checked (a valid one of a role in ``roles``); else abort 401,
+    the refusal counted for ``clinic_id``."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(_deny(401, "Unauthorized", N_("A bearer token is required."), 'Bearer realm="progress-plugin"'))
+    checked = tokens.check(svc.store, token.strip(), roles=roles)
+    if checked.principal is None:
+        _refused(svc, clinic_id, checked, checked.reason)
+        abort(_deny(401, "Unauthorized", N_("The token is not valid."),
+                    'Bearer realm="progress-plugin", error="invalid_token"'))
+    return checked
 
 
 def used(svc, checked) -> None:
