@@ -192,15 +192,22 @@ def compute(client_id: str, intake: Intake | None, notes, vocabularies, now: dat
 
 
 def _markers(ordered, session_of, vocabularies):
+    tags: dict[tuple[int, str], Tag | None] = {}       # each (version, code) resolved once
     for note in ordered:
+        if not note.tags:
+            continue
+        at, session = as_datetime(note.session_at), session_of[note.note_id]
         for applied in note.tags:
-            vocab: Vocabulary | None = vocabularies.get(applied.vocabulary_version)
-            tag: Tag | None = vocab.get(applied.code) if vocab else None
+            key = (applied.vocabulary_version, applied.code)
+            if key in tags:
+                tag = tags[key]
+            else:
+                vocab: Vocabulary | None = vocabularies.get(applied.vocabulary_version)
+                tag = tags[key] = vocab.get(applied.code) if vocab else None
             if tag is None:
                 continue
-            yield Marker(note.note_id, as_datetime(note.session_at), session_of[note.note_id],
-                         tag.code, tag.label, tag.category, tag.direction, tag.therapist_only,
-                         not tag.active, applied.vocabulary_version, tag.role)
+            yield Marker(note.note_id, at, session, tag.code, tag.label, tag.category, tag.direction,
+                         tag.therapist_only, not tag.active, applied.vocabulary_version, tag.role)
 
 
 def _review(intake: Intake, ordered, markers, now: datetime, checks=()) -> Review:

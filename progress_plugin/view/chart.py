@@ -117,21 +117,28 @@ def _x_labels(last: int, words: Words = ENGLISH) -> list[dict]:
 def _marker_groups(markers: list[dict], sessions: int, words: Words = ENGLISH) -> list[tuple[str, float, str]]:
     """(direction, x, tooltip) per drawn marker: one per session and direction, or per span when long."""
     width = max(1, math.ceil(sessions / MAX_MARKER_COLUMNS))
-    groups: dict[tuple[int, str], list[dict]] = {}
+    groups: dict[tuple[int, str], tuple[dict, dict[str, int]]] = {}     # first marker, count per label
+    retired: dict[str, str] = {}
     for m in markers:
-        groups.setdefault(((m["session"] - 1) // width, m["direction"]), []).append(m)
+        key = ((m["session"] - 1) // width, m["direction"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (m, {})
+        label = m["label"]
+        if m["retired"]:
+            said = retired.get(label)
+            label = retired[label] = said if said is not None else words(N_("{label} (retired tag)"), label=label)
+        counts = group[1]
+        counts[label] = counts.get(label, 0) + 1
     out = []
-    for (span, direction), ms in sorted(groups.items(), key=lambda kv: (DIRECTIONS.index(kv[0][1]), kv[0][0])):
-        counts: dict[str, int] = {}
-        for m in ms:
-            label = words(N_("{label} (retired tag)"), label=m["label"]) if m["retired"] else m["label"]
-            counts[label] = counts.get(label, 0) + 1
+    order = {d: i for i, d in enumerate(DIRECTIONS)}
+    for (span, direction), (first, counts) in sorted(groups.items(), key=lambda kv: (order[kv[0][1]], kv[0][0])):
         labels = ", ".join(k if n == 1 else words(N_("{label} ×{n}"), label=k, n=number(words, n))
                            for k, n in counts.items())
         if width == 1:
-            where = words(N_("Session {session}, {date}"), session=number(words, ms[0]["session"]),
-                          date=day(words, ms[0]["at"]))
-            x = float(ms[0]["session"])
+            where = words(N_("Session {session}, {date}"), session=number(words, first["session"]),
+                          date=day(words, first["at"]))
+            x = float(first["session"])
         else:
             lo, hi = span * width + 1, min(sessions, (span + 1) * width)
             where = words(N_("Sessions {first}–{last}"), first=number(words, lo), last=number(words, hi))
@@ -146,20 +153,27 @@ def _rating_values(g: dict, rater: str, with_baseline: bool, words: Words = ENGL
     the client). A point from the client's own check-in is on the line with no dot of its own
     (:func:`_self_values` marks it)."""
     points = [p for p in g[rater] if p["value"] is not None and (with_baseline or p["session"] > 0)]
+    if len(points) > MAX_DOTS:                  # a line only: its points, with a gap where sessions went unrated
+        values: list[dict] = []
+        previous = None
+        for p in points:
+            x = p["session"] + 0.5 if p.get("source") == "self" else p["session"]      # x_of(p)
+            if previous is not None and x - previous > 1:
+                values.append({"value": (math.floor(previous) + 1, None)})
+            previous = x
+            values.append({"value": (x, p["value"])})
+        return values
     tip = (N_("Goal {rank}, {when} ({date}): {value}/10, therapist's rating") if rater != "client"
            else N_("Goal {rank}, {when} ({date}): {value}/10, your rating") if you
            else N_("Goal {rank}, {when} ({date}): {value}/10, client's rating"))
     rank = number(words, g["rank"])
-    values: list[dict] = []
+    values = []
     previous = None
     for p in points:
         x = x_of(p)
         if previous is not None and x - previous > 1:
             values.append({"value": (math.floor(previous) + 1, None)})    # sessions without a rating: a gap
         previous = x
-        if len(points) > MAX_DOTS:
-            values.append({"value": (x, p["value"])})
-            continue
         if p.get("source") == "self":
             values.append({"value": (x, p["value"])})                      # on the line, no dot of its own
             continue

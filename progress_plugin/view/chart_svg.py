@@ -127,6 +127,8 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
             out.append(f'<text x="{_n(X(label["value"]))}" y="{label_y}">{escape(label["label"])}</text>')
     session = escape(words(N_("Session")))
     out.append(f'<text x="{_n((left + right) / 2)}" y="{_n(bottom + 38)}">{session}</text></g>')
+    xs: dict[float, str] = {}             # a line's coordinates, each distinct one written once
+    ys: dict[float, str] = {}
     for n, s in enumerate(series):
         out.append(f'<g class="series serie-{n}" stroke="{s.colour}" fill="{"#fff" if s.hollow else s.colour}">')
         if s.line:                        # one path; each run of rated sessions a subpath of its own
@@ -135,7 +137,12 @@ def draw(data: dict, series: list[Series], xrange: tuple[float, float], x_labels
             for v in s.values + [{"value": (0, None)}]:
                 x, y = v["value"]
                 if y is not None:
-                    run.append(f"{_n(X(x))} {_n(Y(y))}")
+                    at_x, at_y = xs.get(x), ys.get(y)
+                    if at_x is None:
+                        at_x = xs[x] = _n(X(x))
+                    if at_y is None:
+                        at_y = ys[y] = _n(Y(y))
+                    run.append(f"{at_x} {at_y}")
                     continue
                 if len(run) > 1:
                     runs.append(f"M{run[0]}L{' '.join(run[1:])}")

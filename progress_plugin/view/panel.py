@@ -27,7 +27,7 @@ shows only on a rating recorded with one before Goal Attainment Scaling left the
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from html import escape
 
 from progress_plugin.core.intake import FIELDS, THERAPIST_ONLY, Intake, not_asked
@@ -69,6 +69,24 @@ def _iso(value) -> str | None:
     return value.isoformat()
 
 
+def _isos():
+    """An ISO formatter that formats each distinct time in UTC once (a long history repeats each
+    session's time on its points and its tags); a time with another offset is formatted each
+    time, so it keeps its own offset."""
+    memo: dict[datetime, str] = {}
+
+    def iso(value) -> str | None:
+        if value is None:
+            return None
+        if getattr(value, "tzinfo", None) is not timezone.utc:
+            return value.isoformat()
+        text = memo.get(value)
+        if text is None:
+            text = memo[value] = value.isoformat()
+        return text
+    return iso
+
+
 def _answers(intake: Intake | None, audience: str) -> dict:
     if intake is None:
         return {}
@@ -77,8 +95,8 @@ def _answers(intake: Intake | None, audience: str) -> dict:
             for k, v in answers.items() if k in ANSWER_FIELDS and v not in (None, "")}
 
 
-def _points(points) -> list[dict]:
-    return [{"session": p.session, "at": _iso(p.at), "value": p.value, "level": p.level, "note_id": p.note_id,
+def _points(points, iso=_iso) -> list[dict]:
+    return [{"session": p.session, "at": iso(p.at), "value": p.value, "level": p.level, "note_id": p.note_id,
              "source": p.source} for p in points]
 
 
@@ -92,6 +110,7 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
     check_audience(audience)
     therapist = audience == "therapist"
     review = progress.review
+    iso = _isos()
     return {
         "client_id": progress.client_id,
         "audience": audience,
@@ -103,13 +122,13 @@ def panel_data(progress: Progress, intake: Intake | None, audience: str = "thera
             "goal_id": g.goal_id, "rank": g.rank, "words": g.words, "baseline": g.baseline,
             "status": g.change.status, "delta": g.change.delta, "first": g.change.first,
             "last": g.change.last, "ratings": g.change.ratings, "attained_level": g.attained_level,
-            "client": _points(g.client), "therapist": _points(g.therapist),
+            "client": _points(g.client, iso), "therapist": _points(g.therapist, iso),
             "replaces": g.replaces, "replaced_by": g.replaced_by, "redefined_at": g.redefined_at,
         } for g in progress.goals],
-        "sessions": [{"session": i, "note_id": note_id, "at": _iso(at)}
+        "sessions": [{"session": i, "note_id": note_id, "at": iso(at)}
                      for i, (note_id, at) in enumerate(progress.sessions, start=1)],
         "markers": [{
-            "note_id": m.note_id, "session": m.session, "at": _iso(m.at), "code": m.code, "label": m.label,
+            "note_id": m.note_id, "session": m.session, "at": iso(m.at), "code": m.code, "label": m.label,
             "category": m.category, "direction": m.direction, "therapist_only": m.therapist_only,
             "retired": m.retired, "vocabulary_version": m.vocabulary_version,
         } for m in progress.markers if shown_marker(m, audience, show_strain)],
@@ -279,33 +298,59 @@ def _table(data: dict, words: Words) -> str:
     goals = data["goals"]
     goal = N_("Goal {rank}")
     head = "".join(f'<th scope="col">{escape(words(goal, rank=number(words, g["rank"])))}</th>' for g in goals)
-    rows: dict[int, dict] = {0: {"at": (data["intake"] or {}).get("on"), "cells": {}, "tags": []}}
+    # every cell's text is escaped once per distinct value as it is made (escaping a joined list is
+    # joining the escaped items: the separators need none), each row's day once per distinct day
+    rows: dict[float, dict] = {0: {"at": (data["intake"] or {}).get("on"), "cells": {}, "tags": []}}
     for s in data["sessions"]:
         rows[s["session"]] = {"at": s["at"], "cells": {}, "tags": []}
     by_therapist = words.gettext(N_("{value} (therapist)")).format       # each template looked up once
+    said: dict[tuple, str] = {}
     for g in goals:
+        goal_id = g["goal_id"]
         for rater in ("client", "therapist"):
             for p in g[rater]:
-                if p["value"] is None:
+                value = p["value"]
+                if value is None:
                     continue
-                row = rows.setdefault(chart.x_of(p), {"at": p["at"], "cells": {}, "tags": []})
-                value = number(words, p["value"])
-                row["cells"].setdefault(g["goal_id"], []).append(
-                    by_therapist(value=value) if rater == "therapist" else value)
+                x = p["session"] + 0.5 if p.get("source") == "self" else p["session"]     # chart.x_of(p)
+                row = rows.get(x)
+                if row is None:
+                    row = rows[x] = {"at": p["at"], "cells": {}, "tags": []}
+                text = said.get((rater, value))
+                if text is None:
+                    shown = number(words, value)
+                    text = said[(rater, value)] = escape(by_therapist(value=shown) if rater == "therapist" else shown)
+                cells = row["cells"].get(goal_id)
+                if cells is None:
+                    row["cells"][goal_id] = [text]
+                else:
+                    cells.append(text)
     tagged = words.gettext(N_("{tag} ({direction})")).format
     directions = {d: words(w) for d, w in chart.DIRECTION_WORDS.items()}
     for m in data["markers"]:
-        rows.setdefault(m["session"], {"at": m["at"], "cells": {}, "tags": []})["tags"].append(
-            tagged(tag=m["label"], direction=directions[m["direction"]]))
+        key = (m["label"], m["direction"])
+        text = said.get(key)
+        if text is None:
+            text = said[key] = escape(tagged(tag=m["label"], direction=directions[m["direction"]]))
+        row = rows.get(m["session"])
+        if row is None:
+            row = rows[m["session"]] = {"at": m["at"], "cells": {}, "tags": []}
+        row["tags"].append(text)
     body = []
     intake = escape(words(N_("Intake")))
+    ids = [g["goal_id"] for g in goals]
+    days: dict = {}
     for session in sorted(rows):
         row = rows[session]
-        cells = "".join(f'<td>{escape(", ".join(row["cells"].get(g["goal_id"], [])))}' for g in goals)
+        got = row["cells"]
+        cells = "".join(f'<td>{", ".join(got[i])}' if i in got else "<td>" for i in ids)
         name = (intake if session == 0 else number(words, session) if session == int(session)
                 else escape(words(N_("Check-in {when}"), when=after(words, int(session)))))
+        when = days.get(row["at"])
+        if when is None:
+            when = days[row["at"]] = escape(day(words, row["at"]))
         # a row's leading th is its header; the end tags of th, td and tr are implied by what follows
-        body.append(f'<tr><th>{name}<td>{escape(day(words, row["at"]))}{cells}<td>{escape("; ".join(row["tags"]))}')
+        body.append(f'<tr><th>{name}<td>{when}{cells}<td>{"; ".join(row["tags"])}')
     # the scale's note stays on screen above the table, which may scroll sideways on a phone
     note = escape(words(N_("Ratings are 0-10, yours unless marked.") if data["audience"] == "client"
                         else N_("Ratings are 0-10, the client's unless marked.")))
