@@ -20,6 +20,7 @@ from progress_plugin import __version__
 from progress_plugin.errors import HostRejected, HostUnavailable, ValidationError
 from progress_plugin.fhir.host_errors import body_text, error_for, request_id
 from progress_plugin.fhir.retry import Retry, RetryAdapter, policy
+from progress_plugin.fhir.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class FHIRReader:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._origin = (parts.scheme, parts.netloc)
-        session = requests.Session()
+        session = Session()                  # the proxy environment read once per host
         session.verify = ca_bundle if ca_bundle else True
         session.headers.update({
             "User-Agent": f"progress-plugin/{__version__}",
