@@ -15,6 +15,7 @@ from progress_plugin.core.bidi import isolate
 from progress_plugin.core.dates import as_datetime
 from progress_plugin.core.intake import Intake
 from progress_plugin.core.notes import NoteProgress, Rating
+from progress_plugin.core.records import quick_init
 from progress_plugin.core.vocabulary import Tag, Vocabulary
 from progress_plugin.core.words import N_, msg
 
@@ -38,6 +39,7 @@ class Settings:
     check_drop: int = 2             # ... as is one this far below the client's usual (median) for it
 
 
+@quick_init
 @dataclass(frozen=True)
 class Point:
     at: datetime
@@ -73,6 +75,7 @@ class GoalProgress:
     redefined_at: int | None = None     # the session at which a replacing goal began
 
 
+@quick_init
 @dataclass(frozen=True)
 class Marker:
     note_id: str
