@@ -132,19 +132,21 @@ def _marker_groups(markers: list[dict], sessions: int, words: Words = ENGLISH) -
         counts[label] = counts.get(label, 0) + 1
     out = []
     order = {d: i for i, d in enumerate(DIRECTIONS)}
+    # each template looked up once, not once per group
+    times, session_at, span_of, tip = (words.gettext(t).format for t in (
+        N_("{label} ×{n}"), N_("Session {session}, {date}"), N_("Sessions {first}–{last}"),
+        N_("{where} · {direction}: {tags}")))
+    directions = {d: words(w) for d, w in DIRECTION_WORDS.items()}
     for (span, direction), (first, counts) in sorted(groups.items(), key=lambda kv: (order[kv[0][1]], kv[0][0])):
-        labels = ", ".join(k if n == 1 else words(N_("{label} ×{n}"), label=k, n=number(words, n))
-                           for k, n in counts.items())
+        labels = ", ".join(k if n == 1 else times(label=k, n=number(words, n)) for k, n in counts.items())
         if width == 1:
-            where = words(N_("Session {session}, {date}"), session=number(words, first["session"]),
-                          date=day(words, first["at"]))
+            where = session_at(session=number(words, first["session"]), date=day(words, first["at"]))
             x = float(first["session"])
         else:
             lo, hi = span * width + 1, min(sessions, (span + 1) * width)
-            where = words(N_("Sessions {first}–{last}"), first=number(words, lo), last=number(words, hi))
+            where = span_of(first=number(words, lo), last=number(words, hi))
             x = (lo + hi) / 2
-        out.append((direction, x, words(N_("{where} · {direction}: {tags}"), where=where,
-                                        direction=words(DIRECTION_WORDS[direction]), tags=labels)))
+        out.append((direction, x, tip(where=where, direction=directions[direction], tags=labels)))
     return out
 
 
