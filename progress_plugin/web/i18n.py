@@ -104,10 +104,17 @@ def _english_unless_said(response: Response) -> Response:
 
 
 def _catalog():
-    """The request's catalog (flask-babel's outside a request)."""
+    """The request's catalog (flask-babel's outside a request). Kept with the language it was
+    chosen for: a template asks for it once per string, and :func:`language` may choose anew."""
     if not has_request_context():
         return get_translations()
-    return lang.words(language()).translations
+    chosen = g.get("pp_language")
+    kept = g.get("pp_catalog")
+    if kept is not None and chosen is not None and kept[0] is chosen:
+        return kept[1]
+    catalog = lang.words(language()).translations
+    g.pp_catalog = (g.pp_language, catalog)
+    return catalog
 
 
 def install(app: Flask) -> None:
