@@ -27,6 +27,9 @@ _TAGS_NAMED = (sa.select(t.note_tags).where(t.note_tags.c.clinic_id == _CLINIC, 
 _RATINGS_NAMED = sa.select(t.ratings).where(t.ratings.c.clinic_id == _CLINIC, t.ratings.c.client_id.in_(_CLIENTS),
                                             t.ratings.c.source.in_(_IDS))
 
+_ANY_NOTE = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC,
+                                               t.notes.c.client_id == sa.bindparam("client")).limit(1)
+
 
 class StateStore(VocabularyStore):
     """Loading clients' states."""
@@ -155,6 +158,14 @@ class StateStore(VocabularyStore):
             out[row.checkin_id] = Checkin(row.checkin_id, utc(row.at), tuple(ratings.get(row.checkin_id, ())),
                                           check if check.answered else None, bool(row.revisit))
         return out, True
+
+    def intake_and_notes(self, clinic_id: str, client_id: str, conn: Connection | None = None
+                         ) -> tuple[Intake | None, bool]:
+        """The client's intake, and whether any note of theirs is stored, read together: what a page
+        that shows the goals needs, without the whole state :meth:`load_state` reads."""
+        with self._conn(conn) as c:
+            intake = self._intake(c, clinic_id, client_id)
+            return intake, c.execute(_ANY_NOTE, {"clinic": clinic_id, "client": client_id}).first() is not None
 
     def has_intake(self, clinic_id: str, client_id: str, conn: Connection | None = None) -> bool:
         """True when the client's intake is stored."""

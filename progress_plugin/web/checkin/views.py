@@ -76,15 +76,15 @@ def _state(session):
     return services().runtime.state(session.clinic_id, session.client_id)
 
 
-def _goals(state) -> list:
-    if state.intake is None:
+def _goals(intake) -> list:
+    if intake is None:
         return []
-    return sorted((goal for goal in state.intake.goals if goal.status == "active"), key=lambda goal: goal.rank)
+    return sorted((goal for goal in intake.goals if goal.status == "active"), key=lambda goal: goal.rank)
 
 
-def _session_asked(state) -> bool:
+def _session_asked(has_notes: bool) -> bool:
     """The session check is asked once the client has had a session."""
-    return bool(state.notes)
+    return has_notes
 
 
 def _form_schema(goals, asked: bool) -> ma.Schema:
@@ -115,8 +115,8 @@ def form():
     session = current()
     if session is None:
         return problem(403, NO_SESSION)
-    state = _state(session)
-    return render("form.html", goals=_goals(state), asked=_session_asked(state), items=SESSION_CHECK,
+    intake, has_notes = services().store.intake_and_notes(session.clinic_id, session.client_id)
+    return render("form.html", goals=_goals(intake), asked=_session_asked(has_notes), items=SESSION_CHECK,
                   scale=SCALE, ends=SCALE_ENDS, whose=WHOSE, form_token=form_token())
 
 
@@ -131,7 +131,7 @@ def submit():
             log.warning("check-in form refused reason=form-token link=%s", session.link_id)
             return problem(400, BAD_FORM)
         state = _state(session)
-        goals, asked = _goals(state), _session_asked(state)
+        goals, asked = _goals(state.intake), _session_asked(bool(state.notes))
         try:
             data = _form_schema(goals, asked).load(_sent(request.form))
         except ma.ValidationError as exc:

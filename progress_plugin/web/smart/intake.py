@@ -74,9 +74,9 @@ def intake():
     found = current()
     sent = sync(found)
     svc = services()
-    state = svc.runtime.state(found.clinic_id, found.patient)
-    values = intake_form.stored_values(state.intake) or {"agreed_on": svc.clock().date().isoformat()}
-    return _page(values, sent=sent, saved_before=state.intake is not None)
+    saved, _ = svc.store.intake_and_notes(found.clinic_id, found.patient)
+    values = intake_form.stored_values(saved) or {"agreed_on": svc.clock().date().isoformat()}
+    return _page(values, sent=sent, saved_before=saved is not None)
 
 
 @blueprint.post("/smart/app/intake")
