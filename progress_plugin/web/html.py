@@ -9,7 +9,7 @@ Every page's answer carries its Content-Security-Policy, ``X-Content-Type-Option
 """
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 
 from progress_plugin import lang
 
@@ -19,17 +19,33 @@ def asked_language() -> str | None:
     return lang.supported(request.args.get("lang"))
 
 
+#: Links as built, kept per app by endpoint, values, the request's root and host: a page builds the
+#: same few on every load, and a URL is a pure function of them and the app's routes (which do not
+#: change once it serves). Bounded; only string values.
+_LINKS_MAX = 4096
+
+
 def link(endpoint: str, **values) -> str:
     """``url_for`` that keeps the page's ``?lang=``."""
     code = asked_language()
     if code and "lang" not in values:
         values["lang"] = code
-    return url_for(endpoint, **values)
+    if not all(type(v) is str for v in values.values()):
+        return url_for(endpoint, **values)
+    kept = current_app.extensions.setdefault("pp_links", {})
+    key = (request.script_root, request.host, endpoint, tuple(sorted(values.items())))
+    built = kept.get(key)
+    if built is None:
+        built = url_for(endpoint, **values)
+        if len(kept) >= _LINKS_MAX:
+            kept.clear()
+        kept[key] = built
+    return built
 
 
 def language_switch(endpoint: str, values: dict, words) -> list[tuple[str, str, str, bool]]:
     """``(code, name, href, here)`` for each language the catalogs carry: the same page in it."""
-    return [(code, name, url_for(endpoint, **values, lang=code), code == words.code)
+    return [(code, name, link(endpoint, **values, lang=code), code == words.code)
             for code, name in lang.NAMES.items()]
 
 
