@@ -60,3 +60,16 @@ def protect(response, csp: str, static_endpoint: str, *, deny_framing: bool = Tr
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")
     return response
+
+
+def kept(name: str, key: tuple, draw, limit: int = 64):
+    """What ``draw()`` gives for ``key``, kept in the app under ``name`` (a bounded number of keys).
+    ``key`` must hold everything the drawing reads: a change to any of it is a new key."""
+    found = current_app.extensions.setdefault(name, {})
+    value = found.get(key)
+    if value is None:
+        value = draw()
+        if len(found) >= limit:
+            found.clear()
+        found[key] = value
+    return value

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
-from flask import g, make_response, redirect, request
+from flask import g, make_response, redirect, render_template, request
+from markupsafe import Markup
 from marshmallow import fields, validate
 
 from progress_plugin.core.checkin import SCALE_ENDS, SESSION_CHECK, SESSION_CHECK_ITEMS, Checkin, SessionCheck
@@ -34,6 +35,7 @@ from progress_plugin.web.checkin.pages import (BAD_FORM, ENDED, NO_SESSION, NOT_
                                                form_token_ok, limiter, lifetime, link, problem, render,
                                                set_cookie, COOKIE)
 from progress_plugin.web.context import services
+from progress_plugin.web.html import kept
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,13 @@ def form():
     if session is None:
         return problem(403, NO_SESSION)
     intake, has_notes = services().store.intake_and_notes(session.clinic_id, session.client_id)
-    return render("form.html", goals=_goals(intake), asked=_session_asked(has_notes), items=SESSION_CHECK,
-                  scale=SCALE, ends=SCALE_ENDS, whose=WHOSE, form_token=form_token())
+    goals, asked, words = _goals(intake), _session_asked(has_notes), i18n.words()
+    # the scales are kept by all they are drawn from: the language, each goal's id, words and whose, the asking
+    key = (words.code, tuple((goal.id, goal.words, goal.whose) for goal in goals), asked)
+    scales = kept("pp_checkin_scales", key, lambda: Markup(render_template(
+        "checkin/_form_scales.html", w=words, lang_code=words.code, goals=goals, asked=asked, items=SESSION_CHECK,
+        scale=SCALE, ends=SCALE_ENDS, whose=WHOSE)))
+    return render("form.html", scales=scales, form_token=form_token())
 
 
 @blueprint.post("/checkin/")
