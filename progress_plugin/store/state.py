@@ -12,6 +12,7 @@ from progress_plugin.core.dates import as_date, utc
 from progress_plugin.core.intake import EARLIER_VERSIONS, Goal, Intake, upgrade_answers
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
 from progress_plugin.store.engine import CHUNK, chunks, keys_in
+from progress_plugin.core.vocabulary import Vocabulary
 from progress_plugin.store.vocabularies import VocabularyStore
 
 # Statements of the batched loads, built once; lists go in through expanding parameters.
@@ -166,6 +167,26 @@ class StateStore(VocabularyStore):
         with self._conn(conn) as c:
             intake = self._intake(c, clinic_id, client_id)
             return intake, c.execute(_ANY_NOTE, {"clinic": clinic_id, "client": client_id}).first() is not None
+
+    def for_tagging(self, clinic_id: str, client_id: str, note_id: str, conn: Connection | None = None
+                    ) -> tuple[Vocabulary, Intake | None, NoteProgress | None]:
+        """The clinic's current vocabulary, the client's intake and the record of one of their notes
+        (as :meth:`load_state` has it in ``notes``), read together: what the tagging page shows."""
+        n, nt, r = t.notes, t.note_tags, t.ratings
+        with self._conn(conn) as c:
+            vocabulary = self._current_vocabulary(c, clinic_id)
+            intake = self._intake(c, clinic_id, client_id)
+            row = c.execute(sa.select(n).where(n.c.clinic_id == clinic_id, n.c.client_id == client_id,
+                                               n.c.note_id == note_id)).first()
+            if row is None:
+                return vocabulary, intake, None
+            tags = tuple(AppliedTag(x.code, x.vocabulary_version, tuple(x.goal_ids)) for x in c.execute(
+                sa.select(nt).where(nt.c.clinic_id == clinic_id, nt.c.note_id == note_id).order_by(nt.c.code)))
+            ratings = tuple(Rating(x.goal_id, x.value, x.rater, x.level, x.source, utc(x.rated_at), x.origin)
+                            for x in c.execute(sa.select(r).where(r.c.clinic_id == clinic_id, r.c.client_id == client_id,
+                                                                  r.c.source == note_id, r.c.source != "baseline")))
+        return vocabulary, intake, NoteProgress(row.note_id, client_id, utc(row.session_at), row.author, tags,
+                                                ratings, row.signed)
 
     def has_intake(self, clinic_id: str, client_id: str, conn: Connection | None = None) -> bool:
         """True when the client's intake is stored."""

@@ -9,7 +9,7 @@ Every page's answer carries its Content-Security-Policy, ``X-Content-Type-Option
 """
 from __future__ import annotations
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 
 from progress_plugin import lang
 
@@ -33,7 +33,10 @@ def link(endpoint: str, **values) -> str:
     if not all(type(v) is str for v in values.values()):
         return url_for(endpoint, **values)
     kept = current_app.extensions.setdefault("pp_links", {})
-    key = (request.script_root, request.host, endpoint, tuple(sorted(values.items())))
+    base = g.get("pp_link_base")
+    if base is None:
+        base = g.pp_link_base = (request.script_root, request.host)
+    key = (base, endpoint, tuple(sorted(values.items())))
     built = kept.get(key)
     if built is None:
         built = url_for(endpoint, **values)
