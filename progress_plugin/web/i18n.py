@@ -56,6 +56,13 @@ def clinic_language(clinic_id: str | None) -> str | None:
     return found
 
 
+def read_with(clinic_id: str, language: str | None) -> None:
+    """The clinic's default language as a read of this GET found it with other rows (a console
+    session is read with it): :func:`clinic_language` answers it without reading it again."""
+    if has_request_context() and request.method in READS:
+        g.setdefault("pp_clinic_languages", {}).setdefault(clinic_id, language)
+
+
 def clinic_fallback(clinic_id: str | None) -> str | None:
     """The clinic's default language when the catalogs carry it (what a page shows where a tag has
     no words in the page's language); read as :func:`clinic_language` reads it."""
