@@ -170,6 +170,7 @@ def load():
             rows.end_session(svc.store, found.key, now, f"smart:{found.ehr_id}", "ehr-removed")
         return _ended(refusals.NO_SESSION, None)
     g.pp_clinic = found.clinic_id
+    i18n.read_with(found.clinic_id, found.language)
     try:
         tokens = Tokens(found, ehr, vault().open(found.tokens))
     except Unreadable:
