@@ -348,6 +348,9 @@ def test_the_console_speaks_the_signed_in_clinics_language(sqlite_store, clock, 
     client = signed_in(make_app(sqlite_store, clock), creds)
     assert '<html lang="hi"' in client.get(HOME).get_data(as_text=True)
     assert '<html lang="en"' in client.get(HOME + "?lang=en").get_data(as_text=True)
+    sqlite_store.ensure_clinic(A, now, language="en")          # changed while signed in: the next page follows
+    assert '<html lang="en"' in client.get(HOME).get_data(as_text=True)
+    assert '<html lang="en"' in client.get(f"/admin/clinics/{A}/tags").get_data(as_text=True)
 
 
 def test_the_home_page_says_who_made_the_version_as_the_history_does(app, creds, sqlite_store, now):

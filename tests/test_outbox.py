@@ -93,3 +93,24 @@ def test_cli_lists_retries_and_drops_dead_letters(dead_store, sqlite_url):
         assert outbox.counts(c) == {"pending": 1}
     actions = [r["action"] for r in dead_store.audit_rows()]
     assert "outbox.retry" in actions and "outbox.drop" in actions
+
+
+def test_any_due_says_what_a_claim_for_the_target_would_find(store):
+    """A SMART page skips its claim when ``any_due`` says no: it must never say no to a row the claim takes."""
+    target, at = "smart:ehr1", NOW
+    with store.begin() as c:
+        assert not outbox.any_due(c, at, target)                              # nothing queued
+        outbox.put(c, [("clinic-a", "c1", "k-host", "upsert", {})], at)       # the configured host's row
+        assert not outbox.any_due(c, at, target)
+        outbox.put(c, [("clinic-a", "c1", "k1", "upsert", {})], at, target=target)
+        assert outbox.any_due(c, at, target) and not outbox.any_due(c, at, "smart:other")
+        assert not outbox.any_due(c, at - timedelta(seconds=1), target)      # not due yet
+        (row,) = outbox.claim(c, "page", at, 30, 10, target=target)
+        assert not outbox.any_due(c, at + timedelta(seconds=10), target)     # leased
+        assert outbox.any_due(c, at + timedelta(seconds=31), target)         # its lease ran out
+        outbox.reschedule(c, row, "page", at, "HostUnavailable status=503", None, 12)
+        assert not outbox.any_due(c, at, target) and outbox.any_due(c, at + timedelta(seconds=2), target)
+        (row,) = outbox.claim(c, "page", at + timedelta(seconds=2), 30, 10, target=target)
+        outbox.done(c, row["id"], "page", at + timedelta(seconds=2))
+        assert not outbox.any_due(c, at + timedelta(days=1), target)
+        assert outbox.claim(c, "page", at + timedelta(days=1), 30, 10, target=target) == []

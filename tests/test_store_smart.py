@@ -57,3 +57,14 @@ def test_a_session_is_seen_by_another_store_and_ends_once(store, store_url, now)
     assert rows.count_sessions(store) == 0
     assert not rows.end_session(other, found.key, now, "x", "signed-out")
     other.close()
+
+
+def test_a_session_is_read_with_its_clinics_language_as_it_is_now(store, now):
+    sid = rows.start_session(store, ehr_id="fake", clinic_id="clinic-a", context={"patient": "p1"}, scopes="launch",
+                             sealed="sealed", token_expires_at=now + timedelta(hours=1), now=now,
+                             lifetime=timedelta(hours=8), actor="Practitioner/9", subject="patient:p1")
+    assert rows.find_session(store, sid, now).language is None                        # no clinic row yet: English
+    store.ensure_clinic("clinic-a", now, language="hi")
+    assert rows.find_session(store, sid, now).language == "hi"
+    store.ensure_clinic("clinic-a", now, language="en")
+    assert rows.find_session(store, sid, now).language == "en"

@@ -89,6 +89,9 @@ def send(store, client: Callable[[], FHIRClient], target: str, clock: Callable, 
          limit: int = BATCH) -> Sent:
     """Send ``target``'s due rows with ``client()`` (made only when there is something to send)."""
     owner = f"smart-{uuid.uuid4().hex[:12]}"
+    with store.engine.connect() as conn:           # a page's usual case: nothing due, no claim to make
+        if not outbox.any_due(conn, clock(), target):
+            return Sent()
     with store.begin() as conn:
         rows = outbox.claim(conn, owner, clock(), LEASE_SECONDS, limit, max_claims=max_attempts, target=target)
     sent = Sent()

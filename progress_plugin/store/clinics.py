@@ -38,27 +38,33 @@ class ClinicFacts:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _count(c, table, clinic_id: str, *where, column=None) -> int:
+def _counted(table, *where, column=None):
     what = sa.func.count(sa.distinct(column)) if column is not None else sa.func.count()
-    return c.execute(sa.select(what).select_from(table).where(table.c.clinic_id == clinic_id, *where)).scalar()
+    return sa.select(what).select_from(table).where(table.c.clinic_id == sa.bindparam("clinic"), *where).scalar_subquery()
+
+
+# The four counts in one statement (one round trip), built once.
+_COUNTS = sa.select(_counted(t.notes), _counted(t.note_tags, column=t.note_tags.c.note_id), _counted(t.intakes),
+                    _counted(t.tokens, t.tokens.c.revoked_at.is_(None)))
+_LATEST = (sa.select(t.vocabulary_versions.c.version, t.vocabulary_versions.c.created_at,
+                     t.vocabulary_versions.c.created_by)
+           .where(t.vocabulary_versions.c.clinic_id == sa.bindparam("clinic"))
+           .order_by(t.vocabulary_versions.c.version.desc()).limit(1))
 
 
 def facts(store: Store, clinic_id: str) -> ClinicFacts:
     """One clinic's facts; :class:`NotFound` naming the commands that create it when it does not exist."""
-    vv = t.vocabulary_versions
     with store.engine.connect() as c:
         clinic = c.execute(sa.select(t.clinics).where(t.clinics.c.clinic_id == clinic_id)).first()
         if clinic is None:
             raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
-        version = c.execute(sa.select(vv.c.version, vv.c.tags, vv.c.created_at, vv.c.created_by)
-                            .where(vv.c.clinic_id == clinic_id).order_by(vv.c.version.desc()).limit(1)).first()
-        tags = [Tag.from_stored(d) for d in version.tags]
+        version = c.execute(_LATEST, {"clinic": clinic_id}).first()
+        tags = store.vocabulary(clinic_id, version.version).tags     # committed: built once, then kept
+        notes, tagged, clients, tokens = c.execute(_COUNTS, {"clinic": clinic_id}).one()
         return ClinicFacts(
             clinic_id, clinic.name, clinic.language, utc(clinic.created_at), version.version,
             utc(version.created_at), version.created_by,
-            sum(tag.active for tag in tags), sum(not tag.active for tag in tags),
-            _count(c, t.notes, clinic_id), _count(c, t.note_tags, clinic_id, column=t.note_tags.c.note_id),
-            _count(c, t.intakes, clinic_id), _count(c, t.tokens, clinic_id, t.tokens.c.revoked_at.is_(None)))
+            sum(tag.active for tag in tags), sum(not tag.active for tag in tags), notes, tagged, clients, tokens)
 
 
 def listing(store: Store) -> list[ClinicFacts]:

@@ -33,6 +33,7 @@ class Session:
     name: str              # the token's name, e.g. "practice manager"
     created_at: datetime
     expires_at: datetime
+    language: str | None = None     # the clinic's default language, read with the session
 
 
 def start(store: Store, principal: Principal, now: datetime, lifetime: timedelta) -> str:
@@ -51,17 +52,24 @@ def start(store: Store, principal: Principal, now: datetime, lifetime: timedelta
     return session_id
 
 
+# The session with its token and its clinic's language, one statement built once.
+_FIND = (sa.select(t.console_sessions.c.token_id, t.console_sessions.c.clinic_id, t.console_sessions.c.created_at,
+                   t.console_sessions.c.seen_at, t.console_sessions.c.expires_at, t.tokens.c.role, t.tokens.c.name,
+                   t.tokens.c.revoked_at, t.tokens.c.clinic_id.label("token_clinic"), t.clinics.c.language)
+         .select_from(t.console_sessions.join(t.tokens, t.tokens.c.token_id == t.console_sessions.c.token_id)
+                      .outerjoin(t.clinics, t.clinics.c.clinic_id == t.console_sessions.c.clinic_id))
+         .where(t.console_sessions.c.key == sa.bindparam("key")))
+
+
 def find(store: Store, session_id: str | None, now: datetime, idle: timedelta) -> Session | None:
     """The live session of ``session_id``, else None (unknown, ended, idle too long, or its token
     revoked). Marks it used (at most once per :data:`SEEN_PRECISION`)."""
     if not well_formed(session_id):
         return None
-    cs, tt = t.console_sessions, t.tokens
+    cs = t.console_sessions
     key = digest(session_id)
     with store.engine.connect() as c:
-        row = c.execute(sa.select(cs.c.token_id, cs.c.clinic_id, cs.c.created_at, cs.c.seen_at, cs.c.expires_at,
-                                  tt.c.role, tt.c.name, tt.c.revoked_at, tt.c.clinic_id.label("token_clinic"))
-                        .join(tt, tt.c.token_id == cs.c.token_id).where(cs.c.key == key)).first()
+        row = c.execute(_FIND, {"key": key}).first()
     now = utc(now)
     if row is None:
         return None
@@ -70,7 +78,7 @@ def find(store: Store, session_id: str | None, now: datetime, idle: timedelta) -
                        or utc(row.expires_at) <= now or now - utc(row.seen_at) > idle)):
         return None
     return Session(Principal(row.token_id, row.clinic_id, row.role), row.name, utc(row.created_at),
-                   utc(row.expires_at))
+                   utc(row.expires_at), row.language)
 
 
 def end(store: Store, session_id: str | None, now: datetime) -> bool:

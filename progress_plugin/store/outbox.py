@@ -77,6 +77,18 @@ def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, lim
     return rows
 
 
+_DUE = (sa.select(t.outbox.c.id).where(
+    t.outbox.c.target == sa.bindparam("target"), t.outbox.c.status == PENDING,
+    t.outbox.c.next_attempt_at <= sa.bindparam("now"),
+    sa.or_(t.outbox.c.lease_until.is_(None), t.outbox.c.lease_until < sa.bindparam("now"))).limit(1))
+
+
+def any_due(conn: Connection, now: datetime, target: str) -> bool:
+    """Whether :func:`claim` would find a row of ``target`` (not None) to lease or set aside now: one
+    indexed read (``ix_outbox_target``), so a page can skip the claim's transaction when there is none."""
+    return conn.execute(_DUE, {"target": target, "now": utc(now)}).first() is not None
+
+
 def _finish(conn, row_id, owner, **values) -> bool:
     values.update(lease_owner=None, lease_until=None, claims=0)
     q = t.outbox.update().where(t.outbox.c.id == row_id)

@@ -83,6 +83,7 @@ class Session:
     token_expires_at: datetime | None
     created_at: datetime
     expires_at: datetime
+    language: str | None = None     # the clinic's default language, when read with the session
 
 
 def start_session(store: Store, *, ehr_id: str, clinic_id: str, context: dict, scopes: str, sealed: str,
@@ -105,7 +106,13 @@ def start_session(store: Store, *, ehr_id: str, clinic_id: str, context: dict, s
 def _session(key: str, row) -> Session:
     return Session(key, row.ehr_id, row.clinic_id, row.context, row.scopes, row.tokens,
                    utc(row.token_expires_at) if row.token_expires_at else None, utc(row.created_at),
-                   utc(row.expires_at))
+                   utc(row.expires_at), getattr(row, "language", None))
+
+
+# The session with its clinic's language, one statement built once.
+_FIND = (sa.select(t.smart_sessions, t.clinics.c.language)
+         .select_from(t.smart_sessions.outerjoin(t.clinics, t.clinics.c.clinic_id == t.smart_sessions.c.clinic_id))
+         .where(t.smart_sessions.c.key == sa.bindparam("key")))
 
 
 def find_session(store: Store, session_id: str | None, now: datetime) -> Session | None:
@@ -114,7 +121,7 @@ def find_session(store: Store, session_id: str | None, now: datetime) -> Session
         return None
     s, key = t.smart_sessions, digest(session_id)
     with store.engine.connect() as c:
-        row = c.execute(sa.select(s).where(s.c.key == key)).first()
+        row = c.execute(_FIND, {"key": key}).first()
     if row is None or not keep(store, s, key, row.seen_at, now, ended=utc(row.expires_at) <= utc(now)):
         return None
     return _session(key, row)

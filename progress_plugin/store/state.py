@@ -12,6 +12,7 @@ from progress_plugin.core.dates import as_date, utc
 from progress_plugin.core.intake import EARLIER_VERSIONS, Goal, Intake, upgrade_answers
 from progress_plugin.core.notes import AppliedTag, NoteProgress, Rating
 from progress_plugin.store.engine import CHUNK, chunks, keys_in
+from progress_plugin.core.vocabulary import Vocabulary
 from progress_plugin.store.vocabularies import VocabularyStore
 
 # Statements of the batched loads, built once; lists go in through expanding parameters.
@@ -26,6 +27,9 @@ _TAGS_NAMED = (sa.select(t.note_tags).where(t.note_tags.c.clinic_id == _CLINIC, 
 # By client first: the ratings' key starts with (clinic_id, client_id).
 _RATINGS_NAMED = sa.select(t.ratings).where(t.ratings.c.clinic_id == _CLINIC, t.ratings.c.client_id.in_(_CLIENTS),
                                             t.ratings.c.source.in_(_IDS))
+
+_ANY_NOTE = sa.select(t.notes.c.note_id).where(t.notes.c.clinic_id == _CLINIC,
+                                               t.notes.c.client_id == sa.bindparam("client")).limit(1)
 
 
 class StateStore(VocabularyStore):
@@ -155,6 +159,34 @@ class StateStore(VocabularyStore):
             out[row.checkin_id] = Checkin(row.checkin_id, utc(row.at), tuple(ratings.get(row.checkin_id, ())),
                                           check if check.answered else None, bool(row.revisit))
         return out, True
+
+    def intake_and_notes(self, clinic_id: str, client_id: str, conn: Connection | None = None
+                         ) -> tuple[Intake | None, bool]:
+        """The client's intake, and whether any note of theirs is stored, read together: what a page
+        that shows the goals needs, without the whole state :meth:`load_state` reads."""
+        with self._conn(conn) as c:
+            intake = self._intake(c, clinic_id, client_id)
+            return intake, c.execute(_ANY_NOTE, {"clinic": clinic_id, "client": client_id}).first() is not None
+
+    def for_tagging(self, clinic_id: str, client_id: str, note_id: str, conn: Connection | None = None
+                    ) -> tuple[Vocabulary, Intake | None, NoteProgress | None]:
+        """The clinic's current vocabulary, the client's intake and the record of one of their notes
+        (as :meth:`load_state` has it in ``notes``), read together: what the tagging page shows."""
+        n, nt, r = t.notes, t.note_tags, t.ratings
+        with self._conn(conn) as c:
+            vocabulary = self._current_vocabulary(c, clinic_id)
+            intake = self._intake(c, clinic_id, client_id)
+            row = c.execute(sa.select(n).where(n.c.clinic_id == clinic_id, n.c.client_id == client_id,
+                                               n.c.note_id == note_id)).first()
+            if row is None:
+                return vocabulary, intake, None
+            tags = tuple(AppliedTag(x.code, x.vocabulary_version, tuple(x.goal_ids)) for x in c.execute(
+                sa.select(nt).where(nt.c.clinic_id == clinic_id, nt.c.note_id == note_id).order_by(nt.c.code)))
+            ratings = tuple(Rating(x.goal_id, x.value, x.rater, x.level, x.source, utc(x.rated_at), x.origin)
+                            for x in c.execute(sa.select(r).where(r.c.clinic_id == clinic_id, r.c.client_id == client_id,
+                                                                  r.c.source == note_id, r.c.source != "baseline")))
+        return vocabulary, intake, NoteProgress(row.note_id, client_id, utc(row.session_at), row.author, tags,
+                                                ratings, row.signed)
 
     def has_intake(self, clinic_id: str, client_id: str, conn: Connection | None = None) -> bool:
         """True when the client's intake is stored."""

@@ -9,7 +9,7 @@ Every page's answer carries its Content-Security-Policy, ``X-Content-Type-Option
 """
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import current_app, g, request, url_for
 
 from progress_plugin import lang
 
@@ -19,17 +19,36 @@ def asked_language() -> str | None:
     return lang.supported(request.args.get("lang"))
 
 
+#: Links as built, kept per app by endpoint, values, the request's root and host: a page builds the
+#: same few on every load, and a URL is a pure function of them and the app's routes (which do not
+#: change once it serves). Bounded; only string values.
+_LINKS_MAX = 4096
+
+
 def link(endpoint: str, **values) -> str:
     """``url_for`` that keeps the page's ``?lang=``."""
     code = asked_language()
     if code and "lang" not in values:
         values["lang"] = code
-    return url_for(endpoint, **values)
+    if not all(type(v) is str for v in values.values()):
+        return url_for(endpoint, **values)
+    kept = current_app.extensions.setdefault("pp_links", {})
+    base = g.get("pp_link_base")
+    if base is None:
+        base = g.pp_link_base = (request.script_root, request.host)
+    key = (base, endpoint, tuple(sorted(values.items())))
+    built = kept.get(key)
+    if built is None:
+        built = url_for(endpoint, **values)
+        if len(kept) >= _LINKS_MAX:
+            kept.clear()
+        kept[key] = built
+    return built
 
 
 def language_switch(endpoint: str, values: dict, words) -> list[tuple[str, str, str, bool]]:
     """``(code, name, href, here)`` for each language the catalogs carry: the same page in it."""
-    return [(code, name, url_for(endpoint, **values, lang=code), code == words.code)
+    return [(code, name, link(endpoint, **values, lang=code), code == words.code)
             for code, name in lang.NAMES.items()]
 
 
@@ -44,3 +63,16 @@ def protect(response, csp: str, static_endpoint: str, *, deny_framing: bool = Tr
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")
     return response
+
+
+def kept(name: str, key: tuple, draw, limit: int = 64):
+    """What ``draw()`` gives for ``key``, kept in the app under ``name`` (a bounded number of keys).
+    ``key`` must hold everything the drawing reads: a change to any of it is a new key."""
+    found = current_app.extensions.setdefault(name, {})
+    value = found.get(key)
+    if value is None:
+        value = draw()
+        if len(found) >= limit:
+            found.clear()
+        found[key] = value
+    return value

@@ -56,6 +56,13 @@ def clinic_language(clinic_id: str | None) -> str | None:
     return found
 
 
+def read_with(clinic_id: str, language: str | None) -> None:
+    """The clinic's default language as a read of this GET found it with other rows (a console
+    session is read with it): :func:`clinic_language` answers it without reading it again."""
+    if has_request_context() and request.method in READS:
+        g.setdefault("pp_clinic_languages", {}).setdefault(clinic_id, language)
+
+
 def clinic_fallback(clinic_id: str | None) -> str | None:
     """The clinic's default language when the catalogs carry it (what a page shows where a tag has
     no words in the page's language); read as :func:`clinic_language` reads it."""
@@ -104,10 +111,17 @@ def _english_unless_said(response: Response) -> Response:
 
 
 def _catalog():
-    """The request's catalog (flask-babel's outside a request)."""
+    """The request's catalog (flask-babel's outside a request). Kept with the language it was
+    chosen for: a template asks for it once per string, and :func:`language` may choose anew."""
     if not has_request_context():
         return get_translations()
-    return lang.words(language()).translations
+    chosen = g.get("pp_language")
+    kept = g.get("pp_catalog")
+    if kept is not None and chosen is not None and kept[0] is chosen:
+        return kept[1]
+    catalog = lang.words(language()).translations
+    g.pp_catalog = (g.pp_language, catalog)
+    return catalog
 
 
 def install(app: Flask) -> None:

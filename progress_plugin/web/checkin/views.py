@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
-from flask import g, make_response, redirect, request
+from flask import g, make_response, redirect, render_template, request
+from markupsafe import Markup
 from marshmallow import fields, validate
 
 from progress_plugin.core.checkin import SCALE_ENDS, SESSION_CHECK, SESSION_CHECK_ITEMS, Checkin, SessionCheck
@@ -34,6 +35,7 @@ from progress_plugin.web.checkin.pages import (BAD_FORM, ENDED, NO_SESSION, NOT_
                                                form_token_ok, limiter, lifetime, link, problem, render,
                                                set_cookie, COOKIE)
 from progress_plugin.web.context import services
+from progress_plugin.web.html import kept
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +78,15 @@ def _state(session):
     return services().runtime.state(session.clinic_id, session.client_id)
 
 
-def _goals(state) -> list:
-    if state.intake is None:
+def _goals(intake) -> list:
+    if intake is None:
         return []
-    return sorted((goal for goal in state.intake.goals if goal.status == "active"), key=lambda goal: goal.rank)
+    return sorted((goal for goal in intake.goals if goal.status == "active"), key=lambda goal: goal.rank)
 
 
-def _session_asked(state) -> bool:
+def _session_asked(has_notes: bool) -> bool:
     """The session check is asked once the client has had a session."""
-    return bool(state.notes)
+    return has_notes
 
 
 def _form_schema(goals, asked: bool) -> ma.Schema:
@@ -115,9 +117,14 @@ def form():
     session = current()
     if session is None:
         return problem(403, NO_SESSION)
-    state = _state(session)
-    return render("form.html", goals=_goals(state), asked=_session_asked(state), items=SESSION_CHECK,
-                  scale=SCALE, ends=SCALE_ENDS, whose=WHOSE, form_token=form_token())
+    intake, has_notes = services().store.intake_and_notes(session.clinic_id, session.client_id)
+    goals, asked, words = _goals(intake), _session_asked(has_notes), i18n.words()
+    # the scales are kept by all they are drawn from: the language, each goal's id, words and whose, the asking
+    key = (words.code, tuple((goal.id, goal.words, goal.whose) for goal in goals), asked)
+    scales = kept("pp_checkin_scales", key, lambda: Markup(render_template(
+        "checkin/_form_scales.html", w=words, lang_code=words.code, goals=goals, asked=asked, items=SESSION_CHECK,
+        scale=SCALE, ends=SCALE_ENDS, whose=WHOSE)))
+    return render("form.html", scales=scales, form_token=form_token())
 
 
 @blueprint.post("/checkin/")
@@ -131,7 +138,7 @@ def submit():
             log.warning("check-in form refused reason=form-token link=%s", session.link_id)
             return problem(400, BAD_FORM)
         state = _state(session)
-        goals, asked = _goals(state), _session_asked(state)
+        goals, asked = _goals(state.intake), _session_asked(bool(state.notes))
         try:
             data = _form_schema(goals, asked).load(_sent(request.form))
         except ma.ValidationError as exc:

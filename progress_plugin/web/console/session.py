@@ -25,7 +25,7 @@ from flask_limiter.util import get_remote_address
 from progress_plugin.service.console_settings import ConsoleConfig
 from progress_plugin.store import console_sessions
 from progress_plugin.web.console.pages import FORBIDDEN, NOT_FOUND, blueprint, link, problem
-from progress_plugin.web import form_tokens
+from progress_plugin.web import form_tokens, i18n
 from progress_plugin.web.context import only_for, services
 
 COOKIE = "pp_console"
@@ -90,8 +90,10 @@ def current():
         g.console_found = console().host.session()
     if "console_found" not in g:
         svc = services()
-        g.console_found = console_sessions.find(svc.store, request.cookies.get(COOKIE), svc.clock(),
-                                                timedelta(minutes=console().config.idle_minutes))
+        g.console_found = found = console_sessions.find(svc.store, request.cookies.get(COOKIE), svc.clock(),
+                                                        timedelta(minutes=console().config.idle_minutes))
+        if found is not None:
+            i18n.read_with(found.principal.clinic_id, found.language)
     return g.console_found
 
 

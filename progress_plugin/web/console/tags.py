@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import flash, redirect, request
+from flask import current_app, flash, redirect, render_template, request
+from markupsafe import Markup
 
 from progress_plugin import lang
 from progress_plugin.core import categories
@@ -25,7 +26,7 @@ from progress_plugin.store import clinics
 from progress_plugin.view import picker
 from progress_plugin.web import i18n
 from progress_plugin.web.console import tag_forms as forms
-from progress_plugin.web.console.pages import BAD_FORM, blueprint, link, problem, render
+from progress_plugin.web.console.pages import BAD_FORM, asked_language as i18n_link_language, blueprint, link, problem, render
 from progress_plugin.web.console.session import current, signed_in
 from progress_plugin.web.console.views import CATEGORY_NAMES, DIRECTION_NAMES, TAG_ROLES
 from progress_plugin.web.context import services
@@ -78,6 +79,25 @@ def _groups(vocabulary: Vocabulary) -> list[tuple[str, list[Tag]]]:
 
 
 # -- the list --------------------------------------------------------------------------------
+#: The tag list's main block as drawn, by everything it is drawn from: the clinic, its vocabulary
+#: version (a version never changes once written), the page's language and the clinic's, whether
+#: the reader is an admin, the ``?lang=`` links keep, the app's root, and each tag's note count.
+#: A new version or a note tagged or untagged is a new key, so a kept list is never out of date.
+#: Kept per app (an app has one store: two stores may each have a clinic's version 2).
+_KEPT_MAX = 64
+
+
+def _kept_main(key: tuple, draw) -> Markup:
+    kept = current_app.extensions.setdefault("pp_console_tag_lists", {})
+    main = kept.get(key)
+    if main is None:
+        main = Markup(draw())
+        if len(kept) >= _KEPT_MAX:
+            kept.clear()
+        kept[key] = main
+    return main
+
+
 @blueprint.get(TAGS)
 @signed_in()
 def tags(clinic):
@@ -86,6 +106,14 @@ def tags(clinic):
     store = services().store
     vocabulary, w, fallback = store.vocabulary(clinic), i18n.words(), _clinic_language(clinic)
     counts = clinics.notes_by_code(store, clinic)
+    who = current()
+    admin = who.principal.may("admin")
+    key = (clinic, who.principal.clinic_id, vocabulary.version, w.code, fallback, admin, i18n_link_language(),
+           request.script_root, tuple(sorted(counts.items())))
+    return render("tag_list.html", main=_kept_main(key, lambda: _draw_main(vocabulary, w, fallback, counts, who)))
+
+
+def _draw_main(vocabulary: Vocabulary, w, fallback: str, counts: dict, who) -> str:
     carried = {tag.code: w.plural("{n} note carries it", "{n} notes carry it", counts.get(tag.code, 0))
                for tag in vocabulary.tags}
     labels = {tag.code: _labels(tag, w, fallback) for tag in vocabulary.tags}
@@ -93,10 +121,11 @@ def tags(clinic):
                for code in lang.LANGUAGES if code != BASE_LANGUAGE]
     gaps = [w.plural("{n} tag in use has no label in {language} yet.", "{n} tags in use have no label in "
                      "{language} yet.", n, language=name) for name, n in missing if n]
-    return render("tag_list.html", vocabulary=vocabulary, groups=_groups(vocabulary), carried=carried,
-                  labels=labels, gaps=gaps, fallback=fallback, fallback_name=lang.NAMES[fallback],
-                  category_label=category_label,
-                  category_names=CATEGORY_NAMES, direction_names=DIRECTION_NAMES, tag_roles=TAG_ROLES)
+    return render_template("console/_tag_list_main.html", w=w, lang_code=w.code, link=link, who=who,
+                           vocabulary=vocabulary, groups=_groups(vocabulary), carried=carried,
+                           labels=labels, gaps=gaps, fallback=fallback, fallback_name=lang.NAMES[fallback],
+                           category_label=category_label, category_names=CATEGORY_NAMES,
+                           direction_names=DIRECTION_NAMES, tag_roles=TAG_ROLES)
 
 
 # -- add and edit ----------------------------------------------------------------------------

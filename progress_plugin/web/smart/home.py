@@ -36,9 +36,9 @@ PAGES = {"home": "smart_app.home", "intake": "smart_app.intake", "tags": "smart_
 def home():
     found = current()
     sent = sync(found)
-    state = services().runtime.state(found.clinic_id, found.patient)
-    goals = [g_ for g_ in (state.intake.goals if state.intake else ()) if g_.status == "active"]
-    return render("home.html", sent=sent, intake=state.intake, goals=sorted(goals, key=lambda x: x.rank),
+    intake, _ = services().store.intake_and_notes(found.clinic_id, found.patient)
+    goals = [g_ for g_ in (intake.goals if intake else ()) if g_.status == "active"]
+    return render("home.html", sent=sent, intake=intake, goals=sorted(goals, key=lambda x: x.rank),
                   has_note=found.note is not None or found.encounter is not None)
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import request
+from flask import current_app, render_template, request
+from markupsafe import Markup
 
 from progress_plugin import schemas
 from progress_plugin.core import intake as intake_mod
@@ -24,6 +25,7 @@ from progress_plugin.core.events import IntakeSubmitted
 from progress_plugin.errors import ValidationError
 from progress_plugin.service import smart_writes
 from progress_plugin.web import i18n
+from progress_plugin.web.html import asked_language, link
 from progress_plugin.web.context import services
 from progress_plugin.web.smart import intake_form
 from progress_plugin.web.smart.context import current
@@ -36,11 +38,35 @@ SCALE = tuple(range(intake_mod.RATING_MIN, intake_mod.RATING_MAX + 1))
 RANKS = tuple(range(1, intake_mod.MAX_GOALS + 1))
 
 
+#: The form's questions as drawn, by everything they are drawn from: the language (the intake's
+#: definition is said in it), the ``?lang=`` its links keep, the app's root and the values shown
+#: (a saved intake's or today's date). Only a form without errors is kept; a bounded number.
+_KEPT_MAX = 64
+
+
+def _fields(words, section: dict, values: dict, errors: dict) -> Markup:
+    def draw() -> Markup:
+        return Markup(render_template("smart/_intake_fields.html", w=words, lang_code=words.code, link=link,
+                                      section=section, values=values, scale=SCALE, ranks=RANKS,
+                                      shown_when=intake_form.SHOWN_WHEN, errors=errors))
+    if errors:
+        return draw()
+    kept = current_app.extensions.setdefault("pp_smart_intake_forms", {})
+    key = (words.code, asked_language(), request.script_root, tuple(sorted(values.items())))
+    fields = kept.get(key)
+    if fields is None:
+        fields = draw()
+        if len(kept) >= _KEPT_MAX:
+            kept.clear()
+        kept[key] = fields
+    return fields
+
+
 def _page(values: dict, status: int = 200, **context):
     words = i18n.words()
-    return render("intake.html", status, section=intake_mod.definition(words), values=values, scale=SCALE,
-                  ranks=RANKS, shown_when=intake_form.SHOWN_WHEN, errors=context.pop("errors", {}),
-                  summary=context.pop("summary", []), **context)
+    errors, section = context.pop("errors", {}), intake_mod.definition(words)
+    return render("intake.html", status, section=section, values=values, fields=_fields(words, section, values, errors),
+                  errors=errors, summary=context.pop("summary", []), **context)
 
 
 @blueprint.get("/smart/app/intake")
@@ -48,9 +74,9 @@ def intake():
     found = current()
     sent = sync(found)
     svc = services()
-    state = svc.runtime.state(found.clinic_id, found.patient)
-    values = intake_form.stored_values(state.intake) or {"agreed_on": svc.clock().date().isoformat()}
-    return _page(values, sent=sent, saved_before=state.intake is not None)
+    saved, _ = svc.store.intake_and_notes(found.clinic_id, found.patient)
+    values = intake_form.stored_values(saved) or {"agreed_on": svc.clock().date().isoformat()}
+    return _page(values, sent=sent, saved_before=saved is not None)
 
 
 @blueprint.post("/smart/app/intake")

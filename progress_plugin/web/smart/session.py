@@ -30,13 +30,12 @@ from flask import current_app, g, request
 
 from progress_plugin.core.dates import utc
 from progress_plugin.errors import HostAPIError, HostAuthError
-from progress_plugin.fhir.client import FHIRClient
 from progress_plugin.fhir.smart_discovery import discover
 from progress_plugin.service.smart_vault import Unreadable, Vault
 from progress_plugin.store import smart as rows
 from progress_plugin.web import i18n
 from progress_plugin.web.context import services
-from progress_plugin.web.smart import oauth, refusals
+from progress_plugin.web.smart import ehr_pool, oauth, refusals
 from progress_plugin.web.smart.context import Launch
 
 log = logging.getLogger(__name__)
@@ -152,7 +151,7 @@ def launch_of(found: rows.Session, tokens: Tokens) -> Launch:
     base = ctx.get("iss") or tokens.ehr.iss[0]
     return Launch(found.key, found.ehr_id, found.clinic_id, base, ctx.get("patient"), ctx.get("encounter"),
                   ctx.get("fhirUser"), tuple(ctx.get("fhirContext") or ()), frozenset(found.scopes.split()),
-                  client=lambda: FHIRClient(base, token=tokens.access()))
+                  client=lambda: ehr_pool.client(base, tokens.access()))
 
 
 # -- the loader and the error handler ---------------------------------------------------------
@@ -171,6 +170,7 @@ def load():
             rows.end_session(svc.store, found.key, now, f"smart:{found.ehr_id}", "ehr-removed")
         return _ended(refusals.NO_SESSION, None)
     g.pp_clinic = found.clinic_id
+    i18n.read_with(found.clinic_id, found.language)
     try:
         tokens = Tokens(found, ehr, vault().open(found.tokens))
     except Unreadable:

@@ -111,14 +111,16 @@ def _which(found, client):
 def _page(found, doc, status: int = 200, values=None, errors=None, summary=(), state=None, **context):
     svc = services()
     words = i18n.words()
-    state = state if state is not None else svc.runtime.state(found.clinic_id, found.patient)
-    goals = sorted((g for g in (state.intake.goals if state.intake else ()) if g.status == "active"),
-                   key=lambda g: g.rank)
+    if state is not None:
+        vocabulary, intake, record = state.vocabulary, state.intake, state.notes.get(doc["id"])
+    else:                                      # what the page shows of the state, read alone
+        vocabulary, intake, record = svc.store.for_tagging(found.clinic_id, found.patient, doc["id"])
+    goals = sorted((g for g in (intake.goals if intake else ()) if g.status == "active"), key=lambda g: g.rank)
     if values is None:
-        values = _saved_values(state.notes.get(doc["id"]))
+        values = _saved_values(record)
     fallback = i18n.clinic_fallback(found.clinic_id)
     return render("tags.html", status, note=doc, kind=inbound.note_type(doc),
-                  session_at=inbound.dated(doc, svc.clock()), categories=picker.categories(state.vocabulary, words,
+                  session_at=inbound.dated(doc, svc.clock()), categories=picker.categories(vocabulary, words,
                                                                                             fallback),
                   goals=goals, scale=SCALE, raters=RATERS, values=values, errors=errors or {}, summary=list(summary),
                   picked=set(values.get("tag", [])), **context)

@@ -1,0 +1,58 @@
+"""The SMART pages' connection pool per EHR (progress_plugin.web.smart.ehr_pool): pages reuse the
+process's connections to the EHR, each with its own launch's token."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from progress_plugin.web.smart import ehr_pool
+
+
+class _EHR(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    connections: set = set()
+    tokens: list = []
+
+    def do_GET(self):
+        type(self).connections.add(self.client_address)
+        type(self).tokens.append(self.headers.get("Authorization"))
+        body = json.dumps({"resourceType": "Patient", "id": self.path.rsplit("/", 1)[1]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def ehr():
+    _EHR.connections, _EHR.tokens = set(), []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EHR)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    server.shutdown()
+    server.server_close()
+
+
+def test_pages_reuse_the_processs_connection_each_with_its_own_token(ehr):
+    for i in range(5):                                  # five page loads, two launches
+        with ehr_pool.client(ehr, f"token-{i % 2}") as fhir:
+            assert fhir.read("Patient", f"p{i}")["id"] == f"p{i}"
+    assert len(_EHR.connections) == 1                   # one connection, kept between pages
+    assert _EHR.tokens == [f"Bearer token-{i % 2}" for i in range(5)]
+
+
+def test_a_client_made_for_one_page_only_shares_the_pool_of_its_own_ehr(ehr):
+    one, other = ehr_pool.client(ehr, "a"), ehr_pool.client("http://127.0.0.1:9/fhir", "b")
+    again = ehr_pool.client(ehr, "c")
+    assert one.session.get_adapter(ehr) is again.session.get_adapter(ehr)
+    assert other.session.get_adapter("http://127.0.0.1:9/fhir") is not one.session.get_adapter(ehr)
+    assert one.session.headers["Authorization"] == "Bearer a" and again.session.headers["Authorization"] == "Bearer c"
+    for c in (one, other, again):
+        c.close()
