@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from tests.smart_app import build, search
@@ -111,7 +112,7 @@ def test_a_therapist_fills_the_intake_by_keyboard_tags_the_note_and_sees_the_pan
     page.get_by_label("Step forward").check()
     page.locator('label[for="rating-g1-6"]').click()
     page.get_by_role("button", name="Save tags and ratings").click()
-    assert page.get_by_text("Saved on this session's note.").is_visible()
+    expect(page.get_by_text("Saved on this session's note.")).to_be_visible()        # waits for the answer
     page.goto(base + "/smart/app/panel")
     assert page.get_by_text("Sleep through most nights").first.is_visible()
 
@@ -122,12 +123,13 @@ def test_a_therapist_fills_the_intake_by_keyboard_tags_the_note_and_sees_the_pan
     fault(smart, status=422, method="PATCH", path="DocumentReference", text="This note is locked for signing")
     page.get_by_role("button", name="Save tags and ratings").click()
     kept = page.locator(".kept")
+    expect(kept).to_contain_text("This note is locked for signing")
     assert "This note is locked for signing" in kept.inner_text() and problems(page) == []
     page.screenshot(path=str(artifacts_dir / "smart-refused-en-360.png"), full_page=True)
     if os.environ.get("SMART_SHOTS"):
         page.screenshot(path=str(Path(os.environ["SMART_SHOTS"]) / "smart-refused-en-360.png"), full_page=True)
     kept.get_by_role("button", name="Try again").click()
-    assert page.get_by_text("Sent to your notes system.").is_visible()
+    expect(page.get_by_text("Sent to your notes system.")).to_be_visible()
     assert all(u.startswith((base, "data:")) for u in requested)
     assert [e for e in errors if "status of 422" not in e] == []          # the form sent with an error is a 422
 
