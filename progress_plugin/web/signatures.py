@@ -21,6 +21,7 @@ web framework, no store, no logging.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -67,6 +68,12 @@ class _Verifier(Webhook):
     # checked it against the caller's ``now``, so only the conversion is kept here.
     def _Webhook__verify_timestamp(self, header: str) -> datetime:
         return datetime.fromtimestamp(int(header), tz=timezone.utc)
+
+
+@functools.lru_cache(maxsize=32)
+def _verifier(key) -> _Verifier:
+    """The library's verifier of one secret, made once (it decodes the secret when made)."""
+    return _Verifier(key)
 
 
 def verify(scheme: str, secrets, headers: Mapping, body: bytes,
@@ -130,7 +137,7 @@ def _standard(keys, headers, body, now) -> VerifiedWebhook:
     plain = {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}
     for index, key in enumerate(keys):
         try:
-            _Verifier(key).verify(body, plain, json_parse=False)
+            _verifier(key).verify(body, plain, json_parse=False)
         except Exception:  # the library raises plain ValueError, binascii.Error, ...
             continue
         return VerifiedWebhook(STANDARD_WEBHOOKS, msg_id, int(stamp), index)
