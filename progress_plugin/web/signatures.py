@@ -37,6 +37,8 @@ from progress_plugin.errors import ConfigError, WebhookVerificationError
 from progress_plugin.service.clock import epoch_seconds
 from progress_plugin.service.settings import FHIR_SUBSCRIPTION, SCHEMES, STANDARD_WEBHOOKS, X_SIGNATURE, check_secrets
 
+#: Every header a scheme reads: a caller may pass only these (see :func:`verify`).
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "x-signature", "authorization")
 TOLERANCE = 300  #: seconds a ``webhook-timestamp`` may be away from now, either side
 
 _ID = re.compile(r"[\x21-\x7e]{1,255}")
