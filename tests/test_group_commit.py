@@ -104,6 +104,25 @@ def test_when_the_commit_fails_no_caller_is_told_it_was_committed(store, monkeyp
     assert _events(store) == set()
 
 
+def test_groups_run_on_one_kept_connection_and_a_failed_group_leaves_it(store):
+    store.ensure_clinic("clinic-a", NOW)
+    group = GroupCommit(store.engine)
+    assert group.run(_put("k1")) is True
+    kept = group._conn
+    assert group.run(_put("k2")) is True and group._conn is kept
+
+    def broken(conn):
+        raise RuntimeError("no")
+    try:
+        group.run(broken)
+    except RuntimeError:
+        pass
+    assert group._conn is not kept and kept.closed
+    assert group.run(_put("k3")) is True and _events(store) == {"k1", "k2", "k3"}
+    group.close()
+    assert group._conn is None
+
+
 def test_a_sqlite_store_orders_its_receivers_with_a_lock_file_beside_the_database(tmp_path):
     from progress_plugin.store import Store
     store = Store.open(f"sqlite:///{tmp_path / 'progress.db'}")

@@ -68,3 +68,30 @@ def test_a_failure_backs_off_then_fails_and_only_failed_rows_are_retried_or_drop
         assert [r["id"] for r in inbox.retry(conn)] == [1] and inbox.retry(conn) == []
         (again,) = inbox.claim(conn, "w", at, 30, 1)
         assert (again["event_id"], again["attempts"], again["payload"]) == ("evt_1", 0, {"note_id": "n1"})
+
+
+def test_the_sqlite_insert_stores_a_row_as_sqlalchemy_does(tmp_path):
+    """``put`` on SQLite goes to the driver; the row's stored bytes are those of the SQLAlchemy insert."""
+    from sqlalchemy.dialects import sqlite
+
+    from progress_plugin.store import Store
+    compiled = inbox._insert_new("sqlite").compile(dialect=sqlite.dialect(), column_keys=[
+        "clinic_id", "event_id", "event_type", "payload", "received_at", "status", "attempts"])
+    assert compiled.string == inbox._SQLITE_INSERT
+    store = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
+    payload = {"note_id": "n1", "words": "é \u202e", "n": [1, 2.5, None, True]}
+    at = datetime(2026, 2, 2, 9, 0, 1, 250, tzinfo=timezone.utc)
+    with store.begin() as conn:
+        assert inbox.put(conn, "clinic-a", "evt_driver", "note.signed", payload, at) is True
+        conn.execute(inbox._insert_new("sqlite"), {"clinic_id": "clinic-a", "event_id": "evt_sa", "event_type": "note.signed",
+                                                   "payload": payload, "received_at": at, "status": inbox.PENDING,
+                                                   "attempts": 0})
+        assert inbox.put(conn, "clinic-a", "evt_driver", "note.signed", {}, at) is False
+    with store.engine.connect() as c:
+        stored = c.exec_driver_sql("SELECT clinic_id, event_type, payload, received_at, status, attempts, claims, "
+                                   "lease_owner, typeof(received_at), typeof(payload) FROM inbox ORDER BY event_id").all()
+    assert len(stored) == 2 and stored[0] == stored[1]
+    with store.begin() as c:
+        claimed = inbox.claim(c, "w", at, 30, 10)
+    assert [r["payload"] for r in claimed] == [payload, payload]
+    store.close()

@@ -57,15 +57,25 @@ def hook_words(store, clinic_id: str | None, locale) -> Words:
     code = lang.supported(asked(locale))
     if code is not None:
         return lang.words(code)
-    return LazyWords(lambda: lang.words(lang.choose(None, (), store.clinic_language(clinic_id) if clinic_id else None)))
+    return LazyWords(lambda: _clinic_words(store, clinic_id))
+
+
+def _clinic_words(store, clinic_id: str | None) -> Words:
+    return lang.words(lang.choose(None, (), store.clinic_language(clinic_id) if clinic_id else None))
 
 
 def note_words(store, note_or_clinic, locale) -> Words:
     """:func:`hook_words` for a note hook (given the note, or the clinic id): the clinic's language only
-    when the argument names a plain clinic id."""
+    when the argument names a plain clinic id (checked when a word is first said)."""
     clinic_id = note_or_clinic.get("clinic_id") if isinstance(note_or_clinic, dict) else note_or_clinic
-    plain = isinstance(clinic_id, str) and 0 < len(clinic_id) <= 128 and not jsonio.str_problem(clinic_id)
-    return hook_words(store, clinic_id if plain else None, locale)
+    code = lang.supported(asked(locale))
+    if code is not None:
+        return lang.words(code)
+    return LazyWords(lambda: _clinic_words(store, clinic_id if _plain(clinic_id) else None))
+
+
+def _plain(clinic_id) -> bool:
+    return isinstance(clinic_id, str) and 0 < len(clinic_id) <= 128 and not jsonio.str_problem(clinic_id)
 
 
 def intake_words(store, clinic_id, locale, problems: dict) -> Words:

@@ -324,22 +324,23 @@ def _refuse(note, words: Words = ENGLISH) -> dict:
 def note_result(effects, note_id: str, signed: bool, words: Words = ENGLISH) -> dict:
     """The ``note_saved``/``note_signed`` return value for the effects the core produced; what a
     person reads (errors, the reason of a refusal) said in ``words``."""
-    out = {"status": "signed" if signed else "saved", "note_id": note_id, "tags": [], "ratings": [],
-           "review_due": None}
+    tags, ratings, review_due = [], [], None
     for e in effects:
-        if isinstance(e, fx.RejectNote):
-            return {"status": "rejected", "note_id": note_id, "errors": words.say(e.messages)}
-        if isinstance(e, fx.RefuseNote):
-            return {"status": "refused", "note_id": note_id, "reason_code": e.reason, "reason": words(REFUSALS[e.reason])}
-        if isinstance(e, fx.TagNote):
-            out["tags"] = [{"code": t.code, "vocabulary_version": t.vocabulary_version, "goals": list(t.goal_ids)}
-                           for t in e.note.tags]
-        elif isinstance(e, fx.RecordRating):
+        kind = type(e)              # the effect classes have no subclasses
+        if kind is fx.TagNote:
+            tags = [{"code": t.code, "vocabulary_version": t.vocabulary_version, "goals": list(t.goal_ids)}
+                    for t in e.note.tags]
+        elif kind is fx.RecordRating:
             r = e.rating
-            out["ratings"].append({"goal": r.goal_id, "value": r.value, "rated_by": r.rater, "level": r.level})
-        elif isinstance(e, fx.FlagReviewDue):
-            out["review_due"] = {"last_reviewed": _iso(e.last_reviewed), "cadence": e.cadence}
-    return out
+            ratings.append({"goal": r.goal_id, "value": r.value, "rated_by": r.rater, "level": r.level})
+        elif kind is fx.FlagReviewDue:
+            review_due = {"last_reviewed": _iso(e.last_reviewed), "cadence": e.cadence}
+        elif kind is fx.RejectNote:
+            return {"status": "rejected", "note_id": note_id, "errors": words.say(e.messages)}
+        elif kind is fx.RefuseNote:
+            return {"status": "refused", "note_id": note_id, "reason_code": e.reason, "reason": words(REFUSALS[e.reason])}
+    return {"status": "signed" if signed else "saved", "note_id": note_id, "tags": tags, "ratings": ratings,
+            "review_due": review_due}
 
 
 # -- chart and admin -----------------------------------------------------------------------

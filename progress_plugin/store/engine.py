@@ -159,6 +159,9 @@ class StoreBase:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        group = self.__dict__.get("_group")
+        if group is not None:
+            group.close()
         self.engine.dispose()
 
     @contextmanager

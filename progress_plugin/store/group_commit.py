@@ -23,6 +23,10 @@ processes then take turns at the one write lock, the loser asleep in SQLite's bu
   file only orders the receivers. A PostgreSQL store does not group at all: its server commits
   concurrent transactions side by side (:meth:`~progress_plugin.store.engine.StoreBase.grouped`).
 
+- **One connection per process.** The leader runs its group on a connection the committer
+  keeps (only one leader runs at a time), not one checked out of the pool and returned for
+  each group; a group that fails closes it, and a forked process opens its own.
+
 A write must be safe to run twice in a failed group (an ``INSERT ... ON CONFLICT DO
 NOTHING``, a counter bump in a savepoint): the group's first run was rolled back.
 """
@@ -64,6 +68,8 @@ class GroupCommit:
         self._leading = False
         self._lock_fd: int | None = None
         self._lock_pid: int | None = None
+        self._conn: Connection | None = None
+        self._conn_pid: int | None = None
         #: groups committed and writes in them, since the process started (for the benchmark)
         self.groups = self.writes = 0
 
@@ -91,9 +97,11 @@ class GroupCommit:
 
     def _commit(self, group: list[_Write]) -> None:
         try:
-            with self._serialised(), self.engine.begin() as conn:
+            conn = self._connection()
+            with self._serialised(), conn.begin():
                 values = [w.fn(conn) for w in group]
         except BaseException as exc:
+            self._drop()
             if len(group) == 1:
                 group[0].error, group[0].done = exc, True
                 if not isinstance(exc, Exception):
@@ -106,6 +114,27 @@ class GroupCommit:
         self.writes += len(group)
         for w, value in zip(group, values):
             w.value, w.done = value, True
+
+    def _connection(self) -> Connection:
+        """The leader's connection (only a leader calls this: one thread at a time)."""
+        if self._conn is None or self._conn_pid != os.getpid():
+            self._conn = self.engine.connect()         # a forked process's copy of its parent's is left alone
+            self._conn_pid = os.getpid()
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._conn_pid == os.getpid():
+            try:
+                conn.close()
+            except Exception:       # noqa: BLE001 (a broken connection: the pool discards it)
+                pass
+
+    def close(self) -> None:
+        """Give the kept connection back (the store is closing); a group running now keeps it."""
+        with self._cond:
+            if not self._leading:
+                self._drop()
 
     @contextmanager
     def _serialised(self):

@@ -21,6 +21,7 @@ web framework, no store, no logging.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -36,6 +37,8 @@ from progress_plugin.errors import ConfigError, WebhookVerificationError
 from progress_plugin.service.clock import epoch_seconds
 from progress_plugin.service.settings import FHIR_SUBSCRIPTION, SCHEMES, STANDARD_WEBHOOKS, X_SIGNATURE, check_secrets
 
+#: Every header a scheme reads: a caller may pass only these (see :func:`verify`).
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "x-signature", "authorization")
 TOLERANCE = 300  #: seconds a ``webhook-timestamp`` may be away from now, either side
 
 _ID = re.compile(r"[\x21-\x7e]{1,255}")
@@ -67,6 +70,12 @@ class _Verifier(Webhook):
     # checked it against the caller's ``now``, so only the conversion is kept here.
     def _Webhook__verify_timestamp(self, header: str) -> datetime:
         return datetime.fromtimestamp(int(header), tz=timezone.utc)
+
+
+@functools.lru_cache(maxsize=32)
+def _verifier(key) -> _Verifier:
+    """The library's verifier of one secret, made once (it decodes the secret when made)."""
+    return _Verifier(key)
 
 
 def verify(scheme: str, secrets, headers: Mapping, body: bytes,
@@ -130,7 +139,7 @@ def _standard(keys, headers, body, now) -> VerifiedWebhook:
     plain = {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}
     for index, key in enumerate(keys):
         try:
-            _Verifier(key).verify(body, plain, json_parse=False)
+            _verifier(key).verify(body, plain, json_parse=False)
         except Exception:  # the library raises plain ValueError, binascii.Error, ...
             continue
         return VerifiedWebhook(STANDARD_WEBHOOKS, msg_id, int(stamp), index)
