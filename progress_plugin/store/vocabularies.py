@@ -74,28 +74,10 @@ class VocabularyStore(StoreBase):
         return version
 
     def vocabulary(self, clinic_id: str, version: int | None = None, conn: Connection | None = None) -> Vocabulary:
-        """Version ``version`` of the clinic's vocabulary (the current one by default). A version
-        never changes once written, so each is built once per store; only what was read outside a
-        caller's transaction is kept (a version written in one that rolls back is never kept)."""
         with self._conn(conn) as c:
             if version is None:
-                version = c.execute(_CURRENT_VERSION, {"clinic": clinic_id}).scalar()
-                if version is None:
-                    raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
-            built = self._built.get((clinic_id, version))
-            if built is not None:
-                return built
-            found = self._read_vocabulary(c, clinic_id, version)
-        return found if conn is not None else self._keep(clinic_id, found)
-
-    def _keep(self, clinic_id: str, vocabulary: Vocabulary) -> Vocabulary:
-        if len(self._built) > 64:
-            self._built.clear()
-        self._built[(clinic_id, vocabulary.version)] = vocabulary
-        return vocabulary
-
-    def _read_vocabulary(self, c, clinic_id: str, version: int) -> Vocabulary:
-        row = c.execute(sa.select(t.vocabulary_versions.c.tags).where(
+                version = self.current_version(clinic_id, c)
+            row = c.execute(sa.select(t.vocabulary_versions.c.tags).where(
                 t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version == version)).first()
         if row is None:
             raise NotFound(msg("no vocabulary version {version} for clinic '{clinic}'", version=version,
@@ -103,18 +85,13 @@ class VocabularyStore(StoreBase):
         return Vocabulary(version, tuple(Tag.from_stored(d) for d in row.tags))
 
     def vocabularies(self, clinic_id: str, versions, conn: Connection | None = None) -> dict[int, Vocabulary]:
-        found = {v: self._built.get((clinic_id, v)) for v in set(versions)}
-        versions = sorted(v for v, built in found.items() if built is None)
-        found = {v: built for v, built in found.items() if built is not None}
+        versions = sorted(set(versions))
         if not versions:
-            return found
+            return {}
         with self._conn(conn) as c:
             rows = c.execute(sa.select(t.vocabulary_versions.c.version, t.vocabulary_versions.c.tags).where(
                 t.vocabulary_versions.c.clinic_id == clinic_id, t.vocabulary_versions.c.version.in_(versions)))
-            read = {r.version: Vocabulary(r.version, tuple(Tag.from_stored(d) for d in r.tags)) for r in rows}
-        for vocabulary in read.values():
-            found[vocabulary.version] = vocabulary if conn is not None else self._keep(clinic_id, vocabulary)
-        return found
+            return {r.version: Vocabulary(r.version, tuple(Tag.from_stored(d) for d in r.tags)) for r in rows}
 
     def history(self, clinic_id: str) -> list[dict]:
         vv = t.vocabulary_versions
@@ -154,5 +131,7 @@ class VocabularyStore(StoreBase):
             raise NotFound(no_clinic(clinic_id), clinic_id=clinic_id)
         vocabulary = self._built.get((clinic_id, version))
         if vocabulary is None:
-            vocabulary = self._keep(clinic_id, self._read_vocabulary(c, clinic_id, version))
+            if len(self._built) > 32:
+                self._built.clear()
+            vocabulary = self._built[(clinic_id, version)] = self.vocabulary(clinic_id, version, conn=c)
         return vocabulary
