@@ -21,8 +21,9 @@ behind PgBouncer in transaction mode (session locks would not). See bench/README
 
 **Locks.** A partition is made as a table of its own and then attached (``ATTACH PARTITION``
 takes a SHARE UPDATE EXCLUSIVE lock on the parent, which blocks no reader or writer; only the
-default partition is locked against writes from the move of its rows of the new range until the
-attach, so that no row of that range can arrive in between). Dropping one detaches it first: that takes an ACCESS EXCLUSIVE lock on the parent
+default partition is locked exclusively, from the move of its rows of the new range until the
+attach, so that no row of that range can arrive in between; it is most often empty, so this takes
+milliseconds, and never longer than ``lock_timeout_ms`` waiting). Dropping one detaches it first: that takes an ACCESS EXCLUSIVE lock on the parent
 for the milliseconds of the catalog change, after waiting at most ``lock_timeout_ms`` for it (a
 drop that cannot get its lock in time is left for the next run). Partition DDL is serialised
 between processes by a transaction-scoped advisory lock.
@@ -111,8 +112,10 @@ def ensure(conn: Connection, table: str, start: datetime, end: datetime, days: i
         name = f"{table}_p{lo:%Y%m%d}"
         conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
         # No writer may add a row of this range to the default partition between the move and
-        # the attach (the attach's check would then fail): EXCLUSIVE lets readers through.
-        conn.exec_driver_sql(f"LOCK TABLE {table}_default IN EXCLUSIVE MODE")
+        # the attach (the attach's check would then fail). The lock is the one the attach takes
+        # anyway (ACCESS EXCLUSIVE), taken before the move: taking a weaker one first and the
+        # attach's later would be an upgrade, which deadlocks with a writer that read the table.
+        conn.exec_driver_sql(f"LOCK TABLE {table}_default IN ACCESS EXCLUSIVE MODE")
         conn.execute(sa.text(f"WITH moved AS (DELETE FROM {table}_default WHERE {column} >= :lo AND {column} < :hi "
                              f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"), {"lo": lo, "hi": hi})
         conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM "
