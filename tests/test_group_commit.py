@@ -190,3 +190,40 @@ def test_every_event_answered_2xx_is_in_the_inbox_after_kill_9_under_load(store_
         engine.dispose()
     missing = set(acknowledged) - stored
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events are not in the inbox"
+
+
+def test_postgresql_writes_keep_their_thread_connection_and_outlive_a_lost_one(pg_url):
+    """On PostgreSQL a thread's writes share one kept connection (no pool checkout, no ping);
+    when the server drops it, the next write runs once more on a new one, and a failed commit
+    is never run twice."""
+    from progress_plugin.store import Store
+    store = Store.open(pg_url)
+    store.ensure_clinic("clinic-a", NOW)
+    backend = lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()   # noqa: E731
+    first = store.grouped(backend)
+    assert store.grouped(backend) == first
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql(f"SELECT pg_terminate_backend({first})").scalar() is True
+    time.sleep(0.2)
+    assert store.grouped(_put("p1")) is True
+    assert store.grouped(backend) != first
+    calls = []
+
+    def counted(conn):
+        calls.append(1)
+        return inbox.put(conn, "clinic-a", "p2", "note.signed", {}, NOW)
+    original = store.engine.dialect.do_commit
+
+    def no_commit(dbapi_connection):
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+    store.engine.dialect.do_commit = no_commit
+    try:
+        store.grouped(counted)
+    except sa.exc.OperationalError:
+        pass
+    else:
+        raise AssertionError("a failed commit was answered")
+    finally:
+        store.engine.dialect.do_commit = original
+    assert calls == [1] and _events(store) == {"p1"}
+    store.close()

@@ -95,3 +95,57 @@ def test_the_sqlite_insert_stores_a_row_as_sqlalchemy_does(tmp_path):
         claimed = inbox.claim(c, "w", at, 30, 10)
     assert [r["payload"] for r in claimed] == [payload, payload]
     store.close()
+
+
+def test_the_postgresql_insert_stores_a_row_as_sqlalchemy_does(pg_url):
+    """``put`` on PostgreSQL sends the key lock and the insert in one pipeline; the row is the
+    SQLAlchemy insert's, and a second put of the key stores nothing."""
+    from sqlalchemy.dialects import postgresql
+
+    from progress_plugin.store import Store
+    compiled = inbox._insert_new("postgresql").compile(dialect=postgresql.dialect()).string
+    assert inbox._PG_INSERT == _positional(compiled, ["event_type", "payload", "received_at", "status", "attempts",
+                                                      "clinic_id", "event_id"])
+    store = Store.open(pg_url)
+    payload = {"note_id": "n1", "words": "é \u202e", "n": [1, 2.5, None, True]}
+    at = datetime(2026, 2, 2, 9, 0, 1, 250, tzinfo=timezone.utc)
+    with store.begin() as conn:
+        assert inbox.put(conn, "clinic-a", "evt_driver", "note.signed", payload, at) is True
+        conn.execute(inbox._insert_new("postgresql"), {
+            "clinic_id": "clinic-a", "event_id": "evt_sa", "event_type": "note.signed", "payload": payload,
+            "received_at": at, "status": inbox.PENDING, "attempts": 0})
+        assert inbox.put(conn, "clinic-a", "evt_driver", "note.signed", {}, at) is False
+        assert inbox.put(conn, "clinic-a", "evt_sa", "note.signed", {}, at) is False
+    with store.engine.connect() as c:
+        stored = c.exec_driver_sql("SELECT clinic_id, event_type, payload::text, received_at, status, attempts, claims, "
+                                   "lease_owner FROM inbox ORDER BY event_id").all()
+    assert len(stored) == 2 and stored[0] == stored[1]
+    store.close()
+
+
+def _positional(sql: str, names: list[str]) -> str:
+    for name in names:
+        sql = sql.replace(f"%({name})s", "%s")
+    return sql
+
+
+def test_the_one_key_lock_of_the_insert_is_the_lock_of_lock_keys(pg_url):
+    """A writer holding ``lock_keys`` of a key holds up ``put`` of that key (and of no other key)."""
+    from progress_plugin.store import Store, partitions
+    store = Store.open(pg_url)
+    at = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    with store.engine.connect() as holder:
+        holder.begin()
+        partitions.lock_keys(holder, "clinic-a", ["evt_1"])
+        with store.begin() as conn:
+            assert inbox.put(conn, "clinic-a", "evt_2", "note.signed", {}, at) is True
+        try:
+            with store.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 300")
+                inbox.put(conn, "clinic-a", "evt_1", "note.signed", {}, at)
+        except sa.exc.OperationalError as exc:
+            assert "lock timeout" in str(exc)
+        else:
+            raise AssertionError("put did not wait for the key's lock")
+        holder.rollback()
+    store.close()

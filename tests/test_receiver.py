@@ -255,3 +255,15 @@ def test_a_note_with_goal_ratings_and_no_tags_is_accepted_and_a_bad_rater_named(
     response = client.post("/webhooks/clinic-a", data=body, headers=headers)
     assert response.status_code == 422 and response.json == {"json": {"data": {"ratings": {"0": {
         "rated_by": ["Must be one of: client, therapist, carer."]}}}}}
+
+
+@pytest.mark.parametrize("event_id", ["evt_1", "Patient/p-1/_history/-", "evt_\u00e9\"\\\u2028\U0001f600"])
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_stored_events_answer_is_jsonifys_byte_for_byte(app, event_id, fresh):
+    from progress_plugin.web.context import answer
+    from progress_plugin.web.webhooks import stored
+    with app.test_request_context("/webhooks/clinic-a", method="POST"):
+        quick = stored(fresh, event_id)
+        slow = answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
+        assert (quick.status_code, quick.get_data(), list(quick.headers)) == (
+            slow.status_code, slow.get_data(), list(slow.headers))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from progress_plugin.errors import ConfigError
-from progress_plugin.store.group_commit import GroupCommit
+from progress_plugin.store.group_commit import GroupCommit, ThreadConnections
 
 DEFAULT_URL = "sqlite:///progress.db"
 #: ``?pooler=transaction`` on a PostgreSQL URL: the store is reached through a pooler in
@@ -159,9 +159,9 @@ class StoreBase:
         return self.engine.dialect.name
 
     def close(self) -> None:
-        group = self.__dict__.get("_group")
-        if group is not None:
-            group.close()
+        for kept in (self.__dict__.get("_group"), self.__dict__.get("_threads")):
+            if kept is not None:
+                kept.close()
         self.engine.dispose()
 
     @contextmanager
@@ -173,14 +173,17 @@ class StoreBase:
         """Run ``write(conn)`` in a transaction shared with other threads' writes and return
         its result once committed (:mod:`~progress_plugin.store.group_commit`).
 
-        On PostgreSQL each write is its own transaction on its own pooled connection: the
+        On PostgreSQL each write is its own transaction on a connection its thread keeps
+        (:class:`~progress_plugin.store.group_commit.ThreadConnections`): the
         server commits concurrent transactions side by side (and shares their WAL flushes
         itself), while a group would make each process's requests wait for one leader's
         transaction at a time, every write's key lock (``pg_advisory_xact_lock``) held until
         the whole group commits."""
         if self.engine.dialect.name != "sqlite":
-            with self.engine.begin() as conn:
-                return write(conn)
+            kept = self.__dict__.get("_threads")
+            if kept is None:
+                kept = self.__dict__.setdefault("_threads", ThreadConnections(self.engine))
+            return kept.run(write)
         group = self.__dict__.get("_group")
         if group is None:
             path = sqlite_path(self.engine.url)

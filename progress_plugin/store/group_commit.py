@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from typing import Callable, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 MAX_BATCH = 64
@@ -153,3 +154,77 @@ class GroupCommit:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+class ThreadConnections:
+    """PostgreSQL: each write its own transaction, on a connection its thread keeps.
+
+    The server commits concurrent transactions side by side, so writes are not grouped
+    (:meth:`~progress_plugin.store.engine.StoreBase.grouped`); keeping the connection saves the
+    pool's checkout and its liveness check (``pool_pre_ping``: one round trip per write).
+    That check's job is done here afterwards: when a write finds its kept connection gone (a
+    server restart), nothing was committed (no ``COMMIT`` was sent) and it runs once more on a
+    new connection. A failed commit is never run again: its caller gets the error. Any other
+    error closes the connection too; a forked process opens its own."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._kept: dict[int, Connection] = {}      # thread id -> its connection (to close them all)
+        self._busy: set[int] = set()
+
+    def run(self, fn: Callable[[Connection], T]) -> T:
+        for attempt in (1, 2):
+            conn = self._connection()
+            self._busy.add(threading.get_ident())
+            try:
+                transaction = conn.begin()
+                try:
+                    value = fn(conn)
+                except DBAPIError as exc:
+                    self._drop()
+                    if attempt == 1 and exc.connection_invalidated:
+                        continue
+                    raise
+                except BaseException:
+                    self._drop()
+                    raise
+                try:
+                    transaction.commit()
+                except BaseException:
+                    self._drop()
+                    raise
+                return value
+            finally:
+                self._busy.discard(threading.get_ident())
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid() or local.conn is None:
+            local.conn, local.pid = self.engine.connect(), os.getpid()
+            with self._lock:
+                self._kept[threading.get_ident()] = local.conn
+        return local.conn
+
+    def _drop(self) -> None:
+        conn, self._local.conn = self._local.conn, None
+        with self._lock:
+            self._kept.pop(threading.get_ident(), None)
+        try:
+            conn.close()
+        except Exception:       # noqa: BLE001 (a broken connection: the pool discards it)
+            pass
+
+    def close(self) -> None:
+        """Give back the kept connections of threads not writing now (the store is closing)."""
+        with self._lock:
+            idle = [(ident, c) for ident, c in self._kept.items() if ident not in self._busy]
+            for ident, _ in idle:
+                del self._kept[ident]
+        for _, conn in idle:
+            try:
+                conn.close()
+            except Exception:       # noqa: BLE001
+                pass

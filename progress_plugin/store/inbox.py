@@ -45,6 +45,8 @@ def put(conn: Connection, clinic_id: str, event_id: str, event_type: str, payloa
     (:mod:`progress_plugin.store.partitions`)."""
     if conn.dialect.name == "sqlite":
         return _put_sqlite(conn, (clinic_id, event_id, event_type, payload, utc(now), PENDING, 0, 0))
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _put_postgresql(conn, clinic_id, event_id, event_type, payload, utc(now))
     if conn.dialect.name == "postgresql":
         partitions.lock_keys(conn, clinic_id, [event_id])
     result = conn.execute(_insert_new(conn.dialect.name), {
@@ -78,6 +80,36 @@ def _put_sqlite(conn: Connection, values: tuple) -> bool:
 
 
 _PROCESSORS: dict = {}
+#: ``_insert_new("postgresql")`` for a psycopg cursor (the same statement, positional).
+_PG_INSERT = ("INSERT INTO inbox (clinic_id, event_id, event_type, payload, received_at, status, attempts) "
+              "SELECT k.c, k.e, %s, %s::JSON, %s::TIMESTAMP WITH TIME ZONE, %s, %s "
+              "FROM (SELECT CAST(%s AS varchar) AS c, CAST(%s AS varchar) AS e) AS k WHERE NOT EXISTS "
+              "(SELECT 1 FROM inbox WHERE clinic_id = k.c AND event_id = k.e) RETURNING id")
+
+
+def _put_postgresql(conn: Connection, clinic_id, event_id, event_type, payload, received_at) -> bool:
+    """The key's advisory lock, then the insert unless a partition holds the key, sent together
+    in psycopg's pipeline mode: one round trip (with the transaction's ``BEGIN``) instead of one
+    per statement. Still two statements, so the insert's look-up takes its snapshot after the
+    lock is granted and sees the row of a writer that held the lock before (READ COMMITTED);
+    the payload goes through its column's bind processor, as through SQLAlchemy."""
+    process = _PROCESSORS.get(conn.dialect)
+    if process is None:
+        process = _PROCESSORS[conn.dialect] = t.inbox.c.payload.type._cached_bind_processor(conn.dialect)
+    driver = conn.connection.driver_connection
+    values = (event_type, process(payload) if process else payload, received_at, PENDING, 0, clinic_id, event_id)
+    cursor = driver.cursor()
+    try:
+        with driver.pipeline():
+            cursor.execute(partitions.LOCK_ONE_KEY, (clinic_id, event_id))
+            cursor.execute(_PG_INSERT, values)
+        return cursor.fetchone() is not None
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # raised as SQLAlchemy raises a driver's error (wrapped; a lost connection invalidated)
+        conn._handle_dbapi_exception(exc, _PG_INSERT, values, cursor, None)
+        raise
+    finally:
+        cursor.close()
 
 
 def _insert_new(dialect: str):

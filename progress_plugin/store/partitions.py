@@ -196,6 +196,11 @@ def edge(conn: Connection, table: str, cutoff: datetime) -> datetime:
     return min([p.lo for p in found] + [cutoff])
 
 
+#: :func:`lock_keys` of one key, for a driver's cursor (``%s``: the clinic, then the key): the same hash.
+LOCK_ONE_KEY = (f"SELECT pg_advisory_xact_lock(hashtextextended(CAST(%s AS text) || chr(31) || CAST(%s AS text), "
+                f"{KEY_LOCK_SEED}))")
+
+
 def lock_keys(conn: Connection, clinic_id: str, keys) -> None:
     """Take the transaction-scoped advisory lock of each ``(clinic_id, key)``, in one order (by
     hash), so two writers of the same keys queue instead of deadlocking. Held until commit."""

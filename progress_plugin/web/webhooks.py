@@ -9,11 +9,12 @@ type, nothing is stored, and one audit row records the refusal and its reason.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from marshmallow import fields
 
 from progress_plugin import schemas
@@ -150,7 +151,18 @@ def _envelope(svc, clinic, event_id, document, now):
             raise ValidationError({"data": exc.messages}) from None
     fresh = svc.store.grouped(lambda conn: inbox.put(conn, clinic, event_id, event_type, data, now))
     log.info("webhook %s clinic=%s event=%s type=%s", "accepted" if fresh else "duplicate", clinic, event_id, event_type)
-    return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
+    return stored(fresh, event_id)
+
+
+_EVENT_ID = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
+def stored(fresh: bool, event_id: str) -> Response:
+    """The answer to a stored event, byte for byte what :func:`answer` (Flask's ``jsonify``, keys
+    sorted, compact) makes of ``status`` and ``event_id``, written without it: the receiver's
+    one answer per event has a fixed shape and one value to encode."""
+    body = '{"event_id":%s,"status":"%s"}\n' % (_EVENT_ID.encode(event_id), "accepted" if fresh else "duplicate")
+    return Response(body.encode(), 202 if fresh else 200, content_type="application/json")
 
 
 REASONS = {REFUSED_PROTECTED: N_("protected note category"),
@@ -219,4 +231,4 @@ def _resource(svc, clinic, document, now):
     event_id = f"{rtype}/{rid}/_history/{version or '-'}"
     fresh = svc.store.grouped(
         lambda conn: inbox.put(conn, clinic, event_id, "fhir.focus", {"focus": f"{rtype}/{rid}", "version": version}, now))
-    return answer(202 if fresh else 200, status="accepted" if fresh else "duplicate", event_id=event_id)
+    return stored(fresh, event_id)
