@@ -90,6 +90,9 @@ def test_a_link_opens_a_session_until_it_is_revoked_or_expires(sqlite_store, now
     session_id, found, reason = checkins.open_session(sqlite_store, token, now, timedelta(hours=2))
     assert reason == "ok" and found.link_id == link.link_id
     assert checkins.find_session(sqlite_store, session_id, now).client_id == "c1"
+    assert checkins.find_session(sqlite_store, session_id, now).language is None      # English
+    sqlite_store.ensure_clinic("clinic-a", now, language="hi")
+    assert checkins.find_session(sqlite_store, session_id, now).language == "hi"      # read with the session
     assert checkins.find_session(sqlite_store, session_id, now + timedelta(hours=2)) is None
     assert checkins.find_session(sqlite_store, token, now) is None              # the token is not a session
     assert checkins.open_session(sqlite_store, token, now + timedelta(days=1), timedelta(hours=2))[2] == "expired"

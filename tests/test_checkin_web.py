@@ -300,6 +300,19 @@ def test_the_pages_speak_hindi(world):
     assert GOAL_WORDS[0] in page                            # the client's words as written
 
 
+def test_the_pages_follow_a_change_of_the_clinics_language_at_once(world):
+    app, store, clock = world
+    http = app.test_client()
+    opened(http, link_for(store, clock)[1])
+    store.ensure_clinic(CLINIC, clock(), language="hi")     # read with the session: the next page follows
+    for path in ("/checkin/", "/checkin/progress"):
+        assert '<html lang="hi"' in http.get(path).get_data(as_text=True)
+    assert '<html lang="en"' in http.get("/checkin/?lang=en").get_data(as_text=True)
+    store.ensure_clinic(CLINIC, clock(), language="en")
+    for path in ("/checkin/", "/checkin/progress"):
+        assert '<html lang="en"' in http.get(path).get_data(as_text=True)
+
+
 # -- the HTTP API ------------------------------------------------------------------------------
 def test_a_viewer_token_makes_a_link_with_its_qr_code(world):
     app, store, clock = world

@@ -277,3 +277,36 @@ def test_the_clinics_fallback_language_is_read_with_the_pages_language(app, monk
     monkeypatch.setattr(type(store), "clinic_language", lambda self, clinic_id, conn=None: "fr")
     with app.test_request_context("/", method="GET"):
         assert i18n.clinic_fallback("clinic-a") is None          # a language the catalogs lack
+
+
+SAYINGS = ("{{ _('Tags') }}|{{ gettext('Tags') }}|{{ _('100%% sure') }}|{{ _('Goal %(n)s', n='<b>') }}|"
+           "{% for i in [1, 2] %}{{ _('Tags') }}{{ ngettext('%(num)d note', '%(num)d notes', i) }}{% endfor %}|"
+           "{% trans n=3 %}{{ n }} note{% pluralize %}{{ n }} notes{% endtrans %}|"
+           "{{ pgettext('menu', 'Tags') }}|{{ npgettext('menu', '%(num)d tag', '%(num)d tags', 2) }}|"
+           "{% autoescape false %}{{ _('Goal %(n)s', n='<b>') }}{{ _('Tags') }}{% endautoescape %}")
+
+
+@probe.get("/clinics/<clinic>/sayings")
+def _sayings(clinic):
+    from flask import render_template_string
+    return render_template_string(SAYINGS)
+
+
+def test_templates_say_as_jinjas_own_gettext_and_follow_the_language_at_once(probe_client):
+    """The templates' callables keep a string said once per catalog: each answer is what Jinja's newstyle
+    gettext over the request's catalog gives, and the next request in another language is said in it."""
+    from jinja2 import Environment
+    from progress_plugin import lang
+
+    def jinjas(code):
+        env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+        env.install_gettext_translations(lang.words(code).translations, newstyle=True)
+        return env.from_string(SAYINGS).render()
+
+    for url, code in [("/clinics/clinic-en/sayings", "en"), ("/clinics/clinic-en/sayings?lang=hi", "hi"),
+                      ("/clinics/clinic-hi/sayings", "hi"), ("/clinics/clinic-hi/sayings?lang=en", "en"),
+                      ("/clinics/clinic-en/sayings", "en")]:
+        said = probe_client.get(url).get_data(as_text=True)
+        assert said == jinjas(code), url
+        assert said.startswith("Tags|") == (code == "en")
+    assert "Goal &lt;b&gt;" in said and "Goal <b>" in said and "100% sure" in said

@@ -56,3 +56,18 @@ def test_a_client_made_for_one_page_only_shares_the_pool_of_its_own_ehr(ehr):
     assert one.session.headers["Authorization"] == "Bearer a" and again.session.headers["Authorization"] == "Bearer c"
     for c in (one, other, again):
         c.close()
+
+
+def test_pages_read_the_proxy_environment_once_per_ehr_and_honour_it(monkeypatch):
+    from progress_plugin.fhir import session as fhir_session
+    read = []
+    real = fhir_session.get_environ_proxies
+    monkeypatch.setattr(fhir_session, "get_environ_proxies", lambda url, no_proxy=None: read.append(url) or real(url, no_proxy=no_proxy))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setattr(ehr_pool, "_environ_proxies", {})
+    for _ in range(3):
+        page = ehr_pool.client("https://ehr-proxied.example/fhir", "t")
+        settings = page.session.merge_environment_settings("https://ehr-proxied.example/fhir/Patient/1", {}, None, None, None)
+        assert settings["proxies"]["https"] == "http://proxy.example:3128"
+        page.close()
+    assert len(read) == 1

@@ -68,6 +68,7 @@ class Session:
     clinic_id: str
     client_id: str
     expires_at: datetime
+    language: str | None = None       #: the clinic's default language, read with the session
 
 
 def _link(row) -> Link:
@@ -165,19 +166,25 @@ def open_session(store: Store, token: str | None, now: datetime, lifetime: timed
     return session_id, link, "ok"
 
 
+# The live session with its clinic's language, one statement built once.
+_ST, _LT = t.checkin_sessions, t.checkin_links
+_FIND = (sa.select(_ST.c.link_id, _ST.c.clinic_id, _ST.c.client_id, _ST.c.expires_at, t.clinics.c.language)
+         .select_from(_ST.join(_LT, _LT.c.link_id == _ST.c.link_id)
+                      .outerjoin(t.clinics, t.clinics.c.clinic_id == _ST.c.clinic_id))
+         .where(_ST.c.key == sa.bindparam("key"), _ST.c.expires_at > sa.bindparam("now"), _LT.c.revoked_at.is_(None),
+                _LT.c.expires_at > sa.bindparam("now"), _LT.c.client_id == _ST.c.client_id,
+                _LT.c.clinic_id == _ST.c.clinic_id))
+
+
 def find_session(store: Store, session_id: str | None, now: datetime) -> Session | None:
     """The live session of this cookie value, else None: unknown, past its end, or its link
-    revoked or expired."""
+    revoked or expired. It carries its clinic's default language (None: English)."""
     if not TOKEN_RE.match(session_id or ""):
         return None
-    st, lt = t.checkin_sessions, t.checkin_links
-    q = (sa.select(st.c.link_id, st.c.clinic_id, st.c.client_id, st.c.expires_at)
-         .join(lt, lt.c.link_id == st.c.link_id)
-         .where(st.c.key == digest(session_id), st.c.expires_at > utc(now), lt.c.revoked_at.is_(None),
-                lt.c.expires_at > utc(now), lt.c.client_id == st.c.client_id, lt.c.clinic_id == st.c.clinic_id))
     with store.engine.connect() as c:
-        row = c.execute(q).first()
-    return None if row is None else Session(row.link_id, row.clinic_id, row.client_id, utc(row.expires_at))
+        row = c.execute(_FIND, {"key": digest(session_id), "now": utc(now)}).first()
+    return None if row is None else Session(row.link_id, row.clinic_id, row.client_id, utc(row.expires_at),
+                                            row.language)
 
 
 def end_session(store: Store, session_id: str | None) -> None:

@@ -18,6 +18,8 @@ import logging
 
 from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel, get_translations
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 from progress_plugin import lang
 from progress_plugin.core.words import Words
@@ -124,15 +126,64 @@ def _catalog():
     return catalog
 
 
+#: A template's ``_("...")`` without values, as said: per catalog (one per language, kept for the
+#: process), the marked-up string Jinja's newstyle gettext gives for it. Bounded.
+_SAID: dict = {}
+_SAID_MAX = 4096
+
+
+@pass_eval_context
+def _gettext(eval_ctx, string, /, **variables):
+    """Jinja's newstyle ``_()`` / ``gettext`` (the same answer, escaping and formatting), with the
+    request's catalog (:func:`_catalog`): a string without values is said once per catalog. It takes
+    the evaluation context, not the template's, so a call in a block or loop derives no context."""
+    catalog = _catalog()
+    if not eval_ctx.autoescape:
+        return catalog.gettext(string) % variables
+    if variables:
+        return Markup(catalog.gettext(string)) % variables
+    said = _SAID.get(catalog)
+    if said is None:
+        if len(_SAID) >= 16:
+            _SAID.clear()
+        said = _SAID[catalog] = {}
+    found = said.get(string)
+    if found is None:
+        if len(said) >= _SAID_MAX:
+            said.clear()
+        found = said[string] = Markup(catalog.gettext(string)) % {}
+    return found
+
+
+@pass_eval_context
+def _ngettext(eval_ctx, singular, plural, num, /, **variables):
+    variables.setdefault("num", num)
+    said = _catalog().ngettext(singular, plural, num)
+    return (Markup(said) if eval_ctx.autoescape else said) % variables
+
+
+@pass_eval_context
+def _pgettext(eval_ctx, context, string, /, **variables):
+    variables.setdefault("context", context)
+    said = _catalog().pgettext(context, string)
+    return (Markup(said) if eval_ctx.autoescape else said) % variables
+
+
+@pass_eval_context
+def _npgettext(eval_ctx, context, singular, plural, num, /, **variables):
+    variables.setdefault("context", context)
+    variables.setdefault("num", num)
+    said = _catalog().npgettext(context, singular, plural, num)
+    return (Markup(said) if eval_ctx.autoescape else said) % variables
+
+
 def install(app: Flask) -> None:
     """flask-babel on ``app``: templates' ``_()`` and ``format_*`` use the request's language."""
     Babel(app, locale_selector=lambda: language(), default_translation_directories=str(lang.CATALOGS),
           default_domain=lang.DOMAIN)
-    # the templates' _() / gettext: the same catalog flask-babel would load for the request's
-    # language (the one :mod:`progress_plugin.lang` keeps), found without its per-call lookups
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda s: _catalog().gettext(s), ngettext=lambda s, p, n: _catalog().ngettext(s, p, n),
-        pgettext=lambda c, s: _catalog().pgettext(c, s),
-        npgettext=lambda c, s, p, n: _catalog().npgettext(c, s, p, n), newstyle=True)
-    app.jinja_env.globals.update(pp_languages=lang.NAMES)
+    # the templates' _() / gettext: Jinja's newstyle callables over the catalog flask-babel would
+    # load for the request's language (the one :mod:`progress_plugin.lang` keeps), found without
+    # its per-call lookups, and called straight (not through Jinja's ``_`` alias of ``gettext``)
+    app.jinja_env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext, pgettext=_pgettext,
+                                 npgettext=_npgettext, pp_languages=lang.NAMES)
     app.after_request(_english_unless_said)

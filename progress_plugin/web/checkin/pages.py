@@ -90,6 +90,7 @@ def current() -> checkins.Session | None:
         g.checkin_session = checkins.find_session(svc.store, request.cookies.get(COOKIE), svc.clock())
         if g.checkin_session is not None:
             g.pp_clinic = g.checkin_session.clinic_id
+            i18n.read_with(g.checkin_session.clinic_id, g.checkin_session.language)
     return g.checkin_session
 
 

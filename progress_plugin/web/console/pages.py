@@ -8,11 +8,13 @@ forms and links; styles from the one same-origin stylesheet), ``X-Content-Type-O
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from progress_plugin.core.words import N_
 from progress_plugin.web import i18n
-from progress_plugin.web.html import asked_language, language_switch, link, protect
+from progress_plugin.web.html import asked_language, kept, language_switch, link, protect
 
 __all__ = ["CSP", "asked_language", "blueprint", "link", "problem", "render"]
 
@@ -40,9 +42,30 @@ def render(template: str, status: int = 200, page: tuple[str, dict] | None = Non
                 else ("console.index", {}))
     endpoint, values = page
     switch = language_switch(endpoint, values, words)
+    who = g.get("console_session")
     return render_template(f"console/{template}", w=words, lang_code=words.code, lang_dir=words.direction,
-                           switch=switch, link=link, who=g.get("console_session"), token_roles=TOKEN_ROLES,
-                           **context), status
+                           switch=switch, link=link, who=who, token_roles=TOKEN_ROLES,
+                           header=_header(words, switch, who), **context), status
+
+
+#: Stands in for the form token in a kept header (no name, link or word holds a NUL).
+_TOKEN = "\x00csrf\x00"
+
+
+def _header(words, switch, who) -> Markup | None:
+    """The page's header (``console/_header.html``), drawn once per everything it shows: the
+    language, the switch's links, who is signed in (name, role, clinic), the page it marks
+    current, the app's root and host and the asked ``?lang=`` its links keep. The sign-out form's
+    token is put in per request. None in a host's app (its own Babel says the words there)."""
+    console = current_app.extensions.get("progress_plugin_console")       # web/console/session.py's
+    if console is None or console.host is not None:
+        return None
+    person = None if who is None else (who.name, type(who.principal), who.principal.role, who.principal.clinic_id)
+    key = (words.code, tuple(switch), person, request.endpoint, request.script_root, request.host, asked_language())
+    drawn = kept("pp_console_headers", key, lambda: render_template(
+        "console/_header.html", switch=switch, link=link, who=who, token_roles=TOKEN_ROLES,
+        console_host=None, csrf_token=lambda: _TOKEN), limit=256)
+    return Markup(drawn.replace(_TOKEN, generate_csrf())) if _TOKEN in drawn else Markup(drawn)
 
 
 # -- pages that say no -----------------------------------------------------------------------

@@ -19,6 +19,10 @@ from progress_plugin.fhir.retry import RetryAdapter, policy
 _RETRIES, _BACKOFF, _RETRY_AFTER_MAX = 3, 0.5, 30
 _MAX_POOLS = 16
 _pools: dict[tuple[str, str], RetryAdapter] = {}
+#: The proxy environment as :class:`~progress_plugin.fhir.session.Session` reads it, per scheme, host,
+#: port and ``no_proxy``: shared by every page's session (the process's environment is set when it
+#: starts), so a page does not walk ``os.environ`` again. Bounded as the pools are.
+_environ_proxies: dict[tuple, dict] = {}
 _lock = threading.Lock()
 
 
@@ -45,6 +49,9 @@ class PooledClient(FHIRClient):
         super().__init__(base_url, token=token, retries=_RETRIES, backoff_factor=_BACKOFF,
                          retry_after_max=_RETRY_AFTER_MAX)
         shared = _adapter(base_url)
+        if len(_environ_proxies) >= _MAX_POOLS * 4:
+            _environ_proxies.clear()
+        self.session._environ_proxies = _environ_proxies
         self.session.mount("https://", shared)
         self.session.mount("http://", shared)
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import request
+from flask import render_template, request
+from markupsafe import Markup
 
 from progress_plugin import schemas
 from progress_plugin.core import effects as fx
@@ -37,6 +38,7 @@ from progress_plugin.service import smart_writes
 from progress_plugin.view import picker
 from progress_plugin.web import i18n
 from progress_plugin.web.context import services
+from progress_plugin.web.html import asked_language, kept, link
 from progress_plugin.web.smart.context import current
 from progress_plugin.web.smart.page_kit import blueprint, render, sync
 
@@ -119,11 +121,27 @@ def _page(found, doc, status: int = 200, values=None, errors=None, summary=(), s
     if values is None:
         values = _saved_values(record)
     fallback = i18n.clinic_fallback(found.clinic_id)
-    return render("tags.html", status, note=doc, kind=inbound.note_type(doc),
-                  session_at=inbound.dated(doc, svc.clock()), categories=picker.categories(vocabulary, words,
-                                                                                            fallback),
-                  goals=goals, scale=SCALE, raters=RATERS, values=values, errors=errors or {}, summary=list(summary),
-                  picked=set(values.get("tag", [])), **context)
+    return render("tags.html", status, note=doc, kind=inbound.note_type(doc), session_at=inbound.dated(doc, svc.clock()),
+                  fields=_fields(found, words, fallback, vocabulary, goals, values, errors or {}),
+                  summary=list(summary), **context)
+
+
+def _fields(found, words, fallback, vocabulary, goals, values: dict, errors: dict) -> Markup:
+    """The form's tags and ratings (``smart/_tags_fields.html``). Without errors, kept by everything
+    they are drawn from: the language and the clinic's (a tag's words fall back to it), the clinic and
+    its vocabulary's version (never changed once written), each goal's id, rank, words and whose,
+    the values shown, and the ``?lang=`` and root of the intake's link."""
+    def draw() -> Markup:
+        return Markup(render_template(
+            "smart/_tags_fields.html", w=words, lang_code=words.code, link=link,
+            categories=picker.categories(vocabulary, words, fallback), goals=goals, scale=SCALE, raters=RATERS,
+            values=values, errors=errors, picked=set(values.get("tag", []))))
+    if errors:
+        return draw()
+    shown = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
+    key = (words.code, fallback, found.clinic_id, vocabulary.version,
+           tuple((g.id, g.rank, g.words, g.whose) for g in goals), shown, asked_language(), request.script_root)
+    return kept("pp_smart_tag_fields", key, draw)
 
 
 def _saved_values(record) -> dict:
