@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, flash, redirect, render_template, request
+from flask import flash, redirect, render_template, request
 from markupsafe import Markup
 
 from progress_plugin import lang
@@ -30,6 +30,7 @@ from progress_plugin.web.console.pages import BAD_FORM, asked_language as i18n_l
 from progress_plugin.web.console.session import current, signed_in
 from progress_plugin.web.console.views import CATEGORY_NAMES, DIRECTION_NAMES, TAG_ROLES
 from progress_plugin.web.context import services
+from progress_plugin.web.html import kept
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +85,6 @@ def _groups(vocabulary: Vocabulary) -> list[tuple[str, list[Tag]]]:
 #: the reader is an admin, the ``?lang=`` links keep, the app's root, and each tag's note count.
 #: A new version or a note tagged or untagged is a new key, so a kept list is never out of date.
 #: Kept per app (an app has one store: two stores may each have a clinic's version 2).
-_KEPT_MAX = 64
-
-
-def _kept_main(key: tuple, draw) -> Markup:
-    kept = current_app.extensions.setdefault("pp_console_tag_lists", {})
-    main = kept.get(key)
-    if main is None:
-        main = Markup(draw())
-        if len(kept) >= _KEPT_MAX:
-            kept.clear()
-        kept[key] = main
-    return main
 
 
 @blueprint.get(TAGS)
@@ -110,7 +99,8 @@ def tags(clinic):
     admin = who.principal.may("admin")
     key = (clinic, who.principal.clinic_id, vocabulary.version, w.code, fallback, admin, i18n_link_language(),
            request.script_root, tuple(sorted(counts.items())))
-    return render("tag_list.html", main=_kept_main(key, lambda: _draw_main(vocabulary, w, fallback, counts, who)))
+    return render("tag_list.html", main=kept("pp_console_tag_lists", key,
+                                           lambda: Markup(_draw_main(vocabulary, w, fallback, counts, who))))
 
 
 def _draw_main(vocabulary: Vocabulary, w, fallback: str, counts: dict, who) -> str:

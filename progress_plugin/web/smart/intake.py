@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from markupsafe import Markup
 
 from progress_plugin import schemas
@@ -25,7 +25,7 @@ from progress_plugin.core.events import IntakeSubmitted
 from progress_plugin.errors import ValidationError
 from progress_plugin.service import smart_writes
 from progress_plugin.web import i18n
-from progress_plugin.web.html import asked_language, link
+from progress_plugin.web.html import asked_language, kept, link
 from progress_plugin.web.context import services
 from progress_plugin.web.smart import intake_form
 from progress_plugin.web.smart.context import current
@@ -40,8 +40,7 @@ RANKS = tuple(range(1, intake_mod.MAX_GOALS + 1))
 
 #: The form's questions as drawn, by everything they are drawn from: the language (the intake's
 #: definition is said in it), the ``?lang=`` its links keep, the app's root and the values shown
-#: (a saved intake's or today's date). Only a form without errors is kept; a bounded number.
-_KEPT_MAX = 64
+#: (a saved intake's or today's date). Only a form without errors is kept (:func:`~progress_plugin.web.html.kept`).
 
 
 def _fields(words, section: dict, values: dict, errors: dict) -> Markup:
@@ -51,15 +50,8 @@ def _fields(words, section: dict, values: dict, errors: dict) -> Markup:
                                       shown_when=intake_form.SHOWN_WHEN, errors=errors))
     if errors:
         return draw()
-    kept = current_app.extensions.setdefault("pp_smart_intake_forms", {})
-    key = (words.code, asked_language(), request.script_root, tuple(sorted(values.items())))
-    fields = kept.get(key)
-    if fields is None:
-        fields = draw()
-        if len(kept) >= _KEPT_MAX:
-            kept.clear()
-        kept[key] = fields
-    return fields
+    return kept("pp_smart_intake_forms", (words.code, asked_language(), request.script_root,
+                                          tuple(sorted(values.items()))), draw)
 
 
 def _page(values: dict, status: int = 200, **context):
