@@ -15,6 +15,7 @@ from progress_plugin.web import canvas
 from progress_plugin.web import cds
 from progress_plugin.web import checkin
 from progress_plugin.web import console
+from progress_plugin.web import html
 from progress_plugin.web import i18n
 from progress_plugin.web import metrics
 from progress_plugin.store import inbox
@@ -57,6 +58,7 @@ def create_app(store: Store | None = None, *, config: ServiceConfig | None = Non
     accesslog.install()                  # no query string (a link code) in any access log line
     app = Flask("progress_plugin")
     i18n.install(app)
+    html.install(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes if config else 1024 * 1024
     runtime = Runtime(store, clock=clock, readable_note_types=config.readable_note_types if config else None)
     app.extensions["progress_plugin"] = Services(store, runtime, clock, config)

@@ -1,5 +1,5 @@
 """What the service's HTML pages share (the admin console, the check-in pages and the SMART app):
-links that keep the page's language, the language switch, and the headers of a page that shows
+their shared templates, links that keep the page's language, the language switch, and the headers of a page that shows
 clinic data.
 
 Every page's answer carries its Content-Security-Policy, ``X-Content-Type-Options: nosniff`` and
@@ -9,9 +9,20 @@ Every page's answer carries its Content-Security-Policy, ``X-Content-Type-Option
 """
 from __future__ import annotations
 
-from flask import current_app, g, request, url_for
+from flask import Blueprint, Flask, current_app, g, request, url_for
 
 from progress_plugin import lang
+
+
+#: The templates every page shares (``web/templates/pages/``: the language switch), for
+#: ``{% include "pages/..." %}`` from the console's, the check-in's and the SMART app's templates.
+_SHARED = Blueprint("pp_pages", __name__, template_folder="templates")
+
+
+def install(app: Flask) -> None:
+    """Make the shared templates findable in ``app`` (the service's own, or a host's that mounts the console)."""
+    if _SHARED.name not in app.blueprints:
+        app.register_blueprint(_SHARED)
 
 
 def asked_language() -> str | None:

@@ -42,7 +42,7 @@ from progress_plugin.service.runtime import Runtime
 from progress_plugin.store import Store
 from progress_plugin.store.console_sessions import Session
 from progress_plugin.store.tokens import ROLES, Principal
-from progress_plugin.web import i18n
+from progress_plugin.web import html, i18n
 from progress_plugin.web.console.pages import NOT_FOUND, blueprint, link, problem
 from progress_plugin.web.console.session import EXTENSION, console, current
 from progress_plugin.web.context import Services, services
@@ -179,6 +179,7 @@ def mount(app: Flask, *, principal: Callable[[], Mapping | None], store: Store |
         app.extensions["progress_plugin"] = Services(store, Runtime(store, clock=clock), clock, None)
     if "babel" not in app.extensions:
         i18n.install(app)
+    html.install(app)
     app.register_blueprint(blueprint, url_prefix=url_prefix)
     app.extensions[EXTENSION] = replace(app.extensions[EXTENSION],
                                         host=HostLogin(principal, sign_in_url, home_url))
