@@ -2,13 +2,14 @@
 all commit (an upsert, never a duplicate key), every client keeps one row, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import multiprocessing
 import re
 
 import sqlalchemy as sa
 
 from progress_plugin.store import Store, client_versions
 from progress_plugin.store import tables as t
+
+from tests.processes import race
 
 PAIRS = [("clinic-a", f"c{i}") for i in range(40)] + [("clinic-b", "c0")]
 
@@ -26,15 +27,7 @@ def test_processes_touching_the_same_clients_leave_one_token_each(store, store_u
     with store.begin() as c:
         client_versions.touch(c, PAIRS[:5])
         before = {p: client_versions.read(c, *p) for p in PAIRS[:5]}
-    ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event()
-    procs = [ctx.Process(target=_touch, args=(store_url, 15, start)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert race([(_touch, (store_url, 15))] * 4, timeout=120) == [0, 0, 0, 0]
     with store.engine.connect() as c:
         rows = c.execute(sa.select(t.client_versions.c.clinic_id, t.client_versions.c.client_id,
                                    t.client_versions.c.token)).all()

@@ -3,7 +3,6 @@ simulated months (a fake clock), on SQLite and PostgreSQL; dead letters and fail
 audit rows stay until their own prune."""
 from __future__ import annotations
 
-import multiprocessing
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -20,6 +19,8 @@ from progress_plugin.service.worker import Worker
 from progress_plugin.errors import HostAPIError
 from progress_plugin.store import Store, inbox, outbox, partitions, retention
 from progress_plugin.store import tables as t
+
+from tests.processes import race
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 DAYS = 70
@@ -191,7 +192,7 @@ def _prune(url: str, start) -> None:
     store.close()
 
 
-def _receive(url: str, start, n: int) -> None:
+def _receive(url: str, n: int, start) -> None:
     store = Store.open(url, migrate=False)
     start.wait(10)
     for i in range(n):
@@ -212,16 +213,7 @@ def test_processes_pruning_while_others_write_remove_only_old_done_rows(store, s
         inbox.put(c, "clinic-a", "old-waiting", "test.tick", {}, old)
         outbox.put(c, [("clinic-a", "c1", "old-dead", "upsert", {})], old)
         c.execute(t.outbox.update().where(t.outbox.c.key == "old-dead").values(status="dead"))
-    ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event()
-    procs = ([ctx.Process(target=_prune, args=(store_url, start)) for _ in range(3)]
-             + [ctx.Process(target=_receive, args=(store_url, start, 60)) for _ in range(1)])
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(180)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert race([(_prune, (store_url,))] * 3 + [(_receive, (store_url, 60))]) == [0, 0, 0, 0]
     with store.engine.connect() as c:
         events = sorted(r[0] for r in c.execute(sa.select(t.inbox.c.event_id)))
         keys = sorted(r[0] for r in c.execute(sa.select(t.outbox.c.key)))
