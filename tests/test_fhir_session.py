@@ -1,6 +1,5 @@
 """The FHIR client's Session: the proxy environment is honoured as requests honours it, and read
 once per scheme, host and port."""
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,6 +9,8 @@ import requests
 from progress_plugin.fhir import session as session_mod
 from progress_plugin.fhir.reads import FHIRReader
 from progress_plugin.fhir.session import Session
+
+from tests.serving import send_json
 
 URLS = ("https://ehr.example/fhir/Goal?identifier=x", "https://ehr.example:8443/fhir/Goal",
         "http://ehr.example/fhir/metadata", "https://inside.clinic.local/fhir/Goal", "http://127.0.0.1:9/fhir")
@@ -62,12 +63,7 @@ class _Proxy(BaseHTTPRequestHandler):
 
     def do_GET(self):                                   # a forward proxy sees the absolute URL
         type(self).seen.append(self.path)
-        body = json.dumps({"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"})
 
     def log_message(self, *args):
         pass

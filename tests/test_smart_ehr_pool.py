@@ -2,13 +2,14 @@
 process's connections to the EHR, each with its own launch's token."""
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from progress_plugin.web.smart import ehr_pool
+
+from tests.serving import send_json
 
 
 class _EHR(BaseHTTPRequestHandler):
@@ -19,12 +20,7 @@ class _EHR(BaseHTTPRequestHandler):
     def do_GET(self):
         type(self).connections.add(self.client_address)
         type(self).tokens.append(self.headers.get("Authorization"))
-        body = json.dumps({"resourceType": "Patient", "id": self.path.rsplit("/", 1)[1]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"resourceType": "Patient", "id": self.path.rsplit("/", 1)[1]})
 
     def log_message(self, *args):
         pass
