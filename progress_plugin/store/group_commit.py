@@ -126,10 +126,7 @@ class GroupCommit:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and self._conn_pid == os.getpid():
-            try:
-                conn.close()
-            except Exception:       # noqa: BLE001 (a broken connection: the pool discards it)
-                pass
+            _close(conn)
 
     def close(self) -> None:
         """Give the kept connection back (the store is closing); a group running now keeps it."""
@@ -212,10 +209,7 @@ class ThreadConnections:
         conn, self._local.conn = self._local.conn, None
         with self._lock:
             self._kept.pop(threading.get_ident(), None)
-        try:
-            conn.close()
-        except Exception:       # noqa: BLE001 (a broken connection: the pool discards it)
-            pass
+        _close(conn)
 
     def close(self) -> None:
         """Give back the kept connections of threads not writing now (the store is closing)."""
@@ -224,7 +218,12 @@ class ThreadConnections:
             for ident, _ in idle:
                 del self._kept[ident]
         for _, conn in idle:
-            try:
-                conn.close()
-            except Exception:       # noqa: BLE001
-                pass
+            _close(conn)
+
+
+def _close(conn: Connection) -> None:
+    """Give a kept connection back; a broken one cannot be, and the pool discards it."""
+    try:
+        conn.close()
+    except Exception:       # noqa: BLE001
+        pass
