@@ -43,19 +43,22 @@ class FHIRReader:
     :param ca_bundle: path to a CA bundle for hosts with a private CA. Verification is
         never turned off.
     :param retry: a ready :class:`~progress_plugin.fhir.retry.Retry`, overriding the three above.
+    :param adapter: a ready, shared :class:`~progress_plugin.fhir.retry.RetryAdapter` (its pool and policy), overriding the four above.
+    :param environ_proxies: the proxy-environment memo to share (:class:`~progress_plugin.fhir.session.Session`).
     """
 
     def __init__(self, base_url: str, token: str | None = None, *,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3,
                  backoff_factor: float = 0.5, retry_after_max: int = 30,
-                 ca_bundle: str | None = None, retry: Retry | None = None):
+                 ca_bundle: str | None = None, retry: Retry | None = None,
+                 adapter: RetryAdapter | None = None, environ_proxies: dict | None = None):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValidationError({"base_url": ["must be an http(s) URL"]})
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._origin = (parts.scheme, parts.netloc)
-        session = Session()                  # the proxy environment read once per host
+        session = Session(environ_proxies)   # the proxy environment read once per host
         session.verify = ca_bundle if ca_bundle else True
         session.headers.update({
             "User-Agent": f"progress-plugin/{__version__}",
@@ -63,7 +66,8 @@ class FHIRReader:
         })
         if token:
             session.headers["Authorization"] = f"Bearer {token}"
-        adapter = RetryAdapter(retry or policy(retries, backoff_factor, retry_after_max))
+        if adapter is None:                  # else a shared one (its pool and its policy), the caller's
+            adapter = RetryAdapter(retry or policy(retries, backoff_factor, retry_after_max))
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.session = session

@@ -22,9 +22,11 @@ from requests.utils import get_environ_proxies
 class Session(requests.Session):
     """A ``requests.Session`` that reads the proxy environment once per scheme, host and port."""
 
-    def __init__(self) -> None:
+    def __init__(self, environ_proxies: dict[tuple, dict] | None = None) -> None:
+        """``environ_proxies``: the memo to read and fill, when sessions share one (the process's
+        environment is set when it starts); a session of its own by default."""
         super().__init__()
-        self._environ_proxies: dict[tuple, dict] = {}
+        self._environ_proxies = {} if environ_proxies is None else environ_proxies
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if not self.trust_env:

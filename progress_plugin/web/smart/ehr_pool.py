@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 from progress_plugin.fhir.client import FHIRClient
 from progress_plugin.fhir.retry import RetryAdapter, policy
 
-#: The policy a FHIRClient made with its defaults mounts (retries=3, backoff 0.5, Retry-After <= 30 s).
-_RETRIES, _BACKOFF, _RETRY_AFTER_MAX = 3, 0.5, 30
 _MAX_POOLS = 16
 _pools: dict[tuple[str, str], RetryAdapter] = {}
 #: The proxy environment as :class:`~progress_plugin.fhir.session.Session` reads it, per scheme, host,
@@ -38,7 +36,7 @@ def _adapter(base_url: str) -> RetryAdapter:
                     for old in _pools.values():
                         old.close()
                     _pools.clear()
-                adapter = _pools[key] = RetryAdapter(policy(_RETRIES, _BACKOFF, _RETRY_AFTER_MAX))
+                adapter = _pools[key] = RetryAdapter(policy())      # a FHIRClient's default policy
     return adapter
 
 
@@ -46,14 +44,9 @@ class PooledClient(FHIRClient):
     """A :class:`FHIRClient` for one page, on the process's pool for its EHR."""
 
     def __init__(self, base_url: str, token: str | None):
-        super().__init__(base_url, token=token, retries=_RETRIES, backoff_factor=_BACKOFF,
-                         retry_after_max=_RETRY_AFTER_MAX)
-        shared = _adapter(base_url)
         if len(_environ_proxies) >= _MAX_POOLS * 4:
             _environ_proxies.clear()
-        self.session._environ_proxies = _environ_proxies
-        self.session.mount("https://", shared)
-        self.session.mount("http://", shared)
+        super().__init__(base_url, token=token, adapter=_adapter(base_url), environ_proxies=_environ_proxies)
 
     def close(self) -> None:
         self.session.adapters.clear()             # the pool is the process's, kept for the next page
